@@ -1,0 +1,35 @@
+"""The `nurture` command line: Typer commands that wire the libraries together."""
+
+from __future__ import annotations
+
+import typer
+
+from nurture import __version__
+
+app = typer.Typer(
+    name="nurture",
+    help="A code-first nurture engine: campaigns checked like code, simulated, diffed and run.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"nurture {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """nurture: campaigns as text, checked, simulated and run."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
