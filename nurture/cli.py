@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nurture import __version__
+from nurture import __version__, cli_db
 
 app = typer.Typer(
     name="nurture",
@@ -13,6 +13,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cli_db.app, name="db")
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Delivery adapters: email over SMTP, outbox folder, SMS, WeChat, webhook."""

@@ -1,0 +1,1 @@
+"""The nurture campaign language: parse, check, compile."""

@@ -1,0 +1,637 @@
+"""Text to syntax tree: the Lark grammar, the AST builder and error translation.
+
+This is the only module that touches Lark. Its exceptions are turned into
+`Diagnostic`s here, with words a marketer understands instead of token names.
+When a file does not parse, each top-level item (campaign, scoring, ...) is
+parsed on its own so that one broken campaign does not hide the next one's errors.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from importlib import resources
+from collections.abc import Iterator
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.indenter import DedentError, Indenter
+
+from dsl import ast
+from dsl.errors import ERROR, Diagnostic, DslSyntaxError
+
+Meta = Any  # lark.tree.Meta; typed loosely because Lark fills it dynamically
+
+
+class _IndentProblem(Exception):
+    """Raised inside the token stream when a line dedents to no open block."""
+
+    def __init__(self, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+
+
+class _Indenter(Indenter):
+    """Python-style INDENT/DEDENT, remembering the last tokens for error messages."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]  # noqa: RUF012 - names fixed by Lark
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]  # noqa: RUF012
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recent: list[Token] = []
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:
+        try:
+            yield from super().handle_NL(token)
+        except DedentError:
+            indent = token.rsplit("\n", 1)[1]
+            raise _IndentProblem(token.end_line or 1, len(indent) + 1) from None
+
+    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        self.recent = []
+        for tok in super()._process(stream):
+            self.recent = [*self.recent[-2:], tok]
+            yield tok
+
+
+def _span(path: str, meta: Meta) -> ast.Span:
+    if getattr(meta, "empty", True):
+        return ast.Span(path, 1, 1, 1, 1)
+    return ast.Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(path: str, tok: Token) -> ast.Span:
+    return ast.Span(
+        path, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1
+    )
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t"}
+
+
+def unquote(text: str) -> str:
+    r"""`"a \"b\""` -> `a "b"`; `\n` and `\t` are the only letter escapes."""
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
+
+
+@v_args(inline=True, meta=True)
+class _Builder(Transformer[Token, Any]):
+    """Builds `dsl.ast` nodes from Lark's parse tree, bottom-up."""
+
+    path = "<string>"
+
+    # -- helpers
+    def _word(self, tok: Token) -> ast.Word:
+        value = unquote(tok) if tok.type == "STRING" else str(tok)
+        return ast.Word(value, _tok_span(self.path, tok))
+
+    def _s(self, meta: Meta) -> ast.Span:
+        return _span(self.path, meta)
+
+    # -- top level
+    def start(self, meta: Meta, *items: ast.Item) -> tuple[ast.Item, ...]:
+        return items
+
+    def campaign(self, meta: Meta, name: Token, *lines: Any) -> ast.Campaign:
+        settings = tuple(x for x in lines if isinstance(x, _SETTING_TYPES))
+        body = tuple(x for x in lines if not isinstance(x, _SETTING_TYPES))
+        return ast.Campaign(self._word(name), settings, body, self._s(meta))
+
+    # -- settings
+    def kind_setting(self, meta: Meta, label: Token) -> ast.KindSetting:
+        return ast.KindSetting(self._word(label), self._s(meta))
+
+    def enroll_setting(self, meta: Meta, trigger: ast.Trigger) -> ast.Trigger:
+        return trigger
+
+    def trigger_created(self, meta: Meta) -> ast.Trigger:
+        return ast.Trigger("created", None, None, self._s(meta))
+
+    def trigger_tagged(self, meta: Meta, tag: Token) -> ast.Trigger:
+        return ast.Trigger("tagged", self._word(tag), None, self._s(meta))
+
+    def trigger_event(self, meta: Meta, name: Token) -> ast.Trigger:
+        return ast.Trigger("event", self._word(name), None, self._s(meta))
+
+    def trigger_inactive(self, meta: Meta, duration: ast.Duration) -> ast.Trigger:
+        return ast.Trigger("inactive", None, duration, self._s(meta))
+
+    def trigger_segment(self, meta: Meta, name: Token) -> ast.Trigger:
+        return ast.Trigger("segment", self._word(name), None, self._s(meta))
+
+    def exit_setting(self, meta: Meta, cond: ast.Cond) -> ast.ExitWhen:
+        return ast.ExitWhen(cond, self._s(meta))
+
+    def reenter_after(self, meta: Meta, duration: ast.Duration) -> ast.Reenter:
+        return ast.Reenter(duration, self._s(meta))
+
+    def reenter_never(self, meta: Meta) -> ast.Reenter:
+        return ast.Reenter(None, self._s(meta))
+
+    def days(self, meta: Meta, *names: Token) -> tuple[tuple[ast.Word, ...], bool]:
+        return tuple(self._word(n) for n in names), False
+
+    def day_range(self, meta: Meta, a: Token, b: Token) -> tuple[tuple[ast.Word, ...], bool]:
+        return (self._word(a), self._word(b)), True
+
+    def time_range(self, meta: Meta, a: Token, b: Token) -> tuple[ast.Word, ast.Word]:
+        return self._word(a), self._word(b)
+
+    def zone_lead(self, meta: Meta) -> ast.Word:
+        return ast.Word("lead", self._s(meta))
+
+    def zone_named(self, meta: Meta, name: Token) -> ast.Word:
+        return self._word(name)
+
+    def window_setting(
+        self,
+        meta: Meta,
+        days: tuple[tuple[ast.Word, ...], bool],
+        times: tuple[ast.Word, ast.Word],
+        zone: ast.Word | None = None,
+    ) -> ast.Window:
+        return ast.Window(days[0], days[1], times[0], times[1], zone, self._s(meta))
+
+    def cap_setting(self, meta: Meta, count: Token, period: Token) -> ast.Cap:
+        return ast.Cap(int(count), self._word(period), self._s(meta))
+
+    def end_setting(self, meta: Meta, duration: ast.Duration) -> ast.EndAfter:
+        return ast.EndAfter(duration, self._s(meta))
+
+    # -- statements
+    def send(self, meta: Meta, channel: Token, template: Token, *opts: Any) -> ast.Send:
+        subject = next((w for k, w in opts if k == "subject"), None)
+        alias = next((w for k, w in opts if k == "alias"), None)
+        return ast.Send(self._word(channel), self._word(template), subject, alias, self._s(meta))
+
+    def subject(self, meta: Meta, text: Token) -> tuple[str, ast.Word]:
+        return "subject", self._word(text)
+
+    def alias(self, meta: Meta, name: Token) -> tuple[str, ast.Word]:
+        return "alias", self._word(name)
+
+    def wait(self, meta: Meta, duration: ast.Duration) -> ast.Wait:
+        return ast.Wait(duration, self._s(meta))
+
+    def wait_until_day(self, meta: Meta, day: Token, time: Token) -> ast.WaitUntil:
+        return ast.WaitUntil(self._word(day), None, self._word(time), self._s(meta))
+
+    def wait_until_date(self, meta: Meta, date: Token, time: Token) -> ast.WaitUntil:
+        return ast.WaitUntil(None, self._word(date), self._word(time), self._s(meta))
+
+    def tag(self, meta: Meta, tag: Token) -> ast.TagStmt:
+        return ast.TagStmt(self._word(tag), False, self._s(meta))
+
+    def untag(self, meta: Meta, tag: Token) -> ast.TagStmt:
+        return ast.TagStmt(self._word(tag), True, self._s(meta))
+
+    def score(self, meta: Meta, delta: Token) -> ast.ScoreStmt:
+        return ast.ScoreStmt(int(delta), self._s(meta))
+
+    def enroll(self, meta: Meta, name: Token) -> ast.EnrollStmt:
+        return ast.EnrollStmt(self._word(name), self._s(meta))
+
+    def notify(self, meta: Meta, template: Token) -> ast.Notify:
+        return ast.Notify(self._word(template), self._s(meta))
+
+    def mql(self, meta: Meta) -> ast.Mql:
+        return ast.Mql(self._s(meta))
+
+    def exit(self, meta: Meta) -> ast.Exit:
+        return ast.Exit(self._s(meta))
+
+    def block(self, meta: Meta, *stmts: ast.Stmt) -> tuple[ast.Stmt, ...]:
+        return stmts
+
+    def if_stmt(self, meta: Meta, cond: ast.Cond, body: tuple[ast.Stmt, ...], *rest: Any) -> ast.If:
+        branches = [ast.Branch(cond, body, self._s(meta))]
+        orelse: tuple[ast.Stmt, ...] | None = None
+        for clause in rest:
+            if isinstance(clause, ast.Branch):
+                branches.append(clause)
+            else:
+                orelse = clause
+        return ast.If(tuple(branches), orelse, self._s(meta))
+
+    def elif_clause(self, meta: Meta, cond: ast.Cond, body: tuple[ast.Stmt, ...]) -> ast.Branch:
+        return ast.Branch(cond, body, self._s(meta))
+
+    def else_clause(self, meta: Meta, body: tuple[ast.Stmt, ...]) -> tuple[ast.Stmt, ...]:
+        return body
+
+    def split_stmt(self, meta: Meta, *arms: ast.SplitArm) -> ast.Split:
+        return ast.Split(arms, self._s(meta))
+
+    def split_arm(self, meta: Meta, percent: Token, *rest: Any) -> ast.SplitArm:
+        label = self._word(rest[0]) if len(rest) == 2 else None
+        return ast.SplitArm(float(percent[:-1]), label, rest[-1], self._s(meta))
+
+    def repeat_stmt(self, meta: Meta, times: Token, body: tuple[ast.Stmt, ...]) -> ast.Repeat:
+        return ast.Repeat(int(times), body, self._s(meta))
+
+    # -- conditions
+    def or_cond(self, meta: Meta, *items: ast.Cond) -> ast.Or:
+        return ast.Or(items, self._s(meta))
+
+    def and_cond(self, meta: Meta, *items: ast.Cond) -> ast.And:
+        return ast.And(items, self._s(meta))
+
+    def not_(self, meta: Meta, item: ast.Cond) -> ast.Not:
+        return ast.Not(item, self._s(meta))
+
+    def _engagement(self, kind: str, meta: Meta, parts: tuple[Any, ...]) -> ast.Engagement:
+        link = next((self._word(p) for p in parts if isinstance(p, Token)), None)
+        message = next((p for p in parts if isinstance(p, ast.Word)), None)
+        within = next((p for p in parts if isinstance(p, ast.Duration)), None)
+        return ast.Engagement(kind, link, message, within, self._s(meta))
+
+    def opened(self, meta: Meta, *parts: Any) -> ast.Engagement:
+        return self._engagement("opened", meta, parts)
+
+    def clicked(self, meta: Meta, *parts: Any) -> ast.Engagement:
+        return self._engagement("clicked", meta, parts)
+
+    def replied(self, meta: Meta, *parts: Any) -> ast.Engagement:
+        return self._engagement("replied", meta, parts)
+
+    def bounced(self, meta: Meta, *parts: Any) -> ast.Engagement:
+        return self._engagement("bounced", meta, parts)
+
+    def message(self, meta: Meta, name: Token) -> ast.Word:
+        return self._word(name)
+
+    def within(self, meta: Meta, duration: ast.Duration) -> ast.Duration:
+        return duration
+
+    def tagged(self, meta: Meta, tag: Token) -> ast.Tagged:
+        return ast.Tagged(self._word(tag), self._s(meta))
+
+    def event(self, meta: Meta, name: Token, within: ast.Duration | None = None) -> ast.EventCond:
+        return ast.EventCond(self._word(name), within, self._s(meta))
+
+    def compare(self, meta: Meta, subj: ast.Subject, op: str, value: ast.Value) -> ast.Compare:
+        return ast.Compare(subj, op, value, self._s(meta))
+
+    def compare_op(self, meta: Meta, op: Token) -> str:
+        return str(op)
+
+    def in_(self, meta: Meta, subj: ast.Subject, value: ast.Value) -> ast.Compare:
+        return ast.Compare(subj, "in", value, self._s(meta))
+
+    def not_in(self, meta: Meta, subj: ast.Subject, value: ast.Value) -> ast.Compare:
+        return ast.Compare(subj, "not in", value, self._s(meta))
+
+    def matches(self, meta: Meta, subj: ast.Subject, pattern: Token) -> ast.Compare:
+        value = ast.Value("string", unquote(pattern), _tok_span(self.path, pattern))
+        return ast.Compare(subj, "matches", value, self._s(meta))
+
+    def truthy(self, meta: Meta, field: Token) -> ast.Truthy:
+        return ast.Truthy(field[len("lead.") :], self._s(meta))
+
+    def subj_field(self, meta: Meta, field: Token) -> ast.Subject:
+        return ast.Subject("field", field[len("lead.") :], self._s(meta))
+
+    def subj_score(self, meta: Meta) -> ast.Subject:
+        return ast.Subject("score", None, self._s(meta))
+
+    def subj_fit_grade(self, meta: Meta) -> ast.Subject:
+        return ast.Subject("fit_grade", None, self._s(meta))
+
+    def subj_fit(self, meta: Meta) -> ast.Subject:
+        return ast.Subject("fit", None, self._s(meta))
+
+    def subj_interest(self, meta: Meta) -> ast.Subject:
+        return ast.Subject("interest", None, self._s(meta))
+
+    def subj_grade(self, meta: Meta) -> ast.Subject:
+        return ast.Subject("grade", None, self._s(meta))
+
+    def subj_stage(self, meta: Meta) -> ast.Subject:
+        return ast.Subject("stage", None, self._s(meta))
+
+    def string(self, meta: Meta, tok: Token) -> ast.Value:
+        return ast.Value("string", unquote(tok), self._s(meta))
+
+    def number(self, meta: Meta, tok: Token) -> ast.Value:
+        return ast.Value("number", float(tok), self._s(meta))
+
+    def name(self, meta: Meta, tok: Token) -> ast.Value:
+        return ast.Value("name", str(tok), self._s(meta))
+
+    def list_(self, meta: Meta, *items: ast.Value | None) -> ast.Value:
+        return ast.Value("list", tuple(i for i in items if i is not None), self._s(meta))
+
+    def duration(self, meta: Meta, amount: Token, unit: Token) -> ast.Duration:
+        return ast.Duration(int(amount), self._word(unit), self._s(meta))
+
+    # -- scoring
+    def scoring(self, meta: Meta, name: Token, *parts: Any) -> ast.Scoring:
+        flat = [p for part in parts for p in (part if isinstance(part, tuple) else (part,))]
+
+        def only(kind: type[Any]) -> tuple[Any, ...]:
+            return tuple(p for p in flat if isinstance(p, kind))
+
+        return ast.Scoring(
+            self._word(name),
+            only(ast.FitRule),
+            only(ast.InterestRule),
+            only(ast.Decay),
+            only(ast.GradeRule),
+            only(ast.MqlRule),
+            self._s(meta),
+        )
+
+    def fit_rules(self, meta: Meta, *rules: ast.FitRule) -> tuple[ast.FitRule, ...]:
+        return rules
+
+    def fit_rule(self, meta: Meta, points: Token, cond: ast.Cond) -> ast.FitRule:
+        return ast.FitRule(int(points), cond, self._s(meta))
+
+    def interest_rules(self, meta: Meta, *rules: Any) -> tuple[Any, ...]:
+        return rules
+
+    def interest_per(self, meta: Meta, points: Token, activity: Token) -> ast.InterestRule:
+        return ast.InterestRule(int(points), self._word(activity), False, self._s(meta))
+
+    def interest_event(self, meta: Meta, points: Token, name: Token) -> ast.InterestRule:
+        return ast.InterestRule(int(points), self._word(name), True, self._s(meta))
+
+    def decay(self, meta: Meta, percent: Token, every: ast.Duration) -> ast.Decay:
+        return ast.Decay(float(percent[:-1]), every, self._s(meta))
+
+    def grade_rule(self, meta: Meta, target: Token, *steps: ast.GradeStep) -> ast.GradeRule:
+        return ast.GradeRule(self._word(target), steps, self._s(meta))
+
+    def grade_at(self, meta: Meta, letter: Token, threshold: Token) -> ast.GradeStep:
+        return ast.GradeStep(self._word(letter), float(threshold), self._s(meta))
+
+    def grade_else(self, meta: Meta, letter: Token) -> ast.GradeStep:
+        return ast.GradeStep(self._word(letter), None, self._s(meta))
+
+    def mql_rule(self, meta: Meta, cond: ast.Cond) -> ast.MqlRule:
+        return ast.MqlRule(cond, self._s(meta))
+
+    # -- routing
+    def routing(self, meta: Meta, *lines: Any) -> ast.Routing:
+        rules = tuple(x for x in lines if isinstance(x, ast.Assign))
+        sla = tuple(x for x in lines if isinstance(x, ast.Sla))
+        return ast.Routing(rules, sla, self._s(meta))
+
+    def assign(
+        self, meta: Meta, target: tuple[str, ast.Word | None], cond: ast.Cond | None
+    ) -> ast.Assign:
+        return ast.Assign(target[0], target[1], cond, self._s(meta))
+
+    def to_owner(self, meta: Meta) -> tuple[str, None]:
+        return "owner", None
+
+    def to_team(self, meta: Meta, team: Token) -> tuple[str, ast.Word]:
+        return "team", self._word(team)
+
+    def to_user(self, meta: Meta, user: Token) -> tuple[str, ast.Word]:
+        return "user", self._word(user)
+
+    def round_robin(self, meta: Meta, team: Token) -> tuple[str, ast.Word]:
+        return "round_robin", self._word(team)
+
+    def otherwise(self, meta: Meta) -> None:
+        return None
+
+    def sla(self, meta: Meta, within: ast.Duration, action: Token) -> ast.Sla:
+        return ast.Sla(within, self._word(action), self._s(meta))
+
+    # -- segments and fields
+    def segment(self, meta: Meta, name: Token, *conds: ast.Cond) -> ast.Segment:
+        return ast.Segment(self._word(name), conds, self._s(meta))
+
+    def fields(self, meta: Meta, *decls: ast.FieldDecl) -> ast.Fields:
+        return ast.Fields(decls, self._s(meta))
+
+    def field_decl(self, meta: Meta, name: Token, type_: Token) -> ast.FieldDecl:
+        return ast.FieldDecl(self._word(name), self._word(type_), self._s(meta))
+
+
+_SETTING_TYPES = (
+    ast.KindSetting,
+    ast.Trigger,
+    ast.ExitWhen,
+    ast.Reenter,
+    ast.Window,
+    ast.Cap,
+    ast.EndAfter,
+)
+
+
+class _Parser:
+    """One Lark LALR parser with the builder inlined; a lock makes `path` per call."""
+
+    def __init__(self) -> None:
+        self.builder = _Builder()
+        self.indenter = _Indenter()
+        grammar = resources.files("dsl").joinpath("nurture.lark").read_text(encoding="utf-8")
+        self.lark = Lark(
+            grammar,
+            parser="lalr",
+            strict=True,
+            propagate_positions=True,
+            postlex=self.indenter,
+            maybe_placeholders=False,
+        )
+        self.lock = threading.Lock()
+
+    def parse(self, text: str, path: str) -> tuple[ast.Item, ...]:
+        with self.lock:
+            tree = self.lark.parse(text)
+            self.builder.path = path
+            result: tuple[ast.Item, ...] = self.builder.transform(tree)
+            return result
+
+
+_parser: _Parser | None = None
+_parser_lock = threading.Lock()
+
+
+def _get_parser() -> _Parser:
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            _parser = _Parser()
+        return _parser
+
+
+def parse_module(text: str, path: str = "<string>") -> ast.Module:
+    """Parse one file; raise `DslSyntaxError` with one diagnostic per broken item."""
+    parser = _get_parser()
+    source = text if text.endswith("\n") else text + "\n"
+    try:
+        return ast.Module(path, parser.parse(source, path))
+    except (UnexpectedInput, _IndentProblem):
+        pass
+    items: list[ast.Item] = []
+    problems: list[Diagnostic] = []
+    lines = source.splitlines(keepends=True)
+    for start, end in _top_level_chunks(lines):
+        chunk = "\n" * start + "".join(lines[start:end])
+        try:
+            items.extend(parser.parse(chunk, path))
+        except (UnexpectedInput, _IndentProblem) as e:
+            problems.append(_diagnose(e, parser, path, lines))
+    if not problems:  # the file failed whole but every piece parsed: blame the first line
+        problems.append(_error(path, 1, 1, "this file could not be read", lines))
+    raise DslSyntaxError(problems)
+
+
+def _top_level_chunks(lines: list[str]) -> Iterator[tuple[int, int]]:
+    """Line ranges that each start with an unindented, non-comment line."""
+    starts = [
+        i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#")
+    ]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    for a, b in zip(starts, [*starts[1:], len(lines)], strict=True):
+        yield a, b
+
+
+# ---------------------------------------------------------------- error words
+
+_TERMINAL_WORDS = {
+    "STRING": 'a text in double quotes such as "welcome/cxo"',
+    "NAME": "a word",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "SIGNED_NUMBER": "a number",
+    "SIGNED_INT": "a signed number such as +10 or -5",
+    "PERCENT": "a percentage such as 50%",
+    "TIME": "a time such as 09:00",
+    "DATE": "a date such as 2026-12-01",
+    "FIELD": "a lead field such as lead.industry",
+    "_NL": "the end of the line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "the end of the file",
+}
+
+_AFTER_WORDS = {
+    "WAIT": 'a duration such as "3 days", or "until tuesday 10:00"',
+    "WITHIN": 'a duration such as "3 days"',
+    "AFTER": 'a duration such as "180 days"',
+    "FOR": 'a duration such as "90 days"',
+    "EVERY": 'a duration such as "30 days"',
+    "SEND": "a channel such as email, sms, wechat or webhook",
+    "CAP": 'a number of touches such as "3 per week"',
+    "REPEAT": 'a count such as "6 times"',
+    "KIND": "a kind such as welcome, drip or reactivation",
+}
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type in ("_NL", "_INDENT", "_DEDENT", "$END"):
+        return {
+            "_NL": "end of line",
+            "_INDENT": "indentation",
+            "_DEDENT": "end of block",
+            "$END": "end of file",
+        }[tok.type]
+    if tok.type == "STRING":
+        return f"text {tok}"
+    return f'"{tok}"'
+
+
+def _expected_words(expected: set[str], parser: _Parser, before: Token | None) -> str:
+    if before is not None and before.type in _AFTER_WORDS:
+        return _AFTER_WORDS[before.type]
+    if before is not None and before.type == "INT" and "NAME" in expected:
+        return 'a unit such as "days" or "weeks"'
+    words: list[str] = []
+    for name in sorted(expected):
+        word = _TERMINAL_WORDS.get(name)
+        if word is None:
+            try:
+                word = f'"{parser.lark.get_terminal(name).pattern.value}"'
+            except KeyError:
+                word = name.lower()
+        if word not in words:
+            words.append(word)
+    if len(words) > 6:
+        words = [*words[:6], "..."]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _diagnose(
+    e: UnexpectedInput | _IndentProblem, parser: _Parser, path: str, lines: list[str]
+) -> Diagnostic:
+    if isinstance(e, _IndentProblem):
+        return _error(
+            path,
+            e.line,
+            e.column,
+            "this line's indentation matches no enclosing block",
+            lines,
+            "indent it exactly as far as the line it belongs with",
+        )
+    if isinstance(e, UnexpectedCharacters):
+        line, column = e.line, e.column
+        char = lines[line - 1][column - 1] if line - 1 < len(lines) else "?"
+        if char == '"':
+            return _error(
+                path, line, column, "this text has no closing quote", lines, 'end it with "'
+            )
+        return _error(path, line, column, f"unexpected character {char!r}", lines)
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    before = _token_before(parser, tok)
+    if tok.type == "_INDENT":
+        return _error(
+            path,
+            tok.end_line or tok.line or 1,
+            (tok.end_column or 1),
+            "unexpected indentation",
+            lines,
+            "only the lines of a block (after a line ending in ':') are indented further",
+        )
+    expected = set(e.expected)
+    line = tok.line or e.line or 1
+    column = tok.column or e.column or 1
+    if tok.type in ("_NL", "_DEDENT", "$END"):
+        line, column = _end_of_previous_line(before, lines, line)
+    hint = None
+    if "COLON" in expected and tok.type == "_NL":
+        hint = "a line that opens a block (if, elif, else, split, repeat) ends with ':'"
+    if tok.type == "NAME" and tok in _KEYWORD_FIELDS:
+        hint = f'"{tok}" is a keyword; names of messages and fields cannot be keywords'
+    message = f"unexpected {_describe_token(tok)}: expected {_expected_words(expected, parser, before)}"
+    return _error(path, line, column, message, lines, hint)
+
+
+_KEYWORD_FIELDS = frozenset({"time", "end", "for", "to", "as"})
+
+
+def _token_before(parser: _Parser, tok: Token) -> Token | None:
+    recent = parser.indenter.recent
+    for i in range(len(recent) - 1, 0, -1):
+        if recent[i] is tok:
+            return recent[i - 1]
+    return recent[-2] if len(recent) >= 2 else None
+
+
+def _end_of_previous_line(before: Token | None, lines: list[str], line: int) -> tuple[int, int]:
+    """A missing piece at a line break is reported just past the last real token."""
+    if before is not None and before.end_line is not None and before.end_column is not None:
+        return before.end_line, before.end_column
+    line = max(1, min(line, len(lines)))
+    return line, len(lines[line - 1].rstrip("\n")) + 1
+
+
+def _error(
+    path: str, line: int, column: int, message: str, lines: list[str], hint: str | None = None
+) -> Diagnostic:
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    span = ast.Span(path, line, column, line, column + 1)
+    return Diagnostic(ERROR, "syntax", span, message, hint, text)

@@ -1,0 +1,1 @@
+"""Alembic migrations for the nurture schema; run them with ``nurture db upgrade``."""

@@ -1,0 +1,91 @@
+"""Engines, sessions and schema upgrades for SQLite (embedded) and PostgreSQL.
+
+The embedded default needs no configuration: a ``nurture.db`` file in the
+current directory. Production sets ``NURTURE_DATABASE_URL`` to PostgreSQL,
+always driven by psycopg 3.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_DATABASE_URL = "sqlite:///nurture.db"
+
+
+def database_url() -> str:
+    """The configured database URL, or the embedded SQLite file."""
+    return os.environ.get("NURTURE_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``, sending every PostgreSQL URL to the psycopg 3 driver.
+
+    Raises ``sqlalchemy.exc.ArgumentError`` for text that is not a URL.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL and real transactions."""
+    parsed = normalize_url(url)
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
+    """Make SQLite behave like the database the engine's guarantees assume.
+
+    Foreign keys are off by default in SQLite. WAL lets readers proceed while
+    a writer commits. And pysqlite defers ``BEGIN`` until the first write, so
+    a read-then-write (claiming an enrollment, checking a delivery key) would
+    not be one transaction; taking over ``BEGIN`` ourselves fixes that, as the
+    SQLAlchemy pysqlite documentation recommends.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic configuration built in code, so no ``alembic.ini`` is needed."""
+    import migrations
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.attributes["url"] = normalize_url(url or database_url())
+    return config
+
+
+def upgrade(url: str | URL | None = None, revision: str = "head") -> None:
+    """Bring the schema at ``url`` (default: the configured database) to ``revision``."""
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,328 @@
+"""The database schema: SQLAlchemy 2 typed declarative models.
+
+The database is the source of truth; the broker only carries work. Every
+table here is therefore written so that a crashed or duplicated job can find
+what was already done: deliveries are keyed by (enrollment, step, iteration),
+enrollments carry their own cursor and lease, and every lifecycle change and
+MQL is a row rather than a log line.
+
+Conventions that keep SQLite and PostgreSQL alike:
+
+- constraint and index names come from ``NAMING_CONVENTION``, so a migration
+  can name them and ``alembic.autogenerate.compare_metadata`` finds no drift;
+- datetimes are ``UTCDateTime``: aware in Python, UTC in the database, naive
+  values refused;
+- enum-like columns are short strings guarded by a CHECK constraint, so a new
+  value is a deliberate migration and never a PostgreSQL ``ALTER TYPE``;
+- JSON is ``JSONB`` on PostgreSQL and JSON text on SQLite.
+
+The migration in ``migrations/versions`` spells the same schema out by hand;
+``tests/store/test_migrations.py`` fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STAGES: Final = ("lead", "mql", "sql", "opportunity", "customer", "returned")
+EVENT_TYPES: Final = (
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced_hard",
+    "bounced_soft",
+    "complained",
+    "unsubscribed",
+    "form_submitted",
+    "page_viewed",
+    "custom",
+)
+ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
+DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
+
+
+def utcnow() -> datetime:
+    """Audit timestamps only; engine decisions take ``now`` as an input."""
+    return datetime.now(UTC)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL text of a CHECK that ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC.
+
+    SQLite has no time zones and returns naive values; PostgreSQL returns
+    values in the session's zone. Normalising both ways means callers always
+    get aware UTC back, and a naive value (an easy bug) fails loudly instead of
+    being silently read as local time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime (UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+"""Indexable JSONB on PostgreSQL, JSON text on SQLite."""
+
+
+class Base(DeclarativeBase):
+    """The declarative base; its metadata carries the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument}
+
+
+class Lead(Base):
+    """A person. Email, phone and messaging id each identify at most one lead."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint(one_of("stage", STAGES), name="stage"),
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True)
+    messaging_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Custom profile fields, as imported or posted; scoring and segments read them."""
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    """IANA name, for send windows in the lead's local time."""
+    stage: Mapped[str] = mapped_column(String(16), default="lead", server_default="lead")
+    owner: Mapped[str | None] = mapped_column(String(200))
+    fit: Mapped[int] = mapped_column(default=0, server_default="0")
+    interest: Mapped[float] = mapped_column(Double, default=0.0, server_default="0")
+    grade: Mapped[str | None] = mapped_column(String(1))
+    unsubscribed_at: Mapped[datetime | None]
+    hard_bounced_at: Mapped[datetime | None]
+    complained_at: Mapped[datetime | None]
+    suppressed_reason: Mapped[str | None] = mapped_column(Text)
+    """Any of the three timestamps suppresses the lead everywhere; this says why."""
+    source: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_activity_at: Mapped[datetime | None]
+
+    @validates("email")
+    def _lower_email(self, _key: str, email: str | None) -> str | None:
+        """Dedup compares emails exactly, so they are stored trimmed and lower-case."""
+        return email.strip().lower() if email is not None else None
+
+    @property
+    def suppressed(self) -> bool:
+        """True when no campaign may send to this lead, ever."""
+        return any((self.unsubscribed_at, self.hard_bounced_at, self.complained_at))
+
+
+class Tag(Base):
+    """A label on a lead; segments are expressions over tags, score and stage."""
+
+    __tablename__ = "tags"
+
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    tagged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """Something a lead did or that happened to a message; scoring and waits read these."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint(one_of("type", EVENT_TYPES), name="type"),
+        Index(None, "lead_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    """The name of a ``custom`` event, such as ``webinar_attended``."""
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    link: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Campaign(Base):
+    """A campaign by name; what runs is one of its versions."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class CampaignVersion(Base):
+    """A deployed step graph. Deploying unchanged text finds the existing version by hash."""
+
+    __tablename__ = "campaign_versions"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "version"),
+        UniqueConstraint("campaign_id", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    graph: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Enrollment(Base):
+    """One lead in one campaign version: where it is, and when it next runs.
+
+    The scheduler polls ``(state, next_run_at)``; ``claimed_by`` and
+    ``claimed_until`` are a lease, so a scheduler that dies releases its work
+    when the lease runs out instead of holding it forever.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        CheckConstraint(one_of("state", ENROLLMENT_STATES), name="state"),
+        Index(None, "state", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    campaign_version_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_versions.id"), index=True
+    )
+    cursor: Mapped[str] = mapped_column(String(200))
+    """The id of the step to run next, in the version's graph."""
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    waiting_for: Mapped[dict[str, Any] | None]
+    """The event that wakes a parked enrollment early; its timeout is ``next_run_at``."""
+    iterations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Loop counters by step id; a delivery's iteration comes from here."""
+    state: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """One touch, written before the channel is called.
+
+    The unique (enrollment, step, iteration) key is what stops a redelivered
+    job from sending twice; ``message_id`` is derived from the same key.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", "iteration"),
+        CheckConstraint(one_of("status", DELIVERY_STATUSES), name="status"),
+        Index(None, "lead_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(200))
+    iteration: Mapped[int] = mapped_column(default=0, server_default="0")
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class LifecycleTransition(Base):
+    """A change of stage, with its cause: the lead's funnel history."""
+
+    __tablename__ = "lifecycle_transitions"
+    __table_args__ = (
+        CheckConstraint(one_of("to_stage", STAGES), name="to_stage"),
+        Index(None, "lead_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    """None for the first stage a lead is given."""
+    to_stage: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class MqlRecord(Base):
+    """One MQL episode: the rule that fired, the scores then, and the SLA clock."""
+
+    __tablename__ = "mql_records"
+    __table_args__ = (Index(None, "lead_id", "at"), Index(None, "accepted_at", "sla_due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(Text)
+    cause_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL")
+    )
+    fit: Mapped[int]
+    interest: Mapped[float] = mapped_column(Double)
+    grade: Mapped[str | None] = mapped_column(String(1))
+    at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(String(200))
+    sla_due_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
