@@ -586,7 +586,8 @@ def _diagnose(
         return _error(path, line, column, f"unexpected character {char!r}", lines)
     assert isinstance(e, UnexpectedToken)
     tok = e.token
-    before = _token_before(parser, tok)
+    history = getattr(e, "token_history", None)
+    before = history[-1] if history else _token_before(parser, tok)
     if tok.type == "_INDENT":
         return _error(
             path,
