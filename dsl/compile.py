@@ -12,7 +12,14 @@ from datetime import date
 
 from dsl import ast
 from dsl.graph import CompiledProgram, Edge, Json, Node, StepGraph, with_hash
-from dsl.vocabulary import CAP_PERIODS, DAY_GROUPS, INTEREST_ACTIVITIES, NAMED_LISTS, UNITS, WEEKDAYS
+from dsl.vocabulary import (
+    CAP_PERIODS,
+    DAY_GROUPS,
+    INTEREST_ACTIVITIES,
+    NAMED_LISTS,
+    UNITS,
+    WEEKDAYS,
+)
 
 END = "end"
 
@@ -96,9 +103,7 @@ class _Lowering:
     def _id(self, obj: object) -> None:
         self.ids[id(obj)] = f"n{len(self.ids) + 1}"
 
-    def block(
-        self, stmts: Sequence[ast.Stmt], cont: str, loop: str | None, loop_back: bool
-    ) -> str:
+    def block(self, stmts: Sequence[ast.Stmt], cont: str, loop: str | None, loop_back: bool) -> str:
         """Wire a block whose last step continues to `cont`; return its entry id."""
         if not stmts:
             return cont
@@ -108,8 +113,14 @@ class _Lowering:
             self.stmt(stmt, after, loop, loop_back and last)
         return self.ids[id(stmts[0])]
 
-    def add(self, stmt: ast.Stmt | ast.Branch, kind: str, params: dict[str, Json],
-            edges: Sequence[Edge], loop: str | None) -> None:
+    def add(
+        self,
+        stmt: ast.Stmt | ast.Branch,
+        kind: str,
+        params: dict[str, Json],
+        edges: Sequence[Edge],
+        loop: str | None,
+    ) -> None:
         node_id = self.ids[id(stmt)]
         self.nodes[node_id] = Node(node_id, kind, params, tuple(edges), stmt.span.line, loop)
 
@@ -241,8 +252,10 @@ def _all(conds: Sequence[ast.Cond]) -> Json:
 
 def _cond(cond: ast.Cond) -> Json:
     if isinstance(cond, ast.And | ast.Or):
-        return {"op": "and" if isinstance(cond, ast.And) else "or",
-                "args": [_cond(c) for c in cond.items]}
+        return {
+            "op": "and" if isinstance(cond, ast.And) else "or",
+            "args": [_cond(c) for c in cond.items],
+        }
     if isinstance(cond, ast.Not):
         return {"op": "not", "arg": _cond(cond.item)}
     if isinstance(cond, ast.Engagement):
@@ -300,9 +313,7 @@ def _scoring(scoring: ast.Scoring) -> dict[str, Json]:
         "interest": [_interest(r) for r in scoring.interest],
         "decay": {"percent": decay.percent, "every": seconds(decay.every)} if decay else None,
         "grades": {
-            g.target.value: [
-                {"grade": s.letter.value.upper(), "at": s.threshold} for s in g.steps
-            ]
+            g.target.value: [{"grade": s.letter.value.upper(), "at": s.threshold} for s in g.steps]
             for g in scoring.grades
         },
         "mql": (

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
-from importlib import resources
 from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -55,7 +55,7 @@ class _Indenter(Indenter):
 
     def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.recent = []
-        for tok in super()._process(stream):
+        for tok in super()._process(stream):  # type: ignore[no-untyped-call]
             self.recent = [*self.recent[-2:], tok]
             yield tok
 
@@ -67,9 +67,7 @@ def _span(path: str, meta: Meta) -> ast.Span:
 
 
 def _tok_span(path: str, tok: Token) -> ast.Span:
-    return ast.Span(
-        path, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1
-    )
+    return ast.Span(path, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
 
 
 _ESCAPE = re.compile(r"\\(.)")
@@ -192,8 +190,11 @@ class _Builder(Transformer[Token, Any]):
     def untag(self, meta: Meta, tag: Token) -> ast.TagStmt:
         return ast.TagStmt(self._word(tag), True, self._s(meta))
 
-    def score(self, meta: Meta, delta: Token) -> ast.ScoreStmt:
-        return ast.ScoreStmt(int(delta), self._s(meta))
+    def score(self, meta: Meta, delta: int) -> ast.ScoreStmt:
+        return ast.ScoreStmt(delta, self._s(meta))
+
+    def signed(self, meta: Meta, sign: Token, digits: Token) -> int:
+        return -int(digits) if sign == "-" else int(digits)
 
     def enroll(self, meta: Meta, name: Token) -> ast.EnrollStmt:
         return ast.EnrollStmt(self._word(name), self._s(meta))
@@ -319,8 +320,8 @@ class _Builder(Transformer[Token, Any]):
     def string(self, meta: Meta, tok: Token) -> ast.Value:
         return ast.Value("string", unquote(tok), self._s(meta))
 
-    def number(self, meta: Meta, tok: Token) -> ast.Value:
-        return ast.Value("number", float(tok), self._s(meta))
+    def number(self, meta: Meta, *parts: Token) -> ast.Value:
+        return ast.Value("number", float("".join(parts)), self._s(meta))
 
     def name(self, meta: Meta, tok: Token) -> ast.Value:
         return ast.Value("name", str(tok), self._s(meta))
@@ -351,17 +352,17 @@ class _Builder(Transformer[Token, Any]):
     def fit_rules(self, meta: Meta, *rules: ast.FitRule) -> tuple[ast.FitRule, ...]:
         return rules
 
-    def fit_rule(self, meta: Meta, points: Token, cond: ast.Cond) -> ast.FitRule:
-        return ast.FitRule(int(points), cond, self._s(meta))
+    def fit_rule(self, meta: Meta, points: int, cond: ast.Cond) -> ast.FitRule:
+        return ast.FitRule(points, cond, self._s(meta))
 
     def interest_rules(self, meta: Meta, *rules: Any) -> tuple[Any, ...]:
         return rules
 
-    def interest_per(self, meta: Meta, points: Token, activity: Token) -> ast.InterestRule:
-        return ast.InterestRule(int(points), self._word(activity), False, self._s(meta))
+    def interest_per(self, meta: Meta, points: int, activity: Token) -> ast.InterestRule:
+        return ast.InterestRule(points, self._word(activity), False, self._s(meta))
 
-    def interest_event(self, meta: Meta, points: Token, name: Token) -> ast.InterestRule:
-        return ast.InterestRule(int(points), self._word(name), True, self._s(meta))
+    def interest_event(self, meta: Meta, points: int, name: Token) -> ast.InterestRule:
+        return ast.InterestRule(points, self._word(name), True, self._s(meta))
 
     def decay(self, meta: Meta, percent: Token, every: ast.Duration) -> ast.Decay:
         return ast.Decay(float(percent[:-1]), every, self._s(meta))
@@ -369,8 +370,12 @@ class _Builder(Transformer[Token, Any]):
     def grade_rule(self, meta: Meta, target: Token, *steps: ast.GradeStep) -> ast.GradeRule:
         return ast.GradeRule(self._word(target), steps, self._s(meta))
 
-    def grade_at(self, meta: Meta, letter: Token, threshold: Token) -> ast.GradeStep:
-        return ast.GradeStep(self._word(letter), float(threshold), self._s(meta))
+    def grade_target(self, meta: Meta, target: Token) -> Token:
+        return target
+
+    def grade_at(self, meta: Meta, letter: Token, threshold: ast.Value) -> ast.GradeStep:
+        assert isinstance(threshold.value, float)
+        return ast.GradeStep(self._word(letter), threshold.value, self._s(meta))
 
     def grade_else(self, meta: Meta, letter: Token) -> ast.GradeStep:
         return ast.GradeStep(self._word(letter), None, self._s(meta))
@@ -490,13 +495,10 @@ def parse_module(text: str, path: str = "<string>") -> ast.Module:
 
 def _top_level_chunks(lines: list[str]) -> Iterator[tuple[int, int]]:
     """Line ranges that each start with an unindented, non-comment line."""
-    starts = [
-        i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#")
-    ]
+    starts = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#")]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
-    for a, b in zip(starts, [*starts[1:], len(lines)], strict=True):
-        yield a, b
+    yield from zip(starts, [*starts[1:], len(lines)], strict=True)
 
 
 # ---------------------------------------------------------------- error words
@@ -505,9 +507,7 @@ _TERMINAL_WORDS = {
     "STRING": 'a text in double quotes such as "welcome/cxo"',
     "NAME": "a word",
     "INT": "a whole number",
-    "NUMBER": "a number",
-    "SIGNED_NUMBER": "a number",
-    "SIGNED_INT": "a signed number such as +10 or -5",
+    "DECIMAL": "a number",
     "PERCENT": "a percentage such as 50%",
     "TIME": "a time such as 09:00",
     "DATE": "a date such as 2026-12-01",
@@ -607,7 +607,9 @@ def _diagnose(
         hint = "a line that opens a block (if, elif, else, split, repeat) ends with ':'"
     if tok.type == "NAME" and tok in _KEYWORD_FIELDS:
         hint = f'"{tok}" is a keyword; names of messages and fields cannot be keywords'
-    message = f"unexpected {_describe_token(tok)}: expected {_expected_words(expected, parser, before)}"
+    message = (
+        f"unexpected {_describe_token(tok)}: expected {_expected_words(expected, parser, before)}"
+    )
     return _error(path, line, column, message, lines, hint)
 
 

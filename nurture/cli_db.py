@@ -27,7 +27,10 @@ def upgrade(
     try:
         db.upgrade(target)
     except _FAILURES as e:
-        _say(f"[red]error:[/red] cannot upgrade {escape(_redacted(target))}: {escape(_why(e))}", err=True)
+        _say(
+            f"[red]error:[/red] cannot upgrade {escape(_redacted(target))}: {escape(_why(e))}",
+            err=True,
+        )
         raise typer.Exit(1) from None
     _say(f"Database {escape(_redacted(target))} is up to date.")
 

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+import migrations
+
 DEFAULT_DATABASE_URL = "sqlite:///nurture.db"
 
 
@@ -77,12 +79,22 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config(url: str | URL | None = None) -> Config:
-    """An Alembic configuration built in code, so no ``alembic.ini`` is needed."""
-    import migrations
+    """An Alembic configuration built in code, so no ``alembic.ini`` is needed.
 
+    For a new migration: ``command.revision(alembic_config(), "message",
+    autogenerate=True, rev_id="0002")``; ruff then tidies the file it writes.
+    """
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.attributes["url"] = normalize_url(url or database_url())
+    hooks = {"fix": "check --fix --quiet", "format": "format --quiet"}
+    config.set_section_option("post_write_hooks", "hooks", " ".join(hooks))
+    for name, options in hooks.items():
+        config.set_section_option("post_write_hooks", f"{name}.type", "module")
+        config.set_section_option("post_write_hooks", f"{name}.module", "ruff")
+        config.set_section_option(
+            "post_write_hooks", f"{name}.options", f"{options} REVISION_SCRIPT_FILENAME"
+        )
     return config
 
 

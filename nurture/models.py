@@ -14,7 +14,8 @@ Conventions that keep SQLite and PostgreSQL alike:
   values refused;
 - enum-like columns are short strings guarded by a CHECK constraint, so a new
   value is a deliberate migration and never a PostgreSQL ``ALTER TYPE``;
-- JSON is ``JSONB`` on PostgreSQL and JSON text on SQLite.
+- JSON is ``JSONB`` on PostgreSQL and JSON text on SQLite, and top-level
+  changes to a dict are saved.
 
 The migration in ``migrations/versions`` spells the same schema out by hand;
 ``tests/store/test_migrations.py`` fails when the two disagree.
@@ -23,7 +24,7 @@ The migration in ``migrations/versions`` spells the same schema out by hand;
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
     JSON,
@@ -33,7 +34,6 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Text,
@@ -41,6 +41,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 NAMING_CONVENTION: Final = {
@@ -107,15 +108,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
-"""Indexable JSONB on PostgreSQL, JSON text on SQLite."""
+JSONDocument = MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql"))
+"""JSONB on PostgreSQL, JSON text on SQLite.
+
+``MutableDict`` notices ``enrollment.iterations[step] += 1``; it does not see
+changes below the top level, so replace nested values rather than edit them.
+"""
 
 
 class Base(DeclarativeBase):
     """The declarative base; its metadata carries the naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDocument,
+    }
 
 
 class Lead(Base):
@@ -242,9 +250,7 @@ class Enrollment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
-    campaign_version_id: Mapped[int] = mapped_column(
-        ForeignKey("campaign_versions.id"), index=True
-    )
+    campaign_version_id: Mapped[int] = mapped_column(ForeignKey("campaign_versions.id"), index=True)
     cursor: Mapped[str] = mapped_column(String(200))
     """The id of the step to run next, in the version's graph."""
     next_run_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -316,9 +322,7 @@ class MqlRecord(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     rule: Mapped[str] = mapped_column(Text)
-    cause_event_id: Mapped[int | None] = mapped_column(
-        ForeignKey("events.id", ondelete="SET NULL")
-    )
+    cause_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     fit: Mapped[int]
     interest: Mapped[float] = mapped_column(Double)
     grade: Mapped[str | None] = mapped_column(String(1))

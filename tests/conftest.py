@@ -34,14 +34,18 @@ def pg_server() -> Iterator[Engine]:
     """An engine on the test PostgreSQL server, or a skip (a failure on CI) without one."""
     url = normalize_url(os.environ.get("NURTURE_TEST_PG_URL") or DEFAULT_TEST_PG_URL)
     engine = create_engine(
-        url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+        url,
+        poolclass=pool.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 5},
     )
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except OperationalError as e:
         engine.dispose()
-        reason = f"PostgreSQL unreachable at {url.render_as_string()}: {str(e.orig).strip()}"
+        why = " ".join(str(e.orig).split())
+        reason = f"PostgreSQL unreachable at {url.render_as_string()}: {why}"
         reason += " (set NURTURE_TEST_PG_URL to use another server)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason, pytrace=False)
@@ -59,4 +63,5 @@ def pg_url(pg_server: Engine) -> Iterator[str]:
     url: URL = pg_server.url.update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
     with pg_server.connect() as connection:
+        connection.execute(text("SET lock_timeout = '10s'"))  # a leaked session fails, not hangs
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

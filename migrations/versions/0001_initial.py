@@ -12,6 +12,7 @@ convention; ``tests/store/test_migrations.py`` checks that the two agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,11 +32,11 @@ ENROLLMENT_STATES = "'active', 'waiting', 'done', 'exited'"
 DELIVERY_STATUSES = "'pending', 'sent', 'failed', 'unknown', 'deferred', 'suppressed'"
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _when(name: str, *, nullable: bool = False) -> sa.Column[object]:
+def _when(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -106,7 +107,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_versions")),
         sa.UniqueConstraint(
-            "campaign_id", "content_hash", name=op.f("uq_campaign_versions_campaign_id_content_hash")
+            "campaign_id",
+            "content_hash",
+            name=op.f("uq_campaign_versions_campaign_id_content_hash"),
         ),
         sa.UniqueConstraint(
             "campaign_id", "version", name=op.f("uq_campaign_versions_campaign_id_version")

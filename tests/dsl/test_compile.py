@@ -59,9 +59,10 @@ def test_moving_a_campaign_down_the_file_is_not_a_new_version() -> None:
 def test_a_changed_step_is_a_new_version() -> None:
     text = (FIXTURES / "branches.nurture").read_text(encoding="utf-8")
     changed = build({"b.nurture": text.replace("within 3 days", "within 4 days")})
-    assert changed.campaigns["Branches"].hash != compiled(FIXTURES / "branches.nurture").campaigns[
-        "Branches"
-    ].hash
+    assert (
+        changed.campaigns["Branches"].hash
+        != compiled(FIXTURES / "branches.nurture").campaigns["Branches"].hash
+    )
 
 
 def test_every_edge_targets_a_node() -> None:
