@@ -71,8 +71,8 @@ class Diagnostic:
         return data
 
 
-def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
-    return (d.span.path, d.span.line, d.span.column, d.code)
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str, str]:
+    return (d.span.path, d.span.line, d.span.column, d.code, d.message)
 
 
 class DslError(Exception):

@@ -70,12 +70,13 @@ def _tok_span(path: str, tok: Token) -> ast.Span:
     return ast.Span(path, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
 
 
-_ESCAPE = re.compile(r"\\(.)")
+_ESCAPE = re.compile(r'\\(["\\nt])')
 _ESCAPES = {"n": "\n", "t": "\t"}
 
 
 def unquote(text: str) -> str:
-    r"""`"a \"b\""` -> `a "b"`; `\n` and `\t` are the only letter escapes."""
+    r"""`"a \"b\""` -> `a "b"`: `\"`, `\\`, `\n`, `\t` are escapes; any other backslash stays,
+    so a regex such as `"(?i)\b(ceo|cmo)\b"` means what it says."""
     return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nurture import __version__, cli_db
+from nurture import __version__, cli_db, cli_lang
 
 app = typer.Typer(
     name="nurture",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cli_db.app, name="db")
+cli_lang.register(app)
 
 
 def _print_version(value: bool) -> None:
