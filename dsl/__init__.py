@@ -7,6 +7,7 @@ engine (`nurture`) or the channels.
 from __future__ import annotations
 
 from dsl.ast import Program, Span
+from dsl.checks import CODES
 from dsl.compile import compile_program
 from dsl.errors import CheckError, Diagnostic, DslError, DslSyntaxError
 from dsl.graph import CompiledProgram, Edge, Node, StepGraph
@@ -15,6 +16,7 @@ from dsl.syntax import parse_module
 from dsl.templates import DictTemplates, FileTemplates, TemplateFile, TemplateSource
 
 __all__ = [
+    "CODES",
     "Analysis",
     "CheckError",
     "CompiledProgram",

@@ -78,7 +78,7 @@ def _too_deep(path: str) -> Diagnostic:
 def _with_source_lines(
     found: list[Diagnostic], sources: Mapping[str, str]
 ) -> tuple[Diagnostic, ...]:
-    lines = {path: text.splitlines() for path, text in sources.items()}
+    lines = {path: text.split("\n") for path, text in sources.items()}  # as Lark counts lines
     out = []
     for d in sorted(set(found), key=sort_key):
         file_lines = lines.get(d.span.path)

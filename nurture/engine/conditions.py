@@ -1,0 +1,207 @@
+"""Evaluate condition JSON (as compiled by `dsl`) against a lead, its events and a moment.
+
+One evaluator serves branches, exit conditions, scoring rules, the MQL rule and
+segments, so it is pure and total: an unknown operator, a missing field, a
+type mismatch or a bad regular expression makes an atom false, never an
+exception — a running campaign must not stop on one odd lead. How two values
+compare is `values`' job.
+
+It is three-valued because of `within`. Inside a branch that waits (the
+context has `since`), an event atom that has not happened yet is *unknown*
+until its own deadline, not false; `truth` returns None while the answer may
+still change. That keeps `if not opened within 3 days` from taking its yes
+edge the moment the branch is reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dsl.graph import Json
+from nurture.engine.state import BOUNCED, Delivered, EnrollmentId, Event, LeadView
+from nurture.engine.values import compare_ranked, compare_values, grade_rank, stage_rank
+
+Truth = bool | None
+"""True, False, or None: not known yet (a `within` that is still open)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refs:
+    """How `opened`/`clicked` find their message inside one enrollment."""
+
+    enrollment: EnrollmentId
+    last: Delivered | None = None
+    """The last send of the enrollment: what a bare `opened` means."""
+    named: Mapping[str, Delivered] = field(default_factory=dict)
+    """The latest delivery of each `send ... as NAME`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a condition may look at."""
+
+    lead: LeadView
+    events: Sequence[Event]
+    now: datetime
+    refs: Refs | None = None
+    """None outside an enrollment (segments, scoring): messages match by `as` name."""
+    since: datetime | None = None
+    """When a waiting branch was reached; `within` then counts from here."""
+
+
+def evaluate(cond: Json, ctx: Context) -> bool:
+    """True when the condition holds now (unknown counts as false)."""
+    return truth(cond, ctx) is True
+
+
+def truth(cond: Json, ctx: Context) -> Truth:
+    """The condition's three-valued truth at `ctx.now`."""
+    if not isinstance(cond, dict):
+        return False
+    handler = _OPS.get(cond.get("op"))
+    return handler(cond, ctx) if handler is not None else False
+
+
+def _and(cond: dict[str, Json], ctx: Context) -> Truth:
+    values = [truth(c, ctx) for c in cond.get("args") or ()]
+    if False in values:
+        return False
+    return None if None in values else True
+
+
+def _or(cond: dict[str, Json], ctx: Context) -> Truth:
+    values = [truth(c, ctx) for c in cond.get("args") or ()]
+    if True in values:
+        return True
+    return None if None in values else False
+
+
+def _not(cond: dict[str, Json], ctx: Context) -> Truth:
+    value = truth(cond.get("arg"), ctx)
+    return None if value is None else not value
+
+
+def _tagged(cond: dict[str, Json], ctx: Context) -> Truth:
+    return cond.get("tag") in ctx.lead.tags
+
+
+def _truthy(cond: dict[str, Json], ctx: Context) -> Truth:
+    value = ctx.lead.field(str(cond.get("field") or ""))
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "n", "off", "none", "null")
+    return bool(value)
+
+
+# ---------------------------------------------------------------- events
+
+
+def _engagement(cond: dict[str, Json], ctx: Context) -> Truth:
+    kind, link = cond["op"], cond.get("link")
+    found = [
+        e
+        for e in ctx.events
+        if _is_kind(e.name, kind) and e.at <= ctx.now and _link_matches(e.link, link)
+    ]
+    mine = _of_message(found, cond.get("message"), cond.get("within") is not None, ctx)
+    if mine is None:
+        return False
+    return _timed(mine, cond.get("within"), ctx, lookback=ctx.refs is None)
+
+
+def _event(cond: dict[str, Json], ctx: Context) -> Truth:
+    found = [e for e in ctx.events if e.name == cond.get("name") and e.at <= ctx.now]
+    return _timed(found, cond.get("within"), ctx, lookback=True)
+
+
+def _is_kind(name: str, kind: str) -> bool:
+    return name == kind or (kind == BOUNCED and name.startswith("bounced_"))
+
+
+def _link_matches(link: str | None, wanted: Json) -> bool:
+    """`clicked "pricing"`: the click's link is that name or contains it (case aside)."""
+    if wanted is None:
+        return True
+    return link is not None and str(wanted).casefold() in link.casefold()
+
+
+def _of_message(
+    events: list[Event], message: Json, exact: bool, ctx: Context
+) -> list[Event] | None:
+    """The events of the referenced message; None when it was never sent.
+
+    With `within` (`exact`), only the referenced delivery counts; without, every
+    delivery of that send step in this enrollment ("all events of the message").
+    """
+    refs = ctx.refs
+    if refs is None:
+        return [e for e in events if message is None or e.message == message]
+    ref = refs.last if message is None else refs.named.get(str(message))
+    if ref is None:
+        return None
+    if exact:
+        return [e for e in events if e.delivery and ref.is_key(e.delivery, refs.enrollment)]
+    return [
+        e
+        for e in events
+        if e.delivery is not None
+        and e.delivery.enrollment == refs.enrollment
+        and e.delivery.node == ref.node
+    ]
+
+
+def _timed(events: list[Event], within: Json, ctx: Context, lookback: bool) -> Truth:
+    """Whether one of `events` falls in the `within` span.
+
+    Outside a waiting branch, `within W` means "in the last W". In a branch
+    reached at `since`, the span ends at since + W (unknown until then) and,
+    for lookback atoms (custom events), starts at since - W: "at some moment
+    of the wait, the event was at most W ago". Message events need no lower
+    bound; their delivery bounds them.
+    """
+    if within is None:
+        return bool(events)
+    span = timedelta(seconds=float(within))
+    if ctx.since is None:
+        return any(e.at >= ctx.now - span for e in events)
+    deadline = ctx.since + span
+    lower = ctx.since - span if lookback else None
+    if any(e.at <= deadline and (lower is None or e.at >= lower) for e in events):
+        return True
+    return None if ctx.now < deadline else False
+
+
+# ---------------------------------------------------------------- comparisons
+
+
+def _compare(cond: dict[str, Json], ctx: Context) -> Truth:
+    subject, cmp, value = cond.get("subject"), str(cond.get("cmp")), cond.get("value")
+    lead = ctx.lead
+    if subject == "stage":
+        return compare_ranked(lead.stage, cmp, value, stage_rank, False)
+    if subject in ("grade", "fit_grade"):
+        letter = lead.scores.grade if subject == "grade" else lead.scores.fit_grade
+        return compare_ranked(letter, cmp, value, grade_rank, True)
+    numbers = {"score": lead.score, "fit": lead.scores.fit, "interest": lead.scores.interest}
+    if subject in numbers:
+        return compare_values(numbers[str(subject)], cmp, value)
+    if subject == "field":
+        return compare_values(lead.field(str(cond.get("field") or "")), cmp, value)
+    return False
+
+
+_OPS: dict[Any, Callable[[dict[str, Json], Context], Truth]] = {
+    "and": _and,
+    "or": _or,
+    "not": _not,
+    "opened": _engagement,
+    "clicked": _engagement,
+    "replied": _engagement,
+    "bounced": _engagement,
+    "tagged": _tagged,
+    "event": _event,
+    "truthy": _truthy,
+    "compare": _compare,
+}

@@ -1,0 +1,185 @@
+"""One function per step kind: each edits the draft and says where to go next.
+
+A step returns the id of the step to run now, or a `Decision` when the
+enrollment waits, ends or exits. Steps run only after the exit checks passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, timedelta
+
+from dsl.graph import Node
+from nurture.engine.actions import (
+    Decision,
+    Deferred,
+    EmitMql,
+    EnrollInto,
+    NotifySales,
+    Score,
+    Send,
+    Tag,
+    Untag,
+)
+from nurture.engine.calendar import local_instant, next_weekday_at, parse_hhmm, wait_zone
+from nurture.engine.caps import next_send_time
+from nurture.engine.conditions import evaluate, truth
+from nurture.engine.draft import Draft, Outcome
+from nurture.engine.loops import (
+    enter_repeat,
+    iteration_key,
+    iteration_number,
+    pick_arm,
+    render_loop,
+)
+from nurture.engine.scoring import is_mql_or_beyond
+from nurture.engine.state import Delivered, SentTouch, WaitingFor
+
+
+def send(draft: Draft, node: Node) -> Outcome:
+    """Send now, or park at this step until the window and caps allow it."""
+    when, why = next_send_time(draft.now, draft.limits())
+    if when > draft.now:
+        draft.actions.append(Deferred(node.id, when, why or "cap"))
+        return draft.park(when)
+    touch = _touch(draft, node)
+    draft.actions.append(touch)
+    draft.sent[node.id] = Delivered(node.id, touch.iteration, draft.now, touch.iteration_no)
+    draft.last_sent = node.id
+    draft.history.append(SentTouch(draft.now, draft.graph.name))
+    return draft.then(node)
+
+
+def _touch(draft: Draft, node: Node) -> Send:
+    p, graph, loops = node.params, draft.graph, draft.loops
+    index = loops.get(node.loop) if node.loop else None
+    times = int(graph.nodes[node.loop].params.get("times", 0)) if node.loop else 0
+    subject = p.get("subject")
+    return Send(
+        node_id=node.id,
+        channel=str(p["channel"]),
+        template=render_loop(str(p["template"]), index, times),
+        subject=None if subject is None else render_loop(str(subject), index, times),
+        name=p.get("name"),
+        iteration=iteration_key(graph, node, loops),
+        iteration_no=iteration_number(graph, node, loops),
+        loop_index=index,
+    )
+
+
+def wait(draft: Draft, node: Node) -> Outcome:
+    target = draft.then(node)
+    seconds = float(node.params.get("seconds") or 0)
+    if isinstance(target, Decision) or seconds <= 0:
+        return target
+    draft.cursor = target
+    return draft.park(draft.now + timedelta(seconds=seconds))
+
+
+def wait_until(draft: Draft, node: Node) -> Outcome:
+    """The next such weekday and time, strictly after now; a past date goes straight on."""
+    p = node.params
+    target = draft.then(node)
+    tz, at = wait_zone(draft.lead, draft.graph.window), parse_hhmm(str(p.get("time") or "0:00"))
+    if p.get("date"):
+        when = local_instant(date.fromisoformat(str(p["date"])), at, tz)
+    else:
+        weekday = p.get("weekday")
+        when = next_weekday_at(draft.now, None if weekday is None else int(weekday), at, tz)
+    if isinstance(target, Decision) or when <= draft.now:
+        return target
+    draft.cursor = target
+    return draft.park(when)
+
+
+def branch(draft: Draft, node: Node) -> Outcome:
+    """Yes or no now; with `within`, yes as soon as true, else timeout at the deadline."""
+    cond, within = node.params.get("cond"), node.params.get("within")
+    otherwise = ("timeout", "no")
+    if within is None:
+        holds = evaluate(cond, draft.context())
+        return draft.follow(node, "yes") if holds else draft.follow(node, *otherwise)
+    parked = draft.waiting if draft.waiting and draft.waiting.node == node.id else None
+    since = parked.since if parked else draft.now
+    deadline = since + timedelta(seconds=float(within))
+    if truth(cond, draft.context(since)) is True:
+        return draft.follow(node, "yes")
+    if draft.now >= deadline:
+        return draft.follow(node, *otherwise)
+    return draft.park(deadline, WaitingFor(node.id, since, deadline))
+
+
+def split(draft: Draft, node: Node) -> Outcome:
+    if not node.edges:
+        return draft.then(node)
+    return pick_arm(node.edges, draft.lead.id, draft.graph.name, node.id).target
+
+
+def repeat(draft: Draft, node: Node) -> Outcome:
+    return draft.follow(node, enter_repeat(node, draft.loops), "next")
+
+
+def tag(draft: Draft, node: Node) -> Outcome:
+    name = str(node.params["tag"])
+    draft.actions.append(Tag(name))
+    draft.lead = replace(draft.lead, tags=draft.lead.tags | {name})
+    return draft.then(node)
+
+
+def untag(draft: Draft, node: Node) -> Outcome:
+    name = str(node.params["tag"])
+    draft.actions.append(Untag(name))
+    draft.lead = replace(draft.lead, tags=draft.lead.tags - {name})
+    return draft.then(node)
+
+
+def score(draft: Draft, node: Node) -> Outcome:
+    delta = node.params.get("delta") or 0
+    draft.actions.append(Score(delta))
+    draft.lead = replace(draft.lead, score_delta=draft.lead.score_delta + delta)
+    return draft.then(node)
+
+
+def enroll(draft: Draft, node: Node) -> Outcome:
+    draft.actions.append(EnrollInto(str(node.params["campaign"])))
+    return draft.then(node)
+
+
+def notify(draft: Draft, node: Node) -> Outcome:
+    draft.actions.append(NotifySales(str(node.params["template"])))
+    return draft.then(node)
+
+
+def mql(draft: Draft, node: Node) -> Outcome:
+    """Emit an MQL unless the lead is already MQL or further (this decision included)."""
+    if not is_mql_or_beyond(draft.lead.stage):
+        draft.actions.append(EmitMql(f'campaign "{draft.graph.name}" step {node.id}'))
+        draft.lead = replace(draft.lead, stage="mql")
+    return draft.then(node)
+
+
+def exit_step(draft: Draft, node: Node) -> Outcome:
+    return draft.exit("exit step")
+
+
+def end(draft: Draft, node: Node) -> Outcome:
+    return draft.finish("done")
+
+
+HANDLERS: dict[str, Callable[[Draft, Node], Outcome]] = {
+    "send": send,
+    "wait": wait,
+    "wait_until": wait_until,
+    "branch": branch,
+    "split": split,
+    "repeat": repeat,
+    "tag": tag,
+    "untag": untag,
+    "score": score,
+    "enroll": enroll,
+    "notify": notify,
+    "mql": mql,
+    "exit": exit_step,
+    "end": end,
+}

@@ -1,0 +1,157 @@
+"""Which leads a campaign enrolls, and whether a lead may enter it again.
+
+Triggers are the compiled `enroll when` settings: `{"on": "created"}`,
+`{"on": "tagged", "tag": ...}`, `{"on": "event", "name": ...}`,
+`{"on": "inactive", "seconds": ...}` and `{"on": "segment", "segment": ...}`.
+
+`created`, `tagged` and `event` fire on the happening itself (a tag the lead
+already had when the campaign was deployed does not enroll it). `inactive`
+and `segment` are states, checked on a periodic `Sweep`; `segment` is also
+checked on every other happening, since any change may bring a lead into a
+segment. Whether a lead enters is then up to `reenter`: never again when the
+campaign has no `reenter after` (the default), else once the last enrollment
+in it ended at least that long ago — counted from its end, so a 13-week
+campaign with `reenter after 180 days` leaves a 180-day gap between runs.
+A lead still in the campaign never enters twice, and suppressed leads are
+not enrolled at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dsl.graph import Json, StepGraph
+from nurture.engine.conditions import Context, evaluate
+from nurture.engine.state import Event, LeadView
+from nurture.engine.values import as_instant
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCreated:
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagAdded:
+    tag: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventOccurred:
+    event: Event
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A periodic check of state triggers (`inactive for`, `segment`)."""
+
+    at: datetime
+
+
+Happening = LeadCreated | TagAdded | EventOccurred | Sweep
+
+NOT_ACTIVITY = frozenset({"delivered", "sent", "bounced", "bounced_hard", "bounced_soft"})
+"""Event names that happen *to* a lead and so do not end its inactivity."""
+
+
+@dataclass(frozen=True, slots=True)
+class PastEnrollment:
+    """One of the lead's enrollments, in any campaign (`ended_at` None: still running)."""
+
+    campaign: str
+    entered_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A lead with what triggers need to know about it."""
+
+    lead: LeadView
+    events: Sequence[Event] = ()
+    past: Sequence[PastEnrollment] = ()
+
+
+def fires(
+    trigger: Mapping[str, Json],
+    candidate: Candidate,
+    happening: Happening,
+    now: datetime,
+    segments: Mapping[str, Json] | None = None,
+) -> bool:
+    """Whether one trigger enrolls this lead on this happening."""
+    on = trigger.get("on")
+    if on == "created":
+        return isinstance(happening, LeadCreated)
+    if on == "tagged":
+        return isinstance(happening, TagAdded) and happening.tag == trigger.get("tag")
+    if on == "event":
+        return isinstance(happening, EventOccurred) and happening.event.name == trigger.get("name")
+    if on == "inactive":
+        return isinstance(happening, Sweep) and _inactive(candidate, trigger, now)
+    if on == "segment":
+        segment = (segments or {}).get(str(trigger.get("segment")))
+        ctx = Context(candidate.lead, candidate.events, now)
+        return segment is not None and evaluate(segment, ctx)
+    return False
+
+
+def last_activity(candidate: Candidate) -> datetime | None:
+    """The lead's latest own activity: its events, else `last_activity_at`, else `created_at`."""
+    moments = [e.at for e in candidate.events if e.name not in NOT_ACTIVITY]
+    recorded = as_instant(candidate.lead.field("last_activity_at"))
+    if recorded is not None:
+        moments.append(recorded)
+    if moments:
+        return max(moments)
+    return as_instant(candidate.lead.field("created_at"))
+
+
+def _inactive(candidate: Candidate, trigger: Mapping[str, Json], now: datetime) -> bool:
+    last = last_activity(candidate)
+    span = timedelta(seconds=float(trigger.get("seconds") or 0))
+    return last is not None and now - last >= span
+
+
+def may_enter(graph: StepGraph, past: Iterable[PastEnrollment], now: datetime) -> bool:
+    """The reentry rule: first time yes; again only after `reenter after` since the last end."""
+    mine = [p for p in past if p.campaign == graph.name]
+    if not mine:
+        return True
+    if graph.reenter_after is None or any(p.ended_at is None for p in mine):
+        return False
+    last_end = max(p.ended_at for p in mine if p.ended_at is not None)
+    return now - last_end >= timedelta(seconds=graph.reenter_after)
+
+
+def should_enroll(
+    graph: StepGraph,
+    candidate: Candidate,
+    happening: Happening,
+    now: datetime,
+    segments: Mapping[str, Json] | None = None,
+) -> bool:
+    """A trigger fires, the lead is not suppressed, and reentry allows it."""
+    if candidate.lead.suppressed:
+        return False
+    if not any(fires(t, candidate, happening, now, segments) for t in graph.triggers):
+        return False
+    return may_enter(graph, candidate.past, now)
+
+
+def leads_to_enroll(
+    graph: StepGraph,
+    candidates: Iterable[Candidate],
+    happening: Happening,
+    now: datetime,
+    segments: Mapping[str, Json] | None = None,
+) -> list[LeadView]:
+    """The candidates' leads that `graph` enrolls on `happening`, in the given order."""
+    return [c.lead for c in candidates if should_enroll(graph, c, happening, now, segments)]

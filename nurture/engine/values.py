@@ -1,0 +1,154 @@
+"""How two profile values compare: numbers, text, dates, booleans, stages and grades.
+
+Lead data comes from CSV files, forms and CRMs, so values are compared the way
+a marketer reads them: text without regard to case (`"SaaS" == "saas"`),
+numbers written as text as numbers (`"1,200" > 1000`), ISO dates as dates,
+`"yes"`/`"false"` as booleans. A missing or empty value is false for every
+comparison, `!=` and `not in` included (as NULL is in SQL), and nothing raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from dsl.vocabulary import GRADES, STAGE_RANK
+
+
+def stage_rank(stage: Any) -> int | None:
+    """The funnel position of a stage; `returned` ranks with `lead`."""
+    return STAGE_RANK.get(str(stage).lower())
+
+
+def grade_rank(letter: Any) -> int | None:
+    """Higher is better: A outranks B, so `grade >= B` holds for A and B."""
+    text = str(letter).upper()
+    return len(GRADES) - GRADES.index(text) if text in GRADES else None
+
+
+def compare_ranked(
+    left: Any, cmp: str, right: Any, rank: Callable[[Any], int | None], upper: bool
+) -> bool:
+    """Stages and grades: equality and `in` by name, ordering by rank."""
+    if left is None:
+        return False
+    norm: Callable[[Any], str] = (lambda v: str(v).upper()) if upper else (lambda v: str(v).lower())
+    if cmp in ("in", "not in"):
+        if not isinstance(right, list):
+            return False
+        found = norm(left) in {norm(v) for v in right}
+        return found if cmp == "in" else not found
+    if cmp in ("==", "!="):
+        return (norm(left) == norm(right)) == (cmp == "==")
+    a, b = rank(left), rank(right)
+    if a is None or b is None:
+        return False
+    return _order(a, b, cmp)
+
+
+def compare_values(left: Any, cmp: str, right: Any) -> bool:
+    """`left cmp right` for profile values; a missing left side is always false."""
+    if left is None or left == "":
+        return False
+    if cmp in ("in", "not in"):
+        if not isinstance(right, list):
+            return False
+        lefts = left if isinstance(left, list | tuple | set | frozenset) else [left]
+        found = any(_equal(a, b) for a in lefts for b in right)
+        return found if cmp == "in" else not found
+    if cmp == "matches":
+        pattern = _regex(str(right))
+        return pattern is not None and pattern.search(str(left)) is not None
+    if cmp in ("==", "!="):
+        return _equal(left, right) == (cmp == "==")
+    pair = _comparable(left, right)
+    return pair is not None and _order(pair[0], pair[1], cmp)
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": lambda x, y: x >= y,
+    "<=": lambda x, y: x <= y,
+    ">": lambda x, y: x > y,
+    "<": lambda x, y: x < y,
+}
+
+
+def _order(a: Any, b: Any, cmp: str) -> bool:
+    op = _ORDER.get(cmp)
+    return op is not None and op(a, b)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Equality as a marketer means it: `"SaaS" == "saas"`, `"500" == 500`, `"yes" == true`."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        p, q = _boolean(a), _boolean(b)
+        return p is not None and p == q
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    pair = _comparable(a, b)
+    return pair[0] == pair[1] if pair is not None else bool(a == b)
+
+
+def _comparable(a: Any, b: Any) -> tuple[Any, Any] | None:
+    """Both sides as numbers, instants or text, whichever they both are; else None."""
+    x, y = _number(a), _number(b)
+    if x is not None and y is not None:
+        return x, y
+    if isinstance(a, date | datetime) or isinstance(b, date | datetime):
+        p, q = as_instant(a), as_instant(b)
+        return (p, q) if p is not None and q is not None else None
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold(), b.casefold()
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _boolean(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "yes", "y", "1", "on"):
+            return True
+        if text in ("false", "no", "n", "0", "off"):
+            return False
+    if isinstance(value, int | float):
+        return bool(value)
+    return None
+
+
+def as_instant(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return as_instant(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    """Compiled once per pattern; an invalid pattern matches nothing."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
