@@ -68,6 +68,7 @@ EVENT_TYPES: Final = (
 )
 ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
 DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
+DEFINITION_KINDS: Final = ("scoring", "routing", "segment", "fields")
 
 
 def utcnow() -> datetime:
@@ -214,10 +215,17 @@ class Campaign(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    current_version: Mapped[int | None]
+    """The version new leads enter (``campaign_versions.version``): normally the newest,
+    an older one after a deploy that reverted the text to it. None only mid-deploy."""
 
 
 class CampaignVersion(Base):
-    """A deployed step graph. Deploying unchanged text finds the existing version by hash."""
+    """A deployed step graph. Deploying unchanged text finds the existing version by hash.
+
+    A deploy whose text equals an older version's points ``Campaign.current_version``
+    back at that version rather than storing the same graph twice.
+    """
 
     __tablename__ = "campaign_versions"
     __table_args__ = (
@@ -330,3 +338,31 @@ class MqlRecord(Base):
     owner: Mapped[str | None] = mapped_column(String(200))
     sla_due_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    """When sales sent the lead back to nurture; a returned MQL's SLA clock has stopped."""
+    return_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Definition(Base):
+    """One deployed version of a scoring model, the routing, a segment or the field list.
+
+    Versions of one (kind, name) are numbered from 1 and never edited; the
+    active one is the newest. Scoring, routing and fields are one per
+    program, so the active one of those kinds is the newest of any name.
+    """
+
+    __tablename__ = "definitions"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", "version"),
+        CheckConstraint(one_of("kind", DEFINITION_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]]
+    """The compiled JSON, as ``dsl.CompiledProgram`` holds it."""
+    source: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,164 @@
+"""Scores on the lead row, recomputed from its profile and events; the MQL rule after events.
+
+The stored ``fit``, ``interest`` and ``grade`` are a snapshot at the `now`
+of the last rescore: interest decays by whole periods, so a worker that
+wants fresh numbers without a new event calls `rescore` with a later `now`.
+
+A lead that sales returned counts only the events after its latest return:
+its interest starts again from zero, so it becomes MQL again on new
+behaviour, not on what sales already saw (fit is kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from dsl.draw import describe_condition
+from nurture.engine.scoring import compute_scores, mql_due
+from nurture.engine.state import Event, LeadView, Scores, utc
+from nurture.models import EVENT_TYPES, Lead, MqlRecord
+from nurture.models import Event as EventRow
+from nurture.store.definitions import active_routing, active_scoring, sla_of
+from nurture.store.lifecycle import mark_mql
+from nurture.store.views import engine_events, get_lead, last_returned_at, lead_view
+
+ACTIVITY: Final = frozenset(
+    {"opened", "clicked", "replied", "form_submitted", "page_viewed", "custom"}
+)
+"""Event types that are the lead doing something: they move ``last_activity_at``."""
+
+SUPPRESSING: Final = {
+    "unsubscribed": "unsubscribed_at",
+    "bounced_hard": "hard_bounced_at",
+    "complained": "complained_at",
+}
+"""Event types that stop every send, and the lead column each one sets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What `record_event` applies: the scoring model (with its MQL rule) and the SLA."""
+
+    scoring: Mapping[str, Any] | None = None
+    """Compiled scoring JSON; None scores everything zero and never makes an MQL."""
+    sla: timedelta | None = None
+    """How long sales has to accept an MQL; None starts no clock."""
+
+    @classmethod
+    def active(cls, session: Session) -> Rules:
+        """The deployed scoring model and the deployed routing's SLA."""
+        return cls(active_scoring(session), sla_of(active_routing(session)))
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What `record_event` did: the event row, the new scores, the MQL if one was made."""
+
+    event: EventRow
+    scores: Scores
+    mql: MqlRecord | None
+
+
+def rescore(
+    session: Session, lead_id: int, scoring_json: Mapping[str, Any] | None, now: datetime
+) -> Scores:
+    """Recompute the lead's fit, interest and grade at `now` and store them on the lead."""
+    scores, _view, _events = _rescore(session, get_lead(session, lead_id), scoring_json, now)
+    return scores
+
+
+def _rescore(
+    session: Session, lead: Lead, model: Mapping[str, Any] | None, now: datetime
+) -> tuple[Scores, LeadView, list[Event]]:
+    now = utc(now)
+    events = engine_events(session, lead.id, until=now, after=last_returned_at(session, lead.id))
+    view = lead_view(session, lead)
+    scores = compute_scores(dict(model) if model else None, view, events, now)
+    lead.fit = round(scores.fit)
+    lead.interest = scores.interest
+    lead.grade = scores.grade
+    return scores, replace(view, scores=scores), events
+
+
+def record_event(
+    session: Session,
+    lead_id: int,
+    event_type: str,
+    name: str | None,
+    at: datetime,
+    *,
+    now: datetime | None = None,
+    link: str | None = None,
+    delivery_id: int | None = None,
+    data: Mapping[str, Any] | None = None,
+    rules: Rules | None = None,
+) -> Recorded:
+    """Store an event, then rescore the lead at `now` (default `at`) and apply the MQL rule.
+
+    `name` is a custom event's name (required for ``custom``). `rules`
+    default to what is deployed. Raises `ValueError` for an unknown type and
+    `UnknownLead` for an unknown lead.
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}; types: {', '.join(EVENT_TYPES)}")
+    if event_type == "custom" and not name:
+        raise ValueError("a custom event needs a name")
+    at, now = utc(at), utc(now or at)
+    lead = get_lead(session, lead_id)
+    row = EventRow(
+        lead_id=lead.id,
+        type=event_type,
+        name=name,
+        link=link,
+        delivery_id=delivery_id,
+        occurred_at=at,
+        data=dict(data or {}),
+    )
+    session.add(row)
+    _touch(lead, event_type, at)
+    session.flush()
+    rules = Rules.active(session) if rules is None else rules
+    scores, view, events = _rescore(session, lead, rules.scoring, now)
+    mql = _apply_mql_rule(session, lead, view, events, row, rules, now)
+    return Recorded(row, scores, mql)
+
+
+def _touch(lead: Lead, event_type: str, at: datetime) -> None:
+    if event_type in ACTIVITY and (lead.last_activity_at is None or lead.last_activity_at < at):
+        lead.last_activity_at = at
+    column = SUPPRESSING.get(event_type)
+    if column is not None and getattr(lead, column) is None:
+        setattr(lead, column, at)
+        lead.suppressed_reason = lead.suppressed_reason or f"{event_type} at {at.isoformat()}"
+
+
+def _apply_mql_rule(
+    session: Session,
+    lead: Lead,
+    view: LeadView,
+    events: list[Event],
+    row: EventRow,
+    rules: Rules,
+    now: datetime,
+) -> MqlRecord | None:
+    model = rules.scoring or {}
+    rule = model.get("mql")
+    if not mql_due(view, view.scores, rule, events=events, now=now):
+        return None
+    rule_text = f"scoring {_q(str(model.get('name') or ''))}: mql when {describe_condition(rule)}"
+    cause = f"MQL rule of scoring {_q(str(model.get('name') or ''))} held after {_event_words(row)}"
+    return mark_mql(session, lead, cause, rule_text, row.id, now, rules.sla)
+
+
+def _event_words(row: EventRow) -> str:
+    what = f"event {_q(row.name)}" if row.type == "custom" and row.name else f"{row.type} event"
+    return f"{what} #{row.id}"
+
+
+def _q(text: str | None) -> str:
+    return '"' + (text or "").replace('"', '\\"') + '"'
