@@ -1,0 +1,47 @@
+"""SMS through an HTTP provider that speaks this small protocol (ours):
+
+    POST <endpoint>                    Authorization: Bearer <token>   (when configured)
+    {"to": "+8613912345678", "body": "text", "message_id": "m-42"}
+                                       Idempotency-Key: m-42
+    200 {"id": "provider-id"}          accepted
+    4xx {"error": "invalid_number", "message": "..."}   refused for good
+    408, 429, 5xx                      busy: try again later
+
+A provider should treat `message_id` as an idempotency key: a retry after a
+timeout may repeat a request that had in fact succeeded.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from channels._http import DEFAULT_TIMEOUT, HttpChannel, dumps
+from channels.base import OutboundMessage, Receipt, require_channel
+
+
+class SmsChannel(HttpChannel):
+    """Sends text messages by POSTing JSON to an SMS provider's `endpoint`."""
+
+    name = "SMS"
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, token=token, client=client)
+        self.endpoint = endpoint
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """POST {to, body, message_id}; the text is `body` when a string, else `text`."""
+        require_channel(message, "sms", "SmsChannel")
+        text = message.body if isinstance(message.body, str) else message.text
+        if not text.strip():
+            return Receipt.permanent(f"sms {message.message_id} to {message.to} has no text")
+        payload = {"to": message.to, "body": text, "message_id": message.message_id}
+        return await self._post(
+            self.endpoint, dumps(payload), {"Idempotency-Key": message.message_id}
+        )
