@@ -1,25 +1,43 @@
 """Text to syntax tree: the Lark grammar, the AST builder and error translation.
 
-This is the only module that touches Lark. Its exceptions are turned into
-`Diagnostic`s here, with words a marketer understands instead of token names.
-When a file does not parse, each top-level item (campaign, scoring, ...) is
-parsed on its own so that one broken campaign does not hide the next one's errors.
+This module (with `dsl.lexer` and `dsl.builder`) is the only one that touches
+Lark. Its exceptions are turned into `Diagnostic`s here, with words a marketer
+understands instead of token names. When a file does not parse, each top-level
+item (campaign, scoring, ...) is parsed on its own so that one broken campaign
+does not hide the next one's errors.
+
+One LALR parser, two ways to feed it:
+
+* fast: `dsl.lexer` tokenizes and indents with one regex, and Lark's parser
+  builds the AST in its reduction callbacks (`dsl.builder`), with no parse tree;
+* reference: Lark's contextual lexer, `_Indenter`, a parse tree with
+  `propagate_positions`, then `_Builder`. It runs only when the fast way fails,
+  so syntax errors are found, and worded, exactly as Lark reports them.
+
+Whenever the fast way succeeds, the reference way gives the same AST, spans
+included (tests/dsl/test_syntax_speed_equivalence.py holds the two together).
 """
 
 from __future__ import annotations
 
-import re
+import gc
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.indenter import DedentError, Indenter
+from lark.parsers.lalr_parser_state import ParserState
 
 from dsl import ast
+from dsl.builder import AstBuilder, parse_conf
+from dsl.builder import unquote as unquote
 from dsl.errors import ERROR, Diagnostic, DslSyntaxError
+from dsl.lexer import GrammarChanged, Lexer, tok_class
 
 Meta = Any  # lark.tree.Meta; typed loosely because Lark fills it dynamically
 
@@ -68,16 +86,6 @@ def _span(path: str, meta: Meta) -> ast.Span:
 
 def _tok_span(path: str, tok: Token) -> ast.Span:
     return ast.Span(path, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
-
-
-_ESCAPE = re.compile(r'\\(["\\nt])')
-_ESCAPES = {"n": "\n", "t": "\t"}
-
-
-def unquote(text: str) -> str:
-    r"""`"a \"b\""` -> `a "b"`: `\"`, `\\`, `\n`, `\t` are escapes; any other backslash stays,
-    so a regex such as `"(?i)\b(ceo|cmo)\b"` means what it says."""
-    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
 
 
 @v_args(inline=True, meta=True)
@@ -435,8 +443,29 @@ _SETTING_TYPES = (
 )
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a parse allocates a whole AST.
+
+    The nodes all stay alive, so a collection frees nothing, yet every full one
+    walks the growing tree: on a large file that costs as much as the parse.
+    The AST has no reference cycles; reference counting frees the rest.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _NotFast(Exception):
+    """The fast way cannot tell what Lark's contextual lexer makes of this token."""
+
+
 class _Parser:
-    """One Lark LALR parser with the builder inlined; a lock makes `path` per call."""
+    """The LALR parser for `nurture.lark`, fast way first; a lock makes a parse one at a time."""
 
     def __init__(self) -> None:
         self.builder = _Builder()
@@ -451,13 +480,63 @@ class _Parser:
             maybe_placeholders=False,
         )
         self.lock = threading.Lock()
+        # The fast way runs the same parse table, with callbacks that build the AST.
+        self.ast_builder = AstBuilder()
+        self.fast = True
+        try:
+            self.lexer = Lexer(self.lark.terminals, self.lark.ignore_tokens)
+            self.conf = parse_conf(
+                self.lark.parser.parser.parser.parse_table, "start", self.ast_builder
+            )
+        except GrammarChanged as e:
+            warnings.warn(f"parsing the slow way: {e}", RuntimeWarning, stacklevel=2)
+            self.fast = False
+            return
+        self.keywords = frozenset(self.lexer.keywords.get("NAME", {}).values())
 
     def parse(self, text: str, path: str) -> tuple[ast.Item, ...]:
-        with self.lock:
-            tree = self.lark.parse(text)
-            self.builder.path = path
-            result: tuple[ast.Item, ...] = self.builder.transform(tree)
-            return result
+        """The file's items; Lark's exception (with `recent` tokens) when it does not parse."""
+        with self.lock, _gc_paused():
+            if self.fast:
+                try:
+                    return self.parse_fast(text, path)
+                except Exception:
+                    pass  # the reference way says what is wrong, if anything
+            try:
+                return self.parse_reference(text, path)
+            except (UnexpectedInput, _IndentProblem) as e:
+                e.recent = list(self.indenter.recent)  # type: ignore[union-attr]
+                raise
+
+    def parse_fast(self, text: str, path: str) -> tuple[ast.Item, ...]:
+        """Raises on anything but text that parses; then `parse_reference` gives the same AST."""
+        tokens = self.lexer.tokens(text)
+        self.ast_builder.path = path
+        state = ParserState(self.conf, cast(Any, None))
+        feed: Callable[..., Any] = state.feed_token
+        stack = state.state_stack
+        states = self.conf.states
+        keywords = self.keywords
+        name = tok_class("NAME")
+        for tok in tokens:
+            if tok.type not in states[stack[-1]]:
+                # Lark's contextual lexer reads a keyword where only a name fits as that name
+                # (`stage >= mql`). Other misfits it may split differently: leave them to it.
+                if tok.type not in keywords or "NAME" not in states[stack[-1]]:
+                    raise _NotFast(tok)
+                tok = name(tok)
+            feed(tok)
+        line, column = (tokens[-1][2], tokens[-1][3]) if tokens else (1, 1)
+        end = tok_class("$END")((line, column, line, column, ""))
+        items: tuple[ast.Item, ...] = feed(end, True)[4]
+        return items
+
+    def parse_reference(self, text: str, path: str) -> tuple[ast.Item, ...]:
+        """Lark's contextual lexer and `_Indenter`, a parse tree, then `_Builder`."""
+        tree = self.lark.parse(text)
+        self.builder.path = path
+        result: tuple[ast.Item, ...] = self.builder.transform(tree)
+        return result
 
 
 _parser: _Parser | None = None
@@ -482,7 +561,9 @@ def parse_module(text: str, path: str = "<string>") -> ast.Module:
         pass
     items: list[ast.Item] = []
     problems: list[Diagnostic] = []
-    lines = source.splitlines(keepends=True)
+    # Lines as Lark numbers them: only "\n" ends one (`str.splitlines` also breaks at "\f",
+    # a lone "\r", "\u2028", ..., which put diagnostics on the wrong line, or past its end).
+    lines = [line + "\n" for line in source[:-1].split("\n")]
     for start, end in _top_level_chunks(lines):
         chunk = "\n" * start + "".join(lines[start:end])
         try:
@@ -588,7 +669,7 @@ def _diagnose(
     assert isinstance(e, UnexpectedToken)
     tok = e.token
     history = getattr(e, "token_history", None)
-    before = history[-1] if history else _token_before(parser, tok)
+    before = history[-1] if history else _token_before(getattr(e, "recent", []), tok)
     if tok.type == "_INDENT":
         return _error(
             path,
@@ -617,8 +698,7 @@ def _diagnose(
 _KEYWORD_FIELDS = frozenset({"time", "end", "for", "to", "as"})
 
 
-def _token_before(parser: _Parser, tok: Token) -> Token | None:
-    recent = parser.indenter.recent
+def _token_before(recent: list[Token], tok: Token) -> Token | None:
     for i in range(len(recent) - 1, 0, -1):
         if recent[i] is tok:
             return recent[i - 1]
