@@ -10,7 +10,7 @@ from dsl.checks import run_checks
 from dsl.compile import compile_program
 from dsl.errors import ERROR, CheckError, Diagnostic, DslSyntaxError, sort_key
 from dsl.graph import CompiledProgram
-from dsl.syntax import parse_module
+from dsl.syntax import gc_paused, parse_module
 from dsl.templates import TemplateSource
 
 
@@ -36,6 +36,11 @@ class Analysis:
 
 def analyze(sources: Mapping[str, str], templates: TemplateSource | None = None) -> Analysis:
     """Parse and check every file together; syntax errors stop before the checks."""
+    with gc_paused():
+        return _analyze(sources, templates)
+
+
+def _analyze(sources: Mapping[str, str], templates: TemplateSource | None) -> Analysis:
     modules: list[Module] = []
     found: list[Diagnostic] = []
     for path, text in sources.items():
@@ -90,4 +95,5 @@ def _with_source_lines(
 
 def build(sources: Mapping[str, str], templates: TemplateSource | None = None) -> CompiledProgram:
     """Parse, check and compile: the whole pipeline, raising `DslError` on any error."""
-    return compile_program(check_program(sources, templates))
+    with gc_paused():  # a large program is one long-lived object graph: see `gc_paused`
+        return compile_program(check_program(sources, templates))

@@ -444,7 +444,7 @@ _SETTING_TYPES = (
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a parse allocates a whole AST.
 
     The nodes all stay alive, so a collection frees nothing, yet every full one
@@ -496,7 +496,7 @@ class _Parser:
 
     def parse(self, text: str, path: str) -> tuple[ast.Item, ...]:
         """The file's items; Lark's exception (with `recent` tokens) when it does not parse."""
-        with self.lock, _gc_paused():
+        with self.lock, gc_paused():
             if self.fast:
                 try:
                     return self.parse_fast(text, path)
