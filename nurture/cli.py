@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nurture import __version__, cli_db, cli_deploy, cli_lang
+from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_simulate
 
 app = typer.Typer(
     name="nurture",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.add_typer(cli_db.app, name="db")
 cli_lang.register(app)
 cli_deploy.register(app)
+cli_simulate.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,183 @@
+"""Simulator throughput: engine steps per second, time and memory, as leads grow.
+
+    python bench/simulate_throughput.py [--leads 25000 50000 100000] [--days 90]
+                                        [--campaign Welcome] [--profile N]
+
+Runs `nurture simulate campaigns/ --campaign Welcome` (the other campaign files
+loaded, so `enroll "Product drip"` and the triggers resolve) once per lead
+count, each in a fresh process so peak memory is that run's own. Prints a
+table: engine steps, decisions, wall and CPU time, steps per CPU second (the
+machine may be shared: CPU time is the steadier number), the share of CPU
+time spent inside `engine.decide` and the steps per CPU second it alone
+manages, and peak RSS with its growth over the loaded program. `--profile N`
+also profiles N leads with cProfile and prints where the time goes, by module
+and by engine function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import dsl
+import nurture.engine
+import nurture.simulate.run as run_module
+from dsl.graph import CompiledProgram
+from nurture.simulate import Settings, simulate, synthetic_leads
+
+REPO = Path(__file__).resolve().parents[1]
+CAMPAIGNS = REPO / "campaigns"
+
+
+def load() -> CompiledProgram:
+    files = sorted(CAMPAIGNS.glob("*.nurture"))
+    sources = {str(p): p.read_text(encoding="utf-8") for p in files}
+    return dsl.build(sources, dsl.FileTemplates())
+
+
+def rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
+    """One run in this process: counts, times, time inside `decide`, memory."""
+    program = load()
+    settings = Settings(leads=leads, days=days, seed=seed, entry=(campaign,))
+    real, inside = nurture.engine.decide, [0.0]
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            inside[0] += time.process_time() - start
+
+    vars(run_module)["decide"] = timed  # count the time spent in the core
+    base = rss_mb()
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = simulate(program, settings, synthetic_leads(leads, seed, program))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "leads": leads,
+        "steps": report["engine"]["steps"],
+        "decisions": report["engine"]["decisions"],
+        "wall": wall,
+        "cpu": cpu,
+        "decide": inside[0],
+        "rss": rss_mb(),
+        "growth": rss_mb() - base,
+        "mql": report["mql"]["count"],
+        "touches": report["touches_per_lead"]["total"],
+    }
+
+
+def in_child(leads: int, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--one", str(leads), "--days", str(args.days)]
+    command += ["--campaign", args.campaign, "--seed", str(args.seed)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"run with {leads} leads failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def table(rows: list[dict[str, Any]], days: int, campaign: str) -> Table:
+    out = Table(title=f"nurture simulate: {campaign!r} over {days} days, one core")
+    for name in ("leads", "engine steps", "decisions", "wall s", "CPU s", "steps/s (CPU)"):
+        out.add_column(name, justify="right")
+    for name in ("in decide", "engine-only steps/s", "peak RSS MiB", "RSS growth", "KiB/lead"):
+        out.add_column(name, justify="right")
+    for r in rows:
+        out.add_row(
+            f"{r['leads']:,}",
+            f"{r['steps']:,}",
+            f"{r['decisions']:,}",
+            f"{r['wall']:.1f}",
+            f"{r['cpu']:.1f}",
+            f"{r['steps'] / r['cpu']:,.0f}",
+            f"{r['decide'] / r['cpu']:.0%}",
+            f"{r['steps'] / r['decide']:,.0f}",
+            f"{r['rss']:.0f}",
+            f"{r['growth']:.0f}",
+            f"{r['growth'] * 1024 / r['leads']:.2f}",
+        )
+    return out
+
+
+def profile(leads: int, args: argparse.Namespace, console: Console) -> None:
+    """cProfile one run; print time by module and the engine's heaviest functions."""
+    program = load()
+    settings = Settings(leads=leads, days=args.days, seed=args.seed, entry=(args.campaign,))
+    profiler = cProfile.Profile()
+    profiler.runcall(simulate, program, settings, synthetic_leads(leads, args.seed, program))
+    stats = pstats.Stats(profiler)
+    by_area: Counter[str] = Counter()
+    engine: list[tuple[float, float, int, str]] = []
+    for (path, line, name), (_, calls, own, total, _) in stats.stats.items():  # type: ignore[attr-defined]
+        area = _area(path, name)
+        by_area[area] += own
+        if area == "nurture/engine":
+            engine.append((own, total, calls, f"{Path(path).stem}.{name}:{line}"))
+    whole = sum(by_area.values())
+    areas = Table(title=f"cProfile, {leads:,} leads: own time by area")
+    areas.add_column("area")
+    areas.add_column("share", justify="right")
+    for area, own in by_area.most_common(8):
+        areas.add_row(area, f"{own / whole:.0%}")
+    console.print(areas)
+    top = Table(title="heaviest engine functions (own time; cumulative includes callees)")
+    for name in ("function", "calls", "own %", "cumulative %"):
+        top.add_column(name, justify="left" if name == "function" else "right")
+    for own, total, calls, where in sorted(engine, reverse=True)[:15]:
+        top.add_row(where, f"{calls:,}", f"{own / whole:.1%}", f"{total / whole:.1%}")
+    console.print(top)
+
+
+def _area(path: str, name: str) -> str:
+    for area in ("nurture/engine", "nurture/simulate", "dsl"):
+        if f"/{area}/" in path:
+            return area
+    return f"builtins ({name})" if path == "~" else Path(path).name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, nargs="+", default=[25_000, 50_000, 100_000])
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--campaign", default="Welcome")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", type=int, metavar="N", help="also profile N leads")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.days, args.campaign, args.seed)))
+        return
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    rows = []
+    for leads in args.leads:
+        console.print(f"running {leads:,} leads...", style="dim")
+        rows.append(in_child(leads, args))
+    console.print(table(rows, args.days, args.campaign))
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        ratio = (last["growth"] / first["growth"]) / (last["leads"] / first["leads"])
+        console.print(f"memory growth per lead, largest vs smallest run: {ratio:.2f}x (1 = linear)")
+    if args.profile:
+        profile(args.profile, args, console)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""``nurture simulate``: the marketer's dry run of campaigns over simulated weeks.
+
+Exit codes: 0 the run finished, 1 problems in the campaigns (diagnostics as
+``nurture check`` prints them), 2 bad usage: a missing path, a number out of
+range, an unknown ``--campaign``, a bad ``--profile`` row.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dsl import FileTemplates, analyze, compile_program
+from dsl.graph import CompiledProgram
+from nurture.cli_lang import (
+    TemplatesOption,
+    _collect,
+    _fail,
+    _print_diagnostics,
+    _read_all,
+    _report,
+    _template_roots,
+)
+from nurture.simulate import (
+    ProfileError,
+    Rates,
+    Settings,
+    load_profile,
+    render,
+    simulate,
+    synthetic_leads,
+)
+from nurture.simulate.leads import Profile
+
+DEFAULT_LEADS = 1000
+WIDE = 160
+"""Columns for text output that is not a terminal (a file, a pipe): tables stay on one line."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``simulate`` to the main ``nurture`` app."""
+    app.command("simulate")(simulate_command)
+
+
+def _rate(flag: str, what: str) -> Any:
+    return typer.Option(flag, metavar="P", help=f"{what} (0 to 1).")
+
+
+def simulate_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...",
+            help="Campaign files, or folders searched for *.nurture (scoring and segments too).",
+            show_default=False,
+        ),
+    ],
+    leads: Annotated[
+        int | None,
+        typer.Option(
+            "--leads",
+            metavar="N",
+            help=f"How many leads arrive on day one (default {DEFAULT_LEADS}; "
+            "with --profile: every row).",
+            show_default=False,
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", metavar="D", help="Days to simulate.")] = 90,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Random seed.")] = 0,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--campaign",
+            "-c",
+            metavar="NAME",
+            help="The campaign new leads enter (repeatable; default: every campaign).",
+            show_default=False,
+        ),
+    ] = None,
+    open_rate: Annotated[
+        float, _rate("--open-rate", "Chance a delivered message is opened")
+    ] = 0.35,
+    click_rate: Annotated[
+        float, _rate("--click-rate", "Chance an opened message is clicked")
+    ] = 0.25,
+    reply_rate: Annotated[
+        float, _rate("--reply-rate", "Chance a delivered message is replied to")
+    ] = 0.02,
+    event_rate: Annotated[
+        float, _rate("--event-rate", "Chance a click leads to a custom event")
+    ] = 0.1,
+    unsubscribe_rate: Annotated[
+        float, _rate("--unsubscribe-rate", "Chance a delivered message unsubscribes")
+    ] = 0.0,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            metavar="FILE.csv",
+            help="Leads from a CSV file (header row of field names) instead of synthetic ones.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    templates: TemplatesOption = None,
+) -> None:
+    """Run campaigns over simulated leads on a virtual clock, with the real engine.
+
+    Prints per-step reach (entered, sent, deferred, opened, clicked), touches per
+    lead, the most touches in any 7 days, MQLs and days to MQL, exits by reason
+    and the leads still in flight. --json prints one object with the keys leads,
+    days, seed, steps, touches_per_lead, max_touches_7d, mql, exits, in_flight
+    (and more). The same seed always gives the same numbers.
+    """
+    rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate)
+    wanted = DEFAULT_LEADS if leads is None else leads
+    problems = Settings(leads=wanted, days=days, seed=seed, rates=rates).problems()
+    if problems:
+        _fail("; ".join(problems))
+    program = _load(paths, templates)
+    entry = _entry(program, campaign or [], paths)
+    people, count = _people(profile, program, wanted if profile is None or leads else None, seed)
+    settings = Settings(leads=count, days=days, seed=seed, rates=rates, entry=entry)
+    try:
+        with _progress(days) as tell:
+            data = simulate(program, settings, people, tell)
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing printed", code=130)
+    data["profile"] = None if profile is None else str(profile)
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        render(data, _stdout())
+
+
+def _load(paths: list[Path], templates: list[Path] | None) -> CompiledProgram:
+    """Check and compile; on errors print them as `nurture check` does (on stderr) and exit 1."""
+    roots = _template_roots(templates or [])
+    sources = _read_all(_collect(paths))
+    analysis = analyze(sources, FileTemplates(roots))
+    if analysis.program is None or analysis.errors:
+        _report(analysis, len(sources), sys.stderr)
+        raise typer.Exit(1)
+    _print_diagnostics(analysis.diagnostics, sys.stderr)
+    program = compile_program(analysis.program)
+    if not program.campaigns:
+        _fail(f"no campaign to simulate in {', '.join(str(p) for p in paths)}")
+    return program
+
+
+def _entry(program: CompiledProgram, names: list[str], paths: list[Path]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in program.campaigns]
+    if unknown:
+        known = ", ".join(json.dumps(n, ensure_ascii=False) for n in program.campaigns)
+        wanted = ", ".join(json.dumps(n, ensure_ascii=False) for n in unknown)
+        where = ", ".join(str(p) for p in paths)
+        _fail(f"no campaign {wanted} in {where}; campaigns: {known}")
+    return tuple(dict.fromkeys(names))
+
+
+def _people(
+    profile: Path | None, program: CompiledProgram, count: int | None, seed: int
+) -> tuple[Iterable[Profile], int]:
+    """The leads and how many: `count` synthetic ones, or the profile's rows (at most `count`)."""
+    if profile is None:
+        assert count is not None
+        return synthetic_leads(count, seed, program), count
+    if not profile.is_file():
+        _fail(f"--profile {profile}: {'not a file' if profile.exists() else 'no such file'}")
+    try:
+        rows = load_profile(profile, program.fields)
+    except ProfileError as e:
+        _fail(str(e))
+    rows = rows if count is None else rows[:count]
+    return rows, len(rows)
+
+
+@contextmanager
+def _progress(days: int) -> Iterator[Callable[[float], None]]:
+    """A progress bar over simulated days on stderr (only on a terminal)."""
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("day {task.completed:.0f} of {task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task("simulate", total=days)
+    with bar:
+        yield lambda share: bar.update(task, completed=share * days)
+
+
+def _stdout() -> Console:
+    tty = sys.stdout.isatty()
+    return Console(
+        file=sys.stdout,
+        highlight=False,
+        emoji=False,
+        color_system="auto" if tty else None,
+        force_terminal=tty,
+        width=None if tty else WIDE,
+    )

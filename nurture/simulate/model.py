@@ -1,0 +1,117 @@
+"""What a dry run is made of: its settings, and the loop's records of leads,
+enrollments and campaigns.
+
+The records are plain mutable classes with `__slots__`: the loop keeps one per
+lead and per running enrollment for the whole run, so they are small, and the
+core only ever sees the frozen views they hold (`LeadView`, `EnrollmentState`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dsl.graph import StepGraph
+from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment, SentTouch
+from nurture.simulate.behaviour import Rates
+from nurture.simulate.graphs import depends_on, send_traits
+from nurture.simulate.report import CampaignCounts
+from nurture.simulate.trace import traced
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+"""Monday 5 January 2026, 00:00 UTC: every run starts here, so results never depend on today."""
+MAX_DAYS = 3650
+"""Ten years: longer than any campaign's lifetime, far from the calendar's end."""
+
+Progress = Callable[[float], None]
+"""Told the share of simulated time done, from 0 to 1, now and then."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """One dry run's parameters."""
+
+    leads: int = 1000
+    """How many leads arrive (at most; a profile file may hold fewer)."""
+    days: int = 90
+    seed: int = 0
+    rates: Rates = field(default_factory=Rates)
+    entry: tuple[str, ...] = ()
+    """Campaigns new leads enter directly; empty: every campaign."""
+    start: datetime = START
+    global_cap: Cap | None = None
+    """A cap over every campaign's touches, as the production settings may set one."""
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, in words for the command line."""
+        found = [] if self.leads >= 1 else [f"--leads must be at least 1 (got {self.leads})"]
+        if not 1 <= self.days <= MAX_DAYS:
+            found.append(f"--days must be between 1 and {MAX_DAYS} (got {self.days})")
+        return found + self.rates.problems()
+
+
+class Lead:
+    """One simulated lead: its view for the core, its events, sends and enrollments."""
+
+    __slots__ = (
+        "active",
+        "created",
+        "events",
+        "history",
+        "last_activity",
+        "mql_at",
+        "past",
+        "scored",
+        "scores_until",
+        "touches",
+        "view",
+    )
+
+    def __init__(self, view: LeadView, created: datetime) -> None:
+        self.view = view
+        self.created = created
+        self.events: list[Event] = []
+        self.history: list[SentTouch] = []
+        """Sends of the last `keep` period, oldest first: what caps and the 7-day count need."""
+        self.past: list[PastEnrollment] = []
+        self.active: list[Enrollment] = []
+        self.touches = 0
+        self.mql_at: datetime | None = None
+        self.scored = -1
+        """How many events the current scores include (-1: not computed yet)."""
+        self.scores_until = created
+        self.last_activity = created
+
+
+class Enrollment:
+    """One lead in one campaign, and what the loop knows about its wake-ups."""
+
+    __slots__ = ("due", "id", "lead", "nudged", "resume", "run", "state", "stuck", "ticket")
+
+    def __init__(self, ident: int, lead: Lead, run: Campaign, state: EnrollmentState) -> None:
+        self.id, self.lead, self.run, self.state = ident, lead, run, state
+        self.due: datetime | None = None
+        self.ticket = -1
+        """The sequence number of the one heap entry that may wake it on time."""
+        self.resume: str | None = None
+        """The step it is parked on after running it (a waiting branch, a deferred send)."""
+        self.nudged = False
+        self.stuck = False
+
+
+class Campaign:
+    """A campaign as the loop runs it: the traced graph, counters, and precomputed facts."""
+
+    def __init__(self, graph: StepGraph, entry: bool) -> None:
+        self.graph = graph
+        self.name = graph.name
+        self.traced, self.nodes = traced(graph)
+        self.counts = CampaignCounts.of(graph, entry)
+        self.traits = send_traits(graph)
+        self.exit_mask = depends_on(graph.exit_when)
+        self.branch_masks = {
+            n.id: depends_on(n.params.get("cond"))
+            for n in graph.nodes.values()
+            if n.kind == "branch"
+        }

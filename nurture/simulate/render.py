@@ -1,0 +1,151 @@
+"""The report as text: a table of steps per campaign, then the totals and what to look at.
+
+Everything shown comes from the report dict that `--json` prints, so the two
+outputs never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STEP_COLUMNS = ("entered", "sent", "deferred", "opened", "clicked", "in_flight")
+
+
+def render(data: dict[str, Any], console: Console) -> None:
+    """Print the report: header, one table per campaign that leads entered, totals, notes."""
+    console.print(Text(_header(data), style="bold"))
+    steps = _steps_by_campaign(data["steps"])
+    for campaign in data["campaigns"]:
+        console.print()
+        if campaign["enrolled"]:
+            console.print(Text(_campaign_title(campaign), style="bold"))
+            console.print(_campaign_table(steps.get(campaign["name"], [])))
+            caps = ", ".join(campaign["caps"]) or "no cap"
+            most = campaign["max_touches_7d"]
+            console.print(f"most touches to one lead in any 7 days: {most} ({caps})")
+        else:
+            console.print(Text(f"{campaign['name']}: no lead entered", style="dim"))
+    console.print()
+    console.print(Text("Totals", style="bold"))
+    console.print(_totals_table(data))
+    notes = list(_notes(data))
+    if notes:
+        console.print()
+        for note in notes:
+            console.print(note)
+
+
+def _header(data: dict[str, Any]) -> str:
+    entry = ", ".join(data["entry_campaigns"]) or "none"
+    return (
+        f"Simulated {data['leads']:,} leads over {data['days']} days (seed {data['seed']}, "
+        f"from {data['start'][:10]}); new leads enter: {entry}"
+    )
+
+
+def _steps_by_campaign(steps: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for step in steps:
+        grouped.setdefault(step["campaign"], []).append(step)
+    return grouped
+
+
+def _campaign_title(campaign: dict[str, Any]) -> str:
+    exits = sum(campaign["exits"].values())
+    return (
+        f"{campaign['name']} ({campaign['kind']}): {campaign['enrolled']:,} enrolled, "
+        f"{campaign['completed']:,} completed, {exits:,} exited, "
+        f"{campaign['in_flight']:,} in flight"
+    )
+
+
+def _campaign_table(steps: list[dict[str, Any]]) -> Table:
+    table = Table()
+    table.add_column("step")
+    table.add_column("line", justify="right")
+    table.add_column("kind")
+    table.add_column("what", max_width=48, overflow="ellipsis", no_wrap=True)
+    for column in STEP_COLUMNS:
+        table.add_column(column.replace("_", " "), justify="right")
+    for step in steps:
+        cells: list[str | Text] = [_count(step[c]) for c in STEP_COLUMNS]
+        if _by_cap(step):
+            cells[2] = Text(_count(step["deferred"]), style="yellow")
+        table.add_row(step["id"], str(step["line"]), step["kind"], step["description"], *cells)
+    return table
+
+
+def _count(value: int) -> str:
+    return f"{value:,}" if value else "·"
+
+
+def _totals_table(data: dict[str, Any]) -> Table:
+    table = Table(show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    touches, mql, flight = data["touches_per_lead"], data["mql"], data["in_flight"]
+    table.add_row("touches per lead", f"mean {touches['mean']:.2f}, max {touches['max']}")
+    caps = "; ".join(f"{name}: {', '.join(c)}" for name, c in data["caps"].items()) or "none"
+    table.add_row("most touches in any 7 days", f"{data['max_touches_7d']} (caps: {caps})")
+    table.add_row("MQLs", f"{mql['count']:,} ({mql['rate']:.1%} of leads)")
+    if mql["count"]:
+        days = f"median {mql['days_median']:g}, p90 {mql['days_p90']:g}"
+        table.add_row("days to MQL", days)
+        for cause, count in mql["by_cause"].items():
+            table.add_row("  MQL by", f"{cause}: {count:,}")
+    table.add_row("completed", f"{data['completed']:,}")
+    for reason, count in data["exits"].items():
+        table.add_row("exited", f"{reason}: {count:,}")
+    waiting = f"{flight['leads']:,} leads ({flight['enrollments']:,} enrollments: "
+    waiting += f"{flight['waiting']:,} waiting, {flight['stuck']:,} stuck)"
+    table.add_row("in flight at the end", waiting)
+    engine = data.get("engine") or {}
+    if engine:
+        steps = f"{engine['steps']:,} steps in {engine['decisions']:,} decisions"
+        table.add_row("engine", steps)
+    return table
+
+
+def _notes(data: dict[str, Any]) -> Iterable[Text]:
+    """What a marketer should look at: caps that held touches back, no MQL, stuck leads."""
+    for campaign in data["campaigns"]:
+        held = [s for s in data["steps"] if s["campaign"] == campaign["name"] and _by_cap(s)]
+        if held:
+            total = sum(_by_cap(s) for s in held)
+            where = ", ".join(s["id"] for s in held)
+            caps = ", ".join(campaign["caps"]) or "the global cap"
+            yield Text(
+                f"! {campaign['name']}: {total:,} touches held back by a cap ({caps}) "
+                f"at {where}: the flow sends more often than the cap allows",
+                style="yellow",
+            )
+    weekly = [int(c.split()[0]) for caps in data["caps"].values() for c in caps if "week" in c]
+    if weekly and data["max_touches_7d"] > max(weekly):
+        yield Text(
+            f"! a lead got {data['max_touches_7d']} touches in 7 days from several campaigns "
+            f"at once, more than any one weekly cap ({max(weekly)}): consider a global cap",
+            style="yellow",
+        )
+    if data["leads"] and not data["mql"]["count"]:
+        yield Text(f"! no lead became an MQL in {data['days']} days", style="yellow")
+    stuck = data["in_flight"]["stuck"]
+    if stuck:
+        examples = ", ".join(
+            f"{s['lead']} in {s['campaign']} at {s['step']}"
+            for s in data["in_flight"]["stuck_examples"][:3]
+        )
+        yield Text(
+            f"! {stuck:,} enrollments are stuck with no future wake-up (a bug): {examples}",
+            style="bold red",
+        )
+
+
+def _by_cap(step: dict[str, Any]) -> int:
+    """Touches at this step held back by this campaign's cap or the global one."""
+    by = step["deferred_by"]
+    return int(by.get("cap", 0)) + int(by.get("global cap", 0))

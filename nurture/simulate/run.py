@@ -1,0 +1,541 @@
+"""The dry run: leads through compiled campaigns on a virtual clock, with the real core.
+
+One heap of wake-ups, ordered by (time, sequence number), so a seed always
+gives the same run: an enrollment due (`decide` at its `next_run_at`), an
+enrollment nudged early (an event it waits for arrived, or a change that its
+exit rule looks at), a lead's event (an open, a click, a custom event), and
+a lead's inactivity sweep. Leads arrive spread over the first day and enter
+the entry campaigns directly (that arrival stands in for `enroll when lead
+created`, so `--campaign X` starts X alone); from there every trigger,
+`enroll` step and exit rule applies as it would in production:
+
+- `enroll when tagged` fires on a tag the lead did not have, `enroll when
+  event` on the event, `enroll when segment` on every happening of the lead,
+  and `enroll when inactive for` when the lead has been quiet that long
+  (checked for each lead exactly then, instead of sweeping everybody daily);
+- a change wakes only the enrollments it can matter to: an event the branch
+  it waits on looks at, a tag or stage its exit rule looks at (`graphs`);
+- scores are kept current (`scores`), and the scoring file's `mql when` rule
+  is checked on every event and change, so a lead's days-to-MQL (from its
+  arrival) is recorded once, whichever comes first: the rule or an `mql` step.
+
+Memory grows with the leads: each lead keeps its events (the core needs them),
+its sends of the longest cap period, and its enrollments; counters are per
+step, never per lead and step.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from dsl.graph import CompiledProgram
+from nurture.engine import (
+    Candidate,
+    Deferred,
+    DeliveryKey,
+    EmitMql,
+    EnrollInto,
+    EnrollmentState,
+    Event,
+    EventOccurred,
+    Exit,
+    LeadCreated,
+    LeadView,
+    NotifySales,
+    PastEnrollment,
+    Score,
+    Send,
+    SentTouch,
+    Suppressed,
+    Sweep,
+    Tag,
+    TagAdded,
+    Untag,
+    decide,
+    may_enter,
+    mql_due,
+    should_enroll,
+)
+from nurture.engine.state import DONE, ENDED, WAITING
+from nurture.engine.triggers import NOT_ACTIVITY, Happening
+from nurture.simulate.behaviour import UNSUBSCRIBED, Behaviour
+from nurture.simulate.graphs import (
+    ANY,
+    CUSTOM,
+    ENGAGE,
+    SCORES,
+    STAGE,
+    TAGS,
+    custom_events,
+)
+from nurture.simulate.leads import Profile
+from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings
+from nurture.simulate.report import LeadTotals, StepCounts, iso, report
+from nurture.simulate.scores import ScoreKeeper
+from nurture.simulate.trace import steps_run
+
+WEEK = timedelta(days=7)
+ARRIVAL_SPREAD = 86400
+"""Leads arrive at random moments of the first day (seconds)."""
+WAKE, NUDGE, EVENT, SWEEP = 0, 1, 2, 3
+PROGRESS_EVERY = 4096
+GC_YOUNG = 50_000
+
+
+@dataclass(slots=True)
+class _Tally:
+    decisions: int = 0
+    steps: int = 0
+    max_touches_7d: int = 0
+    mql_days: list[float] = field(default_factory=list)
+    mql_causes: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    notifications: Counter[str] = field(default_factory=Counter)
+
+
+class Simulation:
+    """Runs `settings.leads` leads from `profiles` through `program` for `settings.days`."""
+
+    def __init__(
+        self,
+        program: CompiledProgram,
+        settings: Settings,
+        profiles: Iterable[Profile],
+        progress: Progress | None = None,
+    ) -> None:
+        problems = settings.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        unknown = [name for name in settings.entry if name not in program.campaigns]
+        if unknown:
+            raise ValueError(f"no campaign named {', '.join(map(repr, unknown))}")
+        self.program, self.settings, self.progress = program, settings, progress
+        self.profiles = iter(profiles)
+        entry = set(settings.entry or program.campaigns)
+        self.campaigns = {n: Campaign(g, n in entry) for n, g in program.campaigns.items()}
+        self.entry = [c for c in self.campaigns.values() if c.counts.entry]
+        self._index_triggers()
+        self.scores = ScoreKeeper(program.scoring)
+        self.mql_rule = (program.scoring or {}).get("mql")
+        self.keep = max([WEEK, *(timedelta(seconds=float(c["seconds"])) for c in self._caps())])
+        self.start = settings.start
+        self.end = settings.start + timedelta(days=settings.days)
+        self.behaviour = Behaviour(
+            settings.rates, random.Random(f"behaviour:{settings.seed}"), custom_events(program)
+        )
+        self.heap: list[tuple[datetime, int, int, Any, Any]] = []
+        self.seq = 0
+        self.next_id = 0
+        self.leads: list[Lead] = []
+        self.tally = _Tally()
+
+    def _caps(self) -> Iterator[dict[str, Any]]:
+        for graph in self.program.campaigns.values():
+            yield from graph.caps
+        if self.settings.global_cap is not None:
+            yield {"seconds": self.settings.global_cap.period.total_seconds()}
+
+    def _index_triggers(self) -> None:
+        self.on_tag: dict[str, list[Campaign]] = {}
+        self.on_event: dict[str, list[Campaign]] = {}
+        self.on_segment: list[Campaign] = []
+        self.on_sweep: list[Campaign] = []
+        spans: set[float] = set()
+        for run in self.campaigns.values():
+            for trigger in run.graph.triggers:
+                on = trigger.get("on")
+                if on == "tagged":
+                    self.on_tag.setdefault(str(trigger.get("tag")), []).append(run)
+                elif on == "event":
+                    self.on_event.setdefault(str(trigger.get("name")), []).append(run)
+                elif on == "segment":
+                    self.on_segment.append(run)
+                elif on == "inactive":
+                    spans.add(float(trigger.get("seconds") or 0))
+                    self.on_sweep.append(run)
+        self.on_sweep = list(dict.fromkeys([*self.on_sweep, *self.on_segment]))
+        self.spans = [timedelta(seconds=s) for s in sorted(spans)]
+
+    # ---------------------------------------------------------------- the loop
+
+    def run(self) -> dict[str, Any]:
+        """Run to the end and return the report.
+
+        The loop allocates many small objects that live for the whole run;
+        Python's default young-generation threshold (700) would scan them
+        about every hundred decisions, so it is raised for the run (about 10%
+        faster) and restored afterwards.
+        """
+        threshold = gc.get_threshold()
+        gc.set_threshold(max(threshold[0], GC_YOUNG), *threshold[1:])
+        try:
+            return self._loop()
+        finally:
+            gc.set_threshold(*threshold)
+
+    def _loop(self) -> dict[str, Any]:
+        heap, end, pops = self.heap, self.end, 0
+        arrivals = self._arrivals()
+        coming = next(arrivals, None)
+        while True:
+            if coming is not None and (not heap or coming[0] <= heap[0][0]):
+                self._arrive(coming[1], coming[0])
+                coming = next(arrivals, None)
+                continue
+            if not heap or heap[0][0] > end:
+                break
+            at, seq, kind, subject, payload = heapq.heappop(heap)
+            if kind == WAKE:
+                if subject.ticket == seq and subject.state.state not in ENDED:
+                    self._decide(subject, at)
+            elif kind == EVENT:
+                self._event(subject, payload[0], payload[1], at)
+            elif kind == NUDGE:
+                subject.nudged = False
+                if subject.state.state not in ENDED and not subject.stuck:
+                    self._decide(subject, at)
+            else:
+                self._sweep(subject, at)
+            pops += 1
+            if self.progress is not None and pops % PROGRESS_EVERY == 0:
+                self.progress((at - self.start) / (end - self.start))
+        if self.progress is not None:
+            self.progress(1.0)
+        return self._report()
+
+    def _arrivals(self) -> Iterator[tuple[datetime, Profile]]:
+        """Each lead with its arrival: one at a random second of each equal slice of the day.
+
+        Jittered slices keep arrivals in order without drawing and sorting them
+        all first, so a million leads cost no more memory up front than ten.
+        """
+        rng = random.Random(f"arrivals:{self.settings.seed}")
+        count = self.settings.leads
+        for index, profile in zip(range(count), self.profiles, strict=False):
+            second = int((index + rng.random()) * ARRIVAL_SPREAD / count)
+            yield self.start + timedelta(seconds=second), profile
+
+    def _push(self, at: datetime, kind: int, subject: Any, payload: Any = None) -> int:
+        self.seq += 1
+        heapq.heappush(self.heap, (at, self.seq, kind, subject, payload))
+        return self.seq
+
+    def _schedule(self, enrollment: Enrollment, at: datetime) -> None:
+        enrollment.due = at
+        if at <= self.end:
+            enrollment.ticket = self._push(at, WAKE, enrollment)
+
+    # ---------------------------------------------------------------- leads and enrollments
+
+    def _arrive(self, profile: Profile, at: datetime) -> None:
+        fields = {**profile.fields, "created_at": iso(at)}
+        view = LeadView(profile.id, fields, profile.tags, profile.stage, profile.suppressed)
+        lead = Lead(view, at)
+        self.leads.append(lead)
+        self._check_mql(lead, at)
+        for run in self.entry:
+            self._enroll(lead, run, at)
+        self._triggers(lead, LeadCreated(at), at, self.on_segment)
+        if self.spans:
+            self._push(at + self.spans[0], SWEEP, lead)
+
+    def _enroll(self, lead: Lead, run: Campaign, at: datetime) -> None:
+        if lead.view.suppressed or not may_enter(run.graph, self._past(lead), at):
+            return
+        self.next_id += 1
+        enrollment = Enrollment(
+            self.next_id, lead, run, EnrollmentState.start(self.next_id, run.graph, at)
+        )
+        lead.active.append(enrollment)
+        run.counts.enrolled += 1
+        self._schedule(enrollment, at)
+
+    def _past(self, lead: Lead) -> list[PastEnrollment]:
+        running = [PastEnrollment(e.run.name, e.state.entered_at) for e in lead.active]
+        return lead.past + running
+
+    def _triggers(
+        self, lead: Lead, happening: Happening, now: datetime, runs: Sequence[Campaign]
+    ) -> None:
+        """Enroll the lead where one of `runs`' triggers fires on `happening`."""
+        if not runs or lead.view.suppressed:
+            return
+        candidate = None
+        for run in runs:
+            if any(e.run is run for e in lead.active):
+                continue
+            if run.graph.reenter_after is None and any(p.campaign == run.name for p in lead.past):
+                continue
+            if candidate is None:
+                self.scores.refresh(lead, now)
+                candidate = Candidate(lead.view, lead.events, self._past(lead))
+            if should_enroll(run.graph, candidate, happening, now, self.program.segments):
+                self._enroll(lead, run, now)
+                candidate = None
+
+    def _nudge(
+        self,
+        lead: Lead,
+        mask: int,
+        now: datetime,
+        but: Enrollment | None = None,
+        delivery: DeliveryKey | None = None,
+    ) -> None:
+        """Wake, at `now`, the lead's enrollments whose exit rule or waiting branch may care.
+
+        A suppression (`mask` ANY) wakes every enrollment: each must exit.
+        """
+        for enrollment in lead.active:
+            if enrollment is but or enrollment.nudged or enrollment.stuck:
+                continue
+            run, waiting = enrollment.run, enrollment.state.waiting_for
+            cares = run.exit_mask | (run.branch_masks.get(waiting.node, 0) if waiting else 0)
+            cares = ANY if mask == ANY else cares
+            hit = cares & mask
+            if not hit or (
+                hit == ENGAGE and delivery is not None and delivery.enrollment != enrollment.id
+            ):
+                continue
+            enrollment.nudged = True
+            self._push(now, NUDGE, enrollment)
+
+    # ---------------------------------------------------------------- decisions
+
+    def _decide(self, enrollment: Enrollment, now: datetime) -> None:
+        lead, run = enrollment.lead, enrollment.run
+        self.scores.refresh(lead, now)
+        visits = run.nodes.visits = []
+        decision = decide(
+            enrollment.state,
+            lead.view,
+            lead.events,
+            run.traced,
+            now,
+            lead.history,
+            self.settings.global_cap,
+        )
+        self.tally.decisions += 1
+        ran = steps_run(visits, decision.actions)
+        resumed = enrollment.resume
+        if ran:
+            self.tally.steps += len(ran)
+            steps = run.counts.steps
+            for node_id in ran[1:] if ran[0] == resumed else ran:
+                counts = steps.get(node_id)
+                if counts is not None:  # None only for a step missing from the graph
+                    counts.entered += 1
+        state = enrollment.state = decision.state
+        if decision.actions:
+            self._perform(enrollment, decision.actions, now, resumed)
+        if ran:
+            parked = state.state == WAITING and ran[-1] == state.cursor
+            enrollment.resume = state.cursor if parked else None
+        if state.state in ENDED:
+            self._finish(enrollment)
+        elif state.next_run_at is None or state.next_run_at <= now:
+            enrollment.stuck = True
+        elif state.next_run_at != enrollment.due:
+            self._schedule(enrollment, state.next_run_at)
+
+    def _perform(
+        self, enrollment: Enrollment, actions: Sequence[Any], now: datetime, resumed: str | None
+    ) -> None:
+        lead, run = enrollment.lead, enrollment.run
+        steps, changed = run.counts.steps, 0
+        for action in actions:
+            kind = type(action)
+            if kind is Send:
+                self._send(enrollment, action, now)
+            elif kind is Deferred:
+                if action.node_id != resumed:
+                    steps[action.node_id].deferred += 1
+                    steps[action.node_id].deferred_by[action.why] += 1
+            elif kind is Tag:
+                if action.tag not in lead.view.tags:
+                    lead.view = replace(lead.view, tags=lead.view.tags | {action.tag})
+                    changed |= TAGS
+                    runs = [*self.on_tag.get(action.tag, ()), *self.on_segment]
+                    self._triggers(lead, TagAdded(action.tag, now), now, runs)
+            elif kind is Untag:
+                if action.tag in lead.view.tags:
+                    lead.view = replace(lead.view, tags=lead.view.tags - {action.tag})
+                    changed |= TAGS
+            elif kind is Score:
+                lead.view = replace(lead.view, score_delta=lead.view.score_delta + action.delta)
+                changed |= SCORES
+            elif kind is EmitMql:
+                self._become_mql(lead, now, action.cause)
+                changed |= STAGE
+            elif kind is EnrollInto:
+                target = self.campaigns.get(action.campaign)
+                if target is not None:
+                    self._enroll(lead, target, now)
+            elif kind is NotifySales:
+                self.tally.notifications[action.template] += 1
+            elif kind is Suppressed:
+                steps[action.node_id].suppressed += 1
+            elif kind is Exit:
+                run.counts.exits[action.reason] += 1
+        self.scores.changed(lead, changed)
+        if changed & (TAGS | SCORES):
+            self._check_mql(lead, now)
+        if changed:
+            self._nudge(lead, changed, now, but=enrollment)
+
+    def _send(self, enrollment: Enrollment, send: Send, now: datetime) -> None:
+        lead, run = enrollment.lead, enrollment.run
+        counts = run.counts.steps[send.node_id]
+        counts.sent += 1
+        lead.touches += 1
+        history = lead.history
+        history.append(SentTouch(now, run.name))
+        cutoff, week = now - self.keep, now - WEEK
+        old = 0
+        while history[old].at <= cutoff:
+            old += 1
+        if old:
+            del history[:old]
+        total = mine = 0
+        for touch in reversed(history):
+            if touch.at <= week:
+                break
+            total += 1
+            mine += touch.campaign == run.name
+        self.tally.max_touches_7d = max(self.tally.max_touches_7d, total)
+        run.counts.max_touches_7d = max(run.counts.max_touches_7d, mine)
+        key = DeliveryKey(enrollment.id, send.node_id, send.iteration)
+        for event in self.behaviour.react(send, key, now, run.traits[send.node_id]):
+            if event.at <= self.end:
+                self._push(event.at, EVENT, lead, (event, counts))
+
+    def _finish(self, enrollment: Enrollment) -> None:
+        lead, state = enrollment.lead, enrollment.state
+        lead.active.remove(enrollment)
+        lead.past.append(PastEnrollment(enrollment.run.name, state.entered_at, state.ended_at))
+        if state.state == DONE:
+            enrollment.run.counts.completed += 1
+
+    # ---------------------------------------------------------------- events, scores, MQL
+
+    def _event(self, lead: Lead, event: Event, counts: StepCounts, now: datetime) -> None:
+        lead.events.append(event)
+        name = event.name
+        self.tally.events[name] += 1
+        mask = CUSTOM
+        if event.delivery is not None:
+            mask = ENGAGE
+            if name == "opened":
+                counts.opened += 1
+            elif name == "clicked":
+                counts.clicked += 1
+            elif name == "replied":
+                counts.replied += 1
+        if name not in NOT_ACTIVITY:
+            lead.last_activity = now
+        if name == UNSUBSCRIBED and not lead.view.suppressed:
+            lead.view = replace(lead.view, suppressed=UNSUBSCRIBED)
+            mask = ANY
+            self.scores.changed(lead, mask)
+        self._check_mql(lead, now)
+        runs = [*self.on_event.get(name, ()), *self.on_segment]
+        self._triggers(lead, EventOccurred(event), now, runs)
+        self._nudge(lead, mask if mask == ANY else mask | SCORES, now, delivery=event.delivery)
+
+    def _check_mql(self, lead: Lead, now: datetime) -> None:
+        if self.mql_rule is None or lead.mql_at is not None:
+            return
+        self.scores.refresh(lead, now)
+        view = lead.view
+        if mql_due(view, view.scores, self.mql_rule, events=lead.events, now=now):
+            self._become_mql(lead, now, "scoring rule")
+            self._nudge(lead, STAGE, now)
+
+    def _become_mql(self, lead: Lead, now: datetime, cause: str) -> None:
+        lead.view = replace(lead.view, stage="mql")
+        self.scores.changed(lead, STAGE)
+        if lead.mql_at is None:
+            lead.mql_at = now
+            self.tally.mql_days.append((now - lead.created).total_seconds() / 86400)
+            self.tally.mql_causes[cause] += 1
+
+    def _sweep(self, lead: Lead, now: datetime) -> None:
+        """Check `inactive for` (and segment) triggers once the lead has been quiet long enough."""
+        quiet = lead.last_activity + self.spans[0]
+        if quiet <= now:
+            self._triggers(lead, Sweep(now), now, self.on_sweep)
+        later = [lead.last_activity + s for s in self.spans if lead.last_activity + s > now]
+        following = min([*later, now + self.spans[0]])
+        if following <= self.end:
+            self._push(following, SWEEP, lead)
+
+    # ---------------------------------------------------------------- the report
+
+    def _report(self) -> dict[str, Any]:
+        totals = LeadTotals()
+        for lead in self.leads:
+            totals.add(lead.touches)
+            if lead.active:
+                totals.in_flight_leads += 1
+            for enrollment in lead.active:
+                self._count_in_flight(enrollment, totals)
+        tally, s = self.tally, self.settings
+        settings = {
+            "leads": len(self.leads),
+            "days": s.days,
+            "seed": s.seed,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "rates": s.rates.to_json(),
+            "entry_campaigns": [run.name for run in self.entry],
+        }
+        extra = {
+            "events": dict(sorted(tally.events.items())),
+            "notifications": dict(sorted(tally.notifications.items())),
+            "engine": {"decisions": tally.decisions, "steps": tally.steps},
+        }
+        runs = [run.counts for run in self.campaigns.values()]
+        return report(
+            settings,
+            runs,
+            totals,
+            tally.mql_days,
+            tally.mql_causes,
+            tally.max_touches_7d,
+            extra,
+        )
+
+    def _count_in_flight(self, enrollment: Enrollment, totals: LeadTotals) -> None:
+        state = enrollment.state
+        totals.in_flight += 1
+        counts = enrollment.run.counts.steps.get(state.cursor)
+        if counts is not None:
+            counts.in_flight += 1
+        if enrollment.stuck:
+            totals.stuck.append(
+                {
+                    "lead": str(enrollment.lead.view.id),
+                    "campaign": enrollment.run.name,
+                    "step": state.cursor,
+                    "state": state.state,
+                    "next_run_at": None if state.next_run_at is None else iso(state.next_run_at),
+                }
+            )
+        else:
+            totals.waiting += 1
+
+
+def simulate(
+    program: CompiledProgram,
+    settings: Settings,
+    profiles: Iterable[Profile],
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run a dry run and return its report (see `Simulation`)."""
+    return Simulation(program, settings, profiles, progress).run()
