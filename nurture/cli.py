@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_simulate
+from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_serve, cli_simulate
 
 app = typer.Typer(
     name="nurture",
@@ -17,6 +17,7 @@ app.add_typer(cli_db.app, name="db")
 cli_lang.register(app)
 cli_deploy.register(app)
 cli_simulate.register(app)
+cli_serve.register(app)
 
 
 def _print_version(value: bool) -> None:

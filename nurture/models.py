@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.mutable import MutableDict
@@ -69,6 +70,12 @@ EVENT_TYPES: Final = (
 ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
 DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
 DEFINITION_KINDS: Final = ("scoring", "routing", "segment", "fields")
+
+
+def unchecked_index() -> Index:
+    """A partial index of the rows whose enrollment triggers the runtime has not checked yet."""
+    where = text("triggers_checked_at IS NULL")
+    return Index(None, "triggers_checked_at", postgresql_where=where, sqlite_where=where)
 
 
 def utcnow() -> datetime:
@@ -117,6 +124,10 @@ changes below the top level, so replace nested values rather than edit them.
 """
 
 
+JSONList = JSON().with_variant(JSONB(), "postgresql")
+"""A JSON array, JSONB on PostgreSQL; assign a new list to change it (edits are not seen)."""
+
+
 class Base(DeclarativeBase):
     """The declarative base; its metadata carries the naming convention."""
 
@@ -134,6 +145,7 @@ class Lead(Base):
     __table_args__ = (
         CheckConstraint(one_of("stage", STAGES), name="stage"),
         CheckConstraint("email = lower(email)", name="email_lower_case"),
+        unchecked_index(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,6 +174,9 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[datetime | None]
+    triggers_checked_at: Mapped[datetime | None]
+    """When the runtime ran the campaigns' ``enroll when lead created`` triggers for this
+    lead; None: not yet (`nurture.runtime.enrolling` picks it up, exactly once)."""
 
     @validates("email")
     def _lower_email(self, _key: str, email: str | None) -> str | None:
@@ -178,12 +193,15 @@ class Tag(Base):
     """A label on a lead; segments are expressions over tags, score and stage."""
 
     __tablename__ = "tags"
+    __table_args__ = (unchecked_index(),)
 
     lead_id: Mapped[int] = mapped_column(
         ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
     tagged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    triggers_checked_at: Mapped[datetime | None]
+    """When the runtime ran the ``enroll when tagged`` triggers for this tag; None: not yet."""
 
 
 class Event(Base):
@@ -193,6 +211,7 @@ class Event(Base):
     __table_args__ = (
         CheckConstraint(one_of("type", EVENT_TYPES), name="type"),
         Index(None, "lead_id", "occurred_at"),
+        unchecked_index(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -206,6 +225,8 @@ class Event(Base):
     link: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    triggers_checked_at: Mapped[datetime | None]
+    """When the runtime ran the ``enroll when event`` triggers for this event; None: not yet."""
 
 
 class Campaign(Base):
@@ -272,6 +293,10 @@ class Enrollment(Base):
     ended_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[datetime | None]
+    memory: Mapped[dict[str, Any] | None]
+    """What the decision core remembers beyond the columns above: the latest delivery of
+    each send step and the last one sent (``EnrollmentState.sent`` and ``last_sent``), as
+    ``nurture.runtime`` stores them; None before the first send."""
 
 
 class Delivery(Base):
@@ -296,11 +321,19 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(32))
     template: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    """``pending`` (written, the channel not answered yet), ``sent``, ``failed`` (why in
+    ``error``), ``deferred`` (the enrollment's next run sends it again: a transient failure,
+    or released by an operator), ``unknown`` (its job died mid-send; never resent on its
+    own) or ``suppressed`` (withheld from a suppressed lead). See `nurture.runtime.executor`."""
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    links: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONList)
+    """The rendered message's tracked links, ``[{"index", "name", "url"}]`` with
+    ``index`` the list position (`nurture.tracking.stored_links` builds it); a
+    click redirects only to a URL stored here. None: no tracked links."""
 
 
 class LifecycleTransition(Base):
@@ -341,6 +374,21 @@ class MqlRecord(Base):
     returned_at: Mapped[datetime | None]
     """When sales sent the lead back to nurture; a returned MQL's SLA clock has stopped."""
     return_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class LeadMerge(Base):
+    """A lead merged into another by dedup; the old id still finds the lead it became."""
+
+    __tablename__ = "lead_merges"
+
+    merged_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    """The id of the lead that is gone; its unsubscribe links still carry it."""
+    into_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    """The lead that holds both histories now (updated when that one is merged in turn)."""
+    at: Mapped[datetime]
+    cause: Mapped[str] = mapped_column(Text)
+    merged: Mapped[dict[str, Any]]
+    """The merged lead's profile as it was, for the record."""
 
 
 class Definition(Base):

@@ -1,0 +1,94 @@
+"""``nurture serve``: the tracking service under uvicorn.
+
+Settings come from the environment (`nurture.tracking.config`); ``--url``
+overrides ``NURTURE_DATABASE_URL``. Exit codes: 1 when the configuration or
+the database is unusable (a missing ``NURTURE_SECRET_KEY`` in production, a
+schema that is not at the newest migration), with the reason on stderr.
+
+Waking: an event makes the lead's event-waiting enrollments due at once in
+the database; this process has no broker, so the scheduler's next poll runs
+them. The embedded ``nurture run`` builds the app with an ``on_wake`` hook
+that enqueues them immediately.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from nurture import cli_db, cli_lang, db
+from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the main ``nurture`` app."""
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8080,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="DB",
+            help="Database URL (default: $NURTURE_DATABASE_URL or sqlite:///nurture.db).",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn's log level: debug, info, warning.")
+    ] = "info",
+) -> None:
+    """Run the tracking service: open pixel, click redirects, unsubscribes, event and lead API."""
+    env = dict(os.environ)
+    if url:
+        env["NURTURE_DATABASE_URL"] = url
+    try:
+        config = load_config(env)
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+    engine = _engine(config)
+    try:
+        app = create_app(
+            db.session_factory(engine),
+            config.signer(),
+            api_key=config.api_key,
+            lead_rules=config.lead_rules,
+        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    finally:
+        engine.dispose()
+
+
+def _engine(config: TrackingConfig) -> Engine:
+    """An engine on a database whose schema is at the newest migration, or exit 1."""
+    where = cli_db._redacted(config.database_url)
+    try:
+        parsed = db.normalize_url(config.database_url)
+        file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
+            cli_lang._fail(f"no database at {where}; run `nurture db upgrade` first", code=1)
+        engine = db.make_engine(parsed, pool_pre_ping=True)
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+    except cli_db._FAILURES as e:
+        cli_lang._fail(f"cannot use the database {where}: {cli_db._why(e)}", code=1)
+    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    if revision != head:
+        engine.dispose()
+        now = "no nurture schema" if revision is None else f"schema revision {revision}"
+        cli_lang._fail(
+            f"the database {where} has {now}, this nurture needs {head}; run `nurture db upgrade`",
+            code=1,
+        )
+    return engine

@@ -1,0 +1,453 @@
+"""The tracking service: a Starlette app over the database.
+
+    GET  /o/<token>    the open pixel: records ``opened``; a 1×1 GIF (200, ``no-store``)
+    GET  /c/<token>    records ``clicked`` and redirects (302) to the stored link
+    GET  /u/<token>    the unsubscribe page: a button, nothing recorded (mail scanners
+                       prefetch links, so a GET must not unsubscribe)
+    POST /u/<token>    unsubscribes: RFC 8058 one-click (``List-Unsubscribe=One-Click``)
+                       and the page's button alike; 200 with a confirmation page
+    POST /api/events   records events, all or none (API key)
+    POST /api/leads    creates or updates leads: cleaning, dedup, merges (API key)
+    GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
+
+Status codes. A token that is forged, altered, truncated or made for another
+purpose is 404 (the unsubscribe page says the link is damaged) and records
+nothing; so is a genuine open or click token whose delivery or link index
+does not exist. An expired open token still gets the GIF and an expired click
+token still redirects (old mail keeps working), but neither is recorded
+(`nurture.tokens` explains the 180 days). A genuine unsubscribe token whose
+lead no longer exists gets the confirmation page: no mail goes to it, which
+is what the reader asked for. ``HEAD`` requests (link checkers) get the same
+answers and record nothing.
+
+The API answers 401 without the key (``Authorization: Bearer <key>`` or
+``X-API-Key: <key>``), 503 when no key is configured, 400 for a body that is
+not JSON, 413 above 1 MiB, 422 ``{"errors": [{"path", "message"}]}`` for a
+body that does not validate (every problem, each with its JSON path such as
+``$[2].lead.email``); a failed request stores nothing. Unexpected errors are
+logged and answered 500 ``{"errors": [...]}`` without internals; an
+unreachable database is 503.
+
+Hooks run after the commit, in a worker thread: ``on_wake(ids)`` with the
+enrollments an event made due (the runtime enqueues them at once),
+``on_lead(lead_id, created)`` for each lead the API stored. A hook that
+raises is logged; the request has succeeded by then.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from typing import Any, Final, NoReturn, TypeVar
+from urllib.parse import parse_qs
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from nurture.engine.clock import Clock, SystemClock
+from nurture.models import Lead
+from nurture.store.leads import DEFAULT_RULES, LeadRules
+from nurture.tokens import BadToken, ExpiredToken, TokenSigner
+from nurture.tracking import pages, records, schema
+from nurture.tracking.records import Effects
+from nurture.tracking.schema import Invalid, Problem
+
+logger = logging.getLogger("nurture.tracking")
+
+MAX_BODY: Final = 1024 * 1024
+"""The largest API body, in bytes."""
+MAX_FORM: Final = 16 * 1024
+"""The largest unsubscribe POST body, in bytes."""
+MAX_TOKEN: Final = 512
+"""Longer path segments are not tokens and are refused unread."""
+ATTEMPTS: Final = 8
+"""Tries of a write that lost a race (see `_Tracking._write`)."""
+RACES: Final = ("database is locked", "database table is locked", "deadlock detected")
+"""Database errors that mean "another transaction got in the way; run it again"."""
+RETRY_DELAY: Final = 0.005
+"""Seconds; the n-th retry waits a random time up to ``RETRY_DELAY * 2**n``."""
+
+T = TypeVar("T")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _ignore_wake(ids: list[int]) -> None:
+    """The default ``on_wake``: the scheduler's next poll finds the enrollments."""
+
+
+def _ignore_lead(lead_id: int, created: bool) -> None:
+    """The default ``on_lead``: nothing enrolls the lead."""
+
+
+class _Reject(Exception):
+    """Raised inside a handler to answer `status` with JSON errors."""
+
+    def __init__(self, status: int, path: str, message: str, **headers: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problems = [Problem(path, message)]
+        self.headers = headers
+
+
+def create_app(
+    session_factory: Callable[[], Session],
+    signer: TokenSigner,
+    *,
+    api_key: str | None,
+    on_wake: Callable[[list[int]], None] = _ignore_wake,
+    on_lead: Callable[[int, bool], None] = _ignore_lead,
+    clock: Clock | None = None,
+    lead_rules: LeadRules = DEFAULT_RULES,
+) -> Starlette:
+    """The tracking service; see the module docstring for its endpoints and answers.
+
+    `session_factory` makes sessions on the database (`nurture.db.session_factory`);
+    `signer` reads tokens with the keys the renderer signed them with;
+    `api_key` guards ``/api/*`` (None: the API answers 503); `clock` gives
+    the time of recorded events.
+    """
+    service = _Tracking(
+        session_factory, signer, api_key, on_wake, on_lead, clock or SystemClock(), lead_rules
+    )
+    routes = [
+        Route("/o/{token}", _guarded(service.open_pixel), methods=["GET"]),
+        Route("/c/{token}", _guarded(service.click), methods=["GET"]),
+        Route("/u/{token}", _guarded(service.unsubscribe_page), methods=["GET"]),
+        Route("/u/{token}", _guarded(service.unsubscribe), methods=["POST"]),
+        Route("/api/events", _guarded(service.api_events), methods=["POST"]),
+        Route("/api/leads", _guarded(service.api_leads), methods=["POST"]),
+        Route("/healthz", _guarded(service.healthz), methods=["GET"]),
+    ]
+    handlers: dict[Any, Callable[[Request, Exception], Response]] = {
+        HTTPException: _http_error,
+        Exception: _server_error,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    # A token never ends in "/": `/o/<token>/` is a damaged token (404), not a redirect.
+    app.router.redirect_slashes = False
+    app.state.tracking = service
+    return app
+
+
+class _Tracking:
+    """The endpoints, over one database and one signer."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        signer: TokenSigner,
+        api_key: str | None,
+        on_wake: Callable[[list[int]], None],
+        on_lead: Callable[[int, bool], None],
+        clock: Clock,
+        rules: LeadRules,
+    ) -> None:
+        self.sessions = sessions
+        self.signer = signer
+        self.api_key = api_key or None
+        self.on_wake = on_wake
+        self.on_lead = on_lead
+        self.clock = clock
+        self.rules = rules
+        self._sqlite_writer = threading.Lock()
+
+    # ------------------------------------------------------------ opens and clicks
+
+    async def open_pixel(self, request: Request) -> Response:
+        try:
+            delivery_id = self.signer.read_open(_token(request))
+        except ExpiredToken:
+            return _gif()
+        except BadToken:
+            return _not_found()
+        if request.method != "HEAD":
+
+            def work(session: Session, now: datetime, effects: Effects) -> bool:
+                return records.record_open(session, delivery_id, now, effects)
+
+            if not await run_in_threadpool(self._write, work):
+                return _not_found()
+        return _gif()
+
+    async def click(self, request: Request) -> Response:
+        try:
+            delivery_id, index = self.signer.read_click(_token(request))
+            record = request.method != "HEAD"
+        except ExpiredToken as e:
+            (delivery_id, index), record = e.payload, False
+        except BadToken:
+            return _not_found()
+        if record:
+
+            def work(session: Session, now: datetime, effects: Effects) -> Any:
+                return records.record_click(session, delivery_id, index, now, effects)
+
+            link = await run_in_threadpool(self._write, work)
+        else:
+            link = await run_in_threadpool(
+                self._read, lambda session: records.click_target(session, delivery_id, index)
+            )
+        if link is None:
+            return _not_found()
+        return RedirectResponse(link.url, status_code=302, headers=dict(pages.NO_STORE))
+
+    # ------------------------------------------------------------ unsubscribing
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        try:
+            lead_id, delivery_id = self.signer.read_unsubscribe(_token(request))
+        except BadToken:
+            return _html(pages.invalid_page(), 404)
+
+        def look(session: Session) -> tuple[str, bool]:
+            lead, _delivery = records.unsubscribe_lead(session, lead_id, delivery_id)
+            return _who(lead), lead is None or lead.unsubscribed_at is not None
+
+        who, done = await run_in_threadpool(self._read, look)
+        return _html(pages.done_page(who) if done else pages.confirm_page(who))
+
+    async def unsubscribe(self, request: Request) -> Response:
+        try:
+            lead_id, delivery_id = self.signer.read_unsubscribe(_token(request))
+        except BadToken:
+            return _html(pages.invalid_page(), 404)
+        form = parse_qs((await _body(request, MAX_FORM)).decode("utf-8", "replace"))
+        via = "one-click" if form.get("List-Unsubscribe") == ["One-Click"] else "page"
+
+        def work(session: Session, now: datetime, effects: Effects) -> str:
+            lead = records.unsubscribe(session, lead_id, delivery_id, via, now, effects)
+            return _who(lead)
+
+        who = await run_in_threadpool(self._write, work)
+        return _html(pages.done_page(who))
+
+    # ------------------------------------------------------------ the API
+
+    async def api_events(self, request: Request) -> Response:
+        self._authorize(request)
+        body = await _json_body(request)
+        events = schema.parse_events(body, self.clock.now(), self.rules)
+
+        def work(session: Session, now: datetime, effects: Effects) -> list[int]:
+            return records.record_events(session, events, now, effects)
+
+        ids = await run_in_threadpool(self._write, work)
+        return JSONResponse({"recorded": len(ids), "events": ids})
+
+    async def api_leads(self, request: Request) -> Response:
+        self._authorize(request)
+        body = await _json_body(request)
+        leads = schema.parse_leads(body, self.rules)
+
+        def work(session: Session, now: datetime, effects: Effects) -> Any:
+            return records.store_leads(session, leads, now, effects)
+
+        outcome = await run_in_threadpool(self._write, work)
+        return JSONResponse(outcome.to_json())
+
+    def _authorize(self, request: Request) -> None:
+        if self.api_key is None:
+            raise _Reject(503, "$", "the API is disabled: the service has no NURTURE_API_KEY")
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else ""
+        given = given or request.headers.get("x-api-key", "").strip()
+        if not given or not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            why = "a wrong API key" if given else "no API key"
+            message = f"{why}: send Authorization: Bearer <key> or X-API-Key: <key>"
+            raise _Reject(401, "Authorization", message, **{"WWW-Authenticate": "Bearer"})
+
+    # ------------------------------------------------------------ health
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            await run_in_threadpool(self._read, lambda session: session.execute(text("SELECT 1")))
+        except Exception:
+            logger.warning("health check: the database is unavailable", exc_info=True)
+            return JSONResponse({"ok": False, "database": "unavailable"}, 503)
+        return JSONResponse({"ok": True, "database": "ok"})
+
+    # ------------------------------------------------------------ transactions
+
+    def _write(self, work: Callable[[Session, datetime, Effects], T]) -> T:
+        """Run `work` in one transaction, then the hooks; retried when it lost a race.
+
+        Two races are retried: a unique key taken meanwhile (two requests creating
+        one lead), SQLite's "database is locked" (another process writing; a
+        deferred transaction that read first cannot wait for it) and PostgreSQL's
+        deadlocks (two events of one lead rescoring it at once).
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            effects = Effects()
+            try:
+                with self.sessions() as session, self._serial(session), session.begin():
+                    result = work(session, self.clock.now(), effects)
+            except (IntegrityError, OperationalError) as e:
+                if attempt == ATTEMPTS or not _lost_race(e):
+                    raise
+                logger.info("a write lost a race (%s); trying again", _first_line(e))
+                time.sleep(random.uniform(0, RETRY_DELAY * 2**attempt))
+                continue
+            self._after(effects)
+            return result
+        raise AssertionError("unreachable")
+
+    def _serial(self, session: Session) -> AbstractContextManager[object]:
+        """On SQLite, one writer at a time in this process: SQLite has one anyway, and
+        waiting here beats transactions invalidating each other's snapshots."""
+        if session.get_bind().dialect.name == "sqlite":
+            return self._sqlite_writer
+        return nullcontext()
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        with self.sessions() as session:
+            return work(session)
+
+    def _after(self, effects: Effects) -> None:
+        if effects.woken:
+            _call_hook("on_wake", self.on_wake, list(effects.woken))
+        for lead_id, created in effects.leads.items():
+            _call_hook("on_lead", self.on_lead, lead_id, created)
+
+
+def _lost_race(error: Exception) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    text = str(getattr(error, "orig", error)).lower()
+    return any(sign in text for sign in RACES)
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(getattr(error, "orig", error)).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _call_hook(name: str, hook: Callable[..., None], *args: Any) -> None:
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception("the %s hook failed for %r; the request itself succeeded", name, args)
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _token(request: Request) -> str:
+    """The path's token; `BadToken` for one no signer could have made."""
+    token = str(request.path_params["token"])
+    if len(token) > MAX_TOKEN or not token.isascii():
+        raise BadToken("not a token")
+    return token
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) above `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise _Reject(400, "$", "Content-Length is not a number")
+    if declared is not None and int(declared) > limit:
+        _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> NoReturn:
+    raise _Reject(413, "$", f"the body is larger than {limit} bytes; send fewer items")
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await _body(request, MAX_BODY)
+    if not raw.strip():
+        raise _Reject(400, "$", "the body is empty; send a JSON object or a list of them")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as e:
+        raise _Reject(400, "$", f"the body is not UTF-8 text (byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        where = f"line {e.lineno} column {e.colno}"
+        raise _Reject(400, "$", f"the body is not valid JSON: {e.msg} at {where}") from e
+    except (ValueError, RecursionError) as e:
+        raise _Reject(400, "$", f"the body is not valid JSON: {e}") from e
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _who(lead: Lead | None) -> str:
+    return pages.masked(None, None) if lead is None else pages.masked(lead.email, lead.phone)
+
+
+# ---------------------------------------------------------------- responses
+
+
+def _gif() -> Response:
+    return Response(pages.PIXEL_GIF, media_type="image/gif", headers=dict(pages.NO_STORE))
+
+
+def _not_found() -> Response:
+    return Response("not found\n", 404, media_type="text/plain", headers=dict(pages.NO_STORE))
+
+
+def _html(page: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(page, status, headers=dict(pages.PAGE_HEADERS))
+
+
+def _errors(
+    status: int, problems: list[Problem], headers: dict[str, str] | None = None
+) -> Response:
+    body = {"errors": [p.to_json() for p in problems]}
+    return JSONResponse(body, status, headers={**pages.NO_STORE, **(headers or {})})
+
+
+def _guarded(handler: Handler) -> Handler:
+    """`handler` with every failure answered: 4xx for bad input, 503 or 500 (logged) else."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Invalid as e:
+            return _errors(422, e.problems)
+        except _Reject as e:
+            return _errors(e.status, e.problems, e.headers)
+        except (OperationalError, PoolTimeout):
+            logger.exception("%s %s: the database is unavailable", request.method, request.url.path)
+            return _errors(503, [Problem("$", "the database is unavailable; try again later")])
+        except Exception:
+            logger.exception("%s %s failed", request.method, request.url.path)
+            return _errors(500, [Problem("$", "internal error; it has been logged")])
+
+    return run
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (unknown path, wrong method), as JSON errors."""
+    assert isinstance(exc, HTTPException)
+    problems = [Problem(request.url.path, str(exc.detail))]
+    return _errors(exc.status_code, problems, dict(exc.headers or {}))
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    """Anything that escaped the guards: logged by Starlette, answered without internals."""
+    return _errors(500, [Problem("$", "internal error; it has been logged")])

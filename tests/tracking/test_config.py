@@ -1,0 +1,123 @@
+"""Settings from the environment, the `nurture serve` command, and the package's public names."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import nurture.tracking
+from nurture import db
+from nurture.cli import app as cli_app
+from nurture.tracking import DEV_SECRET_KEY, ConfigError, load_config
+
+PG = "postgresql://nurture@db.internal/nurture"
+KEY = "k" * 40
+
+
+def test_production_refuses_to_start_without_a_secret_key() -> None:
+    with pytest.raises(ConfigError, match="NURTURE_SECRET_KEY is not set"):
+        load_config({"NURTURE_DATABASE_URL": PG}, warn=io.StringIO())
+
+
+def test_the_embedded_mode_falls_back_to_the_development_key_loudly() -> None:
+    warn = io.StringIO()
+
+    config = load_config({}, warn=warn)
+
+    assert config.secret_keys == (DEV_SECRET_KEY,) and config.development_key
+    assert "WARNING: NURTURE_SECRET_KEY is not set" in warn.getvalue()
+    assert "NURTURE_API_KEY is not set" in warn.getvalue()
+    assert config.database_url == db.DEFAULT_DATABASE_URL
+
+
+def test_keys_rotate_newest_last_and_everything_is_read() -> None:
+    env = {
+        "NURTURE_DATABASE_URL": PG,
+        "NURTURE_SECRET_KEY": f"old-{KEY}, new-{KEY}",
+        "NURTURE_API_KEY": "api",
+        "NURTURE_BASE_URL": "https://t.acme.cn/",
+        "NURTURE_COMPETITOR_DOMAINS": "Rival.cn, other.com",
+        "NURTURE_DEFAULT_CALLING_CODE": "+86",
+    }
+    warn = io.StringIO()
+
+    config = load_config(env, warn=warn)
+
+    assert config.secret_keys == (f"old-{KEY}", f"new-{KEY}")
+    assert (config.api_key, config.base_url) == ("api", "https://t.acme.cn")
+    assert config.lead_rules.competitor_domains == {"rival.cn", "other.com"}
+    assert config.lead_rules.default_calling_code == "86"
+    assert warn.getvalue() == ""
+    old_token = load_config({**env, "NURTURE_SECRET_KEY": f"old-{KEY}"}).signer().open_token(7)
+    assert config.signer().read_open(old_token) == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("NURTURE_SECRET_KEY", f"{KEY},,", "empty key"),
+        ("NURTURE_BASE_URL", "t.acme.cn", "must be an http(s) URL"),
+        ("NURTURE_DEFAULT_CALLING_CODE", "china", "1 to 3 digits"),
+        ("NURTURE_DATABASE_URL", "not a url", "not a database URL"),
+    ],
+)
+def test_bad_settings_name_the_variable(name: str, value: str, message: str) -> None:
+    env = {"NURTURE_DATABASE_URL": PG, "NURTURE_SECRET_KEY": KEY, name: value}
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, warn=io.StringIO())
+
+    assert name in str(caught.value) and message in str(caught.value)
+
+
+def test_short_keys_are_warned_about() -> None:
+    warn = io.StringIO()
+
+    load_config({"NURTURE_SECRET_KEY": "short", "NURTURE_API_KEY": "a"}, warn=warn)
+
+    assert "32 or more random characters" in warn.getvalue()
+
+
+def test_serve_refuses_production_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NURTURE_SECRET_KEY", raising=False)
+
+    result = CliRunner().invoke(cli_app, ["serve", "--url", PG])
+
+    assert result.exit_code == 1
+    assert "NURTURE_SECRET_KEY is not set" in result.stderr
+
+
+def test_serve_refuses_a_database_without_the_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NURTURE_SECRET_KEY", KEY)
+    missing = CliRunner().invoke(cli_app, ["serve", "--url", f"sqlite:///{tmp_path / 'no.db'}"])
+    old = tmp_path / "old.db"
+    db.upgrade(f"sqlite:///{old}", "0002")
+    behind = CliRunner().invoke(cli_app, ["serve", "--url", f"sqlite:///{old}"])
+
+    assert missing.exit_code == 1 and "run `nurture db upgrade` first" in missing.stderr
+    assert behind.exit_code == 1 and "schema revision 0002" in behind.stderr
+
+
+def test_the_public_names_are_pinned() -> None:
+    assert nurture.tracking.__all__ == [
+        "DEV_SECRET_KEY",
+        "MAX_BODY",
+        "MAX_ITEMS",
+        "PIXEL_GIF",
+        "ConfigError",
+        "Invalid",
+        "Problem",
+        "TrackingConfig",
+        "create_app",
+        "load_config",
+        "stored_link",
+        "stored_links",
+    ]
+    assert nurture.tracking.__all__ == sorted(
+        nurture.tracking.__all__, key=lambda n: (not n.isupper(), n)
+    )
