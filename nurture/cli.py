@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_serve, cli_simulate
+from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_run, cli_serve, cli_simulate
 
 app = typer.Typer(
     name="nurture",
@@ -18,6 +18,7 @@ cli_lang.register(app)
 cli_deploy.register(app)
 cli_simulate.register(app)
 cli_serve.register(app)
+cli_run.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,295 @@
+"""End-to-end touches per second, next to raw aiosmtplib to the same SMTP sink.
+
+    python bench/e2e_throughput.py [--touches 5000] [--workers 1 2] [--threads 4]
+                                   [--batch 250] [--connections 10]
+
+A touch here is the whole way: a due enrollment claimed by the scheduler,
+enqueued on Redis, run by a `nurture worker` process (loaded, decided,
+delivery row written, rendered from a real template with tracked links and
+an unsubscribe URL, sent over SMTP to an aiosmtpd sink that accepts and
+drops it, recorded). Each row starts from a fresh PostgreSQL schema with the
+touches already due; the clock runs from the moment the enrollments become
+due until every delivery is ``sent``; worker start-up is not counted. The
+raw row sends the same number of prepared ~2 KB messages with aiosmtplib
+over `--connections` persistent connections to the same sink, in the same
+run; the ratio is end-to-end over raw.
+
+Needs PostgreSQL (``NURTURE_TEST_PG_URL``, default the local ``test``
+database) and Redis on 127.0.0.1:6379 (database 8 is flushed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from smtp_raw import raw
+from smtp_sink import Sink, running_sink
+
+from nurture import db
+from nurture.config import Settings
+from nurture.engine.clock import SystemClock
+from nurture.engine.state import EnrollmentState
+from nurture.models import Delivery, Enrollment, Lead
+from nurture.runtime.broker import Queue
+from nurture.runtime.database import runtime_engine, sessions_for
+from nurture.runtime.deploying import deploy_sources
+from nurture.runtime.loading import Graphs, columns_of
+from nurture.runtime.scheduler import Scheduler
+
+REPO = Path(__file__).parents[1]
+PG_URL = (
+    os.environ.get("NURTURE_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = "redis://127.0.0.1:6379/8"
+NURTURE = str(Path(sys.executable).with_name("nurture"))
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+CAMPAIGN = """\
+campaign "Bench"
+  enroll when lead created
+  send email "bench/welcome"
+"""
+
+
+@dataclass
+class Row:
+    label: str
+    processes: int | None
+    touches: int
+    seconds: float
+    cpu: float | None = None
+    """CPU seconds of the worker processes during the run."""
+
+    @property
+    def rate(self) -> float:
+        return self.touches / self.seconds
+
+
+@contextmanager
+def schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema at the newest migration, by URL; dropped afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(db.normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    url = db.normalize_url(PG_URL).update_query_dict({"options": f"-csearch_path={name}"})
+    rendered = url.render_as_string(hide_password=False)
+    try:
+        db.upgrade(rendered)
+        yield rendered
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+def write_campaign(folder: Path) -> dict[str, str]:
+    """The bench campaign, sending the example welcome email as `bench/welcome`."""
+    template = REPO / "campaigns" / "templates" / "welcome" / "default.email.j2"
+    target = folder / "templates" / "bench" / "welcome.email.j2"
+    target.parent.mkdir(parents=True)
+    target.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    file = folder / "bench.nurture"
+    file.write_text(CAMPAIGN, encoding="utf-8")
+    return {str(file): CAMPAIGN}
+
+
+def seed(sessions: sessionmaker[Session], count: int, due: datetime) -> None:
+    """`count` leads enrolled in the bench campaign, due at `due`."""
+    with sessions() as session, session.begin():
+        [version] = Graphs().current(session)
+        now = datetime.now(UTC)
+        lead_ids = session.scalars(
+            insert(Lead).returning(Lead.id),
+            [
+                {
+                    "email": f"reader{n}@client{n % 97}.example",
+                    "first_name": f"Reader{n}",
+                    "created_at": now,
+                    "updated_at": now,
+                    "triggers_checked_at": now,
+                }
+                for n in range(count)
+            ],
+        ).all()
+        state = columns_of(EnrollmentState.start(0, version.graph, due))
+        session.execute(
+            insert(Enrollment),
+            [
+                {"lead_id": i, "campaign_version_id": version.id, "entered_at": now, **state}
+                for i in lead_ids
+            ],
+        )
+
+
+def start_workers(
+    url: str, sink: Sink, processes: int, args: argparse.Namespace, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    env.update(
+        NURTURE_DATABASE_URL=url,
+        NURTURE_BROKER_URL=REDIS_URL,
+        NURTURE_SMTP_URL=f"smtp://{sink.host}:{sink.port}?from=news@acme.example",
+        NURTURE_SECRET_KEY=SECRET,
+        NURTURE_BASE_URL="https://t.acme.example",
+        NURTURE_BATCH_SIZE=str(args.batch),
+        NURTURE_SEND_CONCURRENCY=str(args.connections),
+    )
+    out = log.open("wb")
+    return subprocess.Popen(
+        [NURTURE, "worker", "--processes", str(processes), "--threads", str(args.threads)],
+        cwd=REPO,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(log: Path, processes: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count("ready for action") < processes:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"workers did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Path) -> Row:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with schema() as url:
+        settings = Settings(
+            database_url=url, broker_url=REDIS_URL, batch_size=args.batch, secret_key=SECRET
+        )
+        engine = runtime_engine(url, pool_size=4)
+        sessions = sessions_for(engine)
+        deploy_sources(sessions, write_campaign(folder / f"p{processes}"), datetime.now(UTC))
+        seed(sessions, args.touches, datetime.now(UTC) + timedelta(days=1))
+        log = folder / f"workers-{processes}.log"
+        workers = start_workers(url, sink, processes, args, log)
+        broker = RedisBroker(url=REDIS_URL)  # type: ignore[no-untyped-call]
+        queue = Queue(broker)
+        scheduler = Scheduler(sessions, SystemClock(), settings, queue, backlog=queue.backlog)
+        stop = threading.Event()
+        try:
+            wait_ready(log, processes)
+            received = sink.received
+            with sessions() as session, session.begin():
+                session.execute(update(Enrollment).values(next_run_at=datetime.now(UTC)))
+            start, cpu = time.perf_counter(), cpu_seconds(workers.pid)
+            polling = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+            polling.start()
+            while sent(sessions) < args.touches:
+                time.sleep(0.05)
+                if workers.poll() is not None:
+                    raise RuntimeError(f"workers exited:\n{log.read_text()[-2000:]}")
+            seconds = time.perf_counter() - start
+            cpu = cpu_seconds(workers.pid) - cpu
+            stop.set()
+            polling.join()
+            if sink.received - received != args.touches:
+                raise RuntimeError(f"the sink got {sink.received - received} of {args.touches}")
+        finally:
+            stop.set()
+            os.killpg(workers.pid, signal.SIGTERM)
+            workers.wait(timeout=30)
+            broker.close()
+            engine.dispose()
+    return Row("nurture end to end (PostgreSQL, Redis)", processes, args.touches, seconds, cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of `pid` and its descendants so far, from /proc (Linux)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
+def sent(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).where(Delivery.status == "sent")) or 0
+
+
+def raw_row(sink: Sink, touches: int, connections: int) -> Row:
+    before = sink.received
+    start = time.perf_counter()
+    asyncio.run(raw(sink, touches, connections))
+    seconds = time.perf_counter() - start
+    if sink.received - before != touches:
+        raise RuntimeError(f"the sink got {sink.received - before} of {touches} raw messages")
+    return Row(f"aiosmtplib raw, {connections} connections", None, touches, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--touches", type=int, default=5000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--connections", type=int, default=10)
+    args = parser.parse_args()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, running_sink() as sink:
+        asyncio.run(raw(sink, 50, 1))  # warm up the sink
+        raw_before = raw_row(sink, args.touches, args.connections)
+        for processes in args.workers:
+            rows.append(end_to_end(sink, processes, args, Path(tmp)))
+        raw_after = raw_row(sink, args.touches, args.connections)
+    best_raw = max(raw_before, raw_after, key=lambda r: r.rate)
+    table = Table(
+        title=f"End to end vs raw SMTP, {args.touches} touches, batches of {args.batch}, "
+        f"{args.threads} threads per worker process"
+    )
+    columns = ("sender", "worker processes", "touches", "seconds", "touches/s", "ratio")
+    for column in (*columns, "worker CPU/touch"):
+        table.add_column(column, justify="left" if column == "sender" else "right")
+    for row in [raw_before, raw_after, *rows]:
+        ratio = row.rate / best_raw.rate
+        processes = "-" if row.processes is None else str(row.processes)
+        table.add_row(
+            row.label,
+            processes,
+            str(row.touches),
+            f"{row.seconds:.2f}",
+            f"{row.rate:,.0f}",
+            f"{ratio:.2f}",
+            "-" if row.cpu is None else f"{row.cpu / row.touches * 1000:.1f} ms",
+        )
+    console = Console(width=140)
+    console.print(table)
+    console.print(
+        f"ratio = touches/s over the faster of the two raw runs ({best_raw.rate:,.0f}/s); "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""The runtime's settings: environment variables over an optional ``nurture.toml``.
+
+    settings = Settings.load()        # os.environ, then ./nurture.toml, then the defaults
+
+Each field has an environment variable (``NURTURE_`` and the field's name in
+capitals, e.g. ``NURTURE_BATCH_SIZE``) and a key of the same name in
+``nurture.toml`` in the current directory (``batch_size = 100``); the
+environment wins. With nothing set, everything runs embedded: a SQLite file,
+an in-process broker and an ``outbox/`` folder instead of an SMTP server.
+
+A bad value is a `ConfigError` whose message is one line naming the variable
+(or the ``nurture.toml`` key) and what is expected; nothing else is read
+lazily, so a worker with a typo in its environment stops at once, not at its
+first send.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from sqlalchemy.exc import ArgumentError
+
+from nurture import db
+from nurture.engine.caps import Cap
+
+if TYPE_CHECKING:
+    from channels import SmtpConfig
+
+TOML_FILE: Final = "nurture.toml"
+ENV_PREFIX: Final = "NURTURE_"
+DEV_SECRET_KEY: Final = "nurture-development-key-not-secret-do-not-use-in-production"
+"""The embedded mode's key when none is set: the tracking service's, so both sign alike."""
+DEFAULT_SENDER: Final = "Nurture <nurture@localhost>"
+BROKER_SCHEMES: Final = ("redis", "rediss", "unix")
+CAP_PERIODS: Final = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
+
+
+class ConfigError(ValueError):
+    """Raised when a setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the scheduler, the workers and ``nurture run`` are configured with."""
+
+    database_url: str = db.DEFAULT_DATABASE_URL
+    """SQLite file (embedded) or ``postgresql://...`` (production)."""
+    broker_url: str | None = None
+    """``redis://host:6379/0``; unset: Dramatiq's in-process stub broker (``nurture run``)."""
+    smtp_url: str | None = None
+    """``smtp[s|+starttls]://user:pass@host:port?from=...``; unset: emails go to `outbox`."""
+    outbox: Path = Path("outbox")
+    """The folder of ``.eml`` (and ``.sms.json``, ...) files used when `smtp_url` is unset."""
+    secret_key: str | None = None
+    """Token keys, comma-separated, newest last; unset: the public development key (SQLite only)."""
+    base_url: str = "http://127.0.0.1:8080"
+    """Where the tracking service is reached: the prefix of open, click and unsubscribe links."""
+    api_key: str | None = None
+    """The tracking service's ``/api/*`` key; unset: the API answers 503."""
+    sender: str | None = None
+    """The From of every email (``Acme <news@acme.example>``); unset: the SMTP URL's ``from``."""
+    sales_email: str | None = None
+    """Where ``notify sales`` sends its email when the lead has no owner address."""
+    sms_url: str | None = None
+    """The SMS provider's endpoint (see `channels.sms`); unset: SMS fails, or goes to the outbox."""
+    sms_token: str | None = None
+    """Bearer token for `sms_url`."""
+    wechat_url: str | None = None
+    """The WeChat template-message endpoint or relay (see `channels.wechat`)."""
+    wechat_token: str | None = None
+    """Bearer token for `wechat_url`."""
+    webhook_url: str | None = None
+    """Where ``send webhook`` messages are POSTed."""
+    webhook_secret: str | None = None
+    """HMAC secret that signs webhook bodies (``X-Nurture-Signature``)."""
+    templates: tuple[Path, ...] = ()
+    """Extra template folders (``os.pathsep``-separated), searched after the campaign's own."""
+    worker_processes: int = 1
+    """Worker processes started by ``nurture worker``."""
+    worker_threads: int = 4
+    """Worker threads per process; each runs one batch at a time."""
+    batch_size: int = 250
+    """Enrollments per message: one claim, one load, one insert and one update per batch."""
+    send_concurrency: int = 10
+    """Messages in flight at once per worker process (and SMTP connections in its pool)."""
+    global_cap: Cap | None = None
+    """Touches a lead may get from all campaigns together, e.g. ``5 per week``; unset: none."""
+    lease_seconds: float = 300.0
+    """How long a claimed enrollment is held; a lost message is sent again after this."""
+    scheduler_interval: float = 1.0
+    """Seconds the scheduler sleeps between polls."""
+    sweep_interval: float = 3600.0
+    """Seconds (of campaign time) between sweeps for ``enroll when inactive for``."""
+    max_attempts: int = 5
+    """Sends of one touch before a transient failure counts as permanent."""
+    retry_seconds: float = 60.0
+    """The first retry's delay; each next one doubles, with jitter, up to an hour."""
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None
+    ) -> Settings:
+        """The settings from `env` (default: ``os.environ``) over ``nurture.toml`` in `cwd`."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        toml = Path(cwd or ".") / TOML_FILE
+        if toml.is_file():
+            values.update(_read_toml(toml))
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _parse(f.name, raw, ENV_PREFIX + f.name.upper())
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with `changes`, checked like loaded settings."""
+        settings = replace(self, **changes)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise `ConfigError` for the first setting that cannot work."""
+        try:
+            backend = db.normalize_url(self.database_url).get_backend_name()
+        except (ArgumentError, ValueError) as e:
+            raise ConfigError(f"NURTURE_DATABASE_URL is not a database URL: {e}") from e
+        if backend not in ("sqlite", "postgresql"):
+            raise ConfigError(f"NURTURE_DATABASE_URL: use sqlite or postgresql, not {backend}")
+        if self.broker_url is not None:
+            scheme = urlsplit(self.broker_url).scheme
+            if scheme not in BROKER_SCHEMES:
+                raise ConfigError(
+                    f"NURTURE_BROKER_URL must be a Redis URL (redis://host:6379/0), got {scheme!r}"
+                )
+        if self.smtp_url is not None:
+            self.smtp_config()
+        _http_url("NURTURE_BASE_URL", self.base_url)
+        for name in ("sms_url", "wechat_url", "webhook_url"):
+            value = getattr(self, name)
+            if value is not None:
+                _http_url(ENV_PREFIX + name.upper(), value)
+        for name in ("sender", "sales_email"):
+            value = getattr(self, name)
+            if value is not None and "@" not in parseaddr(value)[1]:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} is not an email address: {value!r}")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        limits: dict[str, tuple[float, float]] = {
+            "worker_processes": (1, 64),
+            "worker_threads": (1, 256),
+            "batch_size": (1, 1000),
+            "send_concurrency": (1, 1000),
+            "lease_seconds": (1, 86400),
+            "scheduler_interval": (0.01, 3600),
+            "sweep_interval": (1, 365 * 86400),
+            "max_attempts": (1, 100),
+            "retry_seconds": (0.001, 86400),
+        }
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name.upper()} must be between {low:g} and {high:g}, got {value}"
+                )
+
+    # ------------------------------------------------------------ derived values
+
+    @property
+    def embedded(self) -> bool:
+        """True on SQLite: the laptop setup, where the development key is allowed."""
+        return db.normalize_url(self.database_url).get_backend_name() == "sqlite"
+
+    def secret_keys(self) -> tuple[str, ...]:
+        """The token keys, newest last; the development key on SQLite when none is set."""
+        keys = tuple(k.strip() for k in (self.secret_key or "").split(",") if k.strip())
+        if keys:
+            return keys
+        if self.embedded:
+            return (DEV_SECRET_KEY,)
+        raise ConfigError(
+            "NURTURE_SECRET_KEY is not set: tracking links need a secret key in production "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+    def smtp_config(self) -> SmtpConfig:
+        """The parsed `smtp_url`; `ConfigError` when malformed."""
+        from channels import ChannelConfigError, SmtpConfig
+
+        if self.smtp_url is None:
+            raise ConfigError("NURTURE_SMTP_URL is not set")
+        try:
+            return SmtpConfig.from_url(self.smtp_url, from_addr=self.sender)
+        except ChannelConfigError as e:
+            raise ConfigError(f"NURTURE_SMTP_URL: {e}") from e
+
+    def sender_address(self) -> str:
+        """The From of every email: `sender`, else the SMTP URL's ``from``, else a local one."""
+        if self.sender:
+            return self.sender
+        if self.smtp_url is not None:
+            configured = self.smtp_config().from_addr
+            if configured:
+                return str(configured)
+        return DEFAULT_SENDER
+
+    def sender_domain(self) -> str:
+        """The domain of the sender address: the right-hand side of every Message-ID."""
+        address = parseaddr(self.sender_address())[1]
+        return address.rpartition("@")[2].lower() or "localhost"
+
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+
+# ---------------------------------------------------------------- parsing
+
+_INT_FIELDS = frozenset(
+    {"worker_processes", "worker_threads", "batch_size", "send_concurrency", "max_attempts"}
+)
+_FLOAT_FIELDS = frozenset(
+    {"lease_seconds", "scheduler_interval", "sweep_interval", "retry_seconds"}
+)
+_CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
+
+
+def parse_cap(text: str, where: str = "NURTURE_GLOBAL_CAP") -> Cap:
+    """``5 per week``, ``3 per 2 days``, ``1/day`` as a `Cap`."""
+    match = _CAP.match(text)
+    if match is None:
+        raise ConfigError(f"{where} must read like '5 per week' or '2 per 3 days', got {text!r}")
+    count, periods, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3).lower()
+    if periods < 1:
+        raise ConfigError(f"{where}: the period must be at least one {unit}, got {text!r}")
+    return Cap(count, timedelta(seconds=periods * CAP_PERIODS[unit]))
+
+
+def _parse(name: str, raw: str, where: str) -> Any:
+    """One value from text (an environment variable), by the field's kind."""
+    text = raw.strip()
+    if name in _INT_FIELDS:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
+    if name in _FLOAT_FIELDS:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{where} must be a number of seconds, got {raw!r}") from None
+    if name == "global_cap":
+        return parse_cap(text, where)
+    if name == "outbox":
+        return Path(text)
+    if name == "templates":
+        return tuple(Path(p) for p in text.split(os.pathsep) if p)
+    return text
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings in ``nurture.toml``: known keys only, each of the right kind."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{path}: {key}"
+        if key not in known:
+            names = ", ".join(sorted(known))
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {names})")
+        values[key] = _toml_value(key, value, where)
+    return values
+
+
+def _toml_value(key: str, value: Any, where: str) -> Any:
+    if key in _INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        return value
+    if key in _FLOAT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number of seconds, got {value!r}")
+        return float(value)
+    if key == "templates" and isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of folder names")
+        return tuple(Path(v) for v in value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be text, got {value!r}")
+    return _parse(key, value, where)
+
+
+def _http_url(where: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{where} must be an http(s) URL, got {value!r}")

@@ -1,0 +1,249 @@
+"""Recording a batch: delivery statuses, the decisions' other actions, the new states.
+
+One transaction per batch, after the channels answered (or right after
+planning, for enrollments with nothing to send):
+
+- each touch: ``sent`` with its time; ``failed`` with the reason (a hard
+  bounce also records ``bounced_hard`` for the lead, which suppresses it);
+  ``deferred`` after a transient failure while attempts remain;
+- each enrollment: when all went out (or failed for good), its decision's
+  other actions in order (tag, untag, score, ``enroll``, MQL, suppressed
+  touches) and its new state; after a transient failure, the old state, due
+  again after the backoff; when held by an ``unknown`` touch, the old state,
+  looked at again after a lease. Claims are released where this job still
+  holds them; statuses and actions are written only by the job that sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Text, bindparam, delete, func, update
+from sqlalchemy.orm import Session
+
+from nurture.config import Settings
+from nurture.engine import Decision, EmitMql, EnrollInto, Score, Suppressed, Tag, Untag
+from nurture.engine.clock import Clock
+from nurture.engine.loops import iteration_number
+from nurture.models import Delivery, Enrollment, Lead
+from nurture.models import Tag as TagRow
+from nurture.runtime.clock import span
+from nurture.runtime.database import insert_ignoring, table_of
+from nurture.runtime.enrolling import enroll_into
+from nurture.runtime.keys import Key
+from nurture.runtime.loading import SCORE_DELTA, Graphs, Item, columns_of
+from nurture.runtime.observer import BatchReport
+from nurture.runtime.sending import blames_address, retry_delay
+from nurture.runtime.touches import Plan, Touch, delivery_row
+from nurture.store.lifecycle import mark_mql
+from nurture.store.scoring import Rules, record_event
+
+logger = logging.getLogger("nurture.runtime")
+
+DELIVERIES: Final = table_of(Delivery)
+ENROLLMENTS: Final = table_of(Enrollment)
+TAGS: Final = table_of(TagRow)
+
+
+class Recorder:
+    """Stores what a batch did; one per process."""
+
+    def __init__(self, settings: Settings, clock: Clock, graphs: Graphs) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.graphs = graphs
+        self.domain = settings.sender_domain()
+
+    def record(self, session: Session, plans: Sequence[Plan], me: str, report: BatchReport) -> None:
+        """Store what `plans` did, in the caller's transaction, as job `me`."""
+        if not plans:
+            return
+        now = self.clock.now()
+        statuses: list[dict[str, Any]] = []
+        bounces: list[tuple[int, Touch]] = []
+        advance: list[dict[str, Any]] = []
+        later: list[dict[str, Any]] = []
+        for plan in plans:
+            retry = self._outcomes(plan, now, statuses, bounces, report)
+            if plan.decision is None:
+                hold = span(self.clock, self.settings.lease_seconds)
+                later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + hold})
+            elif retry is not None:
+                later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + retry})
+            else:
+                self._perform(session, plan, now, report)
+                advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
+        _store_statuses(session, statuses)
+        table = ENROLLMENTS
+        mine = (table.c.id == bindparam("b_id")) & (table.c.claimed_by == bindparam("b_me"))
+        free = {"claimed_by": None, "claimed_until": None}
+        if later:
+            session.execute(
+                update(table).where(mine).values(next_run_at=bindparam("b_next"), **free), later
+            )
+        if advance:
+            values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in STATE_COLUMNS}
+            stored = session.execute(update(table).where(mine).values(**values, **free), advance)
+            lost = len(advance) - int(getattr(stored, "rowcount", len(advance)) or 0)
+            if lost > 0:  # the lease ran out mid-batch; the next run picks these up again
+                logger.warning("%d enrollments were claimed by another job meanwhile", lost)
+        for lead_id, touch in bounces:
+            self._bounce(session, lead_id, touch, now)
+
+    def _outcomes(
+        self,
+        plan: Plan,
+        now: datetime,
+        statuses: list[dict[str, Any]],
+        bounces: list[tuple[int, Touch]],
+        report: BatchReport,
+    ) -> timedelta | None:
+        """Collect each touch's status; the delay before a retry, or None to move on."""
+        retry: timedelta | None = None
+        for touch in plan.touches:
+            receipt = touch.receipt
+            if receipt is None:
+                continue
+            if touch.failed_early:
+                report.failed += 1
+                continue
+            if receipt.ok:
+                report.sent += 1
+                statuses.append(_status(touch, "sent", None, now))
+            elif (
+                receipt.status == "failed_transient" and touch.attempts < self.settings.max_attempts
+            ):
+                report.retrying += 1
+                statuses.append(_status(touch, "deferred", receipt.detail, None))
+                delay = retry_delay(
+                    touch.attempts, self.settings.retry_seconds, receipt.retry_after
+                )
+                delay = span(self.clock, delay.total_seconds())
+                retry = delay if retry is None else max(retry, delay)
+            else:
+                report.failed += 1
+                detail = receipt.detail
+                if receipt.status == "failed_transient":
+                    detail = f"gave up after {touch.attempts} attempts: {detail}"
+                statuses.append(_status(touch, "failed", detail, None))
+                if receipt.status == "failed_permanent" and blames_address(receipt):
+                    bounces.append((plan.item.lead.id, touch))
+        return retry
+
+    def _perform(self, session: Session, plan: Plan, now: datetime, report: BatchReport) -> None:
+        """The decision's actions other than sends, in order."""
+        assert plan.decision is not None
+        item, lead_id = plan.item, plan.item.lead.id
+        for action in plan.decision.actions:
+            if isinstance(action, Tag):
+                insert_ignoring(
+                    session,
+                    TAGS,
+                    [{"lead_id": lead_id, "tag": action.tag, "tagged_at": now}],
+                )
+            elif isinstance(action, Untag):
+                session.execute(
+                    delete(TagRow).where(TagRow.lead_id == lead_id, TagRow.tag == action.tag)
+                )
+            elif isinstance(action, Score):
+                _add_score(session, lead_id, action.delta)
+            elif isinstance(action, EnrollInto):
+                created = enroll_into(session, lead_id, action.campaign, now, self.graphs)
+                if created is not None:
+                    report.enrolled.append(created)
+            elif isinstance(action, EmitMql):
+                lead = session.get(Lead, lead_id)
+                if lead is not None:
+                    rule = f'campaign "{item.version.campaign}": mql step'
+                    mark_mql(
+                        session, lead, action.cause, rule, None, now, Rules.active(session).sla
+                    )
+            elif isinstance(action, Suppressed):
+                self._suppressed(session, item, action, plan.decision.state.loops, now)
+
+    def _suppressed(
+        self,
+        session: Session,
+        item: Item,
+        action: Suppressed,
+        loops: Mapping[str, int],
+        now: datetime,
+    ) -> None:
+        """A touch withheld from a suppressed lead: a ``suppressed`` row says so."""
+        node = item.graph.nodes.get(action.node_id)
+        number = iteration_number(item.graph, node, loops) if node is not None else 0
+        key = Key(item.id, action.node_id, number)
+        touch = Touch(key, action.channel, action.template, None, None, None)
+        row = delivery_row(item, touch, now, self.domain)
+        del row["id"]  # the database numbers it
+        row.update(status="suppressed", error=f"lead is {action.why}", attempts=0)
+        insert_ignoring(session, DELIVERIES, [row])
+
+    def _bounce(self, session: Session, lead_id: int, touch: Touch, now: datetime) -> None:
+        """Suppress the lead after a hard bounce, with the server's answer as the reason."""
+        lead = session.get(Lead, lead_id)
+        if lead is None or lead.hard_bounced_at is not None:
+            return
+        detail = touch.receipt.detail if touch.receipt else ""
+        record_event(
+            session,
+            lead_id,
+            "bounced_hard",
+            None,
+            now,
+            delivery_id=touch.delivery_id,
+            data={"channel": touch.channel, "reason": detail},
+        )
+        lead.suppressed_reason = (
+            f"bounced_hard on {touch.channel} delivery {touch.delivery_id}: {detail}"
+        )
+
+
+STATE_COLUMNS: Final = (
+    "cursor",
+    "state",
+    "next_run_at",
+    "waiting_for",
+    "iterations",
+    "memory",
+    "exit_reason",
+    "ended_at",
+)
+
+
+def _prefixed(decision: Decision) -> dict[str, Any]:
+    return {f"b_{name}": value for name, value in columns_of(decision.state).items()}
+
+
+def _store_statuses(session: Session, statuses: Sequence[dict[str, Any]]) -> None:
+    """Sent rows get their time; failed and deferred ones add the reason to their log."""
+    sent = [s for s in statuses if s["b_status"] == "sent"]
+    failed = [s for s in statuses if s["b_status"] != "sent"]
+    where = Delivery.id == bindparam("b_id")
+    if sent:
+        stamp: dict[str, Any] = {"status": bindparam("b_status"), "sent_at": bindparam("b_sent_at")}
+        session.execute(update(DELIVERIES).where(where).values(**stamp), sent)
+    if failed:
+        log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
+        note: dict[str, Any] = {"status": bindparam("b_status"), "error": log}
+        session.execute(update(DELIVERIES).where(where).values(**note), failed)
+
+
+def _status(
+    touch: Touch, status: str, error: str | None, sent_at: datetime | None
+) -> dict[str, Any]:
+    return {"b_id": touch.delivery_id, "b_status": status, "b_error": error, "b_sent_at": sent_at}
+
+
+def _add_score(session: Session, lead_id: int, delta: float) -> None:
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        return
+    attributes = dict(lead.attributes or {})
+    before = attributes.get(SCORE_DELTA, 0)
+    total = (before if isinstance(before, int | float) else 0) + delta
+    attributes[SCORE_DELTA] = int(total) if float(total).is_integer() else total
+    lead.attributes = attributes

@@ -1,0 +1,156 @@
+"""Real services for the runtime tests: Redis, an SMTP server, worker processes.
+
+Each is looked for on 127.0.0.1 and skipped with a reason when absent, except
+on CI (``CI=true``), where a missing service fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for want of a service, or fail it on CI."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def redis_ping() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_redis() -> None:
+    """Start a Redis like CI's, if none answers; wait until it does."""
+    if redis_ping():
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("redis-server is not installed; cannot restart Redis")
+    subprocess.run(
+        [
+            server,
+            "--daemonize",
+            "yes",
+            "--bind",
+            REDIS_HOST,
+            "--port",
+            str(REDIS_PORT),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    deadline = time.monotonic() + 20
+    while not redis_ping():
+        if time.monotonic() > deadline:
+            raise RuntimeError("Redis did not come back within 20 s")
+        time.sleep(0.1)
+
+
+def stop_redis() -> None:
+    """``redis-cli shutdown nosave``: Redis goes away with every message it held."""
+    subprocess.run(
+        ["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "shutdown", "nosave"],
+        capture_output=True,
+        timeout=20,
+    )
+    deadline = time.monotonic() + 20
+    while redis_ping() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@dataclass
+class Received:
+    """One message as the SMTP server got it."""
+
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler: keeps every message; refuses the recipients in `refusals`."""
+
+    messages: list[Received] = field(default_factory=list)
+    refusals: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0
+    """Seconds each message takes to accept (a slower server, for the fault tests)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refusals:
+            return self.refusals[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        raw = envelope.original_content or b""
+        message = BytesParser(policy=default).parsebytes(raw)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(Received(list(envelope.rcpt_tos), message))
+            count = len(self.messages)
+        return f"250 2.0.0 Ok: queued as Q{count}"
+
+
+class SmtpServer(Controller):
+    """aiosmtpd on 127.0.0.1, an ephemeral port, recording what it receives."""
+
+    def __init__(self, delay: float = 0.0, **kwargs: Any) -> None:
+        self.recorder = Recorder(delay=delay)
+        super().__init__(self.recorder, hostname="127.0.0.1", port=0, **kwargs)
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+    @property
+    def messages(self) -> list[Received]:
+        with self.recorder.lock:
+            return list(self.recorder.messages)
+
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}?from=news@acme.test&timeout=10"
+
+    def refuse(self, address: str, reply: str) -> None:
+        self.recorder.refusals[address] = reply
+
+    def message_ids(self) -> Counter[str]:
+        return Counter(str(m.message["Message-ID"]) for m in self.messages)
+
+    def wait_for(self, count: int, timeout: float = 20) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.messages

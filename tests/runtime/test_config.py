@@ -1,0 +1,94 @@
+"""Settings from the environment and nurture.toml: defaults that run embedded, one-line errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from nurture.config import DEV_SECRET_KEY, ConfigError, Settings, parse_cap
+from nurture.engine.caps import Cap
+
+
+def test_with_nothing_set_everything_runs_embedded(tmp_path: Path) -> None:
+    settings = Settings.load({}, tmp_path)
+    assert settings.database_url == "sqlite:///nurture.db"
+    assert settings.broker_url is None and settings.smtp_url is None
+    assert settings.outbox == Path("outbox")
+    assert settings.base_url == "http://127.0.0.1:8080"
+    assert settings.batch_size == 250
+    assert settings.embedded and settings.secret_keys() == (DEV_SECRET_KEY,)
+    assert settings.sender_domain() == "localhost"
+
+
+def test_the_environment_wins_over_nurture_toml(tmp_path: Path) -> None:
+    (tmp_path / "nurture.toml").write_text(
+        'batch_size = 100\nworker_threads = 8\nsender = "News <news@acme.example>"\n'
+        'global_cap = "5 per week"\ntemplates = ["extra"]\n'
+    )
+    settings = Settings.load({"NURTURE_BATCH_SIZE": "50"}, tmp_path)
+    assert (settings.batch_size, settings.worker_threads) == (50, 8)
+    assert settings.sender_domain() == "acme.example"
+    assert settings.global_cap == Cap(5, timedelta(weeks=1))
+    assert settings.templates == (Path("extra"),)
+
+
+def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
+    url = "smtp://mail.acme.example:2525?from=Acme%20%3Cnews%40acme.example%3E"
+    assert Settings(smtp_url=url).sender_domain() == "acme.example"
+    assert Settings(smtp_url=url, sender="x@other.example").sender_domain() == "other.example"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NURTURE_BATCH_SIZE": "lots"}, "NURTURE_BATCH_SIZE must be a whole number, got 'lots'"),
+        ({"NURTURE_BATCH_SIZE": "0"}, "NURTURE_BATCH_SIZE must be between 1 and 1000, got 0"),
+        ({"NURTURE_LEASE_SECONDS": "soon"}, "NURTURE_LEASE_SECONDS must be a number of seconds"),
+        ({"NURTURE_BROKER_URL": "amqp://rabbit"}, "NURTURE_BROKER_URL must be a Redis URL"),
+        ({"NURTURE_SMTP_URL": "http://mail"}, "NURTURE_SMTP_URL: malformed SMTP URL"),
+        ({"NURTURE_BASE_URL": "t.acme.example"}, "NURTURE_BASE_URL must be an http(s) URL"),
+        ({"NURTURE_SENDER": "nobody"}, "NURTURE_SENDER is not an email address"),
+        ({"NURTURE_GLOBAL_CAP": "often"}, "NURTURE_GLOBAL_CAP must read like '5 per week'"),
+        ({"NURTURE_DATABASE_URL": "mysql://db/x"}, "use sqlite or postgresql, not mysql"),
+    ],
+)
+def test_bad_values_are_one_line_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(env, tmp_path)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_nurture_toml_names_unknown_keys_and_bad_types(tmp_path: Path) -> None:
+    toml = tmp_path / "nurture.toml"
+    toml.write_text("batch = 10\n")
+    with pytest.raises(ConfigError, match="unknown setting 'batch'"):
+        Settings.load({}, tmp_path)
+    toml.write_text('batch_size = "ten"\n')
+    with pytest.raises(ConfigError, match="batch_size must be a whole number"):
+        Settings.load({}, tmp_path)
+    toml.write_text("batch_size = [\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        Settings.load({}, tmp_path)
+
+
+def test_production_needs_a_secret_key(tmp_path: Path) -> None:
+    settings = Settings.load({"NURTURE_DATABASE_URL": "postgresql://db/nurture"}, tmp_path)
+    with pytest.raises(ConfigError, match="NURTURE_SECRET_KEY is not set"):
+        settings.secret_keys()
+    keyed = settings.with_changes(secret_key="old-key, new-key")
+    assert keyed.secret_keys() == ("old-key", "new-key")
+
+
+@pytest.mark.parametrize(
+    ("text", "cap"),
+    [
+        ("5 per week", Cap(5, timedelta(weeks=1))),
+        ("2 per 3 days", Cap(2, timedelta(days=3))),
+        ("1/day", Cap(1, timedelta(days=1))),
+    ],
+)
+def test_global_caps_read_like_the_language(text: str, cap: Cap) -> None:
+    assert parse_cap(text) == cap

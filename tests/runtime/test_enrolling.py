@@ -1,0 +1,184 @@
+"""Enrollment triggers: created, tagged, event, inactive, `enroll` steps; each exactly once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from channels import RecordingChannel
+from nurture.engine.clock import VirtualClock
+from nurture.models import Campaign, CampaignVersion, Enrollment, Lead, Tag
+from nurture.runtime.deploying import deploy_sources
+from nurture.runtime.process import Runtime
+from nurture.store.scoring import record_event
+from tests.runtime.campaign import write_campaign
+from tests.runtime.conftest import MONDAY, add_lead
+from tests.runtime.helpers import Driver, ListQueue
+
+FLOWS = """\
+campaign "Product drip"
+  enroll when tagged "interest:product"
+  send email "t/more"
+
+campaign "After the webinar"
+  enroll when event "webinar_attended"
+  send email "t/more"
+  enroll "Product drip"
+
+campaign "Win back"
+  enroll when inactive for 30 days
+  reenter after 10 days
+  send email "t/more"
+"""
+
+
+@pytest.fixture
+def flows(sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock) -> Path:
+    file = write_campaign(tmp_path / "flows", FLOWS, "flows.nurture")
+    deploy_sources(sessions, {str(file): file.read_text()}, clock.now())
+    return file
+
+
+def campaigns_of(sessions: sessionmaker[Session], lead_id: int) -> list[str]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(Campaign.name)
+                .join(CampaignVersion, CampaignVersion.campaign_id == Campaign.id)
+                .join(Enrollment, Enrollment.campaign_version_id == CampaignVersion.id)
+                .where(Enrollment.lead_id == lead_id)
+                .order_by(Enrollment.id)
+            )
+        )
+
+
+def test_a_new_lead_enrolls_once_however_often_it_is_checked(runtime: Runtime) -> None:
+    driver = Driver(runtime)
+    lead_id = add_lead(runtime.sessions)
+    driver.hooks.on_lead(lead_id, True)
+    driver.hooks.on_lead(lead_id, True)
+    driver.scheduler.tick()
+    assert campaigns_of(runtime.sessions, lead_id) == ["Hello"]
+    [(ids, _lease)] = [m for m in driver.queue.messages if m[1] is None]
+    assert len(ids) == 1
+
+
+def test_a_tag_enrolls_once_and_a_later_event_enrolls_and_hands_over(
+    runtime: Runtime, flows: Path, clock: VirtualClock, channel: RecordingChannel
+) -> None:
+    driver = Driver(runtime)
+    lead_id = add_lead(runtime.sessions, triggers_checked_at=MONDAY)  # not a new lead
+
+    # When the lead is tagged, twice over two polls
+    with runtime.sessions() as session, session.begin():
+        session.add(Tag(lead_id=lead_id, tag="interest:product", tagged_at=clock.now()))
+    driver.tick()
+    driver.tick()
+    assert campaigns_of(runtime.sessions, lead_id) == ["Product drip"]
+
+    # When the lead attends the webinar
+    with runtime.sessions() as session, session.begin():
+        record_event(session, lead_id, "custom", "webinar_attended", clock.now())
+    driver.tick()
+    driver.tick()
+
+    # Then it enters that campaign, whose `enroll "Product drip"` is refused (never reenter)
+    assert campaigns_of(runtime.sessions, lead_id) == ["Product drip", "After the webinar"]
+    assert len(channel.messages) == 2
+
+
+def test_an_enroll_step_enters_the_target_campaign(
+    runtime: Runtime, flows: Path, clock: VirtualClock
+) -> None:
+    driver = Driver(runtime)
+    lead_id = add_lead(runtime.sessions, triggers_checked_at=MONDAY)
+    with runtime.sessions() as session, session.begin():
+        record_event(session, lead_id, "custom", "webinar_attended", clock.now())
+    driver.tick()
+    driver.tick()
+    assert campaigns_of(runtime.sessions, lead_id) == ["After the webinar", "Product drip"]
+
+
+def test_inactive_leads_enroll_on_the_sweep_and_reenter_after_the_gap(
+    runtime: Runtime, flows: Path, clock: VirtualClock
+) -> None:
+    driver = Driver(runtime)
+    quiet = add_lead(
+        runtime.sessions, created_at=MONDAY - timedelta(days=40), triggers_checked_at=MONDAY
+    )
+    busy = add_lead(
+        runtime.sessions,
+        "busy@client.example",
+        phone=None,
+        created_at=MONDAY - timedelta(days=40),
+        last_activity_at=MONDAY - timedelta(days=2),
+        triggers_checked_at=MONDAY,
+    )
+    driver.tick()
+    driver.tick()
+    assert campaigns_of(runtime.sessions, quiet) == ["Win back"]
+    assert campaigns_of(runtime.sessions, busy) == []
+
+    # After the enrollment ended, the next sweeps respect `reenter after 10 days`
+    clock.advance(timedelta(days=2))
+    driver.tick()
+    assert campaigns_of(runtime.sessions, quiet) == ["Win back"]
+    clock.advance(timedelta(days=9))
+    driver.tick()
+    assert campaigns_of(runtime.sessions, quiet) == ["Win back", "Win back"]
+
+
+def test_suppressed_leads_are_not_enrolled(runtime: Runtime) -> None:
+    driver = Driver(runtime)
+    lead_id = add_lead(runtime.sessions, unsubscribed_at=MONDAY)
+    driver.tick()
+    assert campaigns_of(runtime.sessions, lead_id) == []
+    with runtime.sessions() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None and lead.triggers_checked_at is not None
+
+
+def test_concurrent_checks_of_one_lead_enroll_it_once(runtime: Runtime) -> None:
+    lead_id = add_lead(runtime.sessions)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def check() -> None:
+        hooks = Driver(runtime, ListQueue()).hooks
+        barrier.wait()
+        try:
+            hooks.on_lead(lead_id, True)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert campaigns_of(runtime.sessions, lead_id) == ["Hello"]
+
+
+def test_the_default_hooks_for_the_tracking_service_read_the_environment(
+    db_url: str, deployed: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nurture.runtime import process
+
+    monkeypatch.setenv("NURTURE_DATABASE_URL", db_url)
+    monkeypatch.delenv("NURTURE_BROKER_URL", raising=False)
+    monkeypatch.setattr(process, "_hooks", None)
+    lead_id = add_lead(deployed)
+    try:
+        process.on_lead(lead_id, True)  # no broker: enrolled now, run by the next poll
+        process.on_wake([])
+    finally:
+        hooks = process._hooks
+        assert hooks is not None
+        hooks.sessions.kw["bind"].dispose()
+    assert campaigns_of(deployed, lead_id) == ["Hello"]

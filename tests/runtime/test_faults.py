@@ -1,0 +1,163 @@
+"""Faults, with real parts: PostgreSQL, Redis, an SMTP server and `nurture worker` processes.
+
+Two thousand touches are due; while they go out, worker processes are
+killed with SIGKILL again and again (restarted as a supervisor would), or
+Redis is shut down without saving and started again. Afterwards every
+touch was delivered exactly once, counted by Message-ID at the SMTP server,
+or is ``unknown``: never lost, never doubled. ``unknown`` ones are at most
+the sends that were in flight in the processes that died, and every one of
+them reached the server at most once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nurture import db
+from nurture.models import Delivery
+from nurture.runtime.database import runtime_engine, sessions_for
+from nurture.runtime.deploying import campaign_files, deploy_sources
+from tests.runtime.campaign import ONE_TOUCH, write_campaign
+from tests.runtime.cluster import Cluster, Tally, environment, seed_due, tally
+from tests.runtime.services import SmtpServer, start_redis, stop_redis
+
+pytestmark = pytest.mark.slow
+
+TOUCHES = 2000
+WORKERS, THREADS, BATCH = 3, 4, 10
+LEASE = 5.0
+SETTLE_WITHIN = 150.0
+
+
+@pytest.fixture
+def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
+    db.upgrade(pg_url)
+    engine = runtime_engine(pg_url)
+    yield sessions_for(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def slow_smtp() -> Iterator[SmtpServer]:
+    """An SMTP server taking 20 ms a message, so the run lasts long enough to be hit."""
+    server = SmtpServer(delay=0.02)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster(
+    pg_url: str,
+    pg_sessions: sessionmaker[Session],
+    redis_url: str,
+    slow_smtp: SmtpServer,
+    tmp_path: Path,
+) -> Iterator[Cluster]:
+    """A scheduler and three workers, started, with 2,000 touches due; stopped after."""
+    file = write_campaign(tmp_path / "campaigns", ONE_TOUCH, "once.nurture")
+    deploy_sources(pg_sessions, campaign_files([file]), datetime.now(UTC))
+    env = environment(pg_url, redis_url, slow_smtp.url(), lease=LEASE, batch=BATCH)
+    env["NURTURE_SEND_CONCURRENCY"] = "4"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cluster = Cluster(env, logs)
+    try:
+        cluster.start(workers=WORKERS, threads=THREADS)
+        _wait(lambda: all(w.ready for w in cluster.workers), 60, "workers to start", cluster)
+        seed_due(pg_sessions, TOUCHES, datetime.now(UTC))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_killing_workers_repeatedly_loses_and_doubles_nothing(
+    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer
+) -> None:
+    # When a worker is killed (kill -9, the whole process group) every ~0.5 s while
+    # touches are going out, and restarted at once
+    rng = random.Random(7)
+    started = time.monotonic()
+    while cluster.kills < 10 and not tally(pg_sessions, TOUCHES).settled:
+        time.sleep(rng.uniform(0.3, 0.7))
+        ready = [w for w in cluster.workers if w.ready]
+        if ready:
+            cluster.kill_and_restart(rng.choice(ready))
+        assert time.monotonic() - started < SETTLE_WITHIN, cluster.logs()
+    final = _settle(cluster, pg_sessions, started)
+
+    # Then every touch was delivered exactly once or is unknown
+    assert cluster.kills >= 5, "the run ended before enough kills"
+    _exactly_once(pg_sessions, slow_smtp, final)
+    in_flight = cluster.kills * THREADS * BATCH
+    assert final.unknown <= in_flight, f"{final.unknown} unknown after {cluster.kills} kills"
+
+
+def test_a_redis_restart_mid_run_loses_and_doubles_nothing(
+    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer
+) -> None:
+    started = time.monotonic()
+    try:
+        # Given touches are going out
+        _wait(lambda: tally(pg_sessions, TOUCHES).sent >= 200, 60, "200 sends", cluster)
+
+        # When Redis goes away with every queued message, and comes back
+        before = tally(pg_sessions, TOUCHES)
+        assert not before.settled, "the run ended before Redis could be restarted"
+        stop_redis()
+        time.sleep(2)
+    finally:
+        start_redis()
+    final = _settle(cluster, pg_sessions, started, restart_dead=True)
+
+    # Then nothing was lost (the scheduler enqueued the work again) and nothing doubled
+    _exactly_once(pg_sessions, slow_smtp, final)
+    assert final.unknown <= WORKERS * THREADS * BATCH
+
+
+def _settle(
+    cluster: Cluster,
+    sessions: sessionmaker[Session],
+    started: float,
+    *,
+    restart_dead: bool = True,
+) -> Tally:
+    """Wait until every touch is sent or unknown; restart workers that exited meanwhile."""
+    while True:
+        now = tally(sessions, TOUCHES)
+        if now.settled:
+            return now
+        if restart_dead:
+            for worker in cluster.workers:
+                if not worker.alive:
+                    worker.start(cluster.env)
+        assert time.monotonic() - started < SETTLE_WITHIN, f"{now}\n{cluster.logs()}"
+        time.sleep(0.5)
+
+
+def _exactly_once(sessions: sessionmaker[Session], smtp: SmtpServer, final: Tally) -> None:
+    received = smtp.message_ids()
+    doubled = {m: n for m, n in received.items() if n > 1}
+    assert doubled == {}, f"{len(doubled)} touches delivered twice"
+    with sessions() as session:
+        rows = session.execute(select(Delivery.message_id, Delivery.status)).all()
+    sent = {m for m, status in rows if status == "sent"}
+    unknown = {m for m, status in rows if status == "unknown"}
+    assert len(rows) == TOUCHES == final.sent + final.unknown  # one row per touch, none lost
+    assert sent <= received.keys(), "a touch recorded as sent never reached the server"
+    assert received.keys() <= sent | unknown, "the server got a touch nobody recorded"
+
+
+def _wait(ready: object, seconds: float, what: str, cluster: Cluster) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{cluster.logs()}"
+        time.sleep(0.1)
