@@ -6,9 +6,9 @@ the database is unusable (a missing ``NURTURE_SECRET_KEY`` in production, a
 schema that is not at the newest migration), with the reason on stderr.
 
 Waking: an event makes the lead's event-waiting enrollments due at once in
-the database; this process has no broker, so the scheduler's next poll runs
-them. The embedded ``nurture run`` builds the app with an ``on_wake`` hook
-that enqueues them immediately.
+the database, and the runtime's hooks (`nurture.runtime.on_wake`, `on_lead`)
+enqueue them on the broker at once when ``NURTURE_BROKER_URL`` is set (else
+the scheduler's next poll runs them) and enroll new leads by their triggers.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from nurture import cli_db, cli_lang, db
+from nurture import cli_db, cli_lang, db, runtime
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
 
@@ -64,6 +64,8 @@ def serve_command(
             config.signer(),
             api_key=config.api_key,
             lead_rules=config.lead_rules,
+            on_wake=runtime.on_wake,
+            on_lead=runtime.on_lead,
         )
         uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
     finally:
