@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_run, cli_serve, cli_simulate
+from nurture.cli_segment import register as register_segment
 
 app = typer.Typer(
     name="nurture",
@@ -19,6 +20,7 @@ cli_deploy.register(app)
 cli_simulate.register(app)
 cli_serve.register(app)
 cli_run.register(app)
+register_segment(app)
 
 
 def _print_version(value: bool) -> None:

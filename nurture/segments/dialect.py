@@ -1,0 +1,337 @@
+"""The SQL that SQLite and PostgreSQL spell differently, as constructs compiled per dialect.
+
+Everything else in a segment query is plain SQLAlchemy. These constructs are
+built without knowing the database, so `to_sql` returns one expression that
+runs on both (any other database gets a `CompileError` naming the two).
+
+Conditions:
+
+- `JsonKind`, `JsonText`: a custom field in ``leads.attributes`` by key;
+  `ElementKind`, `ElementText`: one element inside `JsonArrayAny`, an
+  ``EXISTS`` over the elements of a list field. Kinds are normalised to
+  ``string``, ``number``, ``true``, ``false``, ``null``, ``array``, ``object``
+  (NULL when the key is absent).
+- `ToNumber`: text known to be a number, as REAL (SQLite) or NUMERIC
+  (PostgreSQL, which never overflows where a double would).
+- `RegexSearch`: Python's ``re.search`` on SQLite (SQLAlchemy's pysqlite
+  dialect registers it on every connection as ``regexp``, so nothing else
+  needs registering), ``~`` on PostgreSQL with the pattern translated
+  (`postgres_pattern`).
+- `Bytewise`: text ordered by code point, as Python orders ``str``.
+- `Strip`, `EmailDomain`: ``str.strip()`` and the part after the last ``@``.
+
+The cells of an export have constructs of their own, in `cells`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, String, Text
+from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Numeric
+
+NUMBER_PATTERN = (
+    r"^[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?[ \t\n\r\f\v]*$"
+)
+"""What Python's ``float()`` reads, in the syntax both databases' regexes share (ASCII digits;
+no ``inf``, ``nan`` or ``1_000``), with at most four exponent digits so a cast cannot overflow."""
+
+_SQLITE_KINDS = (
+    "CASE {type} WHEN 'text' THEN 'string' WHEN 'integer' THEN 'number' "
+    "WHEN 'real' THEN 'number' WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+    "WHEN 'null' THEN 'null' WHEN 'array' THEN 'array' WHEN 'object' THEN 'object' END"
+)
+_PG_KINDS = "coalesce(nullif(jsonb_typeof({node}), 'boolean'), ({node})::text)"
+"""The JSON type, but ``true``/``false`` for booleans (a jsonb boolean's text)."""
+ELEMENT = "nurture_element"
+"""The alias of the element rows inside `JsonArrayAny`."""
+
+
+class Construct(FunctionElement[Any]):
+    """A function-like SQL piece compiled per dialect."""
+
+    inherit_cache = True
+
+
+def args_of(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
+    return [compiler.process(clause, **kw) for clause in element.clauses]
+
+
+def unsupported(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    name = compiler.dialect.name
+    raise CompileError(f"segment queries run on SQLite and PostgreSQL, not {name}")
+
+
+def sqlite_path(key: str) -> str:
+    return f"""('$."' || {key} || '"')"""
+
+
+# ---------------------------------------------------------------- custom fields
+
+
+class JsonKind(Construct):
+    """The normalised JSON kind of ``doc[key]``; NULL when the key is absent."""
+
+    type = String()
+    name = "nurture_json_kind"
+    inherit_cache = True
+
+
+class JsonText(Construct):
+    """``doc[key]`` as text: a string itself, a number's digits, a list or object as JSON."""
+
+    type = Text()
+    name = "nurture_json_text"
+    inherit_cache = True
+
+
+@compiles(JsonKind, "sqlite")
+def _json_kind_sqlite(element: JsonKind, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key = args_of(element, compiler, **kw)
+    return _SQLITE_KINDS.format(type=f"json_type({doc}, {sqlite_path(key)})")
+
+
+@compiles(JsonKind, "postgresql")
+def _json_kind_pg(element: JsonKind, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key = args_of(element, compiler, **kw)
+    return _PG_KINDS.format(node=f"({doc} -> {key})")
+
+
+@compiles(JsonText, "sqlite")
+def _json_text_sqlite(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key = args_of(element, compiler, **kw)
+    return f"CAST(json_extract({doc}, {sqlite_path(key)}) AS TEXT)"
+
+
+@compiles(JsonText, "postgresql")
+def _json_text_pg(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key = args_of(element, compiler, **kw)
+    return f"({doc} ->> {key})"
+
+
+class JsonArrayAny(Construct):
+    """Whether ``doc[key]`` is a list with an element for which the condition holds.
+
+    The condition is written with `ElementKind` and `ElementText`.
+    """
+
+    type = Boolean()
+    name = "nurture_json_array_any"
+    inherit_cache = True
+
+
+class ElementKind(Construct):
+    """The normalised JSON kind of the current element inside `JsonArrayAny`."""
+
+    type = String()
+    name = "nurture_element_kind"
+    inherit_cache = True
+
+
+class ElementText(Construct):
+    """The current element inside `JsonArrayAny`, as text (like `JsonText`)."""
+
+    type = Text()
+    name = "nurture_element_text"
+    inherit_cache = True
+
+
+@compiles(JsonArrayAny, "sqlite")
+def _array_any_sqlite(element: JsonArrayAny, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key, cond = args_of(element, compiler, **kw)
+    path = sqlite_path(key)
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({doc}, {path}) AS {ELEMENT} "
+        f"WHERE json_type({doc}, {path}) = 'array' AND ({cond}))"
+    )
+
+
+@compiles(JsonArrayAny, "postgresql")
+def _array_any_pg(element: JsonArrayAny, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, key, cond = args_of(element, compiler, **kw)
+    node = f"({doc} -> {key})"
+    items = f"CASE WHEN jsonb_typeof({node}) = 'array' THEN {node} ELSE '[]'::jsonb END"
+    return f"EXISTS (SELECT 1 FROM jsonb_array_elements({items}) AS {ELEMENT}(value) WHERE {cond})"
+
+
+@compiles(ElementKind, "sqlite")
+def _element_kind_sqlite(element: ElementKind, compiler: SQLCompiler, **kw: Any) -> str:
+    return _SQLITE_KINDS.format(type=f"{ELEMENT}.type")
+
+
+@compiles(ElementKind, "postgresql")
+def _element_kind_pg(element: ElementKind, compiler: SQLCompiler, **kw: Any) -> str:
+    return _PG_KINDS.format(node=f"{ELEMENT}.value")
+
+
+@compiles(ElementText, "sqlite")
+def _element_text_sqlite(element: ElementText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({ELEMENT}.value AS TEXT)"
+
+
+@compiles(ElementText, "postgresql")
+def _element_text_pg(element: ElementText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({ELEMENT}.value #>> '{{}}')"
+
+
+# ---------------------------------------------------------------- text and numbers
+
+
+class ToNumber(Construct):
+    """Text that is a number (see `NUMBER_PATTERN`) as a number: REAL, or NUMERIC on PostgreSQL."""
+
+    type = Numeric(asdecimal=False)
+    name = "nurture_to_number"
+    inherit_cache = True
+
+
+@compiles(ToNumber, "sqlite")
+def _to_number_sqlite(element: ToNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    return f"CAST({text} AS REAL)"
+
+
+@compiles(ToNumber, "postgresql")
+def _to_number_pg(element: ToNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    return f"CAST({text} AS NUMERIC)"
+
+
+class RegexSearch(Construct):
+    """``re.search(pattern, text)``: args are text, the Python pattern, the PostgreSQL one."""
+
+    type = Boolean()
+    name = "nurture_regex_search"
+    inherit_cache = True
+
+
+@compiles(RegexSearch, "sqlite")
+def _regex_sqlite(element: RegexSearch, compiler: SQLCompiler, **kw: Any) -> str:
+    text, python, _postgres = list(element.clauses)
+    return f"regexp({compiler.process(python, **kw)}, {compiler.process(text, **kw)})"
+
+
+@compiles(RegexSearch, "postgresql")
+def _regex_pg(element: RegexSearch, compiler: SQLCompiler, **kw: Any) -> str:
+    text, _python, postgres = list(element.clauses)
+    return f"({compiler.process(text, **kw)} ~ {compiler.process(postgres, **kw)})"
+
+
+class Bytewise(Construct):
+    """Text that compares by code point, as Python compares strings."""
+
+    type = Text()
+    name = "nurture_bytewise"
+    inherit_cache = True
+
+
+@compiles(Bytewise, "sqlite")
+def _bytewise_sqlite(element: Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    return text  # SQLite's default BINARY collation is code point order for UTF-8
+
+
+@compiles(Bytewise, "postgresql")
+def _bytewise_pg(element: Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    return f'({text} COLLATE "C")'
+
+
+class Strip(Construct):
+    """``str.strip()`` for ASCII whitespace."""
+
+    type = Text()
+    name = "nurture_strip"
+    inherit_cache = True
+
+
+@compiles(Strip, "sqlite")
+def _strip_sqlite(element: Strip, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    return f"trim({text}, ' ' || char(9, 10, 11, 12, 13))"
+
+
+@compiles(Strip, "postgresql")
+def _strip_pg(element: Strip, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    return f"btrim({text}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
+
+
+class EmailDomain(Construct):
+    """The text after the last ``@``, lower-cased; NULL without an ``@``."""
+
+    type = Text()
+    name = "nurture_email_domain"
+    inherit_cache = True
+
+
+@compiles(EmailDomain, "sqlite")
+def _email_domain_sqlite(element: EmailDomain, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    # rtrim(t, t-without-@) keeps everything up to the last @; removing that leaves the domain
+    domain = f"replace({text}, rtrim({text}, replace({text}, '@', '')), '')"
+    return f"CASE WHEN instr({text}, '@') > 0 THEN lower({domain}) END"
+
+
+@compiles(EmailDomain, "postgresql")
+def _email_domain_pg(element: EmailDomain, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = args_of(element, compiler, **kw)
+    domain = f"substr({text}, length({text}) - strpos(reverse({text}), '@') + 2)"
+    return f"CASE WHEN strpos({text}, '@') > 0 THEN lower({domain}) END"
+
+
+for _construct in (
+    JsonKind,
+    JsonText,
+    JsonArrayAny,
+    ElementKind,
+    ElementText,
+    ToNumber,
+    RegexSearch,
+    Bytewise,
+    Strip,
+    EmailDomain,
+):
+    compiles(_construct)(unsupported)
+
+
+def postgres_pattern(pattern: str) -> str:
+    r"""A Python regular expression in PostgreSQL's dialect.
+
+    Word boundaries ``\b``/``\B`` become ``\y``/``\Y`` and named groups
+    ``(?P<name>...)`` plain groups; the rest of the common syntax (classes,
+    ``\d \w \s``, ``(?i)`` at the start, groups, lookarounds) reads the same.
+    What PostgreSQL lacks (atomic groups, possessive quantifiers) fails the
+    query with PostgreSQL's message.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            out.append(pair if in_class else {"\\b": "\\y", "\\B": "\\Y"}.get(pair, pair))
+            i += 2
+            continue
+        if not in_class and pattern.startswith("(?P<", i) and ">" in pattern[i:]:
+            out.append("(")
+            i = pattern.index(">", i) + 1
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+            i += 1
+            for literal in ("^", "]"):  # `[]a]` and `[^]a]` hold a literal ]
+                if pattern.startswith(literal, i):
+                    out.append(literal)
+                    i += 1
+            continue
+        if char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)

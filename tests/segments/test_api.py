@@ -1,0 +1,36 @@
+"""The public API of `nurture.segments`: what `__all__` exports, pinned."""
+
+from __future__ import annotations
+
+import nurture.segments
+
+
+def test_the_public_api_is_pinned() -> None:
+    assert nurture.segments.__all__ == [
+        "DEFAULT_FIELDS",
+        "WHERE",
+        "Sizes",
+        "WhereError",
+        "columns",
+        "count",
+        "count_query",
+        "export",
+        "fields_source",
+        "known_fields",
+        "parse_where",
+        "profile_fields",
+        "rows_query",
+        "score",
+        "sizes",
+        "to_sql",
+        "wrap",
+    ]
+    for name in nurture.segments.__all__:
+        assert getattr(nurture.segments, name) is not None
+
+
+def test_the_score_total_attribute_is_the_runtimes() -> None:
+    from nurture.runtime.loading import SCORE_DELTA
+    from nurture.segments.sql import SCORE_DELTA as READ
+
+    assert READ == SCORE_DELTA
