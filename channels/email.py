@@ -248,8 +248,6 @@ class SmtpChannel(ClosingContext):
         client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
-            username=config.username,
-            password=config.password,
             use_tls=config.security == "tls",
             start_tls=config.security == "starttls",
             tls_context=self._tls_context,
@@ -261,6 +259,15 @@ class SmtpChannel(ClosingContext):
         except Exception as e:
             _close(client)
             raise _connect_error(e, config) from e
+        if config.username:
+            # Log in after connecting, holding the transport: a refused login must abort the
+            # very socket it used, which aiosmtplib would otherwise close politely and drop.
+            transport = client.transport
+            try:
+                await client.login(config.username, config.password or "")
+            except Exception as e:
+                _close(client, transport)
+                raise _connect_error(e, config) from e
         self.connections_opened += 1
         return client
 
