@@ -9,7 +9,10 @@ the simulator wire those around `decide`. Modules, one job each:
 - `calendar`, `caps`: send windows, `wait until` and frequency caps;
 - `loops`: repeat counters, delivery iteration keys, split arms;
 - `scoring`: fit, interest with decay, grades and the MQL rule;
-- `decide`: the step function;
+- `decide`: the step function, with `draft` (one decision's working copy),
+  `steps` (one function per step kind) and `plan` (what is worked out once
+  per graph, conditions compiled by `predicates`);
+- `observer`: hooks around each step, for metrics, audit and traces;
 - `triggers`: which leads a campaign enrolls, and reentry;
 - `clock`: the `Clock` protocol, the system clock and a virtual one.
 """
@@ -35,6 +38,7 @@ from nurture.engine.caps import Cap, Limits, next_send_time
 from nurture.engine.clock import Clock, SystemClock, VirtualClock
 from nurture.engine.conditions import Context, Refs, evaluate, truth
 from nurture.engine.decide import MAX_STEPS, decide
+from nurture.engine.observer import NullObserver, StepObserver
 from nurture.engine.scoring import compute_scores, mql_due
 from nurture.engine.state import (
     Delivered,
@@ -80,6 +84,7 @@ __all__ = [
     "LeadView",
     "Limits",
     "NotifySales",
+    "NullObserver",
     "PastEnrollment",
     "Refs",
     "Score",
@@ -87,6 +92,7 @@ __all__ = [
     "Send",
     "SendHistory",
     "SentTouch",
+    "StepObserver",
     "Suppressed",
     "Sweep",
     "SystemClock",

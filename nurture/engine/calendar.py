@@ -41,8 +41,14 @@ class Window:
 
     def interval(self, day: date, tz: tzinfo) -> tuple[datetime, datetime]:
         """The window opened on local `day`, as UTC instants."""
-        close_day = day if self.end > self.start else day + timedelta(days=1)
-        return local_instant(day, self.start, tz), local_instant(close_day, self.end, tz)
+        return _interval(self.start, self.end, day, tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _interval(start: time, end: time, day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """`Window.interval`, kept: sends check the same few days in the same few zones."""
+    close_day = day if end > start else day + timedelta(days=1)
+    return local_instant(day, start, tz), local_instant(close_day, end, tz)
 
 
 def parse_hhmm(text: str) -> time:
@@ -88,15 +94,18 @@ def in_window(moment: datetime, window: Window, tz: tzinfo) -> bool:
 
 def next_opening(moment: datetime, window: Window, tz: tzinfo) -> datetime:
     """`moment` if the window is open then, else the next moment it opens."""
-    today = moment.astimezone(tz).date()
-    for offset in range(-1, 9):
-        day = today + timedelta(days=offset)
-        if day.weekday() not in window.days:
+    today, days = moment.astimezone(tz).date(), window.days
+    for offset in _FROM_YESTERDAY:
+        day = today + offset
+        if day.weekday() not in days:
             continue
-        opens, closes = window.interval(day, tz)
+        opens, closes = _interval(window.start, window.end, day, tz)
         if moment < closes:
             return max(moment, opens)
     return moment  # a window with no days: nothing to wait for
+
+
+_FROM_YESTERDAY = tuple(timedelta(days=offset) for offset in range(-1, 9))
 
 
 def next_weekday_at(moment: datetime, weekday: int | None, at: time, tz: tzinfo) -> datetime:

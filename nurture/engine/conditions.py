@@ -11,6 +11,10 @@ context has `since`), an event atom that has not happened yet is *unknown*
 until its own deadline, not false; `truth` returns None while the answer may
 still change. That keeps `if not opened within 3 days` from taking its yes
 edge the moment the branch is reached.
+
+This interpreter is the reference and serves one-off checks (scoring,
+segments, triggers); `predicates` compiles the same JSON into closures for
+the conditions `decide` runs again and again, and must answer alike.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from dsl.graph import Json
 from nurture.engine.state import BOUNCED, Delivered, EnrollmentId, Event, LeadView
@@ -52,6 +56,21 @@ class Context:
     """When a waiting branch was reached; `within` then counts from here."""
 
 
+class Scope(Protocol):
+    """What a condition reads, as `Context` has it; `decide` passes its working draft."""
+
+    @property
+    def lead(self) -> LeadView: ...
+    @property
+    def events(self) -> Sequence[Event]: ...
+    @property
+    def now(self) -> datetime: ...
+    @property
+    def refs(self) -> Refs | None: ...
+    @property
+    def since(self) -> datetime | None: ...
+
+
 def evaluate(cond: Json, ctx: Context) -> bool:
     """True when the condition holds now (unknown counts as false)."""
     return truth(cond, ctx) is True
@@ -66,17 +85,25 @@ def truth(cond: Json, ctx: Context) -> Truth:
 
 
 def _and(cond: dict[str, Json], ctx: Context) -> Truth:
-    values = [truth(c, ctx) for c in cond.get("args") or ()]
-    if False in values:
-        return False
-    return None if None in values else True
+    """False at the first false argument; else unknown if one is, else true."""
+    unknown = False
+    for c in cond.get("args") or ():
+        value = truth(c, ctx)
+        if value is False:
+            return False
+        unknown = unknown or value is None
+    return None if unknown else True
 
 
 def _or(cond: dict[str, Json], ctx: Context) -> Truth:
-    values = [truth(c, ctx) for c in cond.get("args") or ()]
-    if True in values:
-        return True
-    return None if None in values else False
+    """True at the first true argument; else unknown if one is, else false."""
+    unknown = False
+    for c in cond.get("args") or ():
+        value = truth(c, ctx)
+        if value is True:
+            return True
+        unknown = unknown or value is None
+    return None if unknown else False
 
 
 def _not(cond: dict[str, Json], ctx: Context) -> Truth:
@@ -89,10 +116,17 @@ def _tagged(cond: dict[str, Json], ctx: Context) -> Truth:
 
 
 def _truthy(cond: dict[str, Json], ctx: Context) -> Truth:
-    value = ctx.lead.field(str(cond.get("field") or ""))
+    return is_truthy(ctx.lead.field(str(cond.get("field") or "")))
+
+
+def is_truthy(value: Any) -> bool:
+    """A field as a yes/no: text is false when empty or a word such as "no", "off", "null"."""
     if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "n", "off", "none", "null")
+        return value.strip().lower() not in _FALSY
     return bool(value)
+
+
+_FALSY = frozenset(("", "0", "false", "no", "n", "off", "none", "null"))
 
 
 # ---------------------------------------------------------------- events
@@ -108,12 +142,12 @@ def _engagement(cond: dict[str, Json], ctx: Context) -> Truth:
     mine = _of_message(found, cond.get("message"), cond.get("within") is not None, ctx)
     if mine is None:
         return False
-    return _timed(mine, cond.get("within"), ctx, lookback=ctx.refs is None)
+    return timed(mine, span_of(cond.get("within")), ctx, lookback=ctx.refs is None)
 
 
 def _event(cond: dict[str, Json], ctx: Context) -> Truth:
     found = [e for e in ctx.events if e.name == cond.get("name") and e.at <= ctx.now]
-    return _timed(found, cond.get("within"), ctx, lookback=True)
+    return timed(found, span_of(cond.get("within")), ctx, lookback=True)
 
 
 def _is_kind(name: str, kind: str) -> bool:
@@ -152,7 +186,12 @@ def _of_message(
     ]
 
 
-def _timed(events: list[Event], within: Json, ctx: Context, lookback: bool) -> Truth:
+def span_of(within: Json) -> timedelta | None:
+    """A `within` in seconds as a span (None: no `within`)."""
+    return None if within is None else timedelta(seconds=float(within))
+
+
+def timed(events: list[Event], span: timedelta | None, ctx: Scope, lookback: bool) -> Truth:
     """Whether one of `events` falls in the `within` span.
 
     Outside a waiting branch, `within W` means "in the last W". In a branch
@@ -161,9 +200,8 @@ def _timed(events: list[Event], within: Json, ctx: Context, lookback: bool) -> T
     of the wait, the event was at most W ago". Message events need no lower
     bound; their delivery bounds them.
     """
-    if within is None:
+    if span is None:
         return bool(events)
-    span = timedelta(seconds=float(within))
     if ctx.since is None:
         return any(e.at >= ctx.now - span for e in events)
     deadline = ctx.since + span

@@ -35,6 +35,7 @@ from dsl.graph import StepGraph
 from nurture.engine.actions import Decision
 from nurture.engine.caps import Cap
 from nurture.engine.draft import Draft
+from nurture.engine.observer import StepObserver
 from nurture.engine.state import EnrollmentState, Event, LeadView, SendHistory, utc
 from nurture.engine.steps import HANDLERS
 
@@ -52,11 +53,13 @@ def decide(
     global_cap: Cap | None = None,
     *,
     max_steps: int = MAX_STEPS,
+    observer: StepObserver | None = None,
 ) -> Decision:
     """The actions to perform at `now` and the enrollment's next state.
 
     `history` is the lead's sends from every campaign (for caps); `events` are
-    the lead's events (later ones than `now` are ignored).
+    the lead's events (later ones than `now` are ignored). `observer` is told
+    about each step run (see `observer`).
     """
     if enrollment.ended:
         return Decision((), enrollment)
@@ -67,19 +70,29 @@ def decide(
     due = enrollment.next_run_at
     if enrollment.waiting_for is None and due is not None and draft.now < due:
         return Decision((), enrollment)
-    return _run(draft, max_steps)
+    return _run(draft, max_steps, observer)
 
 
-def _run(draft: Draft, max_steps: int) -> Decision:
-    """Run steps from the cursor until one returns a decision; check exits before each."""
-    for step in range(max_steps):
-        if step and (reason := draft.leave_reason()) is not None:
+def _run(draft: Draft, max_steps: int, observer: StepObserver | None) -> Decision:
+    """Run steps from the cursor until one returns a decision; check exits before each.
+
+    The exit checks passed just before the first step; they run again only
+    after a step changed something they look at (see `Draft.checked`).
+    """
+    nodes = draft.graph.nodes
+    for _ in range(max_steps):
+        if not draft.checked and (reason := draft.leave_reason()) is not None:
             return draft.exit(reason)
-        node = draft.graph.nodes.get(draft.cursor)
+        node = nodes.get(draft.cursor)
         handler = HANDLERS.get(node.kind) if node is not None else None
         if node is None or handler is None:
             return draft.exit(f"missing step {draft.cursor}")
-        outcome = handler(draft, node)
+        if observer is None:
+            outcome = handler(draft, node)
+        else:
+            observer.before_step(node)
+            outcome = handler(draft, node)
+            observer.after_step(node, outcome)
         draft.waiting = None
         if isinstance(outcome, Decision):
             return outcome

@@ -9,19 +9,21 @@ shared with the caller until then.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dsl.graph import Node, StepGraph
 from nurture.engine.actions import Action, Decision, Exit, Suppressed
-from nurture.engine.calendar import Window, lead_zone, window_zone
+from nurture.engine.calendar import lead_zone, window_zone
 from nurture.engine.caps import Cap, Limits
-from nurture.engine.conditions import Context, Refs, evaluate
+from nurture.engine.conditions import Refs, Truth
 from nurture.engine.loops import iteration_key
+from nurture.engine.plan import plan_for
+from nurture.engine.predicates import SENT, Predicate
 from nurture.engine.state import (
     DONE,
     EXITED,
     WAITING,
+    Delivered,
     EnrollmentState,
     Event,
     LeadView,
@@ -36,6 +38,28 @@ Outcome = str | Decision
 class Draft:
     """One decision in the making."""
 
+    __slots__ = (
+        "_refs",
+        "actions",
+        "checked",
+        "cursor",
+        "events",
+        "global_cap",
+        "graph",
+        "history",
+        "last_sent",
+        "lead",
+        "lifetime_end",
+        "loops",
+        "now",
+        "plan",
+        "sends_now",
+        "sent",
+        "since",
+        "start",
+        "waiting",
+    )
+
     def __init__(
         self,
         start: EnrollmentState,
@@ -46,8 +70,8 @@ class Draft:
         history: SendHistory,
         global_cap: Cap | None,
     ) -> None:
+        self.plan = plan_for(graph)
         self.start, self.lead, self.events, self.graph, self.now = start, lead, events, graph, now
-        self.history = [s for s in history if s.at <= now]
         self.global_cap = global_cap
         self.cursor = start.cursor
         self.loops = dict(start.loops)
@@ -56,42 +80,82 @@ class Draft:
         self.waiting = start.waiting_for
         """The parked branch this decision resumes; only the first step may use it."""
         self.actions: list[Action] = []
-        self.names = {
-            str(n.params["name"]): n.id
-            for n in graph.nodes.values()
-            if n.kind == "send" and n.params.get("name")
-        }
-        self.lifetime_end = (
-            start.entered_at + timedelta(seconds=graph.end_after) if graph.end_after else None
-        )
+        lifetime = self.plan.lifetime
+        self.lifetime_end = start.entered_at + lifetime if lifetime is not None else None
+        self.history = history
+        """The lead's sends from every campaign, for caps (later ones than `now` are ignored)."""
+        self.sends_now = 0
+        """Touches this decision sent (at `now`): caps count them too."""
+        self.since: datetime | None = None
+        """When the waiting branch being tested was reached (see `holds`); else None."""
+        self._refs: Refs | None = None
+        self.checked = False
+        """Whether `leave_reason` found nothing since the last change that could alter that.
 
-    def context(self, since: datetime | None = None) -> Context:
-        """What conditions see: the lead as edited so far, and this enrollment's messages."""
-        last = self.sent.get(self.last_sent) if self.last_sent else None
-        named = {name: self.sent[nid] for name, nid in self.names.items() if nid in self.sent}
-        refs = Refs(self.start.id, last, named)
-        return Context(self.lead, self.events, self.now, refs, since)
+        Suppression and the lifetime cannot change while a decision runs; steps
+        change the lead only with `edit_lead` and send only with `record_send`,
+        which clear this when the exit rule reads what they changed."""
+
+    # -- what conditions see: the draft itself is their scope (see `conditions.Scope`)
+
+    @property
+    def refs(self) -> Refs:
+        """This enrollment's messages, as `opened`/`clicked` find them."""
+        if self._refs is None:
+            sent = self.sent
+            last = sent.get(self.last_sent) if self.last_sent else None
+            named = {name: sent[nid] for name, nid in self.plan.names.items() if nid in sent}
+            self._refs = Refs(self.start.id, last, named)
+        return self._refs
+
+    def holds(self, cond: Predicate, since: datetime | None = None) -> Truth:
+        """The condition's truth now, for a branch reached at `since` (None: not waiting)."""
+        self.since = since
+        answer = cond.test(self)
+        self.since = None
+        return answer
 
     def leave_reason(self) -> str | None:
         """Why the enrollment must leave before the next step, if it must."""
         if self.lead.suppressed:
             return "suppressed"
-        if self.graph.exit_when is not None and evaluate(self.graph.exit_when, self.context()):
+        exit_rule = self.plan.exit
+        if exit_rule is not None and exit_rule.test(self) is True:
             return "exit condition"
         if self.lifetime_end is not None and self.now >= self.lifetime_end:
             return "lifetime"
+        self.checked = True
         return None
+
+    # -- what steps change
+
+    def edit_lead(self, lead: LeadView, changed: int) -> None:
+        """Continue with `lead`, a copy in which a step changed `changed` (`TAGS`, ...)."""
+        self.lead = lead
+        if changed & self.plan.exit_reads:
+            self.checked = False
+
+    def record_send(self, node_id: str, delivered: Delivered) -> None:
+        """A touch from `node_id` went out now: opened/clicked refer to it from here on."""
+        self.sent[node_id] = delivered
+        self.last_sent = node_id
+        self.sends_now += 1
+        self._refs = None
+        if self.plan.exit_reads & SENT:
+            self.checked = False
 
     def limits(self) -> Limits:
         """The window and caps that apply to a touch from this campaign to this lead."""
-        window = Window.from_json(self.graph.window) if self.graph.window else None
+        window, now, name = self.plan.window, self.now, self.graph.name
+        past = [s for s in self.history if s.at <= now]
+        mine = [now] * self.sends_now
         return Limits.build(
             window,
             window_zone(window, self.lead) if window else lead_zone(self.lead),
-            (Cap.from_json(c) for c in self.graph.caps),
-            (s.at for s in self.history if s.campaign == self.graph.name),
+            self.plan.caps,
+            [s.at for s in past if s.campaign == name] + mine,
             self.global_cap,
-            (s.at for s in self.history),
+            [s.at for s in past] + mine,
         )
 
     # -- endings
@@ -104,9 +168,11 @@ class Draft:
         exit_reason: str | None = None,
     ) -> Decision:
         ended = state in (DONE, EXITED)
-        new = replace(
-            self.start,
+        start = self.start
+        new = EnrollmentState(  # every field: faster than `replace`, pinned by a test
+            id=start.id,
             cursor=self.cursor,
+            entered_at=start.entered_at,
             state=state,
             next_run_at=next_run_at,
             waiting_for=waiting_for,
@@ -137,9 +203,9 @@ class Draft:
     def follow(self, node: Node, *kinds: str) -> Outcome:
         """The target of the first edge of one of `kinds`; a step with none ends the flow."""
         for kind in kinds:
-            edge = node.edge(kind)
-            if edge is not None:
-                return edge.target
+            for edge in node.edges:  # `node.edge(kind)`, without a generator per call
+                if edge.kind == kind:
+                    return edge.target
         return self.finish(DONE)
 
     def then(self, node: Node) -> Outcome:

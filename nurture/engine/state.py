@@ -7,7 +7,7 @@ store builds these from rows; the core never sees a database object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -113,10 +113,35 @@ class LeadView:
             return self.stage
         value = self.fields.get(name)
         if value is None and name == "email_domain":
-            email = self.fields.get("email")
-            if isinstance(email, str) and "@" in email:
-                return email.rsplit("@", 1)[1].lower()
+            return _email_domain(self)
         return value
+
+
+def field_getter(name: str) -> Callable[[LeadView], Any]:
+    """`LeadView.field(name)` with the name resolved once, for conditions compiled ahead."""
+    name = name.removeprefix("lead.")
+    if name == "stage":
+        return _stage
+    if name == "email_domain":
+        return _field_or_email_domain
+    return lambda lead: lead.fields.get(name)
+
+
+def _field_or_email_domain(lead: LeadView) -> Any:
+    value = lead.fields.get("email_domain")
+    return _email_domain(lead) if value is None else value
+
+
+def _stage(lead: LeadView) -> str:
+    return lead.stage
+
+
+def _email_domain(lead: LeadView) -> str | None:
+    """The domain of the lead's email, lower case: what `lead.email_domain` means when unset."""
+    email = lead.fields.get("email")
+    if isinstance(email, str) and "@" in email:
+        return email.rsplit("@", 1)[1].lower()
+    return None
 
 
 @dataclass(frozen=True, slots=True)

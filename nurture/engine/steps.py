@@ -24,7 +24,6 @@ from nurture.engine.actions import (
 )
 from nurture.engine.calendar import local_instant, next_weekday_at, parse_hhmm, wait_zone
 from nurture.engine.caps import next_send_time
-from nurture.engine.conditions import evaluate, truth
 from nurture.engine.draft import Draft, Outcome
 from nurture.engine.loops import (
     enter_repeat,
@@ -33,8 +32,9 @@ from nurture.engine.loops import (
     pick_arm,
     render_loop,
 )
+from nurture.engine.predicates import SCORE, STAGE, TAGS
 from nurture.engine.scoring import is_mql_or_beyond
-from nurture.engine.state import Delivered, SentTouch, WaitingFor
+from nurture.engine.state import Delivered, WaitingFor
 
 
 def send(draft: Draft, node: Node) -> Outcome:
@@ -45,17 +45,18 @@ def send(draft: Draft, node: Node) -> Outcome:
         return draft.park(when)
     touch = _touch(draft, node)
     draft.actions.append(touch)
-    draft.sent[node.id] = Delivered(node.id, touch.iteration, draft.now, touch.iteration_no)
-    draft.last_sent = node.id
-    draft.history.append(SentTouch(draft.now, draft.graph.name))
+    draft.record_send(node.id, Delivered(node.id, touch.iteration, draft.now, touch.iteration_no))
     return draft.then(node)
 
 
 def _touch(draft: Draft, node: Node) -> Send:
     p, graph, loops = node.params, draft.graph, draft.loops
-    index = loops.get(node.loop) if node.loop else None
-    times = int(graph.nodes[node.loop].params.get("times", 0)) if node.loop else 0
     subject = p.get("subject")
+    if not node.loop:  # outside any repeat: nothing to render, iteration "" (0)
+        text = None if subject is None else str(subject)
+        return Send(node.id, str(p["channel"]), str(p["template"]), text, p.get("name"), "")
+    index = loops.get(node.loop)
+    times = int(graph.nodes[node.loop].params.get("times", 0))
     return Send(
         node_id=node.id,
         channel=str(p["channel"]),
@@ -95,15 +96,15 @@ def wait_until(draft: Draft, node: Node) -> Outcome:
 
 def branch(draft: Draft, node: Node) -> Outcome:
     """Yes or no now; with `within`, yes as soon as true, else timeout at the deadline."""
-    cond, within = node.params.get("cond"), node.params.get("within")
+    cond, within = draft.plan.branch(node)
     otherwise = ("timeout", "no")
     if within is None:
-        holds = evaluate(cond, draft.context())
+        holds = draft.holds(cond) is True
         return draft.follow(node, "yes") if holds else draft.follow(node, *otherwise)
     parked = draft.waiting if draft.waiting and draft.waiting.node == node.id else None
     since = parked.since if parked else draft.now
-    deadline = since + timedelta(seconds=float(within))
-    if truth(cond, draft.context(since)) is True:
+    deadline = since + within
+    if draft.holds(cond, since) is True:
         return draft.follow(node, "yes")
     if draft.now >= deadline:
         return draft.follow(node, *otherwise)
@@ -123,21 +124,21 @@ def repeat(draft: Draft, node: Node) -> Outcome:
 def tag(draft: Draft, node: Node) -> Outcome:
     name = str(node.params["tag"])
     draft.actions.append(Tag(name))
-    draft.lead = replace(draft.lead, tags=draft.lead.tags | {name})
+    draft.edit_lead(replace(draft.lead, tags=draft.lead.tags | {name}), TAGS)
     return draft.then(node)
 
 
 def untag(draft: Draft, node: Node) -> Outcome:
     name = str(node.params["tag"])
     draft.actions.append(Untag(name))
-    draft.lead = replace(draft.lead, tags=draft.lead.tags - {name})
+    draft.edit_lead(replace(draft.lead, tags=draft.lead.tags - {name}), TAGS)
     return draft.then(node)
 
 
 def score(draft: Draft, node: Node) -> Outcome:
     delta = node.params.get("delta") or 0
     draft.actions.append(Score(delta))
-    draft.lead = replace(draft.lead, score_delta=draft.lead.score_delta + delta)
+    draft.edit_lead(replace(draft.lead, score_delta=draft.lead.score_delta + delta), SCORE)
     return draft.then(node)
 
 
@@ -155,7 +156,7 @@ def mql(draft: Draft, node: Node) -> Outcome:
     """Emit an MQL unless the lead is already MQL or further (this decision included)."""
     if not is_mql_or_beyond(draft.lead.stage):
         draft.actions.append(EmitMql(f'campaign "{draft.graph.name}" step {node.id}'))
-        draft.lead = replace(draft.lead, stage="mql")
+        draft.edit_lead(replace(draft.lead, stage="mql"), STAGE)
     return draft.then(node)
 
 

@@ -10,6 +10,7 @@ comparison, `!=` and `not in` included (as NULL is in SQL), and nothing raises.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -29,13 +30,17 @@ def grade_rank(letter: Any) -> int | None:
     return len(GRADES) - GRADES.index(text) if text in GRADES else None
 
 
+Test = Callable[[Any], bool]
+"""One comparison with its operator and right side fixed, as a function of the left side."""
+
+
 def compare_ranked(
     left: Any, cmp: str, right: Any, rank: Callable[[Any], int | None], upper: bool
 ) -> bool:
     """Stages and grades: equality and `in` by name, ordering by rank."""
     if left is None:
         return False
-    norm: Callable[[Any], str] = (lambda v: str(v).upper()) if upper else (lambda v: str(v).lower())
+    norm = _upper if upper else _lower
     if cmp in ("in", "not in"):
         if not isinstance(right, list):
             return False
@@ -51,7 +56,7 @@ def compare_ranked(
 
 def compare_values(left: Any, cmp: str, right: Any) -> bool:
     """`left cmp right` for profile values; a missing left side is always false."""
-    if left is None or left == "":
+    if _missing(left):
         return False
     if cmp in ("in", "not in"):
         if not isinstance(right, list):
@@ -68,11 +73,111 @@ def compare_values(left: Any, cmp: str, right: Any) -> bool:
     return pair is not None and _order(pair[0], pair[1], cmp)
 
 
+# ---------------------------------------------------------------- resolved once
+# The same comparisons with the operator and right side fixed, for conditions
+# compiled ahead (`predicates`): what depends on the right side only is done once.
+
+
+def ranked_test(cmp: str, right: Any, rank: Callable[[Any], int | None], upper: bool) -> Test:
+    """`compare_ranked(left, cmp, right, rank, upper)` for any `left`, resolved once."""
+    norm = _upper if upper else _lower
+    if cmp in ("in", "not in"):
+        if not isinstance(right, list):
+            return _never
+        names, inside = frozenset(norm(v) for v in right), cmp == "in"
+        return lambda left: left is not None and (norm(left) in names) == inside
+    if cmp in ("==", "!="):
+        name, equal = norm(right), cmp == "=="
+        return lambda left: left is not None and (norm(left) == name) == equal
+    order, b = _ORDER.get(cmp), rank(right)
+    if order is None or b is None:
+        return _never
+
+    def ranked(left: Any) -> bool:
+        a = None if left is None else rank(left)
+        return a is not None and order(a, b)
+
+    return ranked
+
+
+def value_test(cmp: str, right: Any) -> Test:
+    """`compare_values(left, cmp, right)` for any `left`, resolved once."""
+    if cmp in ("in", "not in"):
+        return _member(right, cmp == "in") if isinstance(right, list) else _never
+    if cmp == "matches":
+        pattern = _regex(str(right))
+        if pattern is None:
+            return _never
+        return lambda left: not _missing(left) and pattern.search(str(left)) is not None
+    if cmp in ("==", "!="):
+        return _equality(right, cmp == "==")
+    order = _ORDER.get(cmp)
+    return _never if order is None else _ordering(right, order)
+
+
+def _member(right: list[Any], inside: bool) -> Test:
+    """`in` / `not in`: some left value (or list item) equals some item of `right`."""
+    texts = frozenset(b.casefold() for b in right) if all(type(b) is str for b in right) else None
+
+    def member(left: Any) -> bool:
+        if _missing(left):
+            return False
+        if texts is not None and type(left) is str:
+            return (left.casefold() in texts) == inside
+        lefts = left if isinstance(left, list | tuple | set | frozenset) else [left]
+        return any(_equal(a, b) for a in lefts for b in right) == inside
+
+    return member
+
+
+def _equality(right: Any, equal: bool) -> Test:
+    folded = right.casefold() if type(right) is str else None
+
+    def equality(left: Any) -> bool:
+        if _missing(left):
+            return False
+        if folded is not None and type(left) is str:
+            return (left.casefold() == folded) == equal
+        return _equal(left, right) == equal
+
+    return equality
+
+
+def _ordering(right: Any, order: Callable[[Any, Any], bool]) -> Test:
+    y = _number(right)
+
+    def ordering(left: Any) -> bool:
+        if _missing(left):
+            return False
+        if y is not None and (x := _number(left)) is not None:
+            return order(x, y)
+        pair = _comparable(left, right)
+        return pair is not None and order(pair[0], pair[1])
+
+    return ordering
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _never(left: Any) -> bool:
+    return False
+
+
+def _upper(value: Any) -> str:
+    return str(value).upper()
+
+
+def _lower(value: Any) -> str:
+    return str(value).lower()
+
+
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": lambda x, y: x >= y,
-    "<=": lambda x, y: x <= y,
-    ">": lambda x, y: x > y,
-    "<": lambda x, y: x < y,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
 }
 
 

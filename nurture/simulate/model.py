@@ -17,7 +17,6 @@ from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment
 from nurture.simulate.behaviour import Rates
 from nurture.simulate.graphs import depends_on, send_traits
 from nurture.simulate.report import CampaignCounts
-from nurture.simulate.trace import traced
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 """Monday 5 January 2026, 00:00 UTC: every run starts here, so results never depend on today."""
@@ -101,12 +100,11 @@ class Enrollment:
 
 
 class Campaign:
-    """A campaign as the loop runs it: the traced graph, counters, and precomputed facts."""
+    """A campaign as the loop runs it: the graph, counters, and precomputed facts."""
 
     def __init__(self, graph: StepGraph, entry: bool) -> None:
         self.graph = graph
         self.name = graph.name
-        self.traced, self.nodes = traced(graph)
         self.counts = CampaignCounts.of(graph, entry)
         self.traits = send_traits(graph)
         self.exit_mask = depends_on(graph.exit_when)

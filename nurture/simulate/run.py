@@ -79,7 +79,7 @@ from nurture.simulate.leads import Profile
 from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings
 from nurture.simulate.report import LeadTotals, StepCounts, iso, report
 from nurture.simulate.scores import ScoreKeeper
-from nurture.simulate.trace import steps_run
+from nurture.simulate.trace import StepTrace
 
 WEEK = timedelta(days=7)
 ARRIVAL_SPREAD = 86400
@@ -311,18 +311,19 @@ class Simulation:
     def _decide(self, enrollment: Enrollment, now: datetime) -> None:
         lead, run = enrollment.lead, enrollment.run
         self.scores.refresh(lead, now)
-        visits = run.nodes.visits = []
+        trace = StepTrace()
         decision = decide(
             enrollment.state,
             lead.view,
             lead.events,
-            run.traced,
+            run.graph,
             now,
             lead.history,
             self.settings.global_cap,
+            observer=trace,
         )
         self.tally.decisions += 1
-        ran = steps_run(visits, decision.actions)
+        ran = trace.visits
         resumed = enrollment.resume
         if ran:
             self.tally.steps += len(ran)
