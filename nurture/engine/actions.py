@@ -77,7 +77,12 @@ class EnrollInto:
 
 @dataclass(frozen=True, slots=True)
 class NotifySales:
+    """Tell sales about the lead with `template`; (`node_id`, `iteration_no`) key the email."""
+
     template: str
+    node_id: str = ""
+    iteration_no: int = 0
+    """As `Send.iteration_no`: a notify inside a repeat is one email per round."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,7 +148,8 @@ def enroll(draft: Draft, node: Node) -> Outcome:
 
 
 def notify(draft: Draft, node: Node) -> Outcome:
-    draft.actions.append(NotifySales(str(node.params["template"])))
+    number = iteration_number(draft.graph, node, draft.loops) if node.loop else 0
+    draft.actions.append(NotifySales(str(node.params["template"]), node.id, number))
     return draft.then(node)
 
 

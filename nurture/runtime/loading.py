@@ -29,16 +29,12 @@ from nurture.engine.state import (
     EnrollmentState,
     Event,
     LeadView,
-    Scores,
     SentTouch,
 )
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import among
-from nurture.store.views import PROFILE
-
-SCORE_DELTA: Final = "score_delta"
-"""The lead attribute holding the sum of ``score +N`` steps (`LeadView.score_delta`)."""
+from nurture.store.views import view_of
 
 COUNTED: Final = ("sent", "pending", "unknown")
 """Delivery statuses that count as a touch for frequency caps."""
@@ -198,33 +194,8 @@ def columns_of(state: EnrollmentState) -> dict[str, Any]:
 
 
 def lead_view(row: Any, tags: Iterable[str]) -> LeadView:
-    """The core's `LeadView` of a lead row, as `nurture.store.views.lead_view` builds it."""
-    fields: dict[str, Any] = dict(row.attributes or {})
-    delta = fields.pop(SCORE_DELTA, 0)
-    for name in PROFILE:
-        value = getattr(row, name)
-        if value is not None:
-            fields[name] = value
-    return LeadView(
-        id=row.id,
-        fields=fields,
-        tags=frozenset(tags),
-        stage=row.stage or "lead",
-        suppressed=suppression(row),
-        score_delta=float(delta) if isinstance(delta, int | float) else 0.0,
-        scores=Scores(fit=float(row.fit or 0), interest=float(row.interest or 0.0)),
-    )
-
-
-def suppression(row: Any) -> str | None:
-    """Why the lead receives nothing, or None (`nurture.store.views.suppression`)."""
-    if row.unsubscribed_at is not None:
-        return "unsubscribed"
-    if row.hard_bounced_at is not None:
-        return "bounced"
-    if row.complained_at is not None:
-        return "complained"
-    return None
+    """The core's `LeadView` of a selected lead row (see `nurture.store.views.view_of`)."""
+    return view_of(row, tags)
 
 
 def load_batch(

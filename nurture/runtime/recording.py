@@ -34,12 +34,12 @@ from nurture.runtime.clock import span
 from nurture.runtime.database import insert_ignoring, table_of
 from nurture.runtime.enrolling import enroll_into
 from nurture.runtime.keys import Key
-from nurture.runtime.loading import SCORE_DELTA, Graphs, Item, columns_of
+from nurture.runtime.loading import Graphs, Item, columns_of
 from nurture.runtime.observer import BatchReport
 from nurture.runtime.sending import blames_address, retry_delay
 from nurture.runtime.touches import Plan, Touch, delivery_row
 from nurture.store.lifecycle import mark_mql
-from nurture.store.scoring import Rules, record_event
+from nurture.store.scoring import Rules, add_score, recheck_mql, record_event
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -134,9 +134,11 @@ class Recorder:
         return retry
 
     def _perform(self, session: Session, plan: Plan, now: datetime, report: BatchReport) -> None:
-        """The decision's actions other than sends, in order."""
+        """The decision's actions other than sends, in order; then the MQL rule, if a `tag`,
+        `untag` or `score` step changed what it may look at."""
         assert plan.decision is not None
         item, lead_id = plan.item, plan.item.lead.id
+        changed: list[str] = []
         for action in plan.decision.actions:
             if isinstance(action, Tag):
                 insert_ignoring(
@@ -144,12 +146,15 @@ class Recorder:
                     TAGS,
                     [{"lead_id": lead_id, "tag": action.tag, "tagged_at": now}],
                 )
+                changed.append(f'tag "{action.tag}"')
             elif isinstance(action, Untag):
                 session.execute(
                     delete(TagRow).where(TagRow.lead_id == lead_id, TagRow.tag == action.tag)
                 )
+                changed.append(f'untag "{action.tag}"')
             elif isinstance(action, Score):
-                _add_score(session, lead_id, action.delta)
+                add_score(session, lead_id, action.delta)
+                changed.append(f"score {action.delta:+g}")
             elif isinstance(action, EnrollInto):
                 created = enroll_into(session, lead_id, action.campaign, now, self.graphs)
                 if created is not None:
@@ -163,6 +168,9 @@ class Recorder:
                     )
             elif isinstance(action, Suppressed):
                 self._suppressed(session, item, action, plan.decision.state.loops, now)
+        if changed:
+            steps = ", ".join(changed)
+            recheck_mql(session, lead_id, f'campaign "{item.version.campaign}": {steps}', now)
 
     def _suppressed(
         self,
@@ -236,14 +244,3 @@ def _status(
     touch: Touch, status: str, error: str | None, sent_at: datetime | None
 ) -> dict[str, Any]:
     return {"b_id": touch.delivery_id, "b_status": status, "b_error": error, "b_sent_at": sent_at}
-
-
-def _add_score(session: Session, lead_id: int, delta: float) -> None:
-    lead = session.get(Lead, lead_id)
-    if lead is None:
-        return
-    attributes = dict(lead.attributes or {})
-    before = attributes.get(SCORE_DELTA, 0)
-    total = (before if isinstance(before, int | float) else 0) + delta
-    attributes[SCORE_DELTA] = int(total) if float(total).is_integer() else total
-    lead.attributes = attributes

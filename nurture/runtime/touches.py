@@ -174,8 +174,9 @@ def touch_for(item: Item, action: object) -> Touch | None:
             action.loop_index,
         )
     if isinstance(action, NotifySales):
-        node = _notify_node(item.graph, action.template)
-        return Touch(Key(item.id, node, 0), "email", action.template, None, None, None, notify=True)
+        node = action.node_id or _notify_node(item.graph, action.template)
+        key = Key(item.id, node, action.iteration_no)
+        return Touch(key, "email", action.template, None, None, None, notify=True)
     return None
 
 

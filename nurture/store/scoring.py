@@ -25,7 +25,13 @@ from nurture.models import EVENT_TYPES, Lead, MqlRecord
 from nurture.models import Event as EventRow
 from nurture.store.definitions import active_routing, active_scoring, sla_of
 from nurture.store.lifecycle import mark_mql
-from nurture.store.views import engine_events, get_lead, last_returned_at, lead_view
+from nurture.store.views import (
+    SCORE_DELTA,
+    engine_events,
+    get_lead,
+    last_returned_at,
+    lead_view,
+)
 
 ACTIVITY: Final = frozenset(
     {"opened", "clicked", "replied", "form_submitted", "page_viewed", "custom"}
@@ -124,7 +130,7 @@ def record_event(
     session.flush()
     rules = Rules.active(session) if rules is None else rules
     scores, view, events = _rescore(session, lead, rules.scoring, now)
-    mql = _apply_mql_rule(session, lead, view, events, row, rules, now)
+    mql = _apply_mql_rule(session, lead, view, events, _event_words(row), row.id, rules, now)
     return Recorded(row, scores, mql)
 
 
@@ -142,17 +148,42 @@ def _apply_mql_rule(
     lead: Lead,
     view: LeadView,
     events: list[Event],
-    row: EventRow,
+    what: str,
+    event_id: int | None,
     rules: Rules,
     now: datetime,
 ) -> MqlRecord | None:
+    """Make the lead an MQL if the rule holds now; `what` happened just before (for the cause)."""
     model = rules.scoring or {}
     rule = model.get("mql")
     if not mql_due(view, view.scores, rule, events=events, now=now):
         return None
-    rule_text = f"scoring {_q(str(model.get('name') or ''))}: mql when {describe_condition(rule)}"
-    cause = f"MQL rule of scoring {_q(str(model.get('name') or ''))} held after {_event_words(row)}"
-    return mark_mql(session, lead, cause, rule_text, row.id, now, rules.sla)
+    name = _q(str(model.get("name") or ""))
+    rule_text = f"scoring {name}: mql when {describe_condition(rule)}"
+    cause = f"MQL rule of scoring {name} held after {what}"
+    return mark_mql(session, lead, cause, rule_text, event_id, now, rules.sla)
+
+
+def add_score(session: Session, lead_id: int, delta: float) -> None:
+    """Add a campaign's `score +N/-N` to the lead's manual part of `score`."""
+    lead = get_lead(session, lead_id)
+    attributes = dict(lead.attributes or {})
+    before = attributes.get(SCORE_DELTA, 0)
+    total = (before if isinstance(before, int | float) else 0) + delta
+    attributes[SCORE_DELTA] = int(total) if float(total).is_integer() else total
+    lead.attributes = attributes
+
+
+def recheck_mql(
+    session: Session, lead_id: int, what: str, now: datetime, rules: Rules | None = None
+) -> MqlRecord | None:
+    """Rescore at `now` and apply the MQL rule after something other than an event changed
+    the lead (a campaign's `tag` or `score` step): `what` names it in the cause."""
+    session.flush()
+    lead = get_lead(session, lead_id)
+    rules = Rules.active(session) if rules is None else rules
+    _scores, view, events = _rescore(session, lead, rules.scoring, now)
+    return _apply_mql_rule(session, lead, view, events, what, None, rules, now)
 
 
 def _event_words(row: EventRow) -> str:

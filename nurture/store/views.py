@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
@@ -28,6 +29,9 @@ PROFILE: Final = (
 )
 """Lead columns that conditions read as `lead.<name>`; `attributes` hold the rest."""
 
+SCORE_DELTA: Final = "score_delta"
+"""The lead attribute holding the sum of ``score +N`` steps (`LeadView.score_delta`)."""
+
 
 class UnknownLead(LookupError):
     """Raised when a lead id names no lead."""
@@ -43,12 +47,22 @@ def get_lead(session: Session, lead_id: int) -> Lead:
 
 def lead_view(session: Session, lead: Lead, scores: Scores | None = None) -> LeadView:
     """The lead's profile, tags, stage and suppression; `scores` default to the stored ones."""
+    tags = session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id))
+    return view_of(lead, tags, scores)
+
+
+def view_of(lead: Any, tags: Iterable[str], scores: Scores | None = None) -> LeadView:
+    """The core's view of a lead row (an ORM `Lead` or a selected row) and its tags.
+
+    `score +N` steps are kept in the ``score_delta`` attribute; the view
+    carries them as `LeadView.score_delta`, not as a profile field.
+    """
     fields: dict[str, Any] = dict(lead.attributes or {})
+    delta = fields.pop(SCORE_DELTA, 0)
     for name in PROFILE:
         value = getattr(lead, name)
         if value is not None:
             fields[name] = value
-    tags = session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id))
     stored = Scores(fit=float(lead.fit or 0), interest=float(lead.interest or 0.0))
     return LeadView(
         id=lead.id,
@@ -56,6 +70,7 @@ def lead_view(session: Session, lead: Lead, scores: Scores | None = None) -> Lea
         tags=frozenset(tags),
         stage=lead.stage or "lead",
         suppressed=suppression(lead),
+        score_delta=float(delta) if isinstance(delta, int | float) else 0.0,
         scores=stored if scores is None else scores,
     )
 

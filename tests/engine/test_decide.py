@@ -319,7 +319,7 @@ campaign "Other"
         Untag("b"),
         Score(15),
         EnrollInto("Other"),
-        NotifySales("hot-lead"),
+        NotifySales("hot-lead", "n5"),
         EmitMql('campaign "Steps" step n7'),
     )
     assert decision.state.state == "done"

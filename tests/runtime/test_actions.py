@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from nurture.engine.clock import VirtualClock
 from nurture.models import Lead, MqlRecord, Tag
 from nurture.runtime.deploying import deploy_sources
 from nurture.runtime.process import Runtime
+from nurture.store import active_scoring, history, lead_view, rescore
 from tests.runtime.conftest import add_lead
 from tests.runtime.helpers import Driver, deliveries
 
@@ -82,3 +84,106 @@ def test_mql_and_the_sales_notification(
     assert 'href="https://crm.acme.test/lead"' in note.html and "/o/" not in note.html
     [row] = [d for d in deliveries(sessions) if d.template == "t/sales"]
     assert (row.status, row.links) == ("sent", None)
+
+
+def deploy_text(
+    sessions: sessionmaker[Session], folder: Path, text: str, clock: VirtualClock
+) -> None:
+    """Deploy one file of `text` beside the sales template."""
+    (folder / "templates" / "t").mkdir(parents=True)
+    (folder / "templates" / "t" / "sales.email.j2").write_text(SALES)
+    (folder / "flow.nurture").write_text(text)
+    deploy_sources(sessions, {str(folder / "flow.nurture"): text}, clock.now())
+
+
+WEEKLY = """\
+campaign "Weekly sales digest"
+  enroll when lead created
+  repeat 3 times:
+    notify sales "t/sales"
+    wait 1 week
+"""
+
+
+@pytest.fixture
+def weekly(sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock) -> None:
+    deploy_text(sessions, tmp_path / "weekly", WEEKLY, clock)
+
+
+def test_a_notification_inside_a_repeat_goes_once_a_round(
+    weekly: None, with_sales: Runtime, channel: RecordingChannel, sessions: sessionmaker[Session]
+) -> None:
+    # Given a lead in a flow that notifies sales each week for three weeks
+    add_lead(sessions, company="Analytical Engines")
+    driver = Driver(with_sales)
+
+    # When four weeks pass
+    for _ in range(4):
+        driver.tick()
+        with_sales.clock.advance(timedelta(weeks=1))
+
+    # Then sales got three emails, each its own delivery with its own Message-ID
+    notes = [m for m in channel.messages if m.to == "sales@acme.test"]
+    assert len(notes) == 3
+    rows = [d for d in deliveries(sessions) if d.template == "t/sales"]
+    assert sorted(r.iteration for r in rows) == [0, 1, 2]
+    assert len({r.message_id for r in rows}) == 3
+
+
+WARM_UP = """\
+scoring "Manual points"
+  fit:
+    +10 when lead.company == "Analytical Engines"
+  interest:
+    +1 per open
+  mql when score >= 30
+
+campaign "Warm up"
+  enroll when lead created
+  score +25
+  tag "warmed"
+"""
+
+
+@pytest.fixture
+def warm_up(sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock) -> None:
+    deploy_text(sessions, tmp_path / "warm", WARM_UP, clock)
+
+
+def test_a_score_step_counts_towards_the_mql_rule(
+    warm_up: None, with_sales: Runtime, sessions: sessionmaker[Session]
+) -> None:
+    # Given the rule `score >= 30`, a lead with fit 10 and a flow that adds 25 points
+    lead_id = add_lead(sessions, company="Analytical Engines")
+    with sessions() as session, session.begin():
+        rescore(session, lead_id, active_scoring(session), with_sales.clock.now())
+
+    # When the flow runs
+    Driver(with_sales).tick()
+
+    # Then the stored score counts the step (10 + 25) and the rule made the lead an MQL
+    with sessions() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None
+        assert lead_view(session, lead).score == 35
+        assert lead.stage == "mql"
+        record = session.scalars(select(MqlRecord)).one()
+        assert record.rule == 'scoring "Manual points": mql when score >= 30'
+        assert record.cause_event_id is None
+        [transition] = history(session, lead_id)
+        assert transition.cause.endswith('campaign "Warm up": score +25, tag "warmed"')
+
+
+def test_a_lead_below_the_rule_after_a_score_step_stays_a_lead(
+    warm_up: None, with_sales: Runtime, sessions: sessionmaker[Session]
+) -> None:
+    # Given a lead with no fit points: 25 from the flow is short of 30
+    lead_id = add_lead(sessions, company="Difference Engines")
+
+    Driver(with_sales).tick()
+
+    with sessions() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None and lead.stage == "lead"
+        assert lead_view(session, lead).score == 25
+        assert session.scalars(select(MqlRecord)).all() == []

@@ -30,7 +30,7 @@ def test_the_public_api_is_pinned() -> None:
 
 
 def test_the_score_total_attribute_is_the_runtimes() -> None:
-    from nurture.runtime.loading import SCORE_DELTA
     from nurture.segments.sql import SCORE_DELTA as READ
+    from nurture.store.views import SCORE_DELTA
 
     assert READ == SCORE_DELTA
