@@ -29,6 +29,9 @@ from nurture.cli_lang import (
     _report,
     _template_roots,
 )
+from nurture.config import ConfigError, describe_cap, parse_cap
+from nurture.config import Settings as RuntimeSettings
+from nurture.engine.caps import Cap
 from nurture.simulate import (
     ProfileError,
     Rates,
@@ -109,6 +112,16 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    global_cap: Annotated[
+        str | None,
+        typer.Option(
+            "--global-cap",
+            metavar="CAP",
+            help="Touches a lead may get from all campaigns together, e.g. '5 per week', or "
+            "'none' (default: NURTURE_GLOBAL_CAP or nurture.toml, as in production).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     templates: TemplatesOption = None,
 ) -> None:
@@ -125,16 +138,19 @@ def simulate_command(
     problems = Settings(leads=wanted, days=days, seed=seed, rates=rates).problems()
     if problems:
         _fail("; ".join(problems))
+    cap = _global_cap(global_cap)
     program = _load(paths, templates)
     entry = _entry(program, campaign or [], paths)
     people, count = _people(profile, program, wanted if profile is None or leads else None, seed)
-    settings = Settings(leads=count, days=days, seed=seed, rates=rates, entry=entry)
+    settings = Settings(leads=count, days=days, seed=seed, rates=rates, entry=entry, global_cap=cap)
     try:
         with _progress(days) as tell:
             data = simulate(program, settings, people, tell)
     except KeyboardInterrupt:
         _fail("interrupted: nothing printed", code=130)
     data["profile"] = None if profile is None else str(profile)
+    if cap is not None:
+        data["global_cap"] = describe_cap(cap)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -154,6 +170,18 @@ def _load(paths: list[Path], templates: list[Path] | None) -> CompiledProgram:
     if not program.campaigns:
         _fail(f"no campaign to simulate in {', '.join(str(p) for p in paths)}")
     return program
+
+
+def _global_cap(text: str | None) -> Cap | None:
+    """The cap over all campaigns: `--global-cap`, else the one production would apply."""
+    try:
+        if text is None:
+            return RuntimeSettings.load().global_cap
+        if text.strip().lower() == "none":
+            return None
+        return parse_cap(text, "--global-cap")
+    except ConfigError as e:
+        _fail(str(e))
 
 
 def _entry(program: CompiledProgram, names: list[str], paths: list[Path]) -> tuple[str, ...]:

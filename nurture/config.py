@@ -246,6 +246,17 @@ def parse_cap(text: str, where: str = "NURTURE_GLOBAL_CAP") -> Cap:
     return Cap(count, timedelta(seconds=periods * CAP_PERIODS[unit]))
 
 
+def describe_cap(cap: Cap) -> str:
+    """The words `parse_cap` reads back: ``5 per week``, ``3 per 2 days``."""
+    seconds = int(cap.period.total_seconds())
+    unit, size = next(
+        ((u, n) for u, n in sorted(CAP_PERIODS.items(), key=lambda i: -i[1]) if seconds % n == 0),
+        ("second", 1),
+    )
+    periods = seconds // size
+    return f"{cap.count} per {unit}" if periods == 1 else f"{cap.count} per {periods} {unit}s"
+
+
 def _parse(name: str, raw: str, where: str) -> Any:
     """One value from text (an environment variable), by the field's kind."""
     text = raw.strip()
