@@ -9,12 +9,13 @@ event is looked at once, whether by the ``on_lead`` hook at once or by the
 scheduler's next poll, and a lead enters a campaign only as its ``reenter``
 rule allows (`nurture.engine.triggers`).
 
-`sweep_inactive` is the periodic check of ``enroll when inactive for``; and
-`enroll_into` serves the ``enroll "<campaign>"`` step. Enrollments start at
-the entry of the campaign's current version, due at once.
-
-Segment triggers (``enroll when segment``) are checked on each happening of
-the lead, not on a periodic sweep of every lead.
+`sweep_inactive` and `sweep_segments` are the periodic checks of ``enroll
+when inactive for`` and ``enroll when segment``: a lead can fall quiet, or
+enter a segment (an event ages out of ``within 30 days``, interest decays),
+with nothing happening to it. Segment triggers are also checked on each
+happening of the lead, so most leads enter at once and the sweep catches the
+rest. `enroll_into` serves the ``enroll "<campaign>"`` step. Enrollments
+start at the entry of the campaign's current version, due at once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nurture.engine.state import EnrollmentState, Event
@@ -43,7 +44,10 @@ from nurture.models import Campaign, CampaignVersion, Enrollment, Lead, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import is_postgres
 from nurture.runtime.loading import Graphs, Version, columns_of, lead_view, load_events
+from nurture.segments.sql import to_sql
 from nurture.store.definitions import active_segments
+
+Bool = ColumnElement[bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,23 +260,53 @@ def enroll_into(
 
 def sweep_inactive(session: Session, triggers: Triggers, now: datetime, limit: int) -> list[int]:
     """``enroll when inactive for``: enroll leads quiet that long; the new enrollment ids."""
-    created: list[int] = []
+    wanted: list[tuple[Version, Bool]] = []
     for version in triggers.versions:
         for trigger in version.graph.triggers:
-            if trigger.get("on") != "inactive" or len(created) >= limit:
-                continue
-            span = timedelta(seconds=float(trigger.get("seconds") or 0))
-            for lead_id in _quiet_leads(session, version, now - span, now, limit - len(created)):
-                lead = _lock_lead(session, lead_id, skip_locked=True)
-                if lead is not None:
-                    created += _enroll(session, lead, [Sweep(now)], [version], now)
+            if trigger.get("on") == "inactive":
+                span = timedelta(seconds=float(trigger.get("seconds") or 0))
+                quiet = func.coalesce(Lead.last_activity_at, Lead.created_at) <= now - span
+                wanted.append((version, quiet))
+    return _sweep(session, wanted, now, limit)
+
+
+def sweep_segments(session: Session, triggers: Triggers, now: datetime, limit: int) -> list[int]:
+    """``enroll when segment``: enroll the segments' members that may enter; the new ids.
+
+    Each segment is one SQL query (`nurture.segments.to_sql`); each lead it
+    finds is checked again by the engine's own trigger rule before it enters.
+    """
+    if not triggers.segments:
+        return []
+    segments = active_segments(session)
+    wanted: list[tuple[Version, Bool]] = []
+    for version in triggers.versions:
+        for trigger in version.graph.triggers:
+            segment = segments.get(str(trigger.get("segment")))
+            if trigger.get("on") == "segment" and segment is not None:
+                wanted.append((version, to_sql(segment, now)))
+    return _sweep(session, wanted, now, limit)
+
+
+def _sweep(
+    session: Session, wanted: Sequence[tuple[Version, Bool]], now: datetime, limit: int
+) -> list[int]:
+    """Enroll, on a `Sweep`, up to `limit` leads that match a campaign's condition."""
+    created: list[int] = []
+    for version, condition in wanted:
+        if len(created) >= limit:
+            break
+        for lead_id in _sweepable(session, version, condition, now, limit - len(created)):
+            lead = _lock_lead(session, lead_id, skip_locked=True)
+            if lead is not None:
+                created += _enroll(session, lead, [Sweep(now)], [version], now)
     return created
 
 
-def _quiet_leads(
-    session: Session, version: Version, cutoff: datetime, now: datetime, limit: int
+def _sweepable(
+    session: Session, version: Version, condition: Bool, now: datetime, limit: int
 ) -> list[int]:
-    """Leads quiet since `cutoff`, not suppressed, that the campaign's reentry may let in."""
+    """Leads matching `condition`, not suppressed, that the campaign's reentry may let in."""
     mine = (
         select(Enrollment.id)
         .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
@@ -285,7 +319,7 @@ def _quiet_leads(
     query = (
         select(Lead.id)
         .where(
-            func.coalesce(Lead.last_activity_at, Lead.created_at) <= cutoff,
+            condition,
             and_(
                 Lead.unsubscribed_at.is_(None),
                 Lead.hard_bounced_at.is_(None),

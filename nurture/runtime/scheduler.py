@@ -4,7 +4,8 @@ Each `tick`:
 
 1. runs the enrollment triggers of new leads, tags and events
    (`nurture.runtime.enrolling.check_lead`), up to a batch of leads at a time;
-2. now and then (``sweep_interval``), sweeps for ``enroll when inactive for``;
+2. now and then (``sweep_interval``), sweeps for ``enroll when inactive for``
+   and ``enroll when segment`` (sooner while a sweep finds a full batch);
 3. claims due enrollments, a batch at a time, under a lease, and enqueues
    each batch as one message of ids; it stops when nothing is due, or when
    the broker already holds `MAX_BACKLOG` batches (the workers are behind, and
@@ -31,7 +32,13 @@ from nurture.config import Settings
 from nurture.engine.clock import Clock
 from nurture.runtime import claims
 from nurture.runtime.clock import span
-from nurture.runtime.enrolling import check_lead, current_triggers, sweep_inactive, unchecked_leads
+from nurture.runtime.enrolling import (
+    check_lead,
+    current_triggers,
+    sweep_inactive,
+    sweep_segments,
+    unchecked_leads,
+)
 from nurture.runtime.loading import Graphs
 from nurture.runtime.process import Enqueue
 
@@ -97,8 +104,9 @@ class Scheduler:
         self.check_triggers(report)
         now = self.clock.now()
         if self._next_sweep is None or now >= self._next_sweep:
-            self.sweep(now, report)
-            self._next_sweep = now + timedelta(seconds=self.settings.sweep_interval)
+            full = self.sweep(now, report)
+            later = timedelta(seconds=0 if full else self.settings.sweep_interval)
+            self._next_sweep = now + later
         self.dispatch(report)
         return report
 
@@ -121,12 +129,16 @@ class Scheduler:
             if len(lead_ids) < limit or not checked:
                 return
 
-    def sweep(self, now: datetime, report: TickReport) -> None:
-        """``enroll when inactive for``: enroll the leads quiet for that long."""
+    def sweep(self, now: datetime, report: TickReport) -> bool:
+        """``enroll when inactive for`` and ``enroll when segment``: enroll the leads that
+        qualify now. True when a batch was full, so more may be waiting."""
+        size = self.settings.batch_size
         with self.sessions() as session, session.begin():
             triggers = current_triggers(session, self.graphs)
-            if any(t.get("on") == "inactive" for v in triggers.versions for t in v.graph.triggers):
-                report.enrolled += sweep_inactive(session, triggers, now, self.settings.batch_size)
+            created = sweep_inactive(session, triggers, now, size)
+            created += sweep_segments(session, triggers, now, size)
+        report.enrolled += created
+        return len(created) >= size
 
     def dispatch(self, report: TickReport) -> None:
         """Claim due enrollments a batch at a time and enqueue each batch."""

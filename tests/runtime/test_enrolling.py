@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels import RecordingChannel
+from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
 from nurture.models import Campaign, CampaignVersion, Enrollment, Lead, Tag
 from nurture.runtime.deploying import deploy_sources
@@ -182,3 +183,80 @@ def test_the_default_hooks_for_the_tracking_service_read_the_environment(
         assert hooks is not None
         hooks.sessions.kw["bind"].dispose()
     assert campaigns_of(deployed, lead_id) == ["Hello"]
+
+
+SEGMENTED = """\
+segment "trial gone quiet"
+  tagged "trial" and not event "pricing_viewed" within 30 days
+
+campaign "Trial nudge"
+  enroll when segment "trial gone quiet"
+  send email "t/more"
+"""
+
+
+@pytest.fixture
+def segmented(sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock) -> Path:
+    file = write_campaign(tmp_path / "segmented", SEGMENTED, "segmented.nurture")
+    deploy_sources(sessions, {str(file): file.read_text()}, clock.now())
+    return file
+
+
+def nudged(runtime: Runtime, lead_id: int) -> int:
+    """How often the lead entered "Trial nudge" (the `Hello` flow enrolls every new lead too)."""
+    return campaigns_of(runtime.sessions, lead_id).count("Trial nudge")
+
+
+def test_a_lead_that_drifts_into_a_segment_enrolls_on_the_sweep(
+    runtime: Runtime, segmented: Path, clock: VirtualClock
+) -> None:
+    # Given a trial lead who viewed pricing 20 days ago: not in the segment yet
+    driver = Driver(runtime)
+    drifting = add_lead(runtime.sessions, created_at=MONDAY - timedelta(days=25))
+    other = add_lead(runtime.sessions, "other@client.example", phone=None)
+    with runtime.sessions() as session, session.begin():
+        session.add(Tag(lead_id=drifting, tag="trial", tagged_at=MONDAY - timedelta(days=25)))
+        record_event(session, drifting, "custom", "pricing_viewed", MONDAY - timedelta(days=20))
+    driver.tick()
+    assert nudged(runtime, drifting) == 0
+
+    # When eleven quiet days pass, nothing happening to the lead at all
+    clock.advance(timedelta(days=11))
+    driver.tick()
+
+    # Then the sweep finds it in the segment and enrolls it, once
+    assert nudged(runtime, drifting) == 1
+    clock.advance(timedelta(days=1))
+    driver.tick()
+    assert nudged(runtime, drifting) == 1
+    assert nudged(runtime, other) == 0
+
+
+def test_a_sweep_that_fills_a_batch_sweeps_again_on_the_next_tick(
+    settings: Settings, clock: VirtualClock, flows: Path, channel: RecordingChannel
+) -> None:
+    # Given five quiet leads and batches of two
+    runtime = Runtime.start(
+        settings.with_changes(batch_size=2), clock, channels=lambda: {"email": channel}
+    )
+    try:
+        quiet = [
+            add_lead(
+                runtime.sessions,
+                f"quiet{n}@client.example",
+                phone=None,
+                created_at=MONDAY - timedelta(days=40),
+                triggers_checked_at=MONDAY,
+            )
+            for n in range(5)
+        ]
+        scheduler = Driver(runtime).scheduler
+
+        # When one scheduler ticks four times with no time passing
+        enrolled = [len(scheduler.tick().enrolled) for _ in range(4)]
+
+        # Then it swept a batch a tick while batches came back full, then waits its interval
+        assert enrolled == [2, 2, 1, 0]
+        assert all(campaigns_of(runtime.sessions, q) == ["Win back"] for q in quiet)
+    finally:
+        runtime.close()
