@@ -7,6 +7,7 @@ always driven by psycopg 3.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,15 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+def dump_json(value: Any) -> str:
+    """JSON columns as text that keeps Chinese (any Unicode) readable in the database."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and real transactions."""
     parsed = normalize_url(url)
-    engine = create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, json_serializer=dump_json, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
     return engine

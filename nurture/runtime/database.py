@@ -45,7 +45,9 @@ def runtime_engine(url: str, *, pool_size: int = 5) -> Engine:
         return db.make_engine(
             parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
-    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+    engine = create_engine(
+        parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, json_serializer=db.dump_json
+    )
     memory = parsed.database in (None, "", ":memory:")
 
     @event.listens_for(engine, "connect")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from nurture import db
+from nurture.models import Lead
+from nurture.runtime.database import runtime_engine
 
 
 @pytest.fixture
@@ -70,3 +73,20 @@ def test_sqlite_reads_inside_a_transaction_are_repeatable(sqlite_engine: Engine)
         assert reader.execute(text("SELECT count(*) FROM t")).scalar() == before == 1
         reader.rollback()
         assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 2
+
+
+@pytest.mark.parametrize("make", [db.make_engine, runtime_engine])
+def test_json_columns_keep_chinese_readable(sqlite_url: str, make: Callable[[str], Engine]) -> None:
+    # Given a lead whose attributes are in Chinese, stored through an engine we build
+    db.upgrade(sqlite_url)
+    engine = make(sqlite_url)
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(Lead(email="li@client.example", attributes={"行业": "制造业"}))
+
+        # Then the stored text reads as written, not as \\u escapes
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT attributes FROM leads")).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == '{"行业": "制造业"}'
