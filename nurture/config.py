@@ -104,6 +104,10 @@ class Settings:
     """Sends of one touch before a transient failure counts as permanent."""
     retry_seconds: float = 60.0
     """The first retry's delay; each next one doubles, with jitter, up to an hour."""
+    competitor_domains: tuple[str, ...] = ()
+    """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
+    default_calling_code: str | None = None
+    """The country code of national phone numbers (``86``); unset: numbers need a ``+``."""
 
     @classmethod
     def load(
@@ -150,11 +154,20 @@ class Settings:
             value = getattr(self, name)
             if value is not None:
                 _http_url(ENV_PREFIX + name.upper(), value)
+        self._check_keys()
+        code = self.default_calling_code
+        if code is not None and not (code.isascii() and code.isdigit() and len(code) <= 3):
+            raise ConfigError(f"NURTURE_DEFAULT_CALLING_CODE must be 1 to 3 digits, got {code!r}")
         for name in ("sender", "sales_email"):
             value = getattr(self, name)
             if value is not None and "@" not in parseaddr(value)[1]:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} is not an email address: {value!r}")
         self._check_numbers()
+
+    def _check_keys(self) -> None:
+        raw = self.secret_key or ""
+        if raw.strip() and any(not k.strip() for k in raw.split(",")):
+            raise ConfigError("NURTURE_SECRET_KEY has an empty key in its comma-separated list")
 
     def _check_numbers(self) -> None:
         limits: dict[str, tuple[float, float]] = {
@@ -272,6 +285,10 @@ def _parse(name: str, raw: str, where: str) -> Any:
             raise ConfigError(f"{where} must be a number of seconds, got {raw!r}") from None
     if name == "global_cap":
         return parse_cap(text, where)
+    if name == "competitor_domains":
+        return tuple(d.strip().lower() for d in text.split(",") if d.strip())
+    if name == "default_calling_code":
+        return text.lstrip("+")
     if name == "outbox":
         return Path(text)
     if name == "templates":
@@ -307,10 +324,10 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number of seconds, got {value!r}")
         return float(value)
-    if key == "templates" and isinstance(value, list):
+    if key in ("templates", "competitor_domains") and isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of folder names")
-        return tuple(Path(v) for v in value)
+            raise ConfigError(f"{where} must be a list of text")
+        return _parse(key, os.pathsep.join(value) if key == "templates" else ",".join(value), where)
     if not isinstance(value, str):
         raise ConfigError(f"{where} must be text, got {value!r}")
     return _parse(key, value, where)

@@ -284,6 +284,7 @@ class _Tracking:
 def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _Tracking | None:
     try:
         from nurture.tracking import create_app
+        from nurture.tracking.config import lead_rules
     except ImportError as e:  # pragma: no cover - the service ships with nurture now
         say(f"the tracking service is not available ({e}); opens and clicks are not recorded")
         return None
@@ -292,6 +293,7 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
         runtime.sessions,
         signer,
         api_key=settings.api_key,
+        lead_rules=lead_rules(settings),
         on_wake=hooks.on_wake,
         on_lead=hooks.on_lead,
         clock=runtime.clock,

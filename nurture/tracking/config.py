@@ -1,4 +1,9 @@
-"""The tracking service's settings, read from the environment.
+"""The tracking service's settings: the runtime's `nurture.config.Settings`, with warnings.
+
+`nurture serve` reads the same environment variables and ``nurture.toml`` as
+the scheduler and the workers, so a key or a base URL set in one place is the
+one every process uses (the worker signs tokens that the service reads). Of
+them the service uses:
 
     NURTURE_DATABASE_URL        the database (default: the embedded ``sqlite:///nurture.db``)
     NURTURE_SECRET_KEY          the token key; several, comma-separated, newest last, while
@@ -13,10 +18,8 @@ The secret key. With PostgreSQL (production) a missing ``NURTURE_SECRET_KEY``
 is a `ConfigError`: the service refuses to start rather than sign with a key
 anyone can read. With the embedded SQLite database the service uses
 `DEV_SECRET_KEY` and prints a loud warning on stderr, so a laptop demo works
-with no configuration. The worker must sign with the same keys: it reads
-them with `load_config` too, so both fall back alike. Tokens signed with the
-development key are forgeable by anyone who reads this file: never expose
-such a service.
+with no configuration. Tokens signed with the development key are forgeable
+by anyone who reads this file: never expose such a service.
 """
 
 from __future__ import annotations
@@ -26,21 +29,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, TextIO
-from urllib.parse import urlsplit
 
 from nurture import db
+from nurture.config import Settings
 from nurture.store.leads import DEFAULT_RULES, LeadRules
 from nurture.tokens import Clock, TokenSigner
 
-DEV_SECRET_KEY: Final = "nurture-development-key-not-secret-do-not-use-in-production"
-"""The key of the embedded mode when ``NURTURE_SECRET_KEY`` is unset; public, so forgeable."""
-
 MIN_KEY_LENGTH: Final = 32
 """Shorter keys get a warning: use at least 32 random characters."""
-
-
-class ConfigError(Exception):
-    """Raised when the environment cannot configure the tracking service; says which variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +49,8 @@ class TrackingConfig:
     """Token keys, newest last: signed with the newest, read with any."""
     api_key: str | None
     """The ``/api/*`` key; None disables the API (503)."""
-    base_url: str | None
-    """The public URL of the service, if configured."""
+    base_url: str
+    """The public URL of the service (no trailing slash)."""
     lead_rules: LeadRules = DEFAULT_RULES
     """Cleaning lists for ``/api/leads``."""
     development_key: bool = False
@@ -72,76 +68,55 @@ def is_embedded(url: str) -> bool:
 
 
 def load_config(
-    env: Mapping[str, str] | None = None, *, warn: TextIO | None = None
+    env: Mapping[str, str] | None = None,
+    *,
+    warn: TextIO | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> TrackingConfig:
-    """The settings from `env` (default: the process environment); warnings go to `warn`.
+    """The settings from `env` (default: the process environment) over ``nurture.toml`` in
+    `cwd`; warnings go to `warn`. Raises `ConfigError` naming the variable that is wrong."""
+    return tracking_config(Settings.load(env, cwd), warn=warn)
 
-    Raises `ConfigError` naming the variable that is missing or wrong.
-    """
-    env = os.environ if env is None else env
+
+def tracking_config(settings: Settings, *, warn: TextIO | None = None) -> TrackingConfig:
+    """What the service needs of `settings`; warns about weak or missing keys."""
     warn = sys.stderr if warn is None else warn
-    url = env.get("NURTURE_DATABASE_URL") or db.DEFAULT_DATABASE_URL
-    try:
-        embedded = is_embedded(url)
-    except Exception as e:  # sqlalchemy.exc.ArgumentError, or a bad driver name
-        raise ConfigError(f"NURTURE_DATABASE_URL is not a database URL: {e}") from e
-    keys, development = _secret_keys(env.get("NURTURE_SECRET_KEY", ""), embedded, warn)
-    api_key = env.get("NURTURE_API_KEY", "").strip() or None
-    if api_key is None:
+    development = not (settings.secret_key or "").strip()
+    keys = settings.secret_keys()  # ConfigError in production without a key
+    if development:
+        print(DEV_KEY_BANNER, file=warn)
+    elif any(len(k) < MIN_KEY_LENGTH for k in keys):
+        print(
+            f"warning: NURTURE_SECRET_KEY: use {MIN_KEY_LENGTH} or more random characters",
+            file=warn,
+        )
+    if settings.api_key is None:
         print(
             "warning: NURTURE_API_KEY is not set; /api/events and /api/leads answer 503", file=warn
         )
     return TrackingConfig(
-        database_url=url,
+        database_url=settings.database_url,
         secret_keys=keys,
-        api_key=api_key,
-        base_url=_base_url(env.get("NURTURE_BASE_URL", "")),
-        lead_rules=_lead_rules(env),
+        api_key=settings.api_key,
+        base_url=settings.base_url.rstrip("/"),
+        lead_rules=lead_rules(settings),
         development_key=development,
     )
 
 
-def _secret_keys(raw: str, embedded: bool, warn: TextIO) -> tuple[tuple[str, ...], bool]:
-    keys = tuple(k.strip() for k in raw.split(",")) if raw.strip() else ()
-    if any(not k for k in keys):
-        raise ConfigError("NURTURE_SECRET_KEY has an empty key in its comma-separated list")
-    if keys:
-        if any(len(k) < MIN_KEY_LENGTH for k in keys):
-            print(
-                f"warning: NURTURE_SECRET_KEY: use {MIN_KEY_LENGTH} or more random characters",
-                file=warn,
-            )
-        return keys, False
-    if not embedded:
-        raise ConfigError(
-            "NURTURE_SECRET_KEY is not set: tracking tokens need a secret key in production "
-            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-        )
-    banner = "!" * 72
-    print(
-        f"{banner}\nWARNING: NURTURE_SECRET_KEY is not set; using the public development key.\n"
-        "Anyone can forge tracking and unsubscribe links: fine on a laptop, never online.\n"
-        f"{banner}",
-        file=warn,
+def lead_rules(settings: Settings) -> LeadRules:
+    """The cleaning rules of `settings`: the default lists, plus competitors and a calling code."""
+    return LeadRules(
+        competitor_domains=frozenset(settings.competitor_domains),
+        default_calling_code=settings.default_calling_code,
     )
-    return (DEV_SECRET_KEY,), True
 
 
-def _base_url(raw: str) -> str | None:
-    url = raw.strip().rstrip("/")
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"NURTURE_BASE_URL must be an http(s) URL, got {raw!r}")
-    return url
-
-
-def _lead_rules(env: Mapping[str, str]) -> LeadRules:
-    domains = frozenset(
-        d.strip().lower() for d in env.get("NURTURE_COMPETITOR_DOMAINS", "").split(",") if d.strip()
+DEV_KEY_BANNER: Final = "\n".join(
+    (
+        "!" * 72,
+        "WARNING: NURTURE_SECRET_KEY is not set; using the public development key.",
+        "Anyone can forge tracking and unsubscribe links: fine on a laptop, never online.",
+        "!" * 72,
     )
-    code = env.get("NURTURE_DEFAULT_CALLING_CODE", "").strip().lstrip("+") or None
-    if code is not None and not (code.isascii() and code.isdigit() and len(code) <= 3):
-        raise ConfigError(f"NURTURE_DEFAULT_CALLING_CODE must be 1 to 3 digits, got {code!r}")
-    return LeadRules(competitor_domains=domains, default_calling_code=code)
+)

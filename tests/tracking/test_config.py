@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 import nurture.tracking
 from nurture import db
 from nurture.cli import app as cli_app
+from nurture.config import Settings
+from nurture.tokens import TokenSigner
 from nurture.tracking import DEV_SECRET_KEY, ConfigError, load_config
 
 PG = "postgresql://nurture@db.internal/nurture"
@@ -81,6 +83,28 @@ def test_short_keys_are_warned_about() -> None:
     assert "32 or more random characters" in warn.getvalue()
 
 
+def test_the_service_reads_nurture_toml_like_the_workers(tmp_path: Path) -> None:
+    # Given a key, a base URL and cleaning rules set only in nurture.toml
+    (tmp_path / "nurture.toml").write_text(
+        f'secret_key = "{KEY}"\napi_key = "api"\nbase_url = "https://t.acme.cn/"\n'
+        'competitor_domains = ["Rival.cn"]\ndefault_calling_code = "+86"\n',
+        encoding="utf-8",
+    )
+
+    # When the service and the runtime read their settings there
+    config = load_config({}, warn=io.StringIO(), cwd=tmp_path)
+    settings = Settings.load({}, cwd=tmp_path)
+
+    # Then they agree: a token the worker signs is one the service reads
+    assert config.secret_keys == settings.secret_keys() == (KEY,)
+    assert not config.development_key
+    assert config.base_url == "https://t.acme.cn"
+    assert config.lead_rules.competitor_domains == {"rival.cn"}
+    assert config.lead_rules.default_calling_code == "86"
+    worker = TokenSigner(list(settings.secret_keys()))
+    assert config.signer().read_open(worker.open_token(42)) == 42
+
+
 def test_serve_refuses_production_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NURTURE_SECRET_KEY", raising=False)
 
@@ -117,6 +141,7 @@ def test_the_public_names_are_pinned() -> None:
         "load_config",
         "stored_link",
         "stored_links",
+        "tracking_config",
     ]
     assert nurture.tracking.__all__ == sorted(
         nurture.tracking.__all__, key=lambda n: (not n.isupper(), n)
