@@ -23,7 +23,8 @@ class AcceleratedClock:
     """`speed` seconds of campaign time per real second, from `start` (default: now).
 
     With ``running=False`` the clock stands at `start` until `go` is called,
-    so setting up (migrations, deploys) takes no campaign time.
+    so setting up (migrations, deploys) takes no campaign time; `halt` stops it
+    again for the winding down.
     """
 
     def __init__(
@@ -45,6 +46,11 @@ class AcceleratedClock:
         """Start the clock (if it was made with ``running=False``)."""
         if self._origin is None:
             self._origin = self._monotonic()
+
+    def halt(self) -> None:
+        """Stop the clock where it stands, so winding down (finishing the queued work) takes
+        no campaign time: at 86400x a second of shutdown would otherwise be another day."""
+        self.start, self._origin = self.now(), None
 
     def now(self) -> datetime:
         if self._origin is None:

@@ -190,8 +190,10 @@ def _loop(
             say(_progress(runtime, clock.now()))
             next_note = time.monotonic() + max(2.0, interval)
         if end is not None and clock.now() >= end:
-            return
+            break
         stop.wait(interval)
+    if isinstance(clock, AcceleratedClock):
+        clock.halt()
 
 
 def _deployed(outcomes: list[Outcome]) -> str:

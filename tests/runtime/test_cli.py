@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -132,6 +133,11 @@ def test_nurture_run_sends_the_welcome_flow_into_the_outbox(tmp_path: Path) -> N
         assert file.name == str(message["Message-ID"]).strip("<>") + ".eml"
     assert any(s.startswith(("Welcome", "A note for leaders")) for s in subjects)
     assert "welcome/" in done.stdout and "sent" in done.stdout
+    # and the run took a week of campaign time, not more while it wound down
+    span = re.search(r"campaign time (\S+ \S+) → (\S+ \S+) UTC", done.stdout)
+    assert span is not None, done.stdout
+    begun, ended = (datetime.strptime(t, "%Y-%m-%d %H:%M") for t in span.groups())
+    assert timedelta(days=7) <= ended - begun < timedelta(days=7, hours=12)
 
 
 def test_demo_leads_are_refused_when_mail_would_really_go_out(tmp_path: Path) -> None:

@@ -41,6 +41,15 @@ def test_a_paused_clock_stands_until_it_goes() -> None:
     assert clock.now() == START + timedelta(hours=2)
 
 
+def test_a_halted_clock_stands_where_it_was() -> None:
+    ticks = Ticks()
+    clock = AcceleratedClock(3600, START, monotonic=ticks)
+    ticks.now += 3
+    clock.halt()
+    ticks.now += 100
+    assert clock.now() == START + timedelta(hours=3)
+
+
 def test_real_durations_scale_with_the_speed() -> None:
     assert span(SystemClock(), 300) == timedelta(seconds=300)
     assert span(AcceleratedClock(60, START), 300) == timedelta(hours=5)
