@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dsl.graph import CompiledProgram, StepGraph
 from nurture.models import Lead, Tag
 from nurture.simulate.leads import Profile, synthetic_leads
-from nurture.store.leads import COLUMNS
+from nurture.store.cleaning import COLUMNS
 
 SOURCE: Final = "nurture run --demo-leads"
 

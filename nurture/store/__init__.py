@@ -7,7 +7,8 @@ and never reads a clock; the caller owns the transaction and commits. Modules:
 - `deploy`: store a checked program as new versions, optionally moving enrollments;
 - `views`: rows as the pure core sees them (`LeadView`, `Event`);
 - `scoring`: rescore a lead, record an event and apply the MQL rule;
-- `lifecycle`: stage transitions, `mark_mql` (once), returning a lead to nurture.
+- `lifecycle`: stage transitions, `mark_mql` (once), returning a lead to nurture;
+- `cleaning`, `leads`, `merging`: leads in (normalise and clean, store, merge duplicates).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from starlette.routing import Route
 
 from nurture.engine.clock import Clock, SystemClock
 from nurture.models import Lead
-from nurture.store.leads import DEFAULT_RULES, LeadRules
+from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
 from nurture.tracking import pages, records, schema
 from nurture.tracking.records import Effects

@@ -32,7 +32,7 @@ from typing import Final, TextIO
 
 from nurture import db
 from nurture.config import Settings
-from nurture.store.leads import DEFAULT_RULES, LeadRules
+from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import Clock, TokenSigner
 
 MIN_KEY_LENGTH: Final = 32

@@ -15,7 +15,7 @@ An event::
      "delivery_id": 42,                       # optional: the message it belongs to
      "data": {...}}                           # optional object
 
-A lead: see `nurture.store.leads.prepare_lead`.
+A lead: see `nurture.store.cleaning.prepare_lead`.
 
 Strings anywhere in an item must be storable text: no NUL character and no
 lone surrogate (PostgreSQL refuses both).
@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from nurture.engine.state import utc
 from nurture.models import EVENT_TYPES
-from nurture.store.leads import (
+from nurture.store.cleaning import (
     MAX_MESSAGING_ID,
     CleanLead,
     InvalidLead,

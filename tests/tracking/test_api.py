@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.engine.clock import VirtualClock
 from nurture.models import EVENT_TYPES
-from nurture.store.leads import LeadRules
+from nurture.store.cleaning import LeadRules
 from nurture.tokens import TokenSigner
 from nurture.tracking import MAX_BODY, MAX_ITEMS, create_app
 from nurture.tracking import records as records_module

@@ -1,4 +1,4 @@
-"""`nurture.store.leads` and `nurture.store.wake` on their own: normalising, cleaning, merging."""
+"""Leads in, on their own: normalising and cleaning, storing, merging, and waking waits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.models import Enrollment, LeadMerge, MqlRecord
-from nurture.store.leads import (
+from nurture.store.cleaning import (
     InvalidLead,
     LeadRules,
     SkippedLead,
@@ -15,9 +15,8 @@ from nurture.store.leads import (
     normalize_phone,
     phone_verdict,
     prepare_lead,
-    resolve_lead_id,
-    upsert_lead,
 )
+from nurture.store.leads import resolve_lead_id, upsert_lead
 from nurture.store.wake import wake_waiting
 from tests.tracking.conftest import DAY, Seed, T
 
