@@ -339,7 +339,7 @@ def _text(value: Any, *, numbers: bool = False) -> str | None:
     if numbers and isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise ValueError(f"should be a string, not {_kind(value)}")
+        raise ValueError(f"should be a string, not {kind_of(value)}")
     return value.strip() or None
 
 
@@ -377,7 +377,7 @@ def _attributes(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"should be an object, not {_kind(value)}")
+        raise ValueError(f"should be an object, not {kind_of(value)}")
     for key in value:
         if key in IDENTITY or key in COLUMNS or key in MANAGED or key in ("attributes", "tags"):
             raise _Problem(f"attributes.{key}", "is a lead field; give it at the top level")
@@ -388,7 +388,7 @@ def _tags(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ValueError(f"should be a list of strings, not {_kind(value)}")
+        raise ValueError(f"should be a list of strings, not {kind_of(value)}")
     tags: list[str] = []
     for i, tag in enumerate(value):
         text = tag.strip() if isinstance(tag, str) else None
@@ -401,7 +401,8 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """A JSON value's kind in words, for messages: ``a number``, ``a list``, ``null``."""
     names = {
         type(None): "null",
         bool: "a boolean",

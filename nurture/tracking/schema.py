@@ -35,6 +35,7 @@ from nurture.store.cleaning import (
     CleanLead,
     InvalidLead,
     LeadRules,
+    kind_of,
     normalize_email,
     normalize_phone,
     prepare_lead,
@@ -114,7 +115,9 @@ def items(body: Any) -> list[tuple[str, Any]]:
     if isinstance(body, dict):
         return [("$", body)]
     if not isinstance(body, list):
-        raise Invalid([Problem("$", f"expected an object or a list of objects, not {_kind(body)}")])
+        raise Invalid(
+            [Problem("$", f"expected an object or a list of objects, not {kind_of(body)}")]
+        )
     if not body:
         raise Invalid([Problem("$", "the list is empty")])
     if len(body) > MAX_ITEMS:
@@ -181,7 +184,7 @@ def _encodable(text: str) -> bool:
 
 def _item_problems(path: str, item: Any, known: tuple[str, ...] | None) -> list[Problem]:
     if not isinstance(item, dict):
-        return [Problem(path, f"expected an object, not {_kind(item)}")]
+        return [Problem(path, f"expected an object, not {kind_of(item)}")]
     found = list(text_problems(item, path))
     if known is not None:
         expected = ", ".join(known)
@@ -227,7 +230,7 @@ def _lead_ref(path: str, value: Any, rules: LeadRules, problems: list[Problem]) 
         problems.append(Problem(path, "required: an object with email, phone, messaging_id or id"))
         return None
     if not isinstance(value, dict):
-        problems.append(Problem(path, f"expected an object, not {_kind(value)}"))
+        problems.append(Problem(path, f"expected an object, not {kind_of(value)}"))
         return None
     ref: dict[str, Any] = {}
     for key, raw in value.items():
@@ -250,7 +253,7 @@ def _lead_key(key: str, raw: Any, rules: LeadRules) -> str | int:
     if key == "phone" and isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
     if not isinstance(raw, str) or not raw.strip():
-        raise ValueError(f"should be a non-empty string, not {_kind(raw)}")
+        raise ValueError(f"should be a non-empty string, not {kind_of(raw)}")
     if key == "email":
         return normalize_email(raw)
     if key == "phone":
@@ -272,7 +275,7 @@ def _name(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"should be a non-empty string, not {_kind(value)}")
+        raise ValueError(f"should be a non-empty string, not {kind_of(value)}")
     if len(value.strip()) > MAX_NAME:
         raise ValueError(f"is longer than {MAX_NAME} characters")
     return value.strip()
@@ -282,7 +285,7 @@ def _at(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"should be an ISO-8601 string, not {_kind(value)}")
+        raise ValueError(f"should be an ISO-8601 string, not {kind_of(value)}")
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -301,7 +304,7 @@ def _link(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"should be a string, not {_kind(value)}")
+        raise ValueError(f"should be a string, not {kind_of(value)}")
     if len(value) > MAX_LINK:
         raise ValueError(f"is longer than {MAX_LINK} characters")
     return value.strip() or None
@@ -309,7 +312,7 @@ def _link(value: Any) -> str | None:
 
 def _id(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"should be an integer id, not {_kind(value)}")
+        raise ValueError(f"should be an integer id, not {kind_of(value)}")
     if not 1 <= value <= MAX_ID:
         raise ValueError(f"{value} is not an id (1 to {MAX_ID})")
     return value
@@ -319,7 +322,7 @@ def _data(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValueError(f"should be an object, not {_kind(value)}")
+        raise ValueError(f"should be an object, not {kind_of(value)}")
     return value
 
 
@@ -341,16 +344,3 @@ def _below(path: str, relative: str) -> str:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _kind(value: Any) -> str:
-    names = {
-        type(None): "null",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }
-    return names.get(type(value), type(value).__name__)
