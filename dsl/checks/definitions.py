@@ -1,0 +1,79 @@
+"""Program-wide definitions: the scoring and routing blocks and field declarations."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from dsl import ast
+from dsl import vocabulary as voc
+from dsl.checks.base import Context, _error, _keyword, _one_of, _repeats, _unknown, _warning
+from dsl.errors import Diagnostic
+
+_GRADES = f"grades are {_one_of(voc.GRADES)}"
+
+
+def check_scoring(ctx: Context) -> Iterator[Diagnostic]:
+    for scoring in ctx.program.scorings():
+        for rule in scoring.interest:
+            if not rule.is_event and rule.activity.value not in voc.INTEREST_ACTIVITIES:
+                known = voc.INTEREST_ACTIVITIES
+                otherwise = f'use {_one_of(known)}, or event "name"'
+                yield _unknown("unknown-activity", "activity", rule.activity, known, otherwise)
+        for decay in scoring.decay:
+            if not 0 < decay.percent <= 100:
+                message = f"a decay of {decay.percent:g}% is not possible"
+                span = _keyword(decay.span, "decay")
+                yield _error("bad-decay", span, message, "decay by more than 0%, up to 100%")
+        for word, first in _repeats(rule.target for rule in scoring.grades):
+            hint = f"the first is on line {first.span.line}"
+            yield _error("bad-grade", word.span, f"a second `grade {word.value}` rule", hint)
+        for grades in scoring.grades:
+            yield from _grade_rule(grades)
+
+
+def _grade_rule(rule: ast.GradeRule) -> Iterator[Diagnostic]:
+    if rule.target.value not in ("fit", "interest"):
+        yield _unknown(
+            "bad-grade", "score", rule.target, ("fit", "interest"), "grade fit or interest"
+        )
+    for step in rule.steps:
+        if step.letter.value not in voc.GRADES:
+            yield _unknown("unknown-grade", "grade", step.letter, voc.GRADES, _GRADES)
+    for word, _ in _repeats(step.letter for step in rule.steps):
+        yield _error("bad-grade", word.span, f"grade {word.value} is given twice")
+    elses = [step for step in rule.steps if step.threshold is None]
+    if not elses:
+        hint = "end it with `else` and the lowest grade, e.g. `else D`"
+        yield _error("bad-grade", rule.steps[-1].span, "the grade rule has no `else`", hint)
+    for step in elses[1:]:
+        yield _error("bad-grade", step.span, "a second `else` in the grade rule")
+    if elses and elses[0] is not rule.steps[-1]:
+        yield _error("bad-grade", elses[0].span, "`else` must come last in a grade rule")
+    bars = [(step, step.threshold) for step in rule.steps if step.threshold is not None]
+    for (high, top), (low, bar) in itertools.pairwise(bars):
+        if bar >= top:
+            message = (
+                f"`{low.letter.value} >= {bar:g}` is not below `{high.letter.value} >= {top:g}`"
+            )
+            hint = "list the grades from the highest threshold down"
+            yield _error("bad-grade", low.span, message, hint)
+
+
+def check_routing(ctx: Context) -> Iterator[Diagnostic]:
+    for routing in ctx.program.routings():
+        for sla in routing.sla:
+            if sla.action.value not in voc.SLA_ACTIONS:
+                yield _unknown("unknown-sla-action", "action", sla.action, voc.SLA_ACTIONS)
+
+
+def check_field_decls(ctx: Context) -> Iterator[Diagnostic]:
+    for decl in ctx.program.fields():
+        name, type_ = decl.name.value, decl.type.value
+        if type_ not in voc.FIELD_TYPES:
+            yield _unknown("unknown-field-type", "field type", decl.type, voc.FIELD_TYPES)
+        standard = voc.LEAD_FIELDS.get(name)
+        if standard is not None and standard != type_:
+            message = f"`{name}` is a standard {standard} field; this declares it {type_}"
+            hint = "choose another name, or remove the declaration"
+            yield _warning("field-shadows-standard", decl.name.span, message, hint)
