@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from nurture import __version__, cli_db, cli_deploy, cli_lang, cli_run, cli_serve, cli_simulate
+from nurture import (
+    __version__,
+    cli_db,
+    cli_deploy,
+    cli_intake,
+    cli_lang,
+    cli_run,
+    cli_serve,
+    cli_simulate,
+)
 from nurture.cli_segment import register as register_segment
 
 app = typer.Typer(
@@ -17,6 +26,7 @@ app = typer.Typer(
 app.add_typer(cli_db.app, name="db")
 cli_lang.register(app)
 cli_deploy.register(app)
+cli_intake.register(app)
 cli_simulate.register(app)
 cli_serve.register(app)
 cli_run.register(app)

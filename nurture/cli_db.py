@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import NoReturn
+
 import typer
 from alembic.util import CommandError
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from nurture import db
@@ -53,3 +57,40 @@ def _why(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
     return lines[0] if lines else type(cause).__name__
+
+
+def migrated_engine(url: str) -> Engine:
+    """A runtime engine on `url` whose schema is at the newest migration; else exit 1 with why.
+
+    For commands that write beside running workers (imports, releases): on
+    SQLite its transactions take the write lock at once (`runtime_engine`).
+    """
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from nurture.runtime.database import runtime_engine
+
+    where = _redacted(url)
+    try:
+        parsed = db.normalize_url(url)
+        file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
+            _exit(f"no database at {where}; run `nurture db upgrade` first")
+        engine = runtime_engine(url)
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+    except _FAILURES as e:
+        _exit(f"cannot use the database {where}: {_why(e)}")
+    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    if revision != head:
+        engine.dispose()
+        now = "no nurture schema" if revision is None else f"schema revision {revision}"
+        _exit(
+            f"the database {where} has {now}, this nurture needs {head}; run `nurture db upgrade`"
+        )
+    return engine
+
+
+def _exit(message: str) -> NoReturn:
+    _say(f"[red]error:[/red] {escape(message)}", err=True)
+    raise typer.Exit(1)

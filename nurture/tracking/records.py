@@ -9,6 +9,7 @@ Every recorded event also wakes the lead's enrollments that wait for an event
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +24,10 @@ from nurture.store.scoring import Rules, record_event
 from nurture.store.wake import wake_waiting
 from nurture.tracking.links import stored_link
 from nurture.tracking.schema import EventInput, Invalid, LeadRef, Problem
+
+
+def _nothing() -> None:
+    """The default progress callback."""
 
 
 @dataclass(slots=True)
@@ -153,9 +158,16 @@ def unsubscribe(
 
 
 def record_events(
-    session: Session, events: list[EventInput], now: datetime, effects: Effects
+    session: Session,
+    events: list[EventInput],
+    now: datetime,
+    effects: Effects,
+    *,
+    progress: Callable[[], None] = _nothing,
 ) -> list[int]:
-    """Record checked events, all or none; raises `Invalid` naming unknown leads or deliveries."""
+    """Record checked events, all or none; raises `Invalid` naming unknown leads or deliveries.
+
+    `progress` is called after each event (a file's progress bar)."""
     leads = _resolve(session, events)
     rules = Rules.active(session)
     ids: list[int] = []
@@ -175,6 +187,7 @@ def record_events(
         )
         ids.append(recorded.event.id)
         effects.wake(session, lead_id, now)
+        progress()
     return ids
 
 
@@ -213,14 +226,22 @@ def _find(session: Session, path: str, ref: LeadRef, problems: list[Problem]) ->
 
 
 def store_leads(
-    session: Session, leads: list[CleanLead], now: datetime, effects: Effects
+    session: Session,
+    leads: list[CleanLead],
+    now: datetime,
+    effects: Effects,
+    *,
+    progress: Callable[[], None] = _nothing,
 ) -> LeadsOutcome:
-    """Store prepared leads in order; the ones cleaning rejects are skipped with their reason."""
+    """Store prepared leads in order; the ones cleaning rejects are skipped with their reason.
+
+    `progress` is called after each lead (a file's progress bar)."""
     ids: list[int | None] = []
     skipped: list[dict[str, object]] = []
     created: dict[int, bool] = {}
     merged: list[dict[str, int]] = []
     for index, clean in enumerate(leads):
+        progress()
         if clean.skip is not None:
             skipped.append({"index": index, "reason": clean.skip})
             ids.append(None)

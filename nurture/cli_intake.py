@@ -1,0 +1,235 @@
+"""``nurture leads import`` and ``nurture events ingest``: leads and events from files.
+
+Exit codes: 0 stored (or, with ``--dry-run``, would store), 1 problems in the
+rows (each printed as ``FILE:LINE: field: message``; nothing is stored) or an
+unusable database, 2 bad usage (a missing file, a file that is not CSV or
+JSON Lines). Formats: `nurture.intake`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, cast
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from nurture import cli_db, cli_lang
+from nurture.config import ConfigError, Settings
+
+MAX_SHOWN = 50
+"""Problems printed before the rest are only counted."""
+
+leads_app = typer.Typer(help="Leads in: import a CSV or JSON Lines file.", no_args_is_help=True)
+events_app = typer.Typer(help="Events in: ingest a CSV or JSON Lines file.", no_args_is_help=True)
+
+FileArgument = Annotated[
+    Path, typer.Argument(metavar="FILE", help="A .csv file with a header row, or .jsonl.")
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Check every row and say what would happen; store none.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
+Url = Annotated[
+    str | None,
+    typer.Option("--url", metavar="DB", help="Database URL (default: $NURTURE_DATABASE_URL)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``leads`` and ``events`` to the main ``nurture`` app."""
+    app.add_typer(leads_app, name="leads")
+    app.add_typer(events_app, name="events")
+
+
+@leads_app.command("import")
+def import_command(
+    file: FileArgument, dry_run: DryRun = False, as_json: AsJson = False, url: Url = None
+) -> None:
+    """Import leads: cleaned, deduplicated by email, phone or messaging id, merged; all or none.
+
+    Columns: email, phone, messaging_id, first_name, last_name, company,
+    title, source, time_zone, tags (separated by ;); any other column is an
+    attribute. New leads enroll on the scheduler's next poll.
+    """
+    from nurture.intake import check_leads, store_lead_rows
+    from nurture.tracking.config import lead_rules
+
+    settings = _settings(url)
+    rows = _rows(file, "leads")
+    leads = _checked(lambda: check_leads(rows, lead_rules(settings)), file)
+    with (
+        _transaction(settings, commit=not dry_run) as session,
+        _progress("importing", len(leads)) as tick,
+    ):
+        outcome = store_lead_rows(session, leads, datetime.now(UTC), tick)
+    skipped = [{**s, "line": rows[cast(int, s["index"])].line} for s in outcome.skipped]
+    if as_json:
+        data = {**outcome.to_json(), "skipped": skipped, "dry_run": dry_run}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = _table(
+        ("created", len(outcome.created)),
+        ("updated", len(outcome.updated)),
+        ("merged away", len(outcome.merged)),
+        ("skipped", len(outcome.skipped)),
+    )
+    reasons = Counter(str(s["reason"]) for s in skipped)
+    _print(table, _reasons(reasons), f"{file}: {len(rows):,} rows {_done(dry_run, 'imported')}")
+    if outcome.created and not dry_run:
+        _print("new leads enroll on the scheduler's next poll (nurture run or nurture scheduler)")
+
+
+@events_app.command("ingest")
+def ingest_command(
+    file: FileArgument, dry_run: DryRun = False, as_json: AsJson = False, url: Url = None
+) -> None:
+    """Ingest events: each names its lead (lead_id, email, phone or messaging_id); all or none.
+
+    Columns: type (opened, clicked, form_submitted, page_viewed, custom, ...),
+    name (for custom events), at (ISO-8601 with a zone; default now), link,
+    delivery_id; any other column goes to the event's data. Scores, MQLs and
+    waiting enrollments follow as for the tracking API.
+    """
+    from nurture.intake import RowProblems, check_events, record_event_rows
+    from nurture.tracking.config import lead_rules
+
+    settings = _settings(url)
+    rows = _rows(file, "events")
+    now = datetime.now(UTC)
+    events = _checked(lambda: check_events(rows, now, lead_rules(settings)), file)
+    try:
+        with (
+            _transaction(settings, commit=not dry_run) as session,
+            _progress("ingesting", len(events)) as tick,
+        ):
+            ids, woken = record_event_rows(session, rows, events, now, tick)
+    except RowProblems as e:
+        _problems(e.problems, file)
+    if as_json:
+        data = {"recorded": len(ids), "woken": woken, "dry_run": dry_run}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = _table(("events", len(ids)), ("enrollments woken", len(woken)))
+    _print(table, f"{file}: {len(rows):,} rows {_done(dry_run, 'ingested')}")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _settings(url: str | None) -> Settings:
+    try:
+        settings = Settings.load()
+        return settings.with_changes(database_url=url) if url else settings
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+
+
+def _rows(file: Path, kind: Any) -> Sequence[Any]:
+    from nurture.intake import FileError, read_rows
+
+    if not file.is_file():
+        cli_lang._fail(f"{file}: {'not a file' if file.exists() else 'no such file'}")
+    try:
+        return read_rows(file, kind)
+    except FileError as e:
+        cli_lang._fail(str(e))
+
+
+def _checked(check: Callable[[], Any], file: Path) -> Any:
+    from nurture.intake import RowProblems
+
+    try:
+        return check()
+    except RowProblems as e:
+        _problems(e.problems, file)
+
+
+def _problems(problems: Sequence[str], file: Path) -> NoReturn:
+    console = cli_lang._console(sys.stderr)
+    for line in problems[:MAX_SHOWN]:
+        console.print(line, markup=False)
+    if len(problems) > MAX_SHOWN:
+        console.print(f"... and {len(problems) - MAX_SHOWN} more", markup=False)
+    count = cli_lang._plural(len(problems), "problem")
+    cli_lang._fail(f"{count} in {file}: nothing stored", code=1)
+
+
+@contextmanager
+def _transaction(settings: Settings, *, commit: bool) -> Iterator[Session]:
+    """One transaction on the migrated database: committed at the end when `commit`, else
+    (a dry run, or an error) rolled back."""
+    from nurture.runtime.database import sessions_for
+
+    engine = cli_db.migrated_engine(settings.database_url)
+    where = cli_db._redacted(settings.database_url)
+    try:
+        with sessions_for(engine)() as session:
+            try:
+                yield session
+                session.commit() if commit else session.rollback()
+            except BaseException:
+                session.rollback()
+                raise
+    except cli_db._FAILURES as e:
+        cli_lang._fail(f"cannot write to {where}: {cli_db._why(e)}; nothing stored", code=1)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _progress(verb: str, total: int) -> Iterator[Callable[[], None]]:
+    """A bar over the rows on stderr (only on a terminal)."""
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn(verb),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task(verb, total=total)
+    with bar:
+        yield lambda: bar.advance(task)
+
+
+def _done(dry_run: bool, verb: str) -> str:
+    return "checked, nothing stored (--dry-run)" if dry_run else verb
+
+
+def _table(*counts: tuple[str, int]) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column()
+    table.add_column(justify="right")
+    for name, count in counts:
+        table.add_row(name, f"{count:,}")
+    return table
+
+
+def _reasons(reasons: Counter[str]) -> Table | str:
+    if not reasons:
+        return ""
+    table = Table("skipped because", "rows", box=None, pad_edge=False)
+    for reason, count in reasons.most_common():
+        table.add_row(reason, f"{count:,}")
+    return table
+
+
+def _print(*things: Table | str) -> None:
+    console = cli_lang._console(sys.stdout)
+    for thing in things:
+        if isinstance(thing, Table):
+            console.print(thing)
+        elif thing:
+            console.print(thing, markup=False)
