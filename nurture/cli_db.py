@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -59,24 +60,26 @@ def _why(error: BaseException) -> str:
     return lines[0] if lines else type(cause).__name__
 
 
-def migrated_engine(url: str) -> Engine:
-    """A runtime engine on `url` whose schema is at the newest migration; else exit 1 with why.
+def migrated_engine(url: str, make: Callable[[str], Engine] | None = None) -> Engine:
+    """An engine on `url` whose schema is at the newest migration; else exit 1 with why.
 
-    For commands that write beside running workers (imports, releases): on
-    SQLite its transactions take the write lock at once (`runtime_engine`).
+    `make` builds it; the default is the runtime's engine, for commands that
+    write beside running workers: on SQLite its transactions take the write
+    lock at once (`nurture.runtime.database.runtime_engine`).
     """
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     from nurture.runtime.database import runtime_engine
 
+    make = make or runtime_engine
     where = _redacted(url)
     try:
         parsed = db.normalize_url(url)
         file = parsed.database if parsed.get_backend_name() == "sqlite" else None
         if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
             _exit(f"no database at {where}; run `nurture db upgrade` first")
-        engine = runtime_engine(url)
+        engine = make(url)
         with engine.connect() as connection:
             revision = MigrationContext.configure(connection).get_current_revision()
     except _FAILURES as e:

@@ -279,27 +279,7 @@ def _need_broker(settings: Settings, command: str) -> None:
 
 def _check_database(settings: Settings) -> None:
     """Exit 1 unless the database answers and its schema is at the newest migration."""
-    from alembic.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from nurture import db
-
-    where = cli_db._redacted(settings.database_url)
-    try:
-        engine = db.make_engine(settings.database_url)
-        try:
-            with engine.connect() as connection:
-                revision = MigrationContext.configure(connection).get_current_revision()
-        finally:
-            engine.dispose()
-    except cli_db._FAILURES as e:
-        _fail(f"cannot use the database {where}: {cli_db._why(e)}")
-    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
-    if revision != head:
-        now = "no nurture schema" if revision is None else f"schema revision {revision}"
-        _fail(
-            f"the database {where} has {now}, this nurture needs {head}; run `nurture db upgrade`"
-        )
+    cli_db.migrated_engine(settings.database_url).dispose()
 
 
 # ---------------------------------------------------------------- deliveries

@@ -14,13 +14,10 @@ the scheduler's next poll runs them) and enroll new leads by their triggers.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from nurture import cli_db, cli_lang, db, runtime
@@ -74,23 +71,6 @@ def serve_command(
 
 def _engine(config: TrackingConfig) -> Engine:
     """An engine on a database whose schema is at the newest migration, or exit 1."""
-    where = cli_db._redacted(config.database_url)
-    try:
-        parsed = db.normalize_url(config.database_url)
-        file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-        if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
-            cli_lang._fail(f"no database at {where}; run `nurture db upgrade` first", code=1)
-        engine = db.make_engine(parsed, pool_pre_ping=True)
-        with engine.connect() as connection:
-            revision = MigrationContext.configure(connection).get_current_revision()
-    except cli_db._FAILURES as e:
-        cli_lang._fail(f"cannot use the database {where}: {cli_db._why(e)}", code=1)
-    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
-    if revision != head:
-        engine.dispose()
-        now = "no nurture schema" if revision is None else f"schema revision {revision}"
-        cli_lang._fail(
-            f"the database {where} has {now}, this nurture needs {head}; run `nurture db upgrade`",
-            code=1,
-        )
-    return engine
+    return cli_db.migrated_engine(
+        config.database_url, make=lambda url: db.make_engine(url, pool_pre_ping=True)
+    )
