@@ -1,7 +1,7 @@
 """End-to-end touches per second, next to raw aiosmtplib to the same SMTP sink.
 
     python bench/e2e_throughput.py [--touches 5000] [--workers 1 2] [--threads 4]
-                                   [--batch 250] [--connections 10]
+                                   [--batch 250] [--connections 10] [--split-connections]
 
 A touch here is the whole way: a due enrollment claimed by the scheduler,
 enqueued on Redis, run by a `nurture worker` process (loaded, decided,
@@ -13,6 +13,13 @@ due until every delivery is ``sent``; worker start-up is not counted. The
 raw row sends the same number of prepared ~2 KB messages with aiosmtplib
 over `--connections` persistent connections to the same sink, in the same
 run; the ratio is end-to-end over raw.
+
+Each worker process sends over up to `--connections` connections of its own
+(``NURTURE_SEND_CONCURRENCY``), so two processes hold twice as many as the
+raw row; `--split-connections` shares them out instead, for a row that holds
+as many as the raw one. The table shows both counts, and how busy the sink
+(a process of its own, aiosmtpd) was: near 100% of a core, it is what bounds
+the row.
 
 Needs PostgreSQL (``NURTURE_TEST_PG_URL``, default the local ``test``
 database) and Redis on 127.0.0.1:6379 (database 8 is flushed).
@@ -78,10 +85,14 @@ campaign "Bench"
 class Row:
     label: str
     processes: int | None
+    connections: int
+    """SMTP connections open to the sink at most, in all."""
     touches: int
     seconds: float
     cpu: float | None = None
-    """CPU seconds of the worker processes during the run."""
+    """CPU seconds of the sender during the run: the worker processes, or aiosmtplib's thread."""
+    sink_cpu: float | None = None
+    """CPU seconds of the sink during the run."""
 
     @property
     def rate(self) -> float:
@@ -145,6 +156,13 @@ def seed(sessions: sessionmaker[Session], count: int, due: datetime) -> None:
         )
 
 
+def per_process(processes: int, args: argparse.Namespace) -> int:
+    """SMTP connections of each worker process."""
+    if args.split_connections:
+        return max(1, args.connections // processes)
+    return int(args.connections)
+
+
 def start_workers(
     url: str, sink: Sink, processes: int, args: argparse.Namespace, log: Path
 ) -> subprocess.Popen[bytes]:
@@ -156,7 +174,7 @@ def start_workers(
         NURTURE_SECRET_KEY=SECRET,
         NURTURE_BASE_URL="https://t.acme.example",
         NURTURE_BATCH_SIZE=str(args.batch),
-        NURTURE_SEND_CONCURRENCY=str(args.connections),
+        NURTURE_SEND_CONCURRENCY=str(per_process(processes, args)),
     )
     out = log.open("wb")
     return subprocess.Popen(
@@ -198,7 +216,7 @@ def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Pat
             received = sink.received
             with sessions() as session, session.begin():
                 session.execute(update(Enrollment).values(next_run_at=datetime.now(UTC)))
-            start, cpu = time.perf_counter(), cpu_seconds(workers.pid)
+            start, cpu, sink_cpu = time.perf_counter(), cpu_seconds(workers.pid), sink_seconds(sink)
             polling = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
             polling.start()
             while sent(sessions) < args.touches:
@@ -207,6 +225,7 @@ def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Pat
                     raise RuntimeError(f"workers exited:\n{log.read_text()[-2000:]}")
             seconds = time.perf_counter() - start
             cpu = cpu_seconds(workers.pid) - cpu
+            sink_cpu = sink_seconds(sink) - sink_cpu
             stop.set()
             polling.join()
             if sink.received - received != args.touches:
@@ -217,7 +236,9 @@ def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Pat
             workers.wait(timeout=30)
             broker.close()
             engine.dispose()
-    return Row("nurture end to end (PostgreSQL, Redis)", processes, args.touches, seconds, cpu)
+    label = "nurture end to end"
+    connections = processes * per_process(processes, args)
+    return Row(label, processes, connections, args.touches, seconds, cpu, sink_cpu)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -233,19 +254,26 @@ def cpu_seconds(pid: int) -> float:
     return total + sum(cpu_seconds(int(child)) for child in children)
 
 
+def sink_seconds(sink: Sink) -> float:
+    """CPU seconds of the sink so far (0 when it is a thread of this process)."""
+    return 0.0 if sink.pid is None else cpu_seconds(sink.pid)
+
+
 def sent(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         return session.scalar(select(func.count()).where(Delivery.status == "sent")) or 0
 
 
 def raw_row(sink: Sink, touches: int, connections: int) -> Row:
-    before = sink.received
+    before, sink_cpu, cpu = sink.received, sink_seconds(sink), time.thread_time()
     start = time.perf_counter()
     asyncio.run(raw(sink, touches, connections))
     seconds = time.perf_counter() - start
+    sink_cpu, cpu = sink_seconds(sink) - sink_cpu, time.thread_time() - cpu
     if sink.received - before != touches:
         raise RuntimeError(f"the sink got {sink.received - before} of {touches} raw messages")
-    return Row(f"aiosmtplib raw, {connections} connections", None, touches, seconds)
+    label = "aiosmtplib raw, bytes"
+    return Row(label, None, connections, touches, seconds, cpu, sink_cpu)
 
 
 def main() -> None:
@@ -255,6 +283,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument(
+        "--split-connections",
+        action="store_true",
+        help="share --connections among the worker processes (default: each has them all)",
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, running_sink() as sink:
@@ -265,11 +298,12 @@ def main() -> None:
         raw_after = raw_row(sink, args.touches, args.connections)
     best_raw = max(raw_before, raw_after, key=lambda r: r.rate)
     table = Table(
-        title=f"End to end vs raw SMTP, {args.touches} touches, batches of {args.batch}, "
-        f"{args.threads} threads per worker process"
+        title=f"End to end (PostgreSQL, Redis) vs raw SMTP, {args.touches} touches, "
+        f"batches of {args.batch}, {args.threads} threads per worker process"
     )
-    columns = ("sender", "worker processes", "touches", "seconds", "touches/s", "ratio")
-    for column in (*columns, "worker CPU/touch"):
+    columns = ("sender", "worker processes", "SMTP connections", "touches", "seconds")
+    columns += ("touches/s", "ratio", "sender CPU/touch", "sink busy")
+    for column in columns:
         table.add_column(column, justify="left" if column == "sender" else "right")
     for row in [raw_before, raw_after, *rows]:
         ratio = row.rate / best_raw.rate
@@ -277,11 +311,13 @@ def main() -> None:
         table.add_row(
             row.label,
             processes,
+            str(row.connections),
             str(row.touches),
             f"{row.seconds:.2f}",
             f"{row.rate:,.0f}",
             f"{ratio:.2f}",
-            "-" if row.cpu is None else f"{row.cpu / row.touches * 1000:.1f} ms",
+            "-" if row.cpu is None else f"{row.cpu / row.touches * 1000:.2f} ms",
+            "-" if row.sink_cpu is None else f"{row.sink_cpu / row.seconds:.0%}",
         )
     console = Console(width=140)
     console.print(table)

@@ -4,8 +4,9 @@
 
 Each row sends the same number of ~2 KB text+HTML emails to an aiosmtpd sink on
 127.0.0.1 (see smtp_sink.py) that accepts and discards them, and checks that
-the sink received every one. Raw rows send one prepared message; SmtpChannel
-rows also build each message (headers, parts, Message-ID) as the engine would.
+the sink received every one. Raw rows send one message prepared as bytes;
+SmtpChannel rows also build each message (headers, parts, Message-ID) as the
+engine would.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from smtp_sink import Sink, running_sink
 
-from channels import OutboundMessage, Sender, SmtpChannel, SmtpConfig, build_email
+from channels import OutboundMessage, Sender, SmtpChannel, SmtpConfig, email_bytes
 
 Run = Coroutine[Any, Any, None]
 SENDER = Sender("Acme Marketing <news@acme.test>")
@@ -46,14 +47,19 @@ def outbound(n: int) -> OutboundMessage:
 
 
 async def raw(sink: Sink, messages: int, connections: int) -> None:
-    """aiosmtplib alone: `connections` persistent connections, messages shared out."""
-    email = build_email(outbound(0), SENDER)
+    """aiosmtplib alone: `connections` persistent connections, messages shared out.
+
+    One message, generated once, goes out as bytes with `sendmail`, as
+    SmtpChannel sends; `send_message` would generate it again every time.
+    """
+    data = email_bytes(outbound(0), SENDER)
+    sender, to = "news@acme.test", ["lead0@client.test"]
     remaining = iter(range(messages))
 
     async def worker() -> None:
         async with aiosmtplib.SMTP(hostname=sink.host, port=sink.port, start_tls=False) as smtp:
             for _ in remaining:
-                await smtp.send_message(email)
+                await smtp.sendmail(sender, to, data)
 
     await asyncio.gather(*(worker() for _ in range(connections)))
 

@@ -56,6 +56,8 @@ class Sink:
     host: str
     port: int
     counter: Synchronized[int]
+    pid: int | None = None
+    """The sink's own process (None: a thread of this one), to read its CPU time."""
 
     @property
     def received(self) -> int:
@@ -71,10 +73,11 @@ def running_sink(*, process: bool = True) -> Iterator[Sink]:
     receiver, sender = context.Pipe(duplex=False)
     stop: Callable[[], object]
     wait: Callable[[], object]
+    pid: int | None = None
     if process:
         child = context.Process(target=serve, args=(counter, sender), daemon=True)
         child.start()
-        stop, wait = child.terminate, child.join
+        stop, wait, pid = child.terminate, child.join, child.pid
     else:
         loop, event = asyncio.new_event_loop(), asyncio.Event()
         thread = threading.Thread(
@@ -94,7 +97,7 @@ def running_sink(*, process: bool = True) -> Iterator[Sink]:
     try:
         if not receiver.poll(10):
             raise RuntimeError("the SMTP sink did not start within 10 s")
-        yield Sink(HOST, int(receiver.recv()), counter)
+        yield Sink(HOST, int(receiver.recv()), counter, pid)
     finally:
         stop()
         wait()

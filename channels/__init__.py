@@ -14,7 +14,7 @@ from channels.errors import (
     PermanentChannelError,
     TransientChannelError,
 )
-from channels.mime import Sender, build_email
+from channels.mime import Sender, build_email, email_bytes
 from channels.outbox import OutboxChannel, RecordingChannel
 from channels.sms import SmsChannel
 from channels.webhook import WebhookChannel, sign_webhook, verify_webhook
@@ -39,6 +39,7 @@ __all__ = [
     "WebhookChannel",
     "WechatChannel",
     "build_email",
+    "email_bytes",
     "sign_webhook",
     "verify_webhook",
 ]

@@ -33,11 +33,13 @@ import aiosmtplib
 
 from channels.base import ClosingContext, OutboundMessage, Receipt, require_channel
 from channels.errors import ChannelConfigError, PermanentChannelError, TransientChannelError
-from channels.mime import Sender, build_email, recipient
+from channels.mime import Sender, build_email, email_bytes, recipient
 
-__all__ = ["Sender", "SmtpChannel", "SmtpConfig", "build_email"]
+__all__ = ["Sender", "SmtpChannel", "SmtpConfig", "build_email", "email_bytes"]
 
 Security = Literal["plain", "starttls", "tls"]
+Content = bytes | EmailMessage
+"""A message as `email_bytes()` wrote it, or as an `EmailMessage` for aiosmtplib to write."""
 
 _SCHEMES: dict[str, tuple[Security, int]] = {
     "smtp": ("plain", 25),
@@ -201,8 +203,8 @@ class SmtpChannel(ClosingContext):
             raise RuntimeError("SmtpChannel.send() after aclose()")
         self._check_loop()
         try:
-            email = build_email(message, self._sender)
             address = recipient(message.to)[1]
+            email = self._content(message, address)
         except PermanentChannelError as e:
             return Receipt.permanent(str(e))
         async with self._slots:
@@ -211,6 +213,16 @@ class SmtpChannel(ClosingContext):
             except TransientChannelError as e:
                 return Receipt.transient(str(e))
 
+    def _content(self, message: OutboundMessage, address: str) -> Content:
+        """The message's bytes; an `EmailMessage` when an address needs SMTPUTF8.
+
+        aiosmtplib generates such a message in UTF-8 and asks the server for
+        SMTPUTF8; everything else goes as prepared bytes, generated once.
+        """
+        if address.isascii() and self._envelope_from.isascii():
+            return email_bytes(message, self._sender)
+        return build_email(message, self._sender)
+
     async def aclose(self) -> None:
         """Say QUIT on idle connections; busy ones close when their message is done."""
         self._closed = True
@@ -218,7 +230,7 @@ class SmtpChannel(ClosingContext):
         await asyncio.gather(*(_quit(client) for client in idle))
         await asyncio.sleep(0)  # let the transports finish closing their sockets
 
-    async def _deliver(self, email: EmailMessage, address: str) -> Receipt:
+    async def _deliver(self, email: Content, address: str) -> Receipt:
         client, reused = await self._checkout()
         try:
             return await self._transact(client, email, address)
@@ -271,9 +283,9 @@ class SmtpChannel(ClosingContext):
         self.connections_opened += 1
         return client
 
-    async def _transact(self, client: aiosmtplib.SMTP, email: EmailMessage, to: str) -> Receipt:
+    async def _transact(self, client: aiosmtplib.SMTP, email: Content, to: str) -> Receipt:
         try:
-            _, reply = await client.send_message(email, sender=self._envelope_from, recipients=[to])
+            _, reply = await _send(client, email, self._envelope_from, to)
         except aiosmtplib.SMTPRecipientsRefused as e:
             self._checkin(client)
             refused = e.recipients[0]
@@ -307,6 +319,14 @@ class SmtpChannel(ClosingContext):
         self._checkin(client)
         match = _QUEUE_ID.search(reply)
         return Receipt.sent(match.group(1) if match else None, reply)
+
+
+async def _send(
+    client: aiosmtplib.SMTP, email: Content, sender: str, to: str
+) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    if isinstance(email, bytes):
+        return await client.sendmail(sender, [to], email)
+    return await client.send_message(email, sender=sender, recipients=[to])
 
 
 def _refused(what: str, code: int, text: str) -> Receipt:

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from channels.base import ClosingContext, OutboundMessage, Receipt
 from channels.errors import ChannelConfigError, PermanentChannelError
-from channels.mime import POLICY, Sender, build_email
+from channels.mime import Sender, email_bytes
 
-SMTP_POLICY = POLICY.clone(linesep="\r\n")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 _MAX_STEM = 150
 
@@ -71,7 +70,7 @@ class OutboxChannel(ClosingContext):
 
     def _render(self, message: OutboundMessage) -> bytes:
         if message.channel == "email":
-            return build_email(message, self.sender).as_bytes(policy=SMTP_POLICY)
+            return email_bytes(message, self.sender)
         record = {
             "channel": message.channel,
             "to": message.to,

@@ -249,6 +249,7 @@ class Renderer:
         self.base_url = base_url.rstrip("/")
         self.on_compile = on_compile
         self._cache: OrderedDict[tuple[int, str, bytes], Template] = OrderedDict()
+        self._digests: dict[str, tuple[str, bytes]] = {}
         self._lock = threading.Lock()
 
     def render(
@@ -331,7 +332,7 @@ class Renderer:
 
     def _compiled(self, env: Environment, path: str, source: str) -> Template:
         """The template compiled in `env`, from the cache when its text has not changed."""
-        key = (id(env), path, hashlib.blake2b(source.encode(), digest_size=16).digest())
+        key = (id(env), path, self._digest(path, source))
         with self._lock:
             template = self._cache.get(key)
             if template is not None:
@@ -344,6 +345,17 @@ class Renderer:
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return template
+
+    def _digest(self, path: str, source: str) -> bytes:
+        """A hash of `source`, made again only when the text at `path` changed."""
+        known = self._digests.get(path)
+        if known is not None and known[0] == source:  # the same object, mostly: no hashing
+            return known[1]
+        digest = hashlib.blake2b(source.encode(), digest_size=16).digest()
+        if len(self._digests) >= CACHE_SIZE:
+            self._digests.clear()
+        self._digests[path] = (source, digest)
+        return digest
 
 
 def _variables(
@@ -397,7 +409,10 @@ def _compile(env: Environment, path: str, source: str) -> Template:
     if found is not None:
         why = "templates cannot extend, include or import other templates"
         raise RenderError(path, found.lineno, why)
-    template: Template = env.template_class.from_code(env, code, env.make_globals(None))
+    # A plain dict rather than Jinja's ChainMap: every render copies the globals into a
+    # new context, and copying a ChainMap costs more than rendering a short block.
+    names = dict(env.make_globals(None))
+    template: Template = env.template_class.from_code(env, code, names)
     return template
 
 

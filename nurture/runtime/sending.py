@@ -4,7 +4,7 @@ Channels are made once per process, on one event loop in a background thread
 (`SendLoop`), and shared by every worker thread: the SMTP channel keeps its
 pool of persistent connections across batches, the HTTP channels their
 clients. A batch's messages go out concurrently (`send_all`), bounded by a
-semaphore and by each channel's own pool.
+semaphore the process's batches share and by each channel's own pool.
 
 Which channel: with ``NURTURE_SMTP_URL`` email goes over SMTP, and SMS,
 WeChat and webhooks to their configured providers (a channel without one
@@ -98,6 +98,7 @@ class SendLoop:
         )
         self._thread.start()
         self._closed = False
+        self._slots: dict[int, asyncio.Semaphore] = {}
 
         async def build() -> Mapping[str, Channel]:
             return make()
@@ -109,10 +110,23 @@ class SendLoop:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def send_all(self, messages: Sequence[OutboundMessage], limit: int) -> list[Receipt]:
-        """Send `messages` concurrently, at most `limit` at once; a receipt for each."""
+        """Send `messages` concurrently, at most `limit` at once in this process; a receipt each.
+
+        The bound is shared by every thread's batches and taken first come,
+        first served: a batch queued first goes out first and its thread can
+        store it and plan the next while the other batches send. (A bound per
+        batch would let each thread's batch take turns, all of them finishing
+        together, with the connections idle while every thread plans again.)
+        """
         if not messages:
             return []
-        return self.run(send_all(self.channels, messages, limit))
+        return self.run(self._send_all(messages, limit))
+
+    async def _send_all(self, messages: Sequence[OutboundMessage], limit: int) -> list[Receipt]:
+        slots = self._slots.get(limit)
+        if slots is None:  # made on the loop, which alone uses it
+            slots = self._slots[limit] = asyncio.Semaphore(limit)
+        return await send_all(self.channels, messages, slots)
 
     def close(self) -> None:
         """Close the channels and stop the loop."""
@@ -134,10 +148,15 @@ class SendLoop:
 
 
 async def send_all(
-    channels: Mapping[str, Channel], messages: Sequence[OutboundMessage], limit: int
+    channels: Mapping[str, Channel],
+    messages: Sequence[OutboundMessage],
+    limit: int | asyncio.Semaphore,
 ) -> list[Receipt]:
-    """Each message over its channel, `limit` at once; never raises, every failure a receipt."""
-    slots = asyncio.Semaphore(limit)
+    """Each message over its channel, `limit` at once; never raises, every failure a receipt.
+
+    `limit` may be a semaphore shared with other calls, to bound them together.
+    """
+    slots = asyncio.Semaphore(limit) if isinstance(limit, int) else limit
 
     async def one(message: OutboundMessage) -> Receipt:
         channel = channels.get(message.channel)

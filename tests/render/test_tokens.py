@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from itsdangerous import URLSafeTimedSerializer
 
 from nurture.tokens import (
     PURPOSES,
@@ -18,6 +19,7 @@ from nurture.tokens import (
     ExpiredToken,
     Purpose,
     TokenSigner,
+    _ClockedSigner,
 )
 from tests.render.conftest import SECRET
 
@@ -65,6 +67,21 @@ def test_tokens_are_short_and_url_safe(signer: TokenSigner, ids: int, most: int)
     ):
         assert re.fullmatch(r"[A-Za-z0-9_.\-]+", token)
         assert len(token) <= most
+
+
+def test_tokens_are_what_itsdangerous_makes() -> None:
+    for purpose, payload, token in [
+        ("open", 41, SIGNER.open_token(41)),
+        ("click", [41, 2], SIGNER.click_token(41, 2)),
+        ("unsubscribe", [7, 41], SIGNER.unsubscribe_token(7, 41)),
+    ]:
+        reference = URLSafeTimedSerializer(
+            SECRET,
+            salt=f"nurture.{purpose}",
+            signer=_ClockedSigner,
+            signer_kwargs={"clock": lambda: NOW},
+        )
+        assert token == reference.dumps(payload)
 
 
 @pytest.mark.parametrize("at", [0, 3, -10], ids=["payload", "payload-middle", "signature"])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 
 from channels import ChannelConfigError, OutboundMessage, Receipt, RecordingChannel
-from nurture.runtime.sending import blames_address, retry_delay, send_all
+from nurture.runtime.sending import SendLoop, blames_address, retry_delay, send_all
 
 
 @pytest.mark.parametrize(
@@ -53,3 +55,35 @@ def test_a_batch_gets_a_receipt_per_message_whatever_goes_wrong() -> None:
     assert receipts[0].ok
     assert receipts[1].status == "failed_transient" and "misconfigured" in receipts[1].detail
     assert receipts[2] == Receipt.permanent("no wechat channel: set NURTURE_WECHAT_URL")
+
+
+def test_the_batches_of_a_process_share_one_bound_first_come_first_served() -> None:
+    # Given a send loop whose channel notes how many messages are in flight at once
+    class Slow(RecordingChannel):
+        in_flight = most = 0
+
+        async def send(self, message: OutboundMessage) -> Receipt:
+            Slow.in_flight += 1
+            Slow.most = max(Slow.most, Slow.in_flight)
+            await asyncio.sleep(0.002)
+            Slow.in_flight -= 1
+            return await super().send(message)
+
+    channel = Slow()
+    loop = SendLoop(lambda: {"sms": channel})
+    batches = [[_message("sms", 100 * b + n) for n in range(20)] for b in range(4)]
+    try:
+        # When four threads send a batch each, with a bound of 3
+        threads = [threading.Thread(target=loop.send_all, args=(b, 3)) for b in batches]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)  # queued in this order
+        for thread in threads:
+            thread.join()
+    finally:
+        loop.close()
+
+    # Then at most 3 were in flight in all, and the first batch queued went out first
+    assert Slow.most == 3
+    batch_of = [int(m.message_id[2:].split("@")[0]) // 100 for m in channel.messages]
+    assert batch_of[:20] == [0] * 20
