@@ -11,13 +11,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Text
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 
-from nurture.segments.dialect import ELEMENT, Construct, args_of, sqlite_path, unsupported
+from nurture.segments.dialect import ELEMENT, Construct, renders, sqlite_path
 
 
 class AttributeText(Construct):
@@ -28,9 +24,8 @@ class AttributeText(Construct):
     inherit_cache = True
 
 
-@compiles(AttributeText, "sqlite")
-def _attribute_text_sqlite(element: AttributeText, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(AttributeText, "sqlite")
+def _attribute_text_sqlite(doc: str, key: str) -> str:
     path = sqlite_path(key)
     return (
         f"CASE json_type({doc}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
@@ -56,9 +51,8 @@ def _sqlite_containers(doc: str, path: str) -> str:
     )
 
 
-@compiles(AttributeText, "postgresql")
-def _attribute_text_pg(element: AttributeText, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(AttributeText, "postgresql")
+def _attribute_text_pg(doc: str, key: str) -> str:
     return f"({doc} ->> {key})"
 
 
@@ -70,9 +64,8 @@ class AttributeJson(Construct):
     inherit_cache = True
 
 
-@compiles(AttributeJson, "sqlite")
-def _attribute_json_sqlite(element: AttributeJson, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(AttributeJson, "sqlite")
+def _attribute_json_sqlite(doc: str, key: str) -> str:
     path = sqlite_path(key)
     return (
         f"CASE json_type({doc}, {path}) {_sqlite_containers(doc, path)} "
@@ -81,9 +74,8 @@ def _attribute_json_sqlite(element: AttributeJson, compiler: SQLCompiler, **kw: 
     )
 
 
-@compiles(AttributeJson, "postgresql")
-def _attribute_json_pg(element: AttributeJson, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(AttributeJson, "postgresql")
+def _attribute_json_pg(doc: str, key: str) -> str:
     return f"({doc} -> {key})"
 
 
@@ -95,15 +87,13 @@ class TextAsJson(Construct):
     inherit_cache = True
 
 
-@compiles(TextAsJson, "sqlite")
-def _text_as_json_sqlite(element: TextAsJson, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(TextAsJson, "sqlite")
+def _text_as_json_sqlite(text: str) -> str:
     return f"CASE WHEN {text} IS NOT NULL THEN json_quote({text}) END"
 
 
-@compiles(TextAsJson, "postgresql")
-def _text_as_json_pg(element: TextAsJson, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(TextAsJson, "postgresql")
+def _text_as_json_pg(text: str) -> str:
     return f"to_jsonb(CAST({text} AS TEXT))"
 
 
@@ -119,9 +109,9 @@ class JsonObject(Construct):
     inherit_cache = True
 
 
-@compiles(JsonObject, "sqlite")
-def _json_object_sqlite(element: JsonObject, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"json_object({', '.join(args_of(element, compiler, **kw))})"
+@renders(JsonObject, "sqlite")
+def _json_object_sqlite(*pairs: str) -> str:
+    return f"json_object({', '.join(pairs)})"
 
 
 class DateText(Construct):
@@ -132,9 +122,9 @@ class DateText(Construct):
     inherit_cache = True
 
 
-@compiles(DateText, "sqlite")
-def _date_text_sqlite(element: DateText, compiler: SQLCompiler, **kw: Any) -> str:
-    (col,) = args_of(element, compiler, **kw)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
+@renders(DateText, "sqlite")
+def _date_text_sqlite(col: str) -> str:
+    # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
     micro = f"substr({col}, 21, 6)"
     return (
         f"substr({col}, 1, 10) || 'T' || substr({col}, 12, 8) "
@@ -142,9 +132,8 @@ def _date_text_sqlite(element: DateText, compiler: SQLCompiler, **kw: Any) -> st
     )
 
 
-@compiles(DateText, "postgresql")
-def _date_text_pg(element: DateText, compiler: SQLCompiler, **kw: Any) -> str:
-    (col,) = args_of(element, compiler, **kw)
+@renders(DateText, "postgresql")
+def _date_text_pg(col: str) -> str:
     utc = f"({col} AT TIME ZONE 'UTC')"
     micro = f"to_char({utc}, 'US')"
     return (
@@ -161,15 +150,13 @@ class TagArray(Construct):
     inherit_cache = True
 
 
-@compiles(TagArray, "sqlite")
-def _tag_array_sqlite(element: TagArray, compiler: SQLCompiler, **kw: Any) -> str:
-    (tag,) = args_of(element, compiler, **kw)
+@renders(TagArray, "sqlite")
+def _tag_array_sqlite(tag: str) -> str:
     return f"json_group_array({tag})"
 
 
-@compiles(TagArray, "postgresql")
-def _tag_array_pg(element: TagArray, compiler: SQLCompiler, **kw: Any) -> str:
-    (tag,) = args_of(element, compiler, **kw)
+@renders(TagArray, "postgresql")
+def _tag_array_pg(tag: str) -> str:
     return f"json_agg({tag})"
 
 
@@ -181,25 +168,11 @@ class EmptyArray(Construct):
     inherit_cache = True
 
 
-@compiles(EmptyArray, "sqlite")
-def _empty_array_sqlite(element: EmptyArray, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = args_of(element, compiler, **kw)
+@renders(EmptyArray, "sqlite")
+def _empty_array_sqlite(value: str) -> str:
     return f"json(coalesce({value}, '[]'))"
 
 
-@compiles(EmptyArray, "postgresql")
-def _empty_array_pg(element: EmptyArray, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = args_of(element, compiler, **kw)
+@renders(EmptyArray, "postgresql")
+def _empty_array_pg(value: str) -> str:
     return f"coalesce({value}, '[]'::json)"
-
-
-for _construct in (
-    AttributeText,
-    AttributeJson,
-    TextAsJson,
-    JsonObject,
-    DateText,
-    TagArray,
-    EmptyArray,
-):
-    compiles(_construct)(unsupported)

@@ -25,6 +25,7 @@ The cells of an export have constructs of their own, in `cells`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Boolean, String, Text
@@ -45,20 +46,42 @@ _SQLITE_KINDS = (
     "WHEN 'real' THEN 'number' WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
     "WHEN 'null' THEN 'null' WHEN 'array' THEN 'array' WHEN 'object' THEN 'object' END"
 )
-_PG_KINDS = "coalesce(nullif(jsonb_typeof({node}), 'boolean'), ({node})::text)"
-"""The JSON type, but ``true``/``false`` for booleans (a jsonb boolean's text)."""
+_PG_KINDS = (
+    "CASE jsonb_typeof({node}) WHEN 'boolean' THEN ({node})::text WHEN 'string' THEN 'string' "
+    "WHEN 'number' THEN 'number' WHEN 'null' THEN 'null' WHEN 'array' THEN 'array' "
+    "WHEN 'object' THEN 'object' END"
+)
+"""The JSON type, but ``true``/``false`` for booleans (a jsonb boolean's text): the node is
+looked up once (twice for a boolean), where ``coalesce(nullif(...))`` looked an absent key up
+twice, in every row the score is read."""
 ELEMENT = "nurture_element"
 """The alias of the element rows inside `JsonArrayAny`."""
 
+Render = Callable[..., str]
+"""A construct's SQL on one dialect, from its arguments' SQL."""
+
 
 class Construct(FunctionElement[Any]):
-    """A function-like SQL piece compiled per dialect."""
+    """A function-like SQL piece, written per dialect with `renders`; elsewhere a `CompileError`."""
 
     inherit_cache = True
 
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        compiles(cls)(unsupported)
 
-def args_of(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
-    return [compiler.process(clause, **kw) for clause in element.clauses]
+
+def renders(construct: type[Construct], dialect: str) -> Callable[[Render], Render]:
+    """Register a function of the construct's compiled arguments as its SQL on `dialect`."""
+
+    def register(render: Render) -> Render:
+        def compile_(element: Construct, compiler: SQLCompiler, **kw: Any) -> str:
+            return render(*(compiler.process(arg, **kw) for arg in element.clauses))
+
+        compiles(construct, dialect)(compile_)
+        return render
+
+    return register
 
 
 def unsupported(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
@@ -89,27 +112,23 @@ class JsonText(Construct):
     inherit_cache = True
 
 
-@compiles(JsonKind, "sqlite")
-def _json_kind_sqlite(element: JsonKind, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(JsonKind, "sqlite")
+def _json_kind_sqlite(doc: str, key: str) -> str:
     return _SQLITE_KINDS.format(type=f"json_type({doc}, {sqlite_path(key)})")
 
 
-@compiles(JsonKind, "postgresql")
-def _json_kind_pg(element: JsonKind, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(JsonKind, "postgresql")
+def _json_kind_pg(doc: str, key: str) -> str:
     return _PG_KINDS.format(node=f"({doc} -> {key})")
 
 
-@compiles(JsonText, "sqlite")
-def _json_text_sqlite(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(JsonText, "sqlite")
+def _json_text_sqlite(doc: str, key: str) -> str:
     return f"CAST(json_extract({doc}, {sqlite_path(key)}) AS TEXT)"
 
 
-@compiles(JsonText, "postgresql")
-def _json_text_pg(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key = args_of(element, compiler, **kw)
+@renders(JsonText, "postgresql")
+def _json_text_pg(doc: str, key: str) -> str:
     return f"({doc} ->> {key})"
 
 
@@ -140,9 +159,8 @@ class ElementText(Construct):
     inherit_cache = True
 
 
-@compiles(JsonArrayAny, "sqlite")
-def _array_any_sqlite(element: JsonArrayAny, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key, cond = args_of(element, compiler, **kw)
+@renders(JsonArrayAny, "sqlite")
+def _array_any_sqlite(doc: str, key: str, cond: str) -> str:
     path = sqlite_path(key)
     return (
         f"EXISTS (SELECT 1 FROM json_each({doc}, {path}) AS {ELEMENT} "
@@ -150,31 +168,30 @@ def _array_any_sqlite(element: JsonArrayAny, compiler: SQLCompiler, **kw: Any) -
     )
 
 
-@compiles(JsonArrayAny, "postgresql")
-def _array_any_pg(element: JsonArrayAny, compiler: SQLCompiler, **kw: Any) -> str:
-    doc, key, cond = args_of(element, compiler, **kw)
+@renders(JsonArrayAny, "postgresql")
+def _array_any_pg(doc: str, key: str, cond: str) -> str:
     node = f"({doc} -> {key})"
     items = f"CASE WHEN jsonb_typeof({node}) = 'array' THEN {node} ELSE '[]'::jsonb END"
     return f"EXISTS (SELECT 1 FROM jsonb_array_elements({items}) AS {ELEMENT}(value) WHERE {cond})"
 
 
-@compiles(ElementKind, "sqlite")
-def _element_kind_sqlite(element: ElementKind, compiler: SQLCompiler, **kw: Any) -> str:
+@renders(ElementKind, "sqlite")
+def _element_kind_sqlite() -> str:
     return _SQLITE_KINDS.format(type=f"{ELEMENT}.type")
 
 
-@compiles(ElementKind, "postgresql")
-def _element_kind_pg(element: ElementKind, compiler: SQLCompiler, **kw: Any) -> str:
+@renders(ElementKind, "postgresql")
+def _element_kind_pg() -> str:
     return _PG_KINDS.format(node=f"{ELEMENT}.value")
 
 
-@compiles(ElementText, "sqlite")
-def _element_text_sqlite(element: ElementText, compiler: SQLCompiler, **kw: Any) -> str:
+@renders(ElementText, "sqlite")
+def _element_text_sqlite() -> str:
     return f"CAST({ELEMENT}.value AS TEXT)"
 
 
-@compiles(ElementText, "postgresql")
-def _element_text_pg(element: ElementText, compiler: SQLCompiler, **kw: Any) -> str:
+@renders(ElementText, "postgresql")
+def _element_text_pg() -> str:
     return f"({ELEMENT}.value #>> '{{}}')"
 
 
@@ -189,15 +206,13 @@ class ToNumber(Construct):
     inherit_cache = True
 
 
-@compiles(ToNumber, "sqlite")
-def _to_number_sqlite(element: ToNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(ToNumber, "sqlite")
+def _to_number_sqlite(text: str) -> str:
     return f"CAST({text} AS REAL)"
 
 
-@compiles(ToNumber, "postgresql")
-def _to_number_pg(element: ToNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(ToNumber, "postgresql")
+def _to_number_pg(text: str) -> str:
     return f"CAST({text} AS NUMERIC)"
 
 
@@ -209,6 +224,8 @@ class RegexSearch(Construct):
     inherit_cache = True
 
 
+# RegexSearch compiles only the pattern its dialect reads: a bound parameter compiled but
+# left out of the text would shift SQLite's positional parameters.
 @compiles(RegexSearch, "sqlite")
 def _regex_sqlite(element: RegexSearch, compiler: SQLCompiler, **kw: Any) -> str:
     text, python, _postgres = list(element.clauses)
@@ -229,15 +246,13 @@ class Bytewise(Construct):
     inherit_cache = True
 
 
-@compiles(Bytewise, "sqlite")
-def _bytewise_sqlite(element: Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(Bytewise, "sqlite")
+def _bytewise_sqlite(text: str) -> str:
     return text  # SQLite's default BINARY collation is code point order for UTF-8
 
 
-@compiles(Bytewise, "postgresql")
-def _bytewise_pg(element: Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(Bytewise, "postgresql")
+def _bytewise_pg(text: str) -> str:
     return f'({text} COLLATE "C")'
 
 
@@ -249,15 +264,13 @@ class Strip(Construct):
     inherit_cache = True
 
 
-@compiles(Strip, "sqlite")
-def _strip_sqlite(element: Strip, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(Strip, "sqlite")
+def _strip_sqlite(text: str) -> str:
     return f"trim({text}, ' ' || char(9, 10, 11, 12, 13))"
 
 
-@compiles(Strip, "postgresql")
-def _strip_pg(element: Strip, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(Strip, "postgresql")
+def _strip_pg(text: str) -> str:
     return f"btrim({text}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
 
 
@@ -269,34 +282,17 @@ class EmailDomain(Construct):
     inherit_cache = True
 
 
-@compiles(EmailDomain, "sqlite")
-def _email_domain_sqlite(element: EmailDomain, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
+@renders(EmailDomain, "sqlite")
+def _email_domain_sqlite(text: str) -> str:
     # rtrim(t, t-without-@) keeps everything up to the last @; removing that leaves the domain
     domain = f"replace({text}, rtrim({text}, replace({text}, '@', '')), '')"
     return f"CASE WHEN instr({text}, '@') > 0 THEN lower({domain}) END"
 
 
-@compiles(EmailDomain, "postgresql")
-def _email_domain_pg(element: EmailDomain, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = args_of(element, compiler, **kw)
-    domain = f"substr({text}, length({text}) - strpos(reverse({text}), '@') + 2)"
-    return f"CASE WHEN strpos({text}, '@') > 0 THEN lower({domain}) END"
-
-
-for _construct in (
-    JsonKind,
-    JsonText,
-    JsonArrayAny,
-    ElementKind,
-    ElementText,
-    ToNumber,
-    RegexSearch,
-    Bytewise,
-    Strip,
-    EmailDomain,
-):
-    compiles(_construct)(unsupported)
+@renders(EmailDomain, "postgresql")
+def _email_domain_pg(text: str) -> str:
+    # the last field is the whole text when there is no @; then nullif makes it NULL
+    return f"lower(nullif(split_part({text}, '@', -1), {text}))"
 
 
 def postgres_pattern(pattern: str) -> str:

@@ -29,7 +29,21 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Integer, String, and_, case, exists, false, func, literal, not_, or_, true
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    true,
+)
 
 from dsl.graph import Json
 from dsl.vocabulary import GRADES, STAGE_RANK
@@ -168,13 +182,18 @@ def score() -> Expr:
     """fit + interest + the manual ``score +N`` total (`LeadView.score`).
 
     The total counts when it is a JSON number (true counts 1, as Python's
-    ``isinstance(True, int)`` has it); anything else counts 0.
+    ``isinstance(True, int)`` has it); anything else counts 0. It is a float,
+    as the sum with ``interest`` is anyway: a constant 0 of another type was
+    converted again in every row.
     """
     key = literal(SCORE_DELTA, String())
     manual = case(
-        {"number": ToNumber(JsonText(Lead.attributes, key)), "true": literal(1, Integer())},
+        {
+            "number": cast(ToNumber(JsonText(Lead.attributes, key)), Float()),
+            "true": literal(1.0, Float()),
+        },
         value=JsonKind(Lead.attributes, key),
-        else_=literal(0, Integer()),
+        else_=literal(0.0, Float()),
     )
     return Lead.fit + Lead.interest + manual
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from dsl.graph import Json
+from nurture import db
+from nurture.models import Lead
 from nurture.segments import Sizes, columns, count, export, sizes
 from tests.segments.conftest import Loaded
 from tests.segments.dataset import NOW
@@ -164,3 +168,36 @@ def test_tags_gathered_per_lead_or_in_one_pass_read_the_same(loaded: Loaded, out
     # Then both write the same
     assert few == many
     assert "白皮书下载" in many
+
+
+@pytest.mark.parametrize("output", ["csv", "jsonl"])
+def test_a_file_gets_the_same_text_and_progress_counts_leads_not_lines(
+    db_url: str, tmp_path: Path, output: str
+) -> None:
+    # Given leads whose text holds line breaks, quotes and Chinese
+    engine = db.make_engine(db_url)
+    with Session(engine) as session:
+        session.add(Lead(email="ada@acme.com", first_name="波", company='Acme\n"Labs"'))
+        session.add(Lead(email="bo@qq.com", title="市场\r\n经理"))
+        session.commit()
+
+    # When the export goes to a file (on PostgreSQL, the bytes as they came) and to a StringIO
+    fields = ["first_name", "company", "title"]
+    heard: list[int] = []
+    path = tmp_path / f"out.{output}"
+    try:
+        with engine.connect() as connection, path.open("w", encoding="utf-8", newline="") as file:
+            written = export(
+                connection, EVERYONE, NOW, file, format=output, fields=fields, progress=heard.append
+            )
+        text = io.StringIO()
+        with engine.connect() as connection:
+            export(connection, EVERYONE, NOW, text, format=output, fields=fields)
+    finally:
+        engine.dispose()
+
+    # Then both hold the same text, and progress heard of each lead once
+    assert path.read_bytes().decode("utf-8") == text.getvalue()
+    kept = "市场\r\n经理" if output == "csv" else "市场\\r\\n经理"  # JSON escapes the break
+    assert kept in text.getvalue()
+    assert written == sum(heard) == 2

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import CompileError
 
 import dsl
 from dsl.graph import Json
@@ -188,6 +190,15 @@ def test_now_moves_the_within_window(loaded: Loaded) -> None:
 
     # Then the events of then have dropped out, and cy's event (then in the future) counts
     assert found == {"cy"}
+
+
+def test_another_database_is_refused_by_name() -> None:
+    # Given a condition over a custom field, whose SQL is written per dialect
+    cond = to_sql(compiled('lead.budget >= 100 and lead.title matches "^VP"'), NOW)
+
+    # Then a database other than SQLite and PostgreSQL gets a CompileError naming the two
+    with pytest.raises(CompileError, match="SQLite and PostgreSQL, not mysql"):
+        select(Lead.id).where(cond).compile(dialect=mysql.dialect())
 
 
 def test_a_naive_now_is_refused() -> None:
