@@ -1,0 +1,52 @@
+"""The root `nurture` command: every command listed, each module imported only when used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from nurture.cli import COMMANDS, app, module_commands
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("module", sorted(set(COMMANDS.values())))
+def test_each_module_defines_the_commands_listed_for_it(module: str) -> None:
+    listed = sorted(name for name, owner in COMMANDS.items() if owner == module)
+    assert sorted(module_commands(module)) == listed
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in COMMANDS:
+        assert f" {name} " in result.output
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    result = runner.invoke(app, ["segmnt"])
+    assert result.exit_code == 2
+    assert "Did you mean 'segment'?" in result.output
+
+
+def test_segment_starts_without_the_runtime_the_service_or_dramatiq() -> None:
+    # When `nurture segment --help` runs in a fresh interpreter
+    code = (
+        "import sys\n"
+        "from nurture.cli import main\n"
+        "sys.argv = ['nurture', 'segment', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('nurture.runtime', 'nurture.tracking', 'nurture.simulate', 'dramatiq', "
+        "'starlette', 'uvicorn')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    # Then none of the other commands' libraries was imported
+    assert done.stdout.strip().splitlines()[-1] == "[]"
