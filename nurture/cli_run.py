@@ -37,24 +37,15 @@ DEFAULT_CAMPAIGNS = Path("campaigns")
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run``, ``worker``, ``scheduler``, ``report deliveries``, ``deliveries release``."""
+    """Add ``run``, ``worker``, ``scheduler`` and ``deliveries release``.
+
+    ``report deliveries`` is here too, and `nurture.cli_report` lists it in ``report``."""
     app.command("run")(run_command)
     app.command("worker")(worker_command)
     app.command("scheduler")(scheduler_command)
-    report = _group(app, "report", "Reports on campaigns and deliveries.")
-    report.command("deliveries")(report_deliveries)
-    deliveries = _group(app, "deliveries", "Operator commands for deliveries.")
+    deliveries = typer.Typer(help="Operator commands for deliveries.", no_args_is_help=True)
     deliveries.command("release")(release_command)
-
-
-def _group(app: typer.Typer, name: str, help_text: str) -> typer.Typer:
-    """The sub-app `name`, reusing one another module registered first."""
-    for info in app.registered_groups:
-        if info.name == name and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(help=help_text, no_args_is_help=True)
-    app.add_typer(group, name=name)
-    return group
+    app.add_typer(deliveries, name="deliveries")
 
 
 def _settings(**changes: Any) -> Settings:

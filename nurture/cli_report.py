@@ -1,0 +1,217 @@
+"""``nurture report funnel`` and ``nurture report campaign NAME``: the analyst's tables.
+
+Exit codes: 0 printed, 1 an unusable database, 2 bad usage (an unknown
+campaign, a bad ``--since``). ``--json`` prints the same as one object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nurture import cli_db, cli_lang
+from nurture.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from nurture.reports import CampaignReport, Funnel
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+Url = Annotated[
+    str | None,
+    typer.Option("--url", metavar="DB", help="Database URL (default: $NURTURE_DATABASE_URL)."),
+]
+
+
+SHOWN = {
+    "opened": "opened",
+    "clicked": "clicked",
+    "bounced_hard": "bounced",
+    "unsubscribed": "unsubscribed",
+}
+"""Engagement columns of the step table: event type -> heading."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report funnel``, ``report campaign`` and ``report deliveries`` (an operator's)."""
+    from nurture.cli_run import report_deliveries
+
+    report = typer.Typer(
+        help="Reports on the funnel, campaigns and deliveries.", no_args_is_help=True
+    )
+    report.command("funnel")(funnel_command)
+    report.command("campaign")(campaign_command)
+    report.command("deliveries")(report_deliveries)
+    app.add_typer(report, name="report")
+
+
+def funnel_command(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="YYYY-MM-DD", help="Only leads created on or after."),
+    ] = None,
+    as_json: AsJson = False,
+    url: Url = None,
+) -> None:
+    """The funnel: leads per stage, conversion, by source, days to MQL, velocity, SLA."""
+    from nurture.reports import funnel
+
+    start = _since(since)
+    with _session(url) as session:
+        data = funnel(session, datetime.now(UTC), start)
+    if as_json:
+        typer.echo(json.dumps(data.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_funnel(data)
+
+
+def campaign_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The campaign's name.")],
+    as_json: AsJson = False,
+    url: Url = None,
+) -> None:
+    """One campaign: enrollments per version, and per step sends, opens, clicks, bounces."""
+    from dsl.vocabulary import suggest
+    from nurture.reports import UnknownCampaign, campaign_report
+
+    with _session(url) as session:
+        try:
+            data = campaign_report(session, name)
+        except UnknownCampaign as e:
+            by_lower = {k.lower(): k for k in e.known}
+            hint = suggest(name, by_lower)
+            maybe = f"; did you mean {by_lower[hint]!r}?" if hint else ""
+            known = ", ".join(repr(k) for k in e.known) or "none deployed"
+            cli_lang._fail(f"no campaign {name!r}{maybe} (campaigns: {known})")
+    if as_json:
+        typer.echo(json.dumps(data.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_campaign(data)
+
+
+# ---------------------------------------------------------------- printing
+
+
+def _print_funnel(data: Funnel) -> None:
+    console = _console()
+    since = f" created since {data.since:%Y-%m-%d}" if data.since else ""
+    title = f"Funnel of the {data.leads:,} leads{since}"
+    stages = Table(title=title, title_justify="left")
+    for column in ("stage", "now", "reached", "from the stage before"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    for s in data.stages:
+        stages.add_row(s.stage, f"{s.now:,}", f"{s.reached:,}", _percent(s.conversion))
+    stages.add_row("returned", "", f"{data.returned:,}", "")
+    sources = Table(title="By source", title_justify="left")
+    for column in ("source", "leads", "MQLs", "rate"):
+        sources.add_column(column, justify="left" if column == "source" else "right")
+    for src in data.sources:
+        name = src.source or "(none)"
+        sources.add_row(name, f"{src.leads:,}", f"{src.mqls:,}", _percent(src.rate))
+    timing = Table(show_header=False, box=None, pad_edge=False)
+    days = f"{_days(data.days_to_mql_median)}, {_days(data.days_to_mql_p90)}"
+    timing.add_row("days to MQL (median, p90)", days)
+    velocity = _percent(data.lead_velocity_rate, signed=True)
+    timing.add_row(
+        "MQLs this month, last month", f"{data.mqls_this_month:,}, {data.mqls_last_month:,}"
+    )
+    timing.add_row("lead velocity rate", velocity)
+    timing.add_row(
+        "MQLs waiting on sales (in SLA, overdue)", f"{data.sla_waiting:,}, {data.sla_overdue:,}"
+    )
+    for thing in (stages, sources, timing):
+        console.print(thing)
+
+
+def _print_campaign(data: CampaignReport) -> None:
+    console = _console()
+    versions = Table(title=f"Campaign {data.name!r}: enrollments", title_justify="left")
+    for column in ("version", "deployed", "enrollments", "exits"):
+        versions.add_column(column)
+    for v in data.versions:
+        deployed = f"{v.deployed_at:%Y-%m-%d %H:%M}"
+        versions.add_row(f"v{v.version}", deployed, _pairs(v.states), _pairs(v.exits))
+    steps = Table(title="Touches per step", title_justify="left")
+    for column in ("version", "step", "kind", "template", "sent", "failed", *SHOWN.values()):
+        steps.add_column(
+            column, justify="left" if column in ("step", "kind", "template") else "right"
+        )
+    for s in data.steps:
+        failed = sum(n for status, n in s.touches.items() if status != "sent")
+        steps.add_row(
+            f"v{s.version}",
+            s.step,
+            s.kind,
+            s.template,
+            f"{s.sent:,}",
+            f"{failed:,}",
+            *(_engaged(s.engaged.get(e, 0), s.rate(e)) for e in SHOWN),
+        )
+    console.print(versions)
+    console.print(steps if data.steps else "no touches yet")
+
+
+def _engaged(count: int, rate: float | None) -> str:
+    return f"{count:,} ({_percent(rate)})" if rate is not None else f"{count:,}"
+
+
+def _pairs(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name or '?'} {count:,}" for name, count in counts.items()) or "none"
+
+
+def _percent(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _console() -> Console:
+    console = cli_lang._console(sys.stdout)
+    if not sys.stdout.isatty():
+        console.width = 200  # a pipe or a file: tables whole, never cut at 80 columns
+    return console
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        cli_lang._fail(f"--since {text!r}: write a date such as 2026-03-01")
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@contextmanager
+def _session(url: str | None) -> Iterator[Session]:
+    """A session on the migrated database (rolled back at the end), or exit 1 with why."""
+    from sqlalchemy.orm import Session
+
+    try:
+        target = url or Settings.load().database_url
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+    engine = cli_db.migrated_engine(target)
+    try:
+        with Session(engine) as session:
+            yield session
+    except cli_db._FAILURES as e:
+        cli_lang._fail(f"cannot read {cli_db._redacted(target)}: {cli_db._why(e)}", code=1)
+    finally:
+        engine.dispose()

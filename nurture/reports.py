@@ -1,0 +1,354 @@
+"""The analyst's reports: the funnel and one campaign, counted in SQL over the data model.
+
+`funnel` reads lifecycle transitions and MQL records: how many leads reached
+each stage (a lead that jumped a stage, say straight to ``sql``, counts as
+having reached the ones it passed), the conversion from each stage to the
+next, the same by lead source, days from a lead's creation to its MQL, the
+lead velocity rate (this month's MQLs against last month's) and the MQLs
+waiting on sales, within or past their SLA.
+
+`campaign` reads enrollments, deliveries and the events that name a delivery:
+per version, where enrollments stand and why they left; per step, sends and
+unique opens, clicks, bounces and unsubscribes. Each count is one grouped
+query, so a report costs a few queries whatever the number of leads.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Select, distinct, func, select
+from sqlalchemy.orm import Session
+
+from dsl.graph import StepGraph
+from nurture.engine.state import utc
+from nurture.models import (
+    STAGES,
+    Campaign,
+    CampaignVersion,
+    Delivery,
+    Enrollment,
+    Event,
+    Lead,
+    LifecycleTransition,
+    MqlRecord,
+)
+
+FUNNEL: Final = tuple(s for s in STAGES if s != "returned")
+"""The stages in funnel order; `returned` is a way back, reported beside them."""
+ENGAGEMENT: Final = ("opened", "clicked", "bounced_hard", "complained", "unsubscribed")
+"""Event types counted per step, each once per delivery."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One funnel stage: leads there now, leads that ever reached it, and from the stage before."""
+
+    stage: str
+    now: int
+    reached: int
+    conversion: float | None
+    """`reached` over the previous stage's `reached`; None for the first stage or from zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Leads of one source (``lead.source``; empty: unknown) and how many became MQLs."""
+
+    source: str
+    leads: int
+    mqls: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.mqls / self.leads if self.leads else None
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    """What `nurture report funnel` prints."""
+
+    since: datetime | None
+    leads: int
+    stages: tuple[Stage, ...]
+    returned: int
+    """Leads sales returned to nurture (they may be at any stage again)."""
+    sources: tuple[Source, ...]
+    days_to_mql_median: float | None
+    days_to_mql_p90: float | None
+    mqls_this_month: int
+    mqls_last_month: int
+    sla_waiting: int
+    """MQLs sales has not answered yet (still at ``mql``), within their SLA deadline."""
+    sla_overdue: int
+    """MQLs sales has not answered yet, past their SLA deadline."""
+
+    @property
+    def lead_velocity_rate(self) -> float | None:
+        """(MQLs this month - last month) / last month, as a fraction; None without last month."""
+        if not self.mqls_last_month:
+            return None
+        return (self.mqls_this_month - self.mqls_last_month) / self.mqls_last_month
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["since"] = None if self.since is None else self.since.isoformat()
+        data["sources"] = [{**asdict(s), "rate": s.rate} for s in self.sources]
+        data["lead_velocity_rate"] = self.lead_velocity_rate
+        return data
+
+
+def funnel(session: Session, now: datetime, since: datetime | None = None) -> Funnel:
+    """The funnel of the leads created since `since` (all leads when None), as of `now`."""
+    now = utc(now)
+    leads = select(Lead.id).where(Lead.created_at >= utc(since)) if since else select(Lead.id)
+    ids = leads.scalar_subquery()
+    at_stage = _counts(session, select(Lead.stage, func.count()).where(Lead.id.in_(ids)))
+    total = sum(at_stage.values())
+    reached = _reached(session, ids, total)
+    stages: list[Stage] = []
+    before: int | None = None
+    for stage in FUNNEL:
+        conversion = reached[stage] / before if before else None
+        stages.append(Stage(stage, at_stage.get(stage, 0), reached[stage], conversion))
+        before = reached[stage]
+    days = _days_to_mql(session, ids)
+    this_month, last_month = _month_starts(now)
+    return Funnel(
+        since=since,
+        leads=total,
+        stages=tuple(stages),
+        returned=_leads_with(session, ids, LifecycleTransition.to_stage == "returned"),
+        sources=_sources(session, ids),
+        days_to_mql_median=statistics.median(days) if days else None,
+        days_to_mql_p90=_p90(days),
+        mqls_this_month=_mqls_between(session, ids, this_month, now),
+        mqls_last_month=_mqls_between(session, ids, last_month, this_month),
+        sla_waiting=_unanswered(session, ids, MqlRecord.sla_due_at >= now),
+        sla_overdue=_unanswered(session, ids, MqlRecord.sla_due_at < now),
+    )
+
+
+def _counts(session: Session, query: Select[Any, int]) -> dict[str, int]:
+    column = query.selected_columns[0]
+    return {str(k or ""): int(v) for k, v in session.execute(query.group_by(column))}
+
+
+def _reached(session: Session, ids: Any, total: int) -> dict[str, int]:
+    """Leads that reached each stage or one after it (by their transitions and stage now)."""
+    reached = {FUNNEL[0]: total}
+    for index, stage in enumerate(FUNNEL[1:], start=1):
+        later = FUNNEL[index:]
+        moved = select(LifecycleTransition.lead_id).where(LifecycleTransition.to_stage.in_(later))
+        there = select(Lead.id).where(Lead.stage.in_(later))
+        union = moved.union(there).subquery()
+        query = select(func.count(distinct(union.c[0]))).where(union.c[0].in_(ids))
+        reached[stage] = int(session.scalar(query) or 0)
+    return reached
+
+
+def _leads_with(session: Session, ids: Any, condition: Any) -> int:
+    query = select(func.count(distinct(LifecycleTransition.lead_id))).where(
+        condition, LifecycleTransition.lead_id.in_(ids)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _sources(session: Session, ids: Any) -> tuple[Source, ...]:
+    source = func.coalesce(Lead.source, "")
+    mql = select(MqlRecord.lead_id).distinct().subquery()
+    query = (
+        select(source, func.count(Lead.id), func.count(mql.c.lead_id))
+        .outerjoin(mql, mql.c.lead_id == Lead.id)
+        .where(Lead.id.in_(ids))
+        .group_by(source)
+        .order_by(func.count(Lead.id).desc(), source)
+    )
+    return tuple(Source(str(s), int(n), int(m)) for s, n, m in session.execute(query))
+
+
+def _days_to_mql(session: Session, ids: Any) -> list[float]:
+    """Days from each lead's creation to its first MQL."""
+    first = (
+        select(MqlRecord.lead_id, func.min(MqlRecord.at).label("at"))
+        .where(MqlRecord.lead_id.in_(ids))
+        .group_by(MqlRecord.lead_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Lead.created_at, first.c.at).join(first, first.c.lead_id == Lead.id)
+    )
+    return sorted(
+        max(0.0, (utc(at) - utc(created)).total_seconds() / 86400) for created, at in rows
+    )
+
+
+def _p90(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
+
+
+def _month_starts(now: datetime) -> tuple[datetime, datetime]:
+    this = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last = (
+        this.replace(year=this.year - 1, month=12)
+        if this.month == 1
+        else this.replace(month=this.month - 1)
+    )
+    return this, last
+
+
+def _mqls_between(session: Session, ids: Any, start: datetime, end: datetime) -> int:
+    query = select(func.count(distinct(MqlRecord.lead_id))).where(
+        MqlRecord.lead_id.in_(ids), MqlRecord.at >= start, MqlRecord.at < end
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _unanswered(session: Session, ids: Any, due: Any) -> int:
+    """MQLs with an SLA that sales neither accepted nor returned, and the lead still at MQL."""
+    query = (
+        select(func.count())
+        .select_from(MqlRecord)
+        .join(Lead, Lead.id == MqlRecord.lead_id)
+        .where(
+            MqlRecord.lead_id.in_(ids),
+            MqlRecord.sla_due_at.is_not(None),
+            MqlRecord.accepted_at.is_(None),
+            MqlRecord.returned_at.is_(None),
+            Lead.stage == "mql",
+            due,
+        )
+    )
+    return int(session.scalar(query) or 0)
+
+
+# ---------------------------------------------------------------- one campaign
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a campaign: where its enrollments stand and why they left."""
+
+    version: int
+    deployed_at: datetime
+    states: Mapping[str, int]
+    exits: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One send step of one version: touches by status, and each engagement once per touch."""
+
+    version: int
+    step: str
+    kind: str
+    template: str
+    touches: Mapping[str, int]
+    engaged: Mapping[str, int]
+
+    @property
+    def sent(self) -> int:
+        return self.touches.get("sent", 0)
+
+    def rate(self, event: str) -> float | None:
+        return self.engaged.get(event, 0) / self.sent if self.sent else None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    """What `nurture report campaign NAME` prints."""
+
+    name: str
+    versions: tuple[Version, ...]
+    steps: tuple[Step, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": [
+                {**asdict(v), "deployed_at": v.deployed_at.isoformat()} for v in self.versions
+            ],
+            "steps": [
+                {**asdict(s), "rates": {e: s.rate(e) for e in ENGAGEMENT}} for s in self.steps
+            ],
+        }
+
+
+class UnknownCampaign(LookupError):
+    """Raised when no campaign has the name; `known` lists the names there are."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = tuple(known)
+
+
+def campaign_report(session: Session, name: str) -> CampaignReport:
+    """Enrollments per version and touches per step of the campaign `name`."""
+    found = session.scalar(select(Campaign).where(Campaign.name == name))
+    if found is None:
+        raise UnknownCampaign(
+            name, list(session.scalars(select(Campaign.name).order_by(Campaign.name)))
+        )
+    versions = list(
+        session.scalars(
+            select(CampaignVersion)
+            .where(CampaignVersion.campaign_id == found.id)
+            .order_by(CampaignVersion.version)
+        )
+    )
+    return CampaignReport(
+        name,
+        tuple(_version(session, v) for v in versions),
+        tuple(step for v in versions for step in _steps(session, v)),
+    )
+
+
+def _version(session: Session, version: CampaignVersion) -> Version:
+    mine = Enrollment.campaign_version_id == version.id
+    states = _counts(session, select(Enrollment.state, func.count()).where(mine))
+    exits = _counts(
+        session,
+        select(Enrollment.exit_reason, func.count()).where(mine, Enrollment.state == "exited"),
+    )
+    return Version(version.version, version.deployed_at, states, exits)
+
+
+def _steps(session: Session, version: CampaignVersion) -> Iterable[Step]:
+    touches = (
+        select(Delivery.step_id, Delivery.status, func.count())
+        .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+        .where(Enrollment.campaign_version_id == version.id)
+        .group_by(Delivery.step_id, Delivery.status)
+    )
+    engaged = (
+        select(Delivery.step_id, Event.type, func.count(distinct(Event.delivery_id)))
+        .join(Delivery, Delivery.id == Event.delivery_id)
+        .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+        .where(Enrollment.campaign_version_id == version.id, Event.type.in_(ENGAGEMENT))
+        .group_by(Delivery.step_id, Event.type)
+    )
+    by_step: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    for step, status, count in session.execute(touches):
+        by_step.setdefault(step, ({}, {}))[0][status] = int(count)
+    for step, kind, count in session.execute(engaged):
+        by_step.setdefault(step, ({}, {}))[1][kind] = int(count)
+    nodes = StepGraph.from_json(version.graph).nodes
+    for step in sorted(by_step, key=_step_order):
+        node = nodes.get(step)
+        kind = node.kind if node is not None else "notify"  # `notify:<template>` keys
+        template = node.params.get("template") if node is not None else step.partition(":")[2]
+        touched, engaged_counts = by_step[step]
+        yield Step(version.version, step, kind, str(template or ""), touched, engaged_counts)
+
+
+def _step_order(step: str) -> tuple[int, str]:
+    """`n2` before `n10`: node ids in source order."""
+    digits = step[1:]
+    return (int(digits), step) if step.startswith("n") and digits.isdigit() else (1 << 30, step)
