@@ -21,13 +21,17 @@ included (tests/dsl/test_syntax_speed_equivalence.py holds the two together).
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any, cast
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.indenter import DedentError, Indenter
@@ -464,6 +468,24 @@ class _NotFast(Exception):
     """The fast way cannot tell what Lark's contextual lexer makes of this token."""
 
 
+def _cache_file() -> str | bool:
+    """Where Lark keeps the built parse table between processes, or False for nowhere.
+
+    Building it (with the `strict` conflict checks) costs a command ~0.25 s of
+    start-up; Lark stores it keyed by the grammar's and options' hash, so a
+    changed grammar is built and checked again. The file lives in the user's
+    own cache folder (``$XDG_CACHE_HOME/nurture``), not a shared temp folder,
+    because it is a pickle.
+    """
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nurture"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    python = "{}{}".format(*sys.version_info[:2])
+    return str(root / f"grammar-lark{lark.__version__}-py{python}.pickle")
+
+
 class _Parser:
     """The LALR parser for `nurture.lark`, fast way first; a lock makes a parse one at a time."""
 
@@ -478,13 +500,14 @@ class _Parser:
             propagate_positions=True,
             postlex=self.indenter,
             maybe_placeholders=False,
+            cache=_cache_file(),
         )
         self.lock = threading.Lock()
         # The fast way runs the same parse table, with callbacks that build the AST.
         self.ast_builder = AstBuilder()
         self.fast = True
         try:
-            self.lexer = Lexer(self.lark.terminals, self.lark.ignore_tokens)
+            self.lexer = Lexer(self.lark.lexer_conf.terminals, self.lark.lexer_conf.ignore)
             self.conf = parse_conf(
                 self.lark.parser.parser.parser.parse_table, "start", self.ast_builder
             )
