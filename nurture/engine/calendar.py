@@ -94,15 +94,28 @@ def in_window(moment: datetime, window: Window, tz: tzinfo) -> bool:
 
 def next_opening(moment: datetime, window: Window, tz: tzinfo) -> datetime:
     """`moment` if the window is open then, else the next moment it opens."""
-    today, days = moment.astimezone(tz).date(), window.days
-    for offset in _FROM_YESTERDAY:
-        day = today + offset
-        if day.weekday() not in days:
-            continue
-        opens, closes = _interval(window.start, window.end, day, tz)
+    today = moment.astimezone(tz).date()
+    for opens, closes in _openings(window.start, window.end, window.days, tz, today):
         if moment < closes:
             return max(moment, opens)
     return moment  # a window with no days: nothing to wait for
+
+
+@functools.lru_cache(maxsize=4096)
+def _openings(
+    start: time, end: time, days: frozenset[int], tz: tzinfo, today: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The window's openings on its days from yesterday (it may run past midnight) to today + 8.
+
+    Kept: every send checks the openings around its day, and the leads of a
+    run share a few days and zones. Eight days ahead reach every weekday.
+    """
+    found = []
+    for offset in _FROM_YESTERDAY:
+        day = today + offset
+        if day.weekday() in days:
+            found.append(_interval(start, end, day, tz))
+    return tuple(found)
 
 
 _FROM_YESTERDAY = tuple(timedelta(days=offset) for offset in range(-1, 9))

@@ -37,7 +37,8 @@ class Cap:
         """
         if self.count <= 0:
             return moment + self.period
-        counted = [s for s in sends if moment - self.period < s <= moment]
+        since = moment - self.period
+        counted = [s for s in sends if since < s <= moment]
         if len(counted) < self.count:
             return moment
         return counted[len(counted) - self.count] + self.period

@@ -14,7 +14,8 @@ edge the moment the branch is reached.
 
 This interpreter is the reference and serves one-off checks (scoring,
 segments, triggers); `predicates` compiles the same JSON into closures for
-the conditions `decide` runs again and again, and must answer alike.
+the conditions `decide` runs again and again, and for callers that test many
+leads (`scoring.CompiledScoring`, `triggers.Segments`), and must answer alike.
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ class Context:
     """None outside an enrollment (segments, scoring): messages match by `as` name."""
     since: datetime | None = None
     """When a waiting branch was reached; `within` then counts from here."""
+
+
+class Facts:
+    """What `Context` holds, as a plain object: for compiled conditions tested again and again.
+
+    A frozen dataclass costs several times as much to build; a caller that
+    tests many leads (`scoring.CompiledScoring`, `triggers.Segments`) builds
+    one of these per test instead. Conditions only read it.
+    """
+
+    __slots__ = ("events", "lead", "now", "refs", "since")
+
+    def __init__(self, lead: LeadView, events: Sequence[Event], now: datetime) -> None:
+        self.lead, self.events, self.now = lead, events, now
+        self.refs: Refs | None = None
+        self.since: datetime | None = None
 
 
 class Scope(Protocol):
@@ -203,10 +220,13 @@ def timed(events: list[Event], span: timedelta | None, ctx: Scope, lookback: boo
     if span is None:
         return bool(events)
     if ctx.since is None:
-        return any(e.at >= ctx.now - span for e in events)
+        if not events:
+            return False
+        start = ctx.now - span
+        return any(e.at >= start for e in events)
     deadline = ctx.since + span
     lower = ctx.since - span if lookback else None
-    if any(e.at <= deadline and (lower is None or e.at >= lower) for e in events):
+    if events and any(e.at <= deadline and (lower is None or e.at >= lower) for e in events):
         return True
     return None if ctx.now < deadline else False
 

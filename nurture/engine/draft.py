@@ -13,11 +13,11 @@ from datetime import datetime
 
 from dsl.graph import Node, StepGraph
 from nurture.engine.actions import Action, Decision, Exit, Suppressed
-from nurture.engine.calendar import lead_zone, window_zone
-from nurture.engine.caps import Cap, Limits
+from nurture.engine.calendar import lead_zone, next_opening, window_zone
+from nurture.engine.caps import Cap, Limits, next_send_time
 from nurture.engine.conditions import Refs, Truth
 from nurture.engine.loops import iteration_key
-from nurture.engine.plan import plan_for
+from nurture.engine.plan import first_targets, plan_for
 from nurture.engine.predicates import SENT, Predicate
 from nurture.engine.state import (
     DONE,
@@ -29,7 +29,13 @@ from nurture.engine.state import (
     LeadView,
     SendHistory,
     WaitingFor,
+    positional_builder,
 )
+
+_new_state = positional_builder(EnrollmentState)
+_new_decision = positional_builder(Decision)
+_new_refs = positional_builder(Refs)
+_new_limits = positional_builder(Limits)
 
 Outcome = str | Decision
 """A step's result: the next step's id to run now, or the decision to return."""
@@ -39,7 +45,9 @@ class Draft:
     """One decision in the making."""
 
     __slots__ = (
+        "_counters",
         "_refs",
+        "_sent",
         "actions",
         "checked",
         "cursor",
@@ -74,8 +82,12 @@ class Draft:
         self.start, self.lead, self.events, self.graph, self.now = start, lead, events, graph, now
         self.global_cap = global_cap
         self.cursor = start.cursor
-        self.loops = dict(start.loops)
-        self.sent = dict(start.sent)
+        self.loops = start.loops
+        """Repeat counters: the stored enrollment's until a repeat changes them (`counters`)."""
+        self.sent = start.sent
+        """Latest delivery per send step: the stored enrollment's until a send (`record_send`)."""
+        self._counters: dict[str, int] | None = None
+        self._sent: dict[str, Delivered] | None = None
         self.last_sent = start.last_sent
         self.waiting = start.waiting_for
         """The parked branch this decision resumes; only the first step may use it."""
@@ -105,7 +117,7 @@ class Draft:
             sent = self.sent
             last = sent.get(self.last_sent) if self.last_sent else None
             named = {name: sent[nid] for name, nid in self.plan.names.items() if nid in sent}
-            self._refs = Refs(self.start.id, last, named)
+            self._refs = _new_refs(self.start.id, last, named)
         return self._refs
 
     def holds(self, cond: Predicate, since: datetime | None = None) -> Truth:
@@ -135,28 +147,58 @@ class Draft:
         if changed & self.plan.exit_reads:
             self.checked = False
 
+    def counters(self) -> dict[str, int]:
+        """The repeat counters, for a step to change (copied from the enrollment's at first)."""
+        if self._counters is None:
+            self._counters = dict(self.loops)
+            self.loops = self._counters
+        return self._counters
+
     def record_send(self, node_id: str, delivered: Delivered) -> None:
         """A touch from `node_id` went out now: opened/clicked refer to it from here on."""
-        self.sent[node_id] = delivered
+        if self._sent is None:
+            self._sent = dict(self.sent)
+            self.sent = self._sent
+        self._sent[node_id] = delivered
         self.last_sent = node_id
         self.sends_now += 1
         self._refs = None
         if self.plan.exit_reads & SENT:
             self.checked = False
 
+    def send_time(self) -> tuple[datetime, str | None]:
+        """When a touch from this campaign may go out to this lead, and what held it back.
+
+        `next_send_time` with this decision's `limits`; without caps only the
+        window can hold a touch back, and that is answered without them.
+        """
+        plan, now = self.plan, self.now
+        window = plan.window  # read first: a malformed window fails before malformed caps
+        if plan.caps or self.global_cap is not None:
+            return next_send_time(now, self.limits())
+        if window is None:
+            return now, None
+        opened = next_opening(now, window, window_zone(window, self.lead))
+        return opened, "window" if opened != now else None
+
     def limits(self) -> Limits:
         """The window and caps that apply to a touch from this campaign to this lead."""
         window, now, name = self.plan.window, self.now, self.graph.name
-        past = [s for s in self.history if s.at <= now]
-        mine = [now] * self.sends_now
-        return Limits.build(
-            window,
-            window_zone(window, self.lead) if window else lead_zone(self.lead),
-            self.plan.caps,
-            [s.at for s in past if s.campaign == name] + mine,
-            self.global_cap,
-            [s.at for s in past] + mine,
-        )
+        zone = window_zone(window, self.lead) if window else lead_zone(self.lead)
+        mine, every = [], []
+        for sent in self.history:
+            if sent.at <= now:
+                every.append(sent.at)
+                if sent.campaign == name:
+                    mine.append(sent.at)
+        if self.sends_now:
+            now_too = [now] * self.sends_now
+            mine += now_too
+            every += now_too
+        if len(every) > 1:
+            mine.sort()
+            every.sort()
+        return _new_limits(window, zone, self.plan.caps, tuple(mine), self.global_cap, tuple(every))
 
     # -- endings
 
@@ -169,20 +211,20 @@ class Draft:
     ) -> Decision:
         ended = state in (DONE, EXITED)
         start = self.start
-        new = EnrollmentState(  # every field: faster than `replace`, pinned by a test
-            id=start.id,
-            cursor=self.cursor,
-            entered_at=start.entered_at,
-            state=state,
-            next_run_at=next_run_at,
-            waiting_for=waiting_for,
-            loops={} if state == DONE else self.loops,
-            sent=self.sent,
-            last_sent=self.last_sent,
-            exit_reason=exit_reason,
-            ended_at=self.now if ended else None,
+        new = _new_state(  # every field, in order: faster than `replace`, pinned by a test
+            start.id,
+            self.cursor,
+            start.entered_at,
+            state,
+            next_run_at,
+            waiting_for,
+            {} if state == DONE else self.loops,
+            self.sent,
+            self.last_sent,
+            exit_reason,
+            self.now if ended else None,
         )
-        return Decision(tuple(self.actions), new)
+        return _new_decision(tuple(self.actions), new)
 
     def park(self, until: datetime, waiting: WaitingFor | None = None) -> Decision:
         """Wait at the cursor until `until` (no later than the campaign's `end after`)."""
@@ -202,10 +244,12 @@ class Draft:
 
     def follow(self, node: Node, *kinds: str) -> Outcome:
         """The target of the first edge of one of `kinds`; a step with none ends the flow."""
+        targets = self.plan.targets.get(id(node))
+        if targets is None:  # a node that is not the graph's own: read its edges
+            targets = first_targets(node)
         for kind in kinds:
-            for edge in node.edges:  # `node.edge(kind)`, without a generator per call
-                if edge.kind == kind:
-                    return edge.target
+            if kind in targets:
+                return targets[kind]
         return self.finish(DONE)
 
     def then(self, node: Node) -> Outcome:

@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from dsl.graph import Node, StepGraph
 from nurture.engine.calendar import Window
 from nurture.engine.caps import Cap
 from nurture.engine.predicates import Predicate, compile_condition
+
+if TYPE_CHECKING:
+    from nurture.engine.draft import Draft, Outcome
+
+    Handler = Callable[[Draft, Node], Outcome]
 
 PLANS_KEPT = 512
 """Graphs whose plans are kept; past that, the oldest plan is dropped (and rebuilt if used)."""
@@ -42,6 +49,17 @@ class Plan:
         """The send step of each `send ... as NAME`."""
         self.lifetime = timedelta(seconds=graph.end_after) if graph.end_after else None
         self._branches: dict[str, tuple[Predicate, timedelta | None]] = {}
+        self.targets = {id(n): first_targets(n) for n in graph.nodes.values()}
+        """Each node's first target per edge kind, by `id` of the graph's own node object."""
+
+    @functools.cached_property
+    def steps(self) -> dict[str, tuple[Node, Handler]]:
+        """Each step by id, with the function that runs its kind (unknown kinds left out)."""
+        from nurture.engine.steps import HANDLERS  # `steps` imports `draft`, which imports us
+
+        return {
+            n.id: (n, HANDLERS[n.kind]) for n in self.graph.nodes.values() if n.kind in HANDLERS
+        }
 
     @functools.cached_property
     def exit(self) -> Predicate | None:
@@ -70,6 +88,14 @@ class Plan:
             span = None if within is None else timedelta(seconds=float(within))
             found = self._branches[node.id] = (compile_condition(node.params.get("cond")), span)
         return found
+
+
+def first_targets(node: Node) -> dict[str, str]:
+    """Where the first edge of each kind leads: what `Draft.follow` looks up."""
+    found: dict[str, str] = {}
+    for edge in node.edges:
+        found.setdefault(edge.kind, edge.target)
+    return found
 
 
 _plans: dict[int, Plan] = {}

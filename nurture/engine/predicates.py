@@ -68,6 +68,8 @@ _FALSE = Predicate(_false, 0)
 def _all(cond: dict[str, Json]) -> Predicate:
     parts = [compile_condition(c) for c in cond.get("args") or ()]
     tests = tuple(p.test for p in parts)
+    if len(tests) == 2:
+        return Predicate(_both(*tests), _union(parts))
 
     def all_of(ctx: Scope) -> Truth:
         unknown = False
@@ -84,6 +86,8 @@ def _all(cond: dict[str, Json]) -> Predicate:
 def _any(cond: dict[str, Json]) -> Predicate:
     parts = [compile_condition(c) for c in cond.get("args") or ()]
     tests = tuple(p.test for p in parts)
+    if len(tests) == 2:
+        return Predicate(_either(*tests), _union(parts))
 
     def any_of(ctx: Scope) -> Truth:
         unknown = False
@@ -95,6 +99,39 @@ def _any(cond: dict[str, Json]) -> Predicate:
         return None if unknown else False
 
     return Predicate(any_of, _union(parts))
+
+
+Test = Callable[[Scope], Truth]
+
+
+def _both(first: Test, second: Test) -> Test:
+    """`a and b`, the usual `and`, as `all_of` answers it, without its loop."""
+
+    def both(ctx: Scope) -> Truth:
+        a = first(ctx)
+        if a is False:
+            return False
+        b = second(ctx)
+        if b is False:
+            return False
+        return None if a is None or b is None else True
+
+    return both
+
+
+def _either(first: Test, second: Test) -> Test:
+    """`a or b`, the usual `or` (most exit rules), as `any_of` answers it, without its loop."""
+
+    def either(ctx: Scope) -> Truth:
+        a = first(ctx)
+        if a is True:
+            return True
+        b = second(ctx)
+        if b is True:
+            return True
+        return None if a is None or b is None else False
+
+    return either
 
 
 def _not(cond: dict[str, Json]) -> Predicate:

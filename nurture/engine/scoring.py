@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from dsl.graph import Json
 from dsl.vocabulary import STAGE_RANK
-from nurture.engine.conditions import Context, evaluate
-from nurture.engine.state import Event, LeadView, Scores
+from nurture.engine.conditions import Context, Facts, evaluate
+from nurture.engine.predicates import Predicate, compile_condition
+from nurture.engine.state import Event, LeadView, Scores, positional_builder, with_scores
 
 
 def compute_scores(
@@ -108,8 +109,92 @@ def mql_due(
     """
     if rule is None or is_mql_or_beyond(lead.stage):
         return False
-    return evaluate(rule, Context(replace(lead, scores=scores), events, now))
+    scored = lead if lead.scores is scores else with_scores(lead, scores)
+    return evaluate(rule, Context(scored, events, now))
 
 
 def is_mql_or_beyond(stage: str) -> bool:
     return STAGE_RANK.get(stage.lower(), 0) >= STAGE_RANK["mql"]
+
+
+_new_scores = positional_builder(Scores)
+
+
+class CompiledScoring:
+    """A scoring model read once, for a caller that scores many leads again and again.
+
+    `compute_scores`, `interest_score` and `mql_due` read the JSON afresh on each
+    call, which suits the store (one lead per request, the model read per
+    request). The simulator rescores a lead at every event and tests the MQL
+    rule as often, so here the fit and MQL conditions are compiled
+    (`predicates`), the points of each event name are summed once, and the
+    decay's rate and period are read once. The answers are theirs exactly:
+    sums are taken in the same order, `tests/engine/test_scoring.py` compares.
+    """
+
+    def __init__(self, model: dict[str, Json]) -> None:
+        self.model = model
+        self.fit_rules = tuple(
+            (rule.get("points", 0), compile_condition(rule.get("when")))
+            for rule in model.get("fit") or []
+        )
+        self.points = _points_by_event(model.get("interest") or [])
+        decay = model.get("decay") or {}
+        self.every = float(decay["every"]) if decay.get("every") else None
+        """The decay period in seconds; None: no decay."""
+        self.kept = 1 - float(decay.get("percent", 0)) / 100 if self.every else 1.0
+        """The share of an event's points left after one decay period."""
+        grades = model.get("grades") or {}
+        self.fit_grades, self.interest_grades = grades.get("fit"), grades.get("interest")
+        rule = model.get("mql")
+        self.mql: Predicate | None = None if rule is None else compile_condition(rule)
+
+    def scores(self, lead: LeadView, events: Sequence[Event], now: datetime) -> Scores:
+        """`compute_scores(model, lead, events, now)`."""
+        fit, interest = self.fit(lead, now), self.interest(events, now)
+        fit_grade = grade_of(fit, self.fit_grades)
+        return _new_scores(fit, interest, fit_grade, grade_of(interest, self.interest_grades))
+
+    def fit(self, lead: LeadView, now: datetime) -> float:
+        """`fit_score` of the model's fit rules."""
+        ctx = Facts(lead, (), now)
+        return float(sum(points for points, when in self.fit_rules if when.test(ctx) is True))
+
+    def interest(self, events: Sequence[Event], now: datetime) -> float:
+        """`interest_score` of the model's interest rules and decay."""
+        total, points_of = 0.0, self.points
+        for event in events:
+            if event.at > now:
+                continue
+            points = points_of.get(event.name, 0)
+            if points:
+                total += points * self.decay_factor(now - event.at)
+        return total
+
+    def decay_factor(self, age: timedelta) -> float:
+        """`decay_factor(age, model["decay"])`."""
+        if self.every is None:
+            return 1.0
+        periods = math.floor(age.total_seconds() / self.every)
+        return float(self.kept ** max(periods, 0))
+
+    def interest_grade(self, interest: float) -> str | None:
+        return grade_of(interest, self.interest_grades)
+
+    def mql_due(
+        self, lead: LeadView, scores: Scores, events: Sequence[Event], now: datetime
+    ) -> bool:
+        """`mql_due(lead, scores, model["mql"], events=events, now=now)`."""
+        if self.mql is None or is_mql_or_beyond(lead.stage):
+            return False
+        scored = lead if lead.scores is scores else with_scores(lead, scores)
+        return self.mql.test(Facts(scored, events, now)) is True
+
+
+def _points_by_event(rules: Sequence[dict[str, Json]]) -> dict[Any, Any]:
+    """Each event name's points under `interest` rules, added up in the rules' order."""
+    points: dict[Any, Any] = {}
+    for rule in rules:
+        name = rule.get("name") if rule.get("event") == "custom" else rule.get("event")
+        points[name] = points.get(name, 0) + rule.get("points", 0)
+    return points

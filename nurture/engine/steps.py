@@ -7,7 +7,6 @@ enrollment waits, ends or exits. Steps run only after the exit checks passed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date, timedelta
 
 from dsl.graph import Node
@@ -23,7 +22,6 @@ from nurture.engine.actions import (
     Untag,
 )
 from nurture.engine.calendar import local_instant, next_weekday_at, parse_hhmm, wait_zone
-from nurture.engine.caps import next_send_time
 from nurture.engine.draft import Draft, Outcome
 from nurture.engine.loops import (
     enter_repeat,
@@ -34,18 +32,30 @@ from nurture.engine.loops import (
 )
 from nurture.engine.predicates import SCORE, STAGE, TAGS
 from nurture.engine.scoring import is_mql_or_beyond
-from nurture.engine.state import Delivered, WaitingFor
+from nurture.engine.state import (
+    Delivered,
+    WaitingFor,
+    positional_builder,
+    with_score_delta,
+    with_stage,
+    with_tags,
+)
+
+_new_send = positional_builder(Send)
+_new_delivered = positional_builder(Delivered)
+_new_waiting = positional_builder(WaitingFor)
 
 
 def send(draft: Draft, node: Node) -> Outcome:
     """Send now, or park at this step until the window and caps allow it."""
-    when, why = next_send_time(draft.now, draft.limits())
+    when, why = draft.send_time()
     if when > draft.now:
         draft.actions.append(Deferred(node.id, when, why or "cap"))
         return draft.park(when)
     touch = _touch(draft, node)
     draft.actions.append(touch)
-    draft.record_send(node.id, Delivered(node.id, touch.iteration, draft.now, touch.iteration_no))
+    delivered = _new_delivered(node.id, touch.iteration, draft.now, touch.iteration_no)
+    draft.record_send(node.id, delivered)
     return draft.then(node)
 
 
@@ -54,7 +64,9 @@ def _touch(draft: Draft, node: Node) -> Send:
     subject = p.get("subject")
     if not node.loop:  # outside any repeat: nothing to render, iteration "" (0)
         text = None if subject is None else str(subject)
-        return Send(node.id, str(p["channel"]), str(p["template"]), text, p.get("name"), "")
+        return _new_send(
+            node.id, str(p["channel"]), str(p["template"]), text, p.get("name"), "", 0, None
+        )
     index = loops.get(node.loop)
     times = int(graph.nodes[node.loop].params.get("times", 0))
     return Send(
@@ -108,7 +120,7 @@ def branch(draft: Draft, node: Node) -> Outcome:
         return draft.follow(node, "yes")
     if draft.now >= deadline:
         return draft.follow(node, *otherwise)
-    return draft.park(deadline, WaitingFor(node.id, since, deadline))
+    return draft.park(deadline, _new_waiting(node.id, since, deadline))
 
 
 def split(draft: Draft, node: Node) -> Outcome:
@@ -118,27 +130,27 @@ def split(draft: Draft, node: Node) -> Outcome:
 
 
 def repeat(draft: Draft, node: Node) -> Outcome:
-    return draft.follow(node, enter_repeat(node, draft.loops), "next")
+    return draft.follow(node, enter_repeat(node, draft.counters()), "next")
 
 
 def tag(draft: Draft, node: Node) -> Outcome:
     name = str(node.params["tag"])
     draft.actions.append(Tag(name))
-    draft.edit_lead(replace(draft.lead, tags=draft.lead.tags | {name}), TAGS)
+    draft.edit_lead(with_tags(draft.lead, draft.lead.tags | {name}), TAGS)
     return draft.then(node)
 
 
 def untag(draft: Draft, node: Node) -> Outcome:
     name = str(node.params["tag"])
     draft.actions.append(Untag(name))
-    draft.edit_lead(replace(draft.lead, tags=draft.lead.tags - {name}), TAGS)
+    draft.edit_lead(with_tags(draft.lead, draft.lead.tags - {name}), TAGS)
     return draft.then(node)
 
 
 def score(draft: Draft, node: Node) -> Outcome:
     delta = node.params.get("delta") or 0
     draft.actions.append(Score(delta))
-    draft.edit_lead(replace(draft.lead, score_delta=draft.lead.score_delta + delta), SCORE)
+    draft.edit_lead(with_score_delta(draft.lead, draft.lead.score_delta + delta), SCORE)
     return draft.then(node)
 
 
@@ -157,7 +169,7 @@ def mql(draft: Draft, node: Node) -> Outcome:
     """Emit an MQL unless the lead is already MQL or further (this decision included)."""
     if not is_mql_or_beyond(draft.lead.stage):
         draft.actions.append(EmitMql(f'campaign "{draft.graph.name}" step {node.id}'))
-        draft.edit_lead(replace(draft.lead, stage="mql"), STAGE)
+        draft.edit_lead(with_stage(draft.lead, "mql"), STAGE)
     return draft.then(node)
 
 

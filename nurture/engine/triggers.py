@@ -18,12 +18,13 @@ not enrolled at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dsl.graph import Json, StepGraph
-from nurture.engine.conditions import Context, evaluate
+from nurture.engine.conditions import Context, Facts, evaluate
+from nurture.engine.predicates import Predicate, compile_condition
 from nurture.engine.state import Event, LeadView
 from nurture.engine.values import as_instant
 
@@ -97,10 +98,48 @@ def fires(
     if on == "inactive":
         return isinstance(happening, Sweep) and _inactive(candidate, trigger, now)
     if on == "segment":
-        segment = (segments or {}).get(str(trigger.get("segment")))
-        ctx = Context(candidate.lead, candidate.events, now)
-        return segment is not None and evaluate(segment, ctx)
+        return _in_segment(segments, str(trigger.get("segment")), candidate, now)
     return False
+
+
+class Segments(Mapping[str, Json]):
+    """Segment conditions by name, compiled (`predicates`) on first use and kept.
+
+    For a caller that tests many leads against the same segments (the
+    simulator, at every happening of every lead): pass it to `should_enroll`
+    or `fires` in place of the plain mapping, with the same answers. The
+    conditions must not be edited once in use.
+    """
+
+    def __init__(self, segments: Mapping[str, Json]) -> None:
+        self._json = dict(segments)
+        self._compiled: dict[str, Predicate | None] = {}
+
+    def __getitem__(self, name: str) -> Json:
+        return self._json[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._json)
+
+    def __len__(self) -> int:
+        return len(self._json)
+
+    def holds(self, name: str, candidate: Candidate, now: datetime) -> bool:
+        """Whether the candidate is in segment `name` at `now` (False for an unknown name)."""
+        if name not in self._compiled:
+            segment = self._json.get(name)
+            self._compiled[name] = None if segment is None else compile_condition(segment)
+        test = self._compiled[name]
+        return test is not None and test.test(Facts(candidate.lead, candidate.events, now)) is True
+
+
+def _in_segment(
+    segments: Mapping[str, Json] | None, name: str, candidate: Candidate, now: datetime
+) -> bool:
+    if isinstance(segments, Segments):
+        return segments.holds(name, candidate, now)
+    segment = (segments or {}).get(name)
+    return segment is not None and evaluate(segment, Context(candidate.lead, candidate.events, now))
 
 
 def last_activity(candidate: Candidate) -> datetime | None:

@@ -9,6 +9,7 @@ leads around it. Modules, one job each:
 - `graphs`: what the simulator reads off compiled campaigns before it runs;
 - `trace`: which steps one `decide` call ran;
 - `model`: the settings, and the loop's records of leads, enrollments, campaigns;
+- `agenda`: the loop's wake-ups in time order;
 - `scores`: each lead's scores kept current as events arrive and decay;
 - `run`: the event loop on a virtual clock;
 - `report`: the counters and the report built from them;

@@ -13,6 +13,7 @@ interest rises the way it does for engaged readers.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from nurture.engine import DeliveryKey, Event, Send
+from nurture.engine.state import positional_builder
 from nurture.simulate.graphs import SendTraits
 
 LEAD_FACING = frozenset({"email", "sms", "wechat"})
@@ -28,6 +30,7 @@ FOLLOW_UP = 0.5
 UNSUBSCRIBED = "unsubscribed"
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+_new_event = positional_builder(Event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +75,10 @@ class Behaviour:
         found: list[Event] = []
         if rates.open and rng.random() < rates.open:
             opened = at + self._delay(MINUTE, 2 * DAY)
-            found.append(Event("opened", opened, key, send.name))
+            found.append(_new_event("opened", opened, key, send.name, None))
             if rates.click and rng.random() < rates.click:
                 clicked = opened + self._delay(5.0, HOUR)
-                found.append(Event("clicked", clicked, key, send.name, traits.link))
+                found.append(_new_event("clicked", clicked, key, send.name, traits.link))
                 found.extend(self._after_click(clicked, traits))
         if rates.reply and rng.random() < rates.reply:
             found.append(Event("replied", at + self._delay(10 * MINUTE, 2 * DAY), key, send.name))
@@ -93,4 +96,10 @@ class Behaviour:
 
     def _delay(self, low: float, high: float) -> timedelta:
         """Log-uniform between `low` and `high` seconds: most reactions come early."""
-        return timedelta(seconds=round(low * math.exp(self.rng.random() * math.log(high / low))))
+        return timedelta(seconds=round(low * math.exp(self.rng.random() * _log_ratio(low, high))))
+
+
+@functools.lru_cache(maxsize=16)
+def _log_ratio(low: float, high: float) -> float:
+    """`math.log(high / low)`, kept: the same few spans are drawn from for every touch."""
+    return math.log(high / low)

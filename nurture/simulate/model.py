@@ -86,10 +86,23 @@ class Lead:
 class Enrollment:
     """One lead in one campaign, and what the loop knows about its wake-ups."""
 
-    __slots__ = ("due", "id", "lead", "nudged", "resume", "run", "state", "stuck", "ticket")
+    __slots__ = (
+        "due",
+        "entered",
+        "id",
+        "lead",
+        "nudged",
+        "resume",
+        "run",
+        "state",
+        "stuck",
+        "ticket",
+    )
 
     def __init__(self, ident: int, lead: Lead, run: Campaign, state: EnrollmentState) -> None:
         self.id, self.lead, self.run, self.state = ident, lead, run, state
+        self.entered = PastEnrollment(run.name, state.entered_at)
+        """This enrollment as reentry rules see it while it runs."""
         self.due: datetime | None = None
         self.ticket = -1
         """The sequence number of the one heap entry that may wake it on time."""

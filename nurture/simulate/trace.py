@@ -13,10 +13,18 @@ from nurture.engine import StepObserver
 
 
 class StepTrace(StepObserver):
-    """Appends the id of every step `decide` runs to `visits`."""
+    """Appends the id of every step `decide` runs to `visits`.
+
+    The simulator reuses one trace for every decision (`clear` between them),
+    since it is told about every step the whole run takes.
+    """
 
     def __init__(self) -> None:
         self.visits: list[str] = []
 
     def before_step(self, node: Node) -> None:
         self.visits.append(node.id)
+
+    def clear(self) -> None:
+        """Forget the visits so far, for the next decision."""
+        self.visits.clear()
