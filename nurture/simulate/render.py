@@ -91,6 +91,8 @@ def _totals_table(data: dict[str, Any]) -> Table:
     touches, mql, flight = data["touches_per_lead"], data["mql"], data["in_flight"]
     table.add_row("touches per lead", f"mean {touches['mean']:.2f}, max {touches['max']}")
     caps = "; ".join(f"{name}: {', '.join(c)}" for name, c in data["caps"].items()) or "none"
+    if data.get("global_cap"):
+        caps += f"; all campaigns: {data['global_cap']}"
     table.add_row("most touches in any 7 days", f"{data['max_touches_7d']} (caps: {caps})")
     table.add_row("MQLs", f"{mql['count']:,} ({mql['rate']:.1%} of leads)")
     if mql["count"]:
@@ -125,7 +127,7 @@ def _notes(data: dict[str, Any]) -> Iterable[Text]:
                 style="yellow",
             )
     weekly = [int(c.split()[0]) for caps in data["caps"].values() for c in caps if "week" in c]
-    if weekly and data["max_touches_7d"] > max(weekly):
+    if weekly and not data.get("global_cap") and data["max_touches_7d"] > max(weekly):
         yield Text(
             f"! a lead got {data['max_touches_7d']} touches in 7 days from several campaigns "
             f"at once, more than any one weekly cap ({max(weekly)}): consider a global cap",

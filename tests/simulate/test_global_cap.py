@@ -81,3 +81,11 @@ def test_a_bad_cap_is_a_usage_error(flows: Path, text: str, message: str) -> Non
     assert code == 2
     assert message in err
     assert out == ""
+
+
+def test_the_text_report_names_the_global_cap(flows: Path) -> None:
+    code, out, err = simulate(str(flows), "--leads", "10", "--days", "14", "--global-cap", "5/week")
+
+    assert code == 0, err
+    assert "all campaigns: 5 per week" in out
+    assert "consider a global cap" not in out
