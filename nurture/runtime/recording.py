@@ -16,8 +16,9 @@ planning, for enrollments with nothing to send):
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -66,6 +67,7 @@ class Recorder:
         bounces: list[tuple[int, Touch]] = []
         advance: list[dict[str, Any]] = []
         later: list[dict[str, Any]] = []
+        rules = functools.cache(lambda: Rules.active(session))  # read once a batch, if at all
         for plan in plans:
             retry = self._outcomes(plan, now, statuses, bounces, report)
             if plan.decision is None:
@@ -74,7 +76,7 @@ class Recorder:
             elif retry is not None:
                 later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + retry})
             else:
-                self._perform(session, plan, now, report)
+                self._perform(session, plan, now, report, rules)
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
         _store_statuses(session, statuses)
         table = ENROLLMENTS
@@ -133,7 +135,14 @@ class Recorder:
                     bounces.append((plan.item.lead.id, touch))
         return retry
 
-    def _perform(self, session: Session, plan: Plan, now: datetime, report: BatchReport) -> None:
+    def _perform(
+        self,
+        session: Session,
+        plan: Plan,
+        now: datetime,
+        report: BatchReport,
+        rules: Callable[[], Rules],
+    ) -> None:
         """The decision's actions other than sends, in order; then the MQL rule, if a `tag`,
         `untag` or `score` step changed what it may look at."""
         assert plan.decision is not None
@@ -163,14 +172,13 @@ class Recorder:
                 lead = session.get(Lead, lead_id)
                 if lead is not None:
                     rule = f'campaign "{item.version.campaign}": mql step'
-                    mark_mql(
-                        session, lead, action.cause, rule, None, now, Rules.active(session).sla
-                    )
+                    mark_mql(session, lead, action.cause, rule, None, now, rules().sla)
             elif isinstance(action, Suppressed):
                 self._suppressed(session, item, action, plan.decision.state.loops, now)
         if changed:
             steps = ", ".join(changed)
-            recheck_mql(session, lead_id, f'campaign "{item.version.campaign}": {steps}', now)
+            what = f'campaign "{item.version.campaign}": {steps}'
+            recheck_mql(session, lead_id, what, now, rules())
 
     def _suppressed(
         self,
