@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import URL, Engine, create_engine, pool, text
 from sqlalchemy.exc import OperationalError
 
-from nurture.db import normalize_url
+from nurture.db import make_engine, normalize_url, upgrade
 
 DEFAULT_TEST_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -65,3 +65,20 @@ def pg_url(pg_server: Engine) -> Iterator[str]:
     with pg_server.connect() as connection:
         connection.execute(text("SET lock_timeout = '10s'"))  # a leaked session fails, not hangs
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_url(request: pytest.FixtureRequest) -> str:
+    """An empty database of each kind, upgraded to the newest migration, by URL."""
+    fixture = {"sqlite": "sqlite_url", "postgresql": "pg_url"}[request.param]
+    url: str = request.getfixturevalue(fixture)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def migrated_engine(migrated_url: str) -> Iterator[Engine]:
+    """An engine on `migrated_url`."""
+    engine = make_engine(migrated_url)
+    yield engine
+    engine.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from nurture import db
 from nurture.cli import app
 from nurture.models import CampaignVersion, Enrollment, Event, Lead, Tag
 from nurture.runtime.database import sessions_for
@@ -28,24 +26,18 @@ test@example.com,Test,,,,
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+@pytest.fixture
+def url(migrated_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """A migrated database, the only one the commands can see."""
     monkeypatch.chdir(tmp_path)
     for name in ("NURTURE_DATABASE_URL", "NURTURE_COMPETITOR_DOMAINS"):
         monkeypatch.delenv(name, raising=False)
-    target: str = request.getfixturevalue(
-        {"sqlite": "sqlite_url", "postgresql": "pg_url"}[request.param]
-    )
-    db.upgrade(target)
-    return target
+    return migrated_url
 
 
 @pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
+def engine(migrated_engine: Engine) -> Engine:
+    return migrated_engine
 
 
 def nurture(*args: str) -> tuple[int, str, str]:

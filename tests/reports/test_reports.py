@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from nurture import db
 from nurture.cli import app
 from nurture.models import CampaignVersion, Delivery, Enrollment, Lead
 from nurture.reports import Source, campaign_report, funnel
@@ -30,19 +28,14 @@ def at(month: int, day: int, hour: int = 0) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest) -> str:
-    fixture = {"sqlite": "sqlite_url", "postgresql": "pg_url"}[request.param]
-    target: str = request.getfixturevalue(fixture)
-    db.upgrade(target)
-    return target
+@pytest.fixture
+def url(migrated_url: str) -> str:
+    return migrated_url
 
 
 @pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
+def engine(migrated_engine: Engine) -> Engine:
+    return migrated_engine
 
 
 def lead(session: Session, name: str, created: datetime, source: str | None) -> Lead:

@@ -28,13 +28,10 @@ class Loaded:
         return self.engine.dialect.name
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
+@pytest.fixture
+def db_url(migrated_url: str) -> str:
     """An empty, migrated database of each kind, by URL."""
-    fixture = {"sqlite": "sqlite_url", "postgresql": "pg_url"}[request.param]
-    url: str = request.getfixturevalue(fixture)
-    db.upgrade(url)
-    return url
+    return migrated_url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
