@@ -165,8 +165,11 @@ def _apply_mql_rule(
 
 
 def add_score(session: Session, lead_id: int, delta: float) -> None:
-    """Add a campaign's `score +N/-N` to the lead's manual part of `score`."""
-    lead = get_lead(session, lead_id)
+    """Add a campaign's `score +N/-N` to the lead's manual part of `score` (a lead merged
+    away meanwhile is left alone, as its other steps are)."""
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        return
     attributes = dict(lead.attributes or {})
     before = attributes.get(SCORE_DELTA, 0)
     total = (before if isinstance(before, int | float) else 0) + delta
@@ -180,7 +183,9 @@ def recheck_mql(
     """Rescore at `now` and apply the MQL rule after something other than an event changed
     the lead (a campaign's `tag` or `score` step): `what` names it in the cause."""
     session.flush()
-    lead = get_lead(session, lead_id)
+    lead = session.get(Lead, lead_id)
+    if lead is None:  # merged away meanwhile
+        return None
     rules = Rules.active(session) if rules is None else rules
     _scores, view, events = _rescore(session, lead, rules.scoring, now)
     return _apply_mql_rule(session, lead, view, events, what, None, rules, now)
