@@ -82,13 +82,13 @@ def read_rows(path: Path, kind: Kind) -> list[Row]:
         raise FileError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     except OSError as e:
         raise FileError(f"{path}: {e.strerror or e}") from None
-    rows = list(_json_lines(path, text) if path.suffix.lower() in JSON_LINES else _csv(path, text))
+    if path.suffix.lower() in JSON_LINES:  # each line is already an API item
+        rows = list(_json_lines(path, text))
+    else:
+        cells = _event_item if kind == "events" else _lead_item
+        rows = [replace(row, item=cells(row.item)) for row in _csv(path, text)]
     if not rows:
         raise FileError(f"{path}: no rows")
-    if kind == "events" and path.suffix.lower() not in JSON_LINES:
-        rows = [replace(row, item=_event_item(row.item)) for row in rows]
-    elif kind == "leads" and path.suffix.lower() not in JSON_LINES:
-        rows = [replace(row, item=_lead_item(row.item)) for row in rows]
     return rows
 
 
