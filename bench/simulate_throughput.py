@@ -9,7 +9,8 @@ count, each in a fresh process so peak memory is that run's own. Prints a
 table: engine steps, decisions, wall and CPU time, steps per CPU second (the
 machine may be shared: CPU time is the steadier number), the share of CPU
 time spent inside `engine.decide` and the steps per CPU second it alone
-manages, and peak RSS with its growth over the loaded program. The share of
+manages, and peak RSS with its growth over the loaded program (flat: the
+simulator lets each lead go when its run ends). The share of
 `decide` comes from a second, identical run that times every call, so the
 timer's own cost is not counted in the first run's times. `--profile N`
 also profiles N leads with cProfile and prints where the time goes, by module
@@ -42,6 +43,8 @@ from nurture.simulate import Settings, simulate, synthetic_leads
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGNS = REPO / "campaigns"
+FLAT_MIB = 16
+"""Growth between the smallest and largest run below which memory counts as flat."""
 
 
 def load() -> CompiledProgram:
@@ -195,11 +198,19 @@ def main() -> None:
         rows.append(in_child(leads, args))
     console.print(table(rows, args.days, args.campaign))
     if len(rows) > 1:
-        first, last = rows[0], rows[-1]
-        ratio = (last["growth"] / first["growth"]) / (last["leads"] / first["leads"])
-        console.print(f"memory growth per lead, largest vs smallest run: {ratio:.2f}x (1 = linear)")
+        console.print(memory_verdict(rows[0], rows[-1]))
     if args.profile:
         profile(args.profile, args, console)
+
+
+def memory_verdict(first: dict[str, Any], last: dict[str, Any]) -> str:
+    """Flat (within a few MiB), or how growth per lead compares between the runs (1 = linear)."""
+    said = f"RSS growth {first['growth']:.0f} MiB at {first['leads']:,} leads"
+    said += f", {last['growth']:.0f} MiB at {last['leads']:,}"
+    if last["growth"] - first["growth"] <= FLAT_MIB:
+        return f"{said}: flat (each lead is let go when its run ends)"
+    ratio = (last["growth"] / max(first["growth"], 1)) / (last["leads"] / first["leads"])
+    return f"{said}: {ratio:.2f}x per lead, largest vs smallest run (1 = linear)"
 
 
 if __name__ == "__main__":

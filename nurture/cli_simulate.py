@@ -144,7 +144,7 @@ def simulate_command(
     people, count = _people(profile, program, wanted if profile is None or leads else None, seed)
     settings = Settings(leads=count, days=days, seed=seed, rates=rates, entry=entry, global_cap=cap)
     try:
-        with _progress(days) as tell:
+        with _progress(count) as tell:
             data = simulate(program, settings, people, tell)
     except KeyboardInterrupt:
         _fail("interrupted: nothing printed", code=130)
@@ -212,21 +212,21 @@ def _people(
 
 
 @contextmanager
-def _progress(days: int) -> Iterator[Callable[[float], None]]:
-    """A progress bar over simulated days on stderr (only on a terminal)."""
+def _progress(leads: int) -> Iterator[Callable[[float], None]]:
+    """A progress bar over the simulated leads on stderr (only on a terminal)."""
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("simulating"),
         BarColumn(),
-        TextColumn("day {task.completed:.0f} of {task.total:.0f}"),
+        TextColumn("lead {task.completed:,.0f} of {task.total:,.0f}"),
         TimeElapsedColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal,
     )
-    task = bar.add_task("simulate", total=days)
+    task = bar.add_task("simulate", total=leads)
     with bar:
-        yield lambda share: bar.update(task, completed=share * days)
+        yield lambda share: bar.update(task, completed=share * leads)
 
 
 def _stdout() -> Console:

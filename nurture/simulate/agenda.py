@@ -58,3 +58,8 @@ class Agenda:
         """The earliest wake-up and its key."""
         key = heapq.heappop(self.heap)
         return key, self.entries.pop(key)
+
+    def clear(self) -> None:
+        """Forget every wake-up (the sequence goes on, so later keys stay unique)."""
+        self.heap.clear()
+        self.entries.clear()

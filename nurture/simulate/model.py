@@ -2,7 +2,7 @@
 enrollments and campaigns.
 
 The records are plain mutable classes with `__slots__`: the loop keeps one per
-lead and per running enrollment for the whole run, so they are small, and the
+lead and per running enrollment while the lead runs, so they are small, and the
 core only ever sees the frozen views they hold (`LeadView`, `EnrollmentState`).
 """
 
@@ -24,7 +24,7 @@ MAX_DAYS = 3650
 """Ten years: longer than any campaign's lifetime, far from the calendar's end."""
 
 Progress = Callable[[float], None]
-"""Told the share of simulated time done, from 0 to 1, now and then."""
+"""Told the share of leads simulated, from 0 to 1, now and then."""
 
 
 @dataclass(frozen=True, slots=True)

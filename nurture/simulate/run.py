@@ -1,13 +1,18 @@
 """The dry run: leads through compiled campaigns on a virtual clock, with the real core.
 
-One agenda of wake-ups (`agenda`), ordered by (time, sequence number), so a
-seed always gives the same run: an enrollment due (`decide` at its
-`next_run_at`), an enrollment nudged early (an event it waits for arrived, or
-a change that its exit rule looks at), a lead's event (an open, a click, a
-custom event), and a lead's inactivity sweep. Leads arrive spread over the
-first day and enter the entry campaigns directly (that arrival stands in for
-`enroll when lead created`, so `--campaign X` starts X alone); from there
-every trigger, `enroll` step and exit rule applies as it would in production:
+Nothing a lead does changes what happens to another (caps, scores, triggers
+and segments are all per lead), so leads run one after another, each from
+its arrival to the end of the run, and are then counted and let go: memory
+stays flat however many leads there are, and one lead's handful of objects
+stay in the CPU's caches while it runs. A lead's wake-ups sit in an agenda
+(`agenda`), ordered by (time, sequence number), so a seed always gives the
+same run: an enrollment due (`decide` at its `next_run_at`), an enrollment
+nudged early (an event it waits for arrived, or a change that its exit rule
+looks at), the lead's event (an open, a click, a custom event), and its
+inactivity sweep. Leads arrive spread over the first day and enter the entry
+campaigns directly (that arrival stands in for `enroll when lead created`,
+so `--campaign X` starts X alone); from there every trigger, `enroll` step
+and exit rule applies as it would in production:
 
 - `enroll when tagged` fires on a tag the lead did not have, `enroll when
   event` on the event, `enroll when segment` on every happening of the lead,
@@ -19,9 +24,9 @@ every trigger, `enroll` step and exit rule applies as it would in production:
   is checked on every event and change, so a lead's days-to-MQL (from its
   arrival) is recorded once, whichever comes first: the rule or an `mql` step.
 
-Memory grows with the leads: each lead keeps its events (the core needs them),
-its sends of the longest cap period, and its enrollments; counters are per
-step, never per lead and step.
+While it runs, a lead keeps its events (the core needs them), its sends of
+the longest cap period, and its enrollments; counters are per step, never
+per lead and step.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ WEEK = timedelta(days=7)
 ARRIVAL_SPREAD = 86400
 """Leads arrive at random moments of the first day (seconds)."""
 WAKE, NUDGE, EVENT, SWEEP = 0, 1, 2, 3
-PROGRESS_EVERY = 4096
+PROGRESS_EVERY = 256
+"""Leads between two progress reports."""
 _new_touch = positional_builder(SentTouch)
 _new_key = positional_builder(DeliveryKey)
 
@@ -143,7 +149,6 @@ class Simulation:
         self.trace = StepTrace()
         """One trace for every decision: `_decide` reads it before the next one starts."""
         self.next_id = 0
-        self.leads: list[Lead] = []
         self.tally = _Tally()
 
     def _caps(self) -> Iterator[dict[str, Any]]:
@@ -194,17 +199,22 @@ class Simulation:
                 gc.enable()
 
     def _loop(self) -> dict[str, Any]:
-        agenda, end, pops = self.agenda, self.end, 0
+        totals, count = LeadTotals(), self.settings.leads
+        for done, (at, profile) in enumerate(self._arrivals(), start=1):
+            lead = self._arrive(profile, at)
+            self._live()
+            self._close(lead, totals)
+            if self.progress is not None and done % PROGRESS_EVERY == 0:
+                self.progress(done / count)
+        if self.progress is not None:
+            self.progress(1.0)
+        return self._report(totals)
+
+    def _live(self) -> None:
+        """Play the agenda, which holds one lead's wake-ups, to the end of the run."""
+        agenda = self.agenda
         heap, after_end = agenda.heap, agenda.key(self.end + timedelta(microseconds=1))
-        arrivals = self._arrivals()
-        coming = next(arrivals, None)
-        while True:
-            if coming is not None and (not heap or coming[0] <= heap[0]):
-                self._arrive(coming[2], coming[1])
-                coming = next(arrivals, None)
-                continue
-            if not heap or heap[0] >= after_end:
-                break
+        while heap and heap[0] < after_end:
             key, (at, kind, subject, payload) = agenda.pop()
             if kind == WAKE:
                 if subject.ticket == key and subject.state.state not in ENDED:
@@ -217,27 +227,19 @@ class Simulation:
                     self._decide(subject, at)
             else:
                 self._sweep(subject, at)
-            pops += 1
-            if self.progress is not None and pops % PROGRESS_EVERY == 0:
-                self.progress((at - self.start) / (end - self.start))
-        if self.progress is not None:
-            self.progress(1.0)
-        return self._report()
+        agenda.clear()
 
-    def _arrivals(self) -> Iterator[tuple[int, datetime, Profile]]:
+    def _arrivals(self) -> Iterator[tuple[datetime, Profile]]:
         """Each lead with its arrival: one at a random second of each equal slice of the day.
 
         Jittered slices keep arrivals in order without drawing and sorting them
         all first, so a million leads cost no more memory up front than ten.
-        Each comes with its agenda key, which sorts before any wake-up at that
-        moment: a lead arrives before what is due at the same second.
         """
         rng = random.Random(f"arrivals:{self.settings.seed}")
         count = self.settings.leads
         for index, profile in zip(range(count), self.profiles, strict=False):
             second = int((index + rng.random()) * ARRIVAL_SPREAD / count)
-            at = self.start + timedelta(seconds=second)
-            yield self.agenda.key(at), at, profile
+            yield self.start + timedelta(seconds=second), profile
 
     def _push(self, at: datetime, kind: int, subject: Any, payload: Any = None) -> int:
         return self.agenda.push(at, kind, subject, payload)
@@ -249,17 +251,17 @@ class Simulation:
 
     # ---------------------------------------------------------------- leads and enrollments
 
-    def _arrive(self, profile: Profile, at: datetime) -> None:
+    def _arrive(self, profile: Profile, at: datetime) -> Lead:
         fields = {**profile.fields, "created_at": iso(at)}
         view = LeadView(profile.id, fields, profile.tags, profile.stage, profile.suppressed)
         lead = Lead(view, at)
-        self.leads.append(lead)
         self._check_mql(lead, at)
         for run in self.entry:
             self._enroll(lead, run, at)
         self._triggers(lead, LeadCreated(at), at, self.on_segment)
         if self.spans and at + self.spans[0] <= self.end:
             self._push(at + self.spans[0], SWEEP, lead)
+        return lead
 
     def _enroll(self, lead: Lead, run: Campaign, at: datetime) -> None:
         if lead.view.suppressed or not may_enter(run.graph, self._past(lead), at):
@@ -489,17 +491,23 @@ class Simulation:
 
     # ---------------------------------------------------------------- the report
 
-    def _report(self) -> dict[str, Any]:
-        totals = LeadTotals()
-        for lead in self.leads:
-            totals.add(lead.touches)
-            if lead.active:
-                totals.in_flight_leads += 1
-            for enrollment in lead.active:
-                self._count_in_flight(enrollment, totals)
+    def _close(self, lead: Lead, totals: LeadTotals) -> None:
+        """Count a lead whose run is over, then let it go.
+
+        Its enrollments point back at it: clearing `active` breaks that cycle,
+        so reference counting frees the lead now, with the collector paused.
+        """
+        totals.add(lead.touches)
+        if lead.active:
+            totals.in_flight_leads += 1
+        for enrollment in lead.active:
+            self._count_in_flight(enrollment, totals)
+        lead.active.clear()
+
+    def _report(self, totals: LeadTotals) -> dict[str, Any]:
         tally, s = self.tally, self.settings
         settings = {
-            "leads": len(self.leads),
+            "leads": totals.leads,
             "days": s.days,
             "seed": s.seed,
             "start": iso(self.start),

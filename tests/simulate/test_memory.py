@@ -10,6 +10,7 @@ import pytest
 
 import dsl
 from nurture.simulate import Rates, Settings, Simulation, synthetic_leads
+from nurture.simulate.model import Enrollment, Lead
 
 CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
 
@@ -55,3 +56,20 @@ def test_a_run_turns_the_collector_back_on() -> None:
     Simulation(program, Settings(leads=3, days=2), synthetic_leads(3, 0, program)).run()
 
     assert gc.isenabled()
+
+
+def test_a_run_lets_each_lead_go_when_its_run_ends() -> None:
+    # Given the example campaigns over 30 days: many leads are still in flight at the end
+    sources = {str(p): p.read_text(encoding="utf-8") for p in sorted(CAMPAIGNS.glob("*.nurture"))}
+    program = dsl.build(sources, dsl.FileTemplates())
+    simulation = Simulation(
+        program, Settings(leads=60, days=30, seed=2), synthetic_leads(60, 2, program)
+    )
+
+    # When it runs (the simulation itself kept alive)
+    report = simulation.run()
+
+    # Then every lead was counted, in flight ones too, and none is held any longer
+    assert report["leads"] == 60 and report["in_flight"]["enrollments"] > 0
+    held = [o for o in gc.get_objects() if isinstance(o, (Lead, Enrollment))]
+    assert held == []
