@@ -46,13 +46,14 @@ def outbound(n: int) -> OutboundMessage:
     )
 
 
-async def raw(sink: Sink, messages: int, connections: int) -> None:
+async def raw(sink: Sink, messages: int, connections: int, data: bytes | None = None) -> None:
     """aiosmtplib alone: `connections` persistent connections, messages shared out.
 
-    One message, generated once, goes out as bytes with `sendmail`, as
-    SmtpChannel sends; `send_message` would generate it again every time.
+    One message, generated once (`data`, else a ~2 KB one of this script's),
+    goes out as bytes with `sendmail`, as SmtpChannel sends; `send_message`
+    would generate it again every time.
     """
-    data = email_bytes(outbound(0), SENDER)
+    data = data or email_bytes(outbound(0), SENDER)
     sender, to = "news@acme.test", ["lead0@client.test"]
     remaining = iter(range(messages))
 
