@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from nurture.render import TrackedLink
+from nurture.tracked_links import TrackedLink
 
 
 def stored_links(links: Iterable[TrackedLink]) -> list[dict[str, Any]]:

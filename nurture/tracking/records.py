@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.models import Delivery, Lead
-from nurture.render import TrackedLink
 from nurture.store.cleaning import CleanLead
 from nurture.store.leads import resolve_lead_id, store_lead
 from nurture.store.scoring import Rules, record_event
 from nurture.store.wake import wake_waiting
+from nurture.tracked_links import TrackedLink
 from nurture.tracking.links import stored_link
 from nurture.tracking.schema import EventInput, Invalid, LeadRef, Problem
 
