@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -50,7 +51,7 @@ def _redacted(url: str) -> str:
     try:
         return db.normalize_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return repr(url)
+        return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))
 
 
 def _why(error: BaseException) -> str:

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -33,7 +34,10 @@ def normalize_url(url: str | URL) -> URL:
 
     Raises ``sqlalchemy.exc.ArgumentError`` for text that is not a URL.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ValueError as e:  # SQLAlchemy lets int() fail on a port that is not a number
+        raise ArgumentError("the port is not a number") from e
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed

@@ -43,8 +43,9 @@ def test_upgrade_reads_the_url_from_the_environment(
         ("nosuchdb://host/db", "nosuchdb"),
         ("postgresql://app:s3cret@127.0.0.1:1/nurture", "127.0.0.1:1"),
         ("sqlite:////no/such/directory/nurture.db", "unable to open database file"),
+        ("postgresql://app:s3cret@127.0.0.1:notaport/nurture", "the port is not a number"),
     ],
-    ids=["not a URL", "unknown database", "nothing listening", "missing directory"],
+    ids=["not a URL", "unknown database", "nothing listening", "missing directory", "bad port"],
 )
 def test_a_bad_database_is_one_line_and_exit_1(url: str, expected: str) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--url", url])
