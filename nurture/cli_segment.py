@@ -300,10 +300,8 @@ def _fields(requested: Sequence[str] | None, custom: Mapping[str, str]) -> list[
                 continue
             if name not in known:
                 hint = suggest(name, known)
-                maybe = f"; did you mean `{hint}`?" if hint else ""
-                cli_lang._fail(
-                    f"unknown field `{name}`{maybe} declare custom fields in a `fields` block"
-                )
+                fix = f"did you mean `{hint}`?" if hint else "declare it in a `fields` block"
+                cli_lang._fail(f"--fields: unknown field `{name}`; {fix}")
             chosen.append(name)
     return chosen
 

@@ -225,7 +225,16 @@ def test_an_unknown_export_field_is_usage_error(url: str) -> None:
         app, ["segment", "export", "--where", "score > 1", "--fields", "compnay", "--url", url]
     )
     assert result.exit_code == 2
-    assert "unknown field `compnay`; did you mean `company`?" in result.stderr
+    assert "--fields: unknown field `compnay`; did you mean `company`?" in result.stderr
+
+
+def test_an_export_field_like_none_known_says_to_declare_it(url: str) -> None:
+    result = runner.invoke(
+        app, ["segment", "export", "--where", "score > 1", "--fields", "zzzz", "--url", url]
+    )
+    assert result.exit_code == 2
+    expected = "error: --fields: unknown field `zzzz`; declare it in a `fields` block\n"
+    assert result.stderr == expected
 
 
 def test_a_missing_database_file_is_an_error(tmp_path: Path) -> None:
