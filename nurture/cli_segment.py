@@ -372,10 +372,21 @@ def _run(work: Callable[[], T]) -> T:
 
 @contextmanager
 def _target(output: Path | None) -> Iterator[TextIO]:
-    """Stdout, or a file written beside its name and moved into place when complete."""
+    """Stdout, or a file written beside its name and moved into place when complete.
+
+    A pipe or a device (``-o /dev/stdout``) is written in place: moving a file
+    over it would replace it.
+    """
     if output is None:
         yield sys.stdout
         sys.stdout.flush()
+        return
+    if output.exists() and not output.is_file() and not output.is_dir():
+        try:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                yield out
+        except OSError as e:
+            cli_lang._fail(f"cannot write {output}: {e.strerror or e}", code=1)
         return
     partial = output.with_name(output.name + ".part")
     try:

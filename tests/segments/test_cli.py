@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -192,6 +195,28 @@ def test_export_csv_to_a_file_with_chinese_tags(url: str, project: Path, tmp_pat
     assert rows[0]["tags"] == "industry:saas;区域:华东"
     assert rows[0]["budget"] == "5000" and rows[1]["budget"] == ""
     assert not (tmp_path / "out.csv.part").exists()
+
+
+def test_export_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(url: str, tmp_path: Path) -> None:
+    # Given a named pipe with a reader on the other end
+    pipe = tmp_path / "rows"
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(
+        target=lambda: received.append(pipe.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+
+    # When the export is written to it
+    args = ["segment", "export", "--where", "score > 1", "--format", "jsonl", "-o", str(pipe)]
+    result = runner.invoke(app, [*args, "--url", url])
+    reader.join(timeout=10)
+
+    # Then the reader got the rows and the pipe is still a pipe
+    assert result.exit_code == 0, result.output
+    assert len(received[0].splitlines()) == 3
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    assert not (tmp_path / "rows.part").exists()
 
 
 def test_export_jsonl_to_stdout(url: str) -> None:
