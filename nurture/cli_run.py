@@ -94,7 +94,7 @@ def run_command(
         typer.Option("--demo-leads", min=0, metavar="N", help="Add N synthetic leads first."),
     ] = 0,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the demo leads (default: the time).")
+        int | None, typer.Option("--seed", help="Seed of the demo leads and of what they read (default: the time).")
     ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Worker threads (default 4).")
@@ -177,6 +177,16 @@ def _print_summary(console: Any, settings: Settings, summary: Any) -> None:
             f"{summary.started:%Y-%m-%d %H:%M} → {summary.ended:%Y-%m-%d %H:%M} UTC"
         )
     )
+    reading = summary.reading
+    if reading is not None:
+        failed = f" ({reading.failed} requests failed)" if reading.failed else ""
+        console.print(
+            Text(
+                f"demo readers opened {reading.opened} of {reading.read} emails and clicked "
+                f"{reading.clicked} links, through the tracking service at "
+                f"{summary.tracking_url}{failed}"
+            )
+        )
     if settings.smtp_url is None:
         console.print(
             Text(f"emails are in {settings.outbox}/ (open the .eml files in a mail program)")

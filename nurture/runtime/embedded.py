@@ -3,8 +3,9 @@
 The embedded mode needs no services: the database is a SQLite file, the
 broker Dramatiq's `StubBroker` consumed by `dramatiq.Worker` threads in this
 process, and email goes to the outbox folder. On start it upgrades the
-schema, deploys the campaigns and, if asked, adds demo leads; then the
-scheduler polls until the run's duration has passed (or Ctrl-C).
+schema, deploys the campaigns and, if asked, adds demo leads, some of whom
+read their email (`demo_readers`); then the scheduler polls until the run's
+duration has passed (or Ctrl-C).
 
 Time may run faster: with ``speed`` 86400 a day of campaign time passes each
 second, so waits end, send windows open and the flow of a welcome campaign
@@ -19,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from nurture.runtime import broker as brokers
 from nurture.runtime import process
 from nurture.runtime.clock import AcceleratedClock
 from nurture.runtime.demo import add_demo_leads, demo_profiles
+from nurture.runtime.demo_readers import DemoReaders, Reading
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from nurture.runtime.process import Hooks, Runtime
 from nurture.runtime.scheduler import Scheduler
@@ -80,6 +82,8 @@ class Summary:
     deliveries: dict[tuple[str, str, str], int] = field(default_factory=dict)
     """Count by (campaign step's template, channel, status)."""
     tracking_url: str | None = None
+    reading: Reading | None = None
+    """What the demo readers opened and clicked (None: no demo readers)."""
 
 
 Say = Callable[[str], None]
@@ -90,6 +94,8 @@ def run_embedded(
 ) -> Summary:
     """Run everything until `options.duration` of campaign time passed, or `stop` is set."""
     stop = stop or threading.Event()
+    if options.seed is None:
+        options = replace(options, seed=int(time.time()))
     clock: Clock = (
         AcceleratedClock(options.speed, running=False) if options.speed != 1 else SystemClock()
     )
@@ -143,17 +149,23 @@ def _serve(
         backlog=queue.backlog,
         graphs=runtime.graphs,
     )
+    readers: DemoReaders | None = None
     worker.start()
     try:
         if server is not None:
             summary.tracking_url = server.start()
-        _loop(scheduler, runtime, options, say, stop)
+            if options.demo_leads and settings.smtp_url is None:
+                readers = DemoReaders(settings.outbox, summary.tracking_url, options.seed or 0)
+                summary.reading = readers.reading
+        _loop(scheduler, runtime, options, say, stop, readers)
         try:
             broker.join(brokers.QUEUE, timeout=30_000)
         except dramatiq.errors.QueueJoinTimeout:
             say("stopping with messages still queued; the next run picks them up")
     finally:
         worker.stop(timeout=30_000)
+        if readers is not None:
+            readers.close()
         if server is not None:
             server.stop()
         process.install(None)
@@ -173,7 +185,12 @@ def _stub_broker() -> StubBroker:
 
 
 def _loop(
-    scheduler: Scheduler, runtime: Runtime, options: RunOptions, say: Say, stop: threading.Event
+    scheduler: Scheduler,
+    runtime: Runtime,
+    options: RunOptions,
+    say: Say,
+    stop: threading.Event,
+    readers: DemoReaders | None = None,
 ) -> None:
     clock = runtime.clock
     if isinstance(clock, AcceleratedClock):
@@ -186,6 +203,8 @@ def _loop(
             scheduler.tick()
         except Exception:
             logger.exception("scheduler tick failed; trying again")
+        if readers is not None:
+            readers.visit()
         if time.monotonic() >= next_note:
             say(_progress(runtime, clock.now()))
             next_note = time.monotonic() + max(2.0, interval)
@@ -227,7 +246,7 @@ def _demo(runtime: Runtime, options: RunOptions, now: datetime) -> int:
             "--demo-leads writes real-looking addresses: it works only with the outbox "
             "(unset NURTURE_SMTP_URL)"
         )
-    seed = options.seed if options.seed is not None else int(time.time())
+    seed = options.seed or 0  # `run_embedded` chose one if none was given
     with runtime.sessions() as session, session.begin():
         graphs = [v.graph for v in runtime.graphs.current(session)]
         return add_demo_leads(session, demo_profiles(options.demo_leads, seed, graphs), now, seed)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from nurture import db
@@ -133,6 +134,37 @@ def test_nurture_run_sends_the_welcome_flow_into_the_outbox(tmp_path: Path) -> N
         assert file.name == str(message["Message-ID"]).strip("<>") + ".eml"
     assert any(s.startswith(("Welcome", "A note for leaders")) for s in subjects)
     assert "welcome/" in done.stdout and "sent" in done.stdout
+    # and demo readers opened some, over HTTP: each open is recorded, and each lead who
+    # opened the first note got the deep-dive (the welcome flow's `if opened` branch)
+    read = re.search(r"demo readers opened (\d+) of (\d+) emails and clicked (\d+)", done.stdout)
+    assert read is not None, done.stdout
+    opened, clicked = int(read.group(1)), int(read.group(3))
+    assert opened >= 1
+    engine = create_engine(f"sqlite:///{tmp_path / 'nurture.db'}")
+    with engine.connect() as connection:
+        events = dict(
+            connection.execute(text("SELECT type, count(*) FROM events GROUP BY type")).all()
+        )
+        first_opened = (
+            connection.execute(
+                text(
+                    "SELECT DISTINCT d.lead_id FROM deliveries d JOIN events e ON e.delivery_id = d.id"
+                    " WHERE e.type = 'opened' AND d.template LIKE 'welcome/%' AND d.channel = 'email'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        deep_dive = (
+            connection.execute(
+                text("SELECT DISTINCT lead_id FROM deliveries WHERE template = 'content/deep-dive'")
+            )
+            .scalars()
+            .all()
+        )
+        assert set(first_opened) == set(deep_dive) != set()
+    engine.dispose()
+    assert (events.get("opened", 0), events.get("clicked", 0)) == (opened, clicked)
     # and the run took a week of campaign time, not more while it wound down
     span = re.search(r"campaign time (\S+ \S+) → (\S+ \S+) UTC", done.stdout)
     assert span is not None, done.stdout
