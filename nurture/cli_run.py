@@ -94,7 +94,10 @@ def run_command(
         typer.Option("--demo-leads", min=0, metavar="N", help="Add N synthetic leads first."),
     ] = 0,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the demo leads and of what they read (default: the time).")
+        int | None,
+        typer.Option(
+            "--seed", help="Seed of the demo leads and what they read (default: the time)."
+        ),
     ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Worker threads (default 4).")

@@ -64,12 +64,13 @@ class DemoReaders:
         base = re.escape(base_url.rstrip("/"))
         self.pixel = re.compile(rf"""<img\b[^>]*\bsrc="({base}/o/[^"]+)\"""")
         self.link = re.compile(rf"""<a\b[^>]*\bhref="({base}/c/[^"]+)\"""")
-        self.seen: set[str] = set()
+        self.seen = {p.name for p in outbox.glob("*.eml")} if outbox.is_dir() else set()
+        """Emails already looked at; those of earlier runs count as seen: they are not read."""
         self.reading = Reading()
         self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
 
     def visit(self) -> None:
-        """Read the emails that arrived since the last visit."""
+        """Read the emails that arrived since the last visit (never one of an earlier run)."""
         if not self.outbox.is_dir():
             return
         for path in sorted(self.outbox.glob("*.eml")):

@@ -148,8 +148,9 @@ def test_nurture_run_sends_the_welcome_flow_into_the_outbox(tmp_path: Path) -> N
         first_opened = (
             connection.execute(
                 text(
-                    "SELECT DISTINCT d.lead_id FROM deliveries d JOIN events e ON e.delivery_id = d.id"
-                    " WHERE e.type = 'opened' AND d.template LIKE 'welcome/%' AND d.channel = 'email'"
+                    "SELECT DISTINCT d.lead_id FROM deliveries d"
+                    " JOIN events e ON e.delivery_id = d.id AND e.type = 'opened'"
+                    " WHERE d.template LIKE 'welcome/%' AND d.channel = 'email'"
                 )
             )
             .scalars()

@@ -61,15 +61,16 @@ def write_email(folder: Path, name: str, html: str) -> None:
 
 
 def test_readers_open_and_click_only_the_services_own_urls(service: str, tmp_path: Path) -> None:
-    # Given an outbox with a tracked email, and one whose pixel and links point elsewhere
+    # Given readers, then a tracked email in the outbox and one whose pixel and links point
+    # elsewhere
     tracked = (
         f'<p><a href="{service}/c/tour-token">Tour</a> <a href="https://tidewater.io/x">x</a></p>'
         f'<img src="{service}/o/open-token" width="1" height="1" alt="">'
     )
     foreign = '<p><a href="https://evil.example/c/x">x</a><img src="https://evil.example/o/y"></p>'
+    readers = DemoReaders(tmp_path, service, seed=1, open_share=1.0, click_share=1.0)
     write_email(tmp_path, "tracked", tracked)
     write_email(tmp_path, "foreign", foreign)
-    readers = DemoReaders(tmp_path, service, seed=1, open_share=1.0, click_share=1.0)
 
     # When they visit twice
     readers.visit()
@@ -84,8 +85,8 @@ def test_readers_open_and_click_only_the_services_own_urls(service: str, tmp_pat
 
 
 def test_a_reader_who_does_not_open_requests_nothing(service: str, tmp_path: Path) -> None:
-    write_email(tmp_path, "tracked", f'<img src="{service}/o/open-token">')
     readers = DemoReaders(tmp_path, service, seed=1, open_share=0.0)
+    write_email(tmp_path, "tracked", f'<img src="{service}/o/open-token">')
 
     readers.visit()
     readers.close()
@@ -96,10 +97,24 @@ def test_a_reader_who_does_not_open_requests_nothing(service: str, tmp_path: Pat
 
 def test_a_service_that_refuses_counts_as_failed(service: str, tmp_path: Path) -> None:
     # Given a pixel whose token the service refuses
-    write_email(tmp_path, "old", f'<img src="{service}/o/expired">')
     readers = DemoReaders(tmp_path, f"{service}/", seed=1, open_share=1.0)
+    write_email(tmp_path, "old", f'<img src="{service}/o/expired">')
 
     readers.visit()
     readers.close()
 
     assert (readers.reading.opened, readers.reading.failed) == (0, 1)
+
+
+def test_emails_of_an_earlier_run_are_not_read(service: str, tmp_path: Path) -> None:
+    # Given an email left in the outbox by an earlier run (its database may be gone)
+    write_email(tmp_path, "earlier", f'<img src="{service}/o/open-token">')
+    readers = DemoReaders(tmp_path, service, seed=1, open_share=1.0)
+
+    # When a new one arrives and the readers visit
+    write_email(tmp_path, "new", f'<img src="{service}/o/new-token">')
+    readers.visit()
+    readers.close()
+
+    # Then only the new one is opened
+    assert _Service.requested == ["/o/new-token"]
