@@ -294,7 +294,10 @@ def _at(value: Any, now: datetime) -> datetime | None:
         ) from None
     if at.utcoffset() is None:
         raise ValueError(f"{value!r} has no time zone; add Z or an offset such as +08:00")
-    at = utc(at)
+    try:
+        at = utc(at)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC moment Python has
+        raise ValueError(f"{value!r} is out of range (years 1 to 9999 in UTC)") from None
     if at > now + FUTURE_SLACK:
         raise ValueError(f"{value!r} is in the future (now is {now.isoformat()})")
     return at

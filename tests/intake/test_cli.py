@@ -222,6 +222,11 @@ def test_an_event_for_an_unknown_lead_stores_nothing(
         ("e.csv", "email,type,email\n", "e.csv:1: column 'email' is named twice"),
         ("e.csv", "", "e.csv:1: the first row must name the columns"),
         ("e.csv", "email,type\n", "e.csv: no rows"),
+        (
+            "e.csv",
+            "lead_id,type,at\n1,opened,9999-12-31T23:00:00-14:00\n",
+            "e.csv:2: at: '9999-12-31T23:00:00-14:00' is out of range (years 1 to 9999 in UTC)",
+        ),
     ],
 )
 def test_malformed_files_are_named_with_their_line(

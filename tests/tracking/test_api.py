@@ -185,6 +185,10 @@ LEAD = {"email": "ada@acme.cn"}
             ],
         ),
         (
+            {"lead": LEAD, "type": "opened", "at": "0001-01-01T00:00:00+14:00"},
+            [("$.at", "'0001-01-01T00:00:00+14:00' is out of range (years 1 to 9999 in UTC)")],
+        ),
+        (
             {"lead": LEAD, "type": "opened", "data": [1]},
             [("$.data", "should be an object, not a list")],
         ),
