@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from nurture import db
 from nurture.config import ConfigError, Settings
 from nurture.engine.clock import Clock, SystemClock
-from nurture.models import Delivery, Enrollment, Lead
+from nurture.models import Delivery, Enrollment, Event, Lead
 from nurture.runtime import broker as brokers
 from nurture.runtime import process
 from nurture.runtime.clock import AcceleratedClock
@@ -234,10 +234,14 @@ def poll_interval(configured: float, speed: float) -> float:
 def _progress(runtime: Runtime, now: datetime) -> str:
     with runtime.sessions() as session:
         sent = session.scalar(select(func.count()).where(Delivery.status == "sent")) or 0
+        opened = session.scalar(select(func.count()).where(Event.type == "opened")) or 0
         running = session.scalar(
             select(func.count()).where(Enrollment.state.in_(("active", "waiting")))
         )
-    return f"{now:%a %Y-%m-%d %H:%M} UTC: {sent} sent, {running or 0} enrollments running"
+    return (
+        f"{now:%a %Y-%m-%d %H:%M} UTC: {sent} sent, {opened} opened, "
+        f"{running or 0} enrollments running"
+    )
 
 
 def _demo(runtime: Runtime, options: RunOptions, now: datetime) -> int:
