@@ -26,6 +26,9 @@ from sqlalchemy.orm import Session
 
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead
 
+MAX_ID = 2**31 - 1
+"""The largest id the databases store; a larger one names no delivery."""
+
 
 class ReleaseError(ValueError):
     """Raised when a delivery cannot be released: unknown id, or not ``unknown``."""
@@ -135,7 +138,9 @@ def release(
     ``unknown``; then nothing changes. Returns the enrollments made due.
     """
     rows = session.scalars(
-        select(Delivery).where(Delivery.id.in_(list(ids))).with_for_update()
+        select(Delivery)
+        .where(Delivery.id.in_([i for i in ids if 1 <= i <= MAX_ID]))
+        .with_for_update()
     ).all()
     found = {row.id: row for row in rows}
     problems = [f"{i}: no such delivery" for i in ids if i not in found]

@@ -59,6 +59,15 @@ def test_a_worker_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
     assert code == 1 and "run `nurture db upgrade`" in output
 
 
+@pytest.mark.parametrize("delivery", ["-1", str(2**64)])
+def test_releasing_an_id_no_delivery_can_have_names_it(migrated_url: str, delivery: str) -> None:
+    code, output = invoke(
+        "deliveries", "release", "--", delivery, NURTURE_DATABASE_URL=migrated_url
+    )
+    assert code == 1
+    assert output.strip() == f"error: cannot release {delivery}: no such delivery"
+
+
 class Crash(Exception):
     pass
 
