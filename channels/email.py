@@ -85,7 +85,10 @@ class SmtpConfig:
         cls, url: str, *, from_addr: str | None = None, reply_to: str | None = None
     ) -> SmtpConfig:
         """Parse `smtp[s|+starttls]://[user[:password]@]host[:port][?param=value...]`."""
-        parts = urlsplit(url.strip())
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError as e:  # an unclosed [ of an IPv6 host
+            raise _url_error(re.sub(r":[^:/@]*@", ":***@", url), str(e)) from e
         shown = _redact(url, parts.password)
         scheme = parts.scheme.lower()
         if scheme not in _SCHEMES:

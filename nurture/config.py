@@ -25,7 +25,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy.exc import ArgumentError
 
@@ -142,11 +142,7 @@ class Settings:
         if backend not in ("sqlite", "postgresql"):
             raise ConfigError(f"NURTURE_DATABASE_URL: use sqlite or postgresql, not {backend}")
         if self.broker_url is not None:
-            scheme = urlsplit(self.broker_url).scheme
-            if scheme not in BROKER_SCHEMES:
-                raise ConfigError(
-                    f"NURTURE_BROKER_URL must be a Redis URL (redis://host:6379/0), got {scheme!r}"
-                )
+            _broker_url(self.broker_url)
         if self.smtp_url is not None:
             self.smtp_config()
         _http_url("NURTURE_BASE_URL", self.base_url)
@@ -333,7 +329,30 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
     return _parse(key, value, where)
 
 
+def _split(where: str, value: str) -> SplitResult:
+    """`value`'s parts; `ConfigError` for a bracketed host or a port that cannot be read."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- reading it checks it
+    except ValueError as e:
+        shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", value)  # no password in a message
+        raise ConfigError(f"{where} is not a valid URL ({e}): {shown!r}") from None
+    return parts
+
+
+def _broker_url(value: str) -> None:
+    where = "NURTURE_BROKER_URL"
+    parts = _split(where, value)
+    if parts.scheme not in BROKER_SCHEMES:
+        raise ConfigError(
+            f"{where} must be a Redis URL (redis://host:6379/0), got {parts.scheme!r}"
+        )
+    number = parts.path.strip("/")
+    if parts.scheme != "unix" and number and not (number.isascii() and number.isdigit()):
+        raise ConfigError(f"{where}: the database after the / must be a number, got {number!r}")
+
+
 def _http_url(where: str, value: str) -> None:
-    parts = urlsplit(value)
+    parts = _split(where, value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{where} must be an http(s) URL, got {value!r}")

@@ -64,6 +64,7 @@ def test_verify_and_cafile() -> None:
         ("smtp://mail.acme.test:smtp", "the port must be a number from 1 to 65535"),
         ("smtp://mail.acme.test:99999", "the port must be a number"),
         ("smtp://mail.acme.test/relay", "it has a path"),
+        ("smtp://[mail.acme.test", "Invalid IPv6 URL"),
         ("smtp://mail.acme.test?tls=true", "unknown parameter 'tls'; known: cafile, from"),
         ("smtp://mail.acme.test?starttls=maybe", "starttls='maybe' is not true or false"),
         ("smtps://mail.acme.test?starttls=true", "smtps:// is already TLS"),

@@ -47,6 +47,18 @@ def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
         ({"NURTURE_BATCH_SIZE": "0"}, "NURTURE_BATCH_SIZE must be between 1 and 1000, got 0"),
         ({"NURTURE_LEASE_SECONDS": "soon"}, "NURTURE_LEASE_SECONDS must be a number of seconds"),
         ({"NURTURE_BROKER_URL": "amqp://rabbit"}, "NURTURE_BROKER_URL must be a Redis URL"),
+        ({"NURTURE_BROKER_URL": "redis://[::1"}, "NURTURE_BROKER_URL is not a valid URL"),
+        (
+            {"NURTURE_BROKER_URL": "redis://:s3cret@127.0.0.1:six/0"},
+            "NURTURE_BROKER_URL is not a valid URL (Port could not be cast to integer value as "
+            "'six'): 'redis://:***@127.0.0.1:six/0'",
+        ),
+        (
+            {"NURTURE_BROKER_URL": "redis://127.0.0.1:6379/queue"},
+            "NURTURE_BROKER_URL: the database after the / must be a number, got 'queue'",
+        ),
+        ({"NURTURE_WEBHOOK_URL": "https://[hooks"}, "NURTURE_WEBHOOK_URL is not a valid URL"),
+        ({"NURTURE_SMTP_URL": "smtp://[mail"}, "NURTURE_SMTP_URL: malformed SMTP URL"),
         ({"NURTURE_SMTP_URL": "http://mail"}, "NURTURE_SMTP_URL: malformed SMTP URL"),
         ({"NURTURE_BASE_URL": "t.acme.example"}, "NURTURE_BASE_URL must be an http(s) URL"),
         ({"NURTURE_SENDER": "nobody"}, "NURTURE_SENDER is not an email address"),
