@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "unknown-field": "A condition or template reads a lead field that is not declared.",
     "unknown-unit": "A duration's unit is not minutes, hours, days or weeks.",
     "zero-duration": "A wait or a time limit is zero long.",
+    "long-duration": "A wait or a time limit is longer than 100 years.",
     "unknown-weekday": "A `wait until` or `window` names a day that does not exist.",
     "bad-time": "A time of day is not between 00:00 and 23:59.",
     "bad-date": "A date does not exist in the calendar.",

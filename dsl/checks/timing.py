@@ -19,6 +19,10 @@ _ZERO_HINTS = {
 }
 
 
+MAX_DAYS = 36500
+"""The longest duration, 100 years: the engine adds durations to dates, which end at year 9999."""
+
+
 def check_durations(ctx: Context) -> Iterator[Diagnostic]:
     for role, duration in walk.all_durations(ctx.program):
         if duration.unit.value not in voc.UNITS:
@@ -30,6 +34,10 @@ def check_durations(ctx: Context) -> Iterator[Diagnostic]:
             hint = _ZERO_HINTS.get(role, "use at least 1 minute")
             message = f"`{role} {_text(duration)}` is zero long"
             yield _error("zero-duration", duration.span, message, hint)
+        elif (walk.seconds(duration) or 0) > MAX_DAYS * 86400:
+            message = f"`{role} {_text(duration)}` is longer than 100 years"
+            hint = f"use at most {MAX_DAYS} days ({MAX_DAYS // 7} weeks)"
+            yield _error("long-duration", duration.span, message, hint)
 
 
 def _text(duration: ast.Duration) -> str:
