@@ -42,6 +42,7 @@ DEV_SECRET_KEY: Final = "nurture-development-key-not-secret-do-not-use-in-produc
 DEFAULT_SENDER: Final = "Nurture <nurture@localhost>"
 BROKER_SCHEMES: Final = ("redis", "rediss", "unix")
 CAP_PERIODS: Final = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
+MAX_CAP_PERIOD: Final = 366 * 86400
 
 
 class ConfigError(ValueError):
@@ -252,6 +253,8 @@ def parse_cap(text: str, where: str = "NURTURE_GLOBAL_CAP") -> Cap:
     count, periods, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3).lower()
     if periods < 1:
         raise ConfigError(f"{where}: the period must be at least one {unit}, got {text!r}")
+    if periods * CAP_PERIODS[unit] > MAX_CAP_PERIOD:
+        raise ConfigError(f"{where}: the period must be at most a year, got {text!r}")
     return Cap(count, timedelta(seconds=periods * CAP_PERIODS[unit]))
 
 

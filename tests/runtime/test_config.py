@@ -63,6 +63,10 @@ def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
         ({"NURTURE_BASE_URL": "t.acme.example"}, "NURTURE_BASE_URL must be an http(s) URL"),
         ({"NURTURE_SENDER": "nobody"}, "NURTURE_SENDER is not an email address"),
         ({"NURTURE_GLOBAL_CAP": "often"}, "NURTURE_GLOBAL_CAP must read like '5 per week'"),
+        (
+            {"NURTURE_GLOBAL_CAP": "1 per 99999999999999999 weeks"},
+            "NURTURE_GLOBAL_CAP: the period must be at most a year, got '1 per 9999",
+        ),
         ({"NURTURE_DATABASE_URL": "mysql://db/x"}, "use sqlite or postgresql, not mysql"),
     ],
 )
