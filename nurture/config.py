@@ -120,12 +120,17 @@ class Settings:
         toml = Path(cwd or ".") / TOML_FILE
         if toml.is_file():
             values.update(_read_toml(toml))
+        from_toml = set(values)
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is not None and raw.strip() != "":
                 values[f.name] = _parse(f.name, raw, ENV_PREFIX + f.name.upper())
+                from_toml.discard(f.name)
         settings = cls(**values)
-        settings.check()
+        try:
+            settings.check()
+        except ConfigError as e:
+            raise _naming_toml(e, toml, from_toml) from None
         return settings
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -312,6 +317,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {names})")
         values[key] = _toml_value(key, value, where)
     return values
+
+
+def _naming_toml(error: ConfigError, toml: Path, keys: set[str]) -> ConfigError:
+    """`error` naming the ``nurture.toml`` key, not the variable, when the value came from there."""
+    message = str(error)
+    for key in keys:
+        variable = ENV_PREFIX + key.upper()
+        if re.match(rf"{variable}\b", message):
+            return ConfigError(f"{toml}: {key}{message[len(variable) :]}")
+    return error
 
 
 def _toml_value(key: str, value: Any, where: str) -> Any:

@@ -90,6 +90,24 @@ def test_nurture_toml_names_unknown_keys_and_bad_types(tmp_path: Path) -> None:
         Settings.load({}, tmp_path)
 
 
+def test_a_value_from_nurture_toml_that_cannot_work_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "nurture.toml").write_text('batch_size = 5000\nbase_url = "ftp://t.acme"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        Settings.load({}, tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path / 'nurture.toml'}: base_url must be an http(s) URL, got 'ftp://t.acme'"
+    )
+    with pytest.raises(ConfigError) as raised:
+        Settings.load({"NURTURE_BASE_URL": "https://t.acme"}, tmp_path)
+    assert (
+        str(raised.value)
+        == f"{tmp_path / 'nurture.toml'}: batch_size must be between 1 and 1000, got 5000"
+    )
+    with pytest.raises(ConfigError, match=r"^NURTURE_BATCH_SIZE must be between"):
+        Settings.load({"NURTURE_BASE_URL": "https://t.acme", "NURTURE_BATCH_SIZE": "0"}, tmp_path)
+
+
 def test_production_needs_a_secret_key(tmp_path: Path) -> None:
     settings = Settings.load({"NURTURE_DATABASE_URL": "postgresql://db/nurture"}, tmp_path)
     with pytest.raises(ConfigError, match="NURTURE_SECRET_KEY is not set"):
