@@ -14,6 +14,7 @@ the scheduler's next poll runs them) and enroll new leads by their triggers.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -22,6 +23,17 @@ from sqlalchemy import Engine
 
 from nurture import cli_db, cli_lang, db, runtime
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
+
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +55,8 @@ def serve_command(
         ),
     ] = None,
     log_level: Annotated[
-        str, typer.Option("--log-level", help="uvicorn's log level: debug, info, warning.")
-    ] = "info",
+        LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
+    ] = LogLevel.info,
 ) -> None:
     """Run the tracking service: open pixel, click redirects, unsubscribes, event and lead API."""
     env = dict(os.environ)
@@ -64,7 +76,7 @@ def serve_command(
             on_wake=runtime.on_wake,
             on_lead=runtime.on_lead,
         )
-        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level.value, server_header=False)
     finally:
         engine.dispose()
 

@@ -114,6 +114,14 @@ def test_serve_refuses_production_without_a_key(monkeypatch: pytest.MonkeyPatch)
     assert "NURTURE_SECRET_KEY is not set" in result.stderr
 
 
+def test_serve_refuses_an_unknown_log_level_before_starting() -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--log-level", "loud"])
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--log-level'" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_serve_refuses_a_database_without_the_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
