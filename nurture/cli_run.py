@@ -77,6 +77,7 @@ def run_command(
         typer.Option(
             "--speed",
             min=0.001,
+            max=10_000_000,
             help="Seconds of campaign time per real second (86400: a day each second).",
         ),
     ] = 1.0,

@@ -342,9 +342,16 @@ _UNITS = {
 }
 
 
+_LONGEST = timedelta(days=36500)
+"""The longest run: campaign time must stay within the calendar, which ends at year 9999."""
+
+
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``15m``, ``2h``, ``3d``, ``2w``, ``3 days``; `ValueError` otherwise."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*", text.lower())
     if match is None or match.group(2) not in _UNITS:
         raise ValueError(f"not a duration: {text!r} (write 90s, 15m, 2h, 3d or 2w)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > _LONGEST.total_seconds():
+        raise ValueError(f"{text!r} is longer than 100 years")
+    return timedelta(seconds=seconds)

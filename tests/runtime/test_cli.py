@@ -53,6 +53,19 @@ def test_a_bad_setting_stops_a_command_with_one_line(tmp_path: Path) -> None:
     assert output.strip() == "error: NURTURE_BATCH_SIZE must be a whole number, got 'many'"
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--speed", "inf"], "Invalid value for '--speed'"),
+        (["--for", "99999999999999999999d"], "error: --for: '99999999999999999999d' is longer"),
+    ],
+)
+def test_run_refuses_a_speed_or_length_past_the_calendar(option: list[str], message: str) -> None:
+    code, output = invoke("run", "--no-tracking", *option, NURTURE_DATABASE_URL="sqlite://")
+    assert code == 2
+    assert message in output
+
+
 def test_a_worker_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     code, output = invoke("worker", NURTURE_DATABASE_URL=url, NURTURE_BROKER_URL="redis://x:1/0")

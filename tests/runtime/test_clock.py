@@ -81,6 +81,11 @@ def test_a_bad_duration_says_what_to_write() -> None:
         parse_duration("soon")
 
 
+def test_a_duration_past_the_calendar_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^'99999999999999999999d' is longer than 100 years$"):
+        parse_duration("99999999999999999999d")
+
+
 def test_polls_see_every_window_however_fast_the_clock() -> None:
     assert poll_interval(1.0, 1) == 1.0
     assert poll_interval(1.0, 86400) == 0.05  # 72 minutes of campaign time between polls
