@@ -18,11 +18,13 @@ An event::
 A lead: see `nurture.store.cleaning.prepare_lead`.
 
 Strings anywhere in an item must be storable text: no NUL character and no
-lone surrogate (PostgreSQL refuses both).
+lone surrogate (PostgreSQL refuses both); numbers must be finite (JSON has
+no infinity, though ``1e999`` parses as one).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -159,12 +161,14 @@ def parse_leads(body: Any, rules: LeadRules) -> list[CleanLead]:
 
 
 def text_problems(value: Any, path: str) -> Iterator[Problem]:
-    """Strings in `value` (keys too) that cannot be stored: a NUL, a lone surrogate."""
+    """Values in `value` (keys too) that cannot be stored: a NUL, a lone surrogate, infinity."""
     if isinstance(value, str):
         if "\x00" in value:
             yield Problem(path, "contains a NUL character")
         elif not _encodable(value):
             yield Problem(path, "contains a lone surrogate, which is not text")
+    elif isinstance(value, float) and not math.isfinite(value):  # 1e999, or NaN in a file
+        yield Problem(path, f"{value} is not a finite number")
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from text_problems(key, path)

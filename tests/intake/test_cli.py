@@ -223,6 +223,11 @@ def test_an_event_for_an_unknown_lead_stores_nothing(
         ("e.csv", "", "e.csv:1: the first row must name the columns"),
         ("e.csv", "email,type\n", "e.csv: no rows"),
         (
+            "e.jsonl",
+            '{"lead": {"id": 1}, "type": "opened", "data": {"n": NaN}}\n',
+            "e.jsonl:1: data.n: nan is not a finite number",
+        ),
+        (
             "e.csv",
             "lead_id,type,at\n1,opened,9999-12-31T23:00:00-14:00\n",
             "e.csv:2: at: '9999-12-31T23:00:00-14:00' is out of range (years 1 to 9999 in UTC)",

@@ -58,6 +58,28 @@ async def test_a_body_that_is_not_json_items_is_refused(
 
 
 @pytest.mark.asyncio
+async def test_a_number_too_large_for_a_float_is_refused_not_stored_as_infinity(
+    client: httpx.AsyncClient, seed: Seed
+) -> None:
+    seed.lead(email="ada@acme.cn")
+    event = b'{"lead": {"email": "ada@acme.cn"}, "type": "opened", "data": {"n": 1e999}}'
+    lead = b'{"email": "bo@acme.cn", "budget": -1e999}'
+
+    events = await client.post("/api/events", content=event, headers=AUTH)
+    leads = await client.post("/api/leads", content=lead, headers=AUTH)
+
+    assert (events.status_code, errors(events)) == (
+        422,
+        [("$.data.n", "inf is not a finite number")],
+    )
+    assert (leads.status_code, errors(leads)) == (
+        422,
+        [("$.budget", "-inf is not a finite number")],
+    )
+    assert seed.event_count() == 0
+
+
+@pytest.mark.asyncio
 async def test_too_many_items_or_bytes_are_refused(client: httpx.AsyncClient) -> None:
     items = [{"email": f"u{i}@acme.cn"} for i in range(MAX_ITEMS + 1)]
     many = await post(client, "/api/leads", items)
