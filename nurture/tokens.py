@@ -56,6 +56,8 @@ __all__ = [
 Purpose = Literal["open", "click", "unsubscribe"]
 PURPOSES: Final[tuple[Purpose, ...]] = ("open", "click", "unsubscribe")
 
+MAX_ID: Final = 2**31 - 1
+"""The largest id a token may carry: what a database integer column holds."""
 TRACKING_MAX_AGE: Final = timedelta(days=180)
 """How long open and click tokens count; unsubscribe tokens never expire."""
 
@@ -224,9 +226,14 @@ def _load_payload(serializer: URLSafeTimedSerializer, raw: Any) -> Any:
 def _ids(payload: Any, purpose: str, least: int, most: int | None = None) -> list[int]:
     """The integer ids a payload holds: a single id reads as a list of one."""
     ids = payload if isinstance(payload, list) else [payload]
-    if not least <= len(ids) <= (most or least) or any(type(i) is not int for i in ids):
+    if not least <= len(ids) <= (most or least) or not all(_storable(i) for i in ids):
         raise BadToken(f"{purpose} token holds {json.dumps(payload)}, not {least} id(s)")
     return ids
+
+
+def _storable(value: Any) -> bool:
+    """An int a database id column holds (a link index too): 0 to 2**31 - 1."""
+    return type(value) is int and 0 <= value <= MAX_ID
 
 
 def _open_payload(payload: Any) -> int:

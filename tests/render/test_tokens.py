@@ -181,6 +181,15 @@ def test_a_genuine_token_with_the_wrong_shape_is_refused(signer: TokenSigner) ->
         signer.read_open(signer._dumps("open", "41"))
 
 
+def test_a_genuine_token_with_an_id_no_database_holds_is_refused(signer: TokenSigner) -> None:
+    with pytest.raises(BadToken, match="open token holds"):
+        signer.read_open(signer._dumps("open", 2**31))
+    with pytest.raises(BadToken, match="click token holds"):
+        signer.read_click(signer._dumps("click", [1, 2**70]))
+    with pytest.raises(BadToken, match="unsubscribe token holds"):
+        signer.read_unsubscribe(signer._dumps("unsubscribe", [-1]))
+
+
 def test_expired_token_survives_pickling() -> None:
     error = pickle.loads(pickle.dumps(ExpiredToken("click token expired", (41, 2))))
     assert (str(error), error.payload) == ("click token expired", (41, 2))

@@ -85,6 +85,25 @@ async def test_a_manipulated_click_token_is_refused_and_records_nothing(
     assert seed.event_count() == 0
 
 
+@pytest.mark.parametrize("path", ["/o/{open}", "/c/{click}", "/u/{unsubscribe}"])
+async def test_a_signed_token_with_an_id_too_large_to_store_is_not_found(
+    any_client: httpx.AsyncClient, seed: Seed, signer: TokenSigner, path: str
+) -> None:
+    # Given tokens signed with the real key but holding an id no database column holds
+    tokens = {
+        "open": signer._dumps("open", 2**70),
+        "click": signer._dumps("click", [2**70, 0]),
+        "unsubscribe": signer._dumps("unsubscribe", [2**70]),
+    }
+
+    # When one is requested
+    response = await any_client.get(path.format(**tokens))
+
+    # Then it is not found, not an internal error
+    assert response.status_code == 404
+    assert seed.event_count() == 0
+
+
 async def test_one_click_unsubscribe_suppresses_the_lead(
     any_client: httpx.AsyncClient, seed: Seed, signer: TokenSigner
 ) -> None:
