@@ -54,6 +54,12 @@ def _redacted(url: str) -> str:
         return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))
 
 
+def naming_option(message: str, url: str | None) -> str:
+    """A settings error about NURTURE_DATABASE_URL, naming ``--url`` when that gave the URL."""
+    variable = "NURTURE_DATABASE_URL"
+    return f"--url{message[len(variable) :]}" if url and message.startswith(variable) else message
+
+
 def _why(error: BaseException) -> str:
     """The first line of the driver's message; SQLAlchemy appends SQL and a help link."""
     cause = getattr(error, "orig", None) or error

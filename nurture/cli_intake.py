@@ -9,6 +9,7 @@ JSON Lines). Formats: `nurture.intake`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -127,11 +128,11 @@ def ingest_command(
 
 
 def _settings(url: str | None) -> Settings:
+    env = {**os.environ, **({"NURTURE_DATABASE_URL": url} if url else {})}
     try:
-        settings = Settings.load()
-        return settings.with_changes(database_url=url) if url else settings
+        return Settings.load(env)
     except ConfigError as e:
-        cli_lang._fail(str(e), code=1)
+        cli_lang._fail(cli_db.naming_option(str(e), url), code=1)
 
 
 def _rows(file: Path, kind: Any) -> Sequence[Any]:

@@ -65,7 +65,7 @@ def serve_command(
     try:
         config = load_config(env)
     except ConfigError as e:
-        cli_lang._fail(str(e), code=1)
+        cli_lang._fail(cli_db.naming_option(str(e), url), code=1)
     engine = _engine(config)
     try:
         app = create_app(

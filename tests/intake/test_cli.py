@@ -242,3 +242,17 @@ def test_malformed_files_are_named_with_their_line(
     assert code in (1, 2)
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["leads", "import"], ["events", "ingest"]])
+def test_a_bad_url_option_is_named_as_the_option(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    file = write(tmp_path, "rows.csv", LEADS)
+    monkeypatch.setenv("NURTURE_DATABASE_URL", "mysql://db/x")  # overridden by --url: no matter
+
+    code, _out, err = nurture(*command, str(file), "--url", "mysql://db/y")
+    assert (code, err) == (1, "error: --url: use sqlite or postgresql, not mysql\n")
+
+    code, _out, err = nurture(*command, str(file), "--url", url, "--dry-run")
+    assert code in (0, 1) and "mysql" not in err

@@ -122,6 +122,13 @@ def test_serve_refuses_an_unknown_log_level_before_starting() -> None:
     assert "Traceback" not in result.output
 
 
+def test_serve_names_a_bad_url_option_as_the_option() -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--url", "mysql://db/x"])
+
+    assert result.exit_code == 1
+    assert result.stderr == "error: --url: use sqlite or postgresql, not mysql\n"
+
+
 def test_serve_refuses_a_database_without_the_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
