@@ -86,6 +86,7 @@ CODES: dict[str, str] = {
     "over-cap": "A path sends more touches in a period than the campaign's cap allows.",
     "unknown-activity": "An interest rule counts an activity that does not exist.",
     "bad-decay": "An interest decay is not above 0% and at most 100%.",
+    "too-many-points": "A scoring rule gives or takes more than 10,000 points.",
     "bad-grade": "A grade rule is out of order, lacks an `else`, or grades an unknown score.",
     "unknown-sla-action": "A routing SLA names an action that does not exist.",
     "unknown-field-type": "A field declaration names a type that does not exist.",

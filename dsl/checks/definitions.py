@@ -11,6 +11,8 @@ from dsl.checks.base import Context, _error, _keyword, _one_of, _repeats, _unkno
 from dsl.errors import Diagnostic
 
 _GRADES = f"grades are {_one_of(voc.GRADES)}"
+MAX_POINTS = 10_000
+"""The most points one scoring rule may add or take: scores are stored as database integers."""
 
 
 def check_scoring(ctx: Context) -> Iterator[Diagnostic]:
@@ -20,6 +22,7 @@ def check_scoring(ctx: Context) -> Iterator[Diagnostic]:
                 known = voc.INTEREST_ACTIVITIES
                 otherwise = f'use {_one_of(known)}, or event "name"'
                 yield _unknown("unknown-activity", "activity", rule.activity, known, otherwise)
+        yield from _too_many_points(scoring)
         for decay in scoring.decay:
             if not 0 < decay.percent <= 100:
                 message = f"a decay of {decay.percent:g}% is not possible"
@@ -30,6 +33,15 @@ def check_scoring(ctx: Context) -> Iterator[Diagnostic]:
             yield _error("bad-grade", word.span, f"a second `grade {word.value}` rule", hint)
         for grades in scoring.grades:
             yield from _grade_rule(grades)
+
+
+def _too_many_points(scoring: ast.Scoring) -> Iterator[Diagnostic]:
+    rules: list[ast.FitRule | ast.InterestRule] = [*scoring.fit, *scoring.interest]
+    for rule in rules:
+        if abs(rule.points) > MAX_POINTS:
+            message = f"{rule.points:+d} points is more than a rule may give or take"
+            hint = f"use at most {MAX_POINTS:,} points either way"
+            yield _error("too-many-points", rule.span, message, hint)
 
 
 def _grade_rule(rule: ast.GradeRule) -> Iterator[Diagnostic]:
