@@ -126,6 +126,12 @@ def _csv(path: Path, text: str) -> Iterator[Row]:
 
 
 def _check_header(path: Path, header: list[str]) -> None:
+    other = next((sep for sep in (";", "\t") if len(header) == 1 and sep in header[0]), None)
+    if other is not None:  # Excel saves "CSV" with semicolons in many countries
+        raise FileError(
+            f"{path}:1: the header is one column, {header[0]!r}: "
+            f"separate the columns with commas, not {other!r}"
+        )
     if "" in header:
         raise FileError(f"{path}:1: column {header.index('') + 1} has no name")
     seen = {name for name in header if header.count(name) > 1}

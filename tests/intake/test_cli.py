@@ -223,6 +223,12 @@ def test_an_event_for_an_unknown_lead_stores_nothing(
         ("e.csv", "", "e.csv:1: the first row must name the columns"),
         ("e.csv", "email,type\n", "e.csv: no rows"),
         (
+            "e.csv",
+            "email;type\nada@analytical-engines.io;opened\n",
+            "e.csv:1: the header is one column, 'email;type': "
+            "separate the columns with commas, not ';'",
+        ),
+        (
             "e.jsonl",
             '{"lead": {"id": 1}, "type": "opened", "data": {"n": NaN}}\n',
             "e.jsonl:1: data.n: nan is not a finite number",
