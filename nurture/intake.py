@@ -122,7 +122,10 @@ def _csv(path: Path, text: str) -> Iterator[Row]:
             values = {k: v.strip() for k, v in zip(header, cells, strict=False) if v.strip()}
             yield Row(path, reader.line_num, values)
     except csv.Error as e:
-        raise FileError(f"{path}:{reader.line_num}: not valid CSV: {e}") from None
+        words = str(e)
+        if words == "unexpected end of data":
+            words = 'a quoted cell is never closed (look for a lone " on this line or before it)'
+        raise FileError(f"{path}:{reader.line_num}: not valid CSV: {words}") from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:

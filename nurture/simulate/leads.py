@@ -328,15 +328,25 @@ def load_profile(path: Path, declared: Mapping[str, str] | None = None) -> list[
     """
     types = {**LEAD_FIELDS, **(declared or {})}
     name = str(path)
+    reader = None
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            return _rows(csv.reader(handle), name, types)
+            reader = csv.reader(handle, strict=True)  # strict: an unclosed quote is an error
+            return _rows(reader, name, types)
     except UnicodeDecodeError as e:
         raise ProfileError(name, None, f"not UTF-8 text (byte {e.start})") from e
     except csv.Error as e:
-        raise ProfileError(name, None, f"not a CSV file: {e}") from e
+        line = reader.line_num if reader is not None and reader.line_num else None
+        raise ProfileError(name, line, f"not valid CSV: {_csv_words(e)}") from e
     except OSError as e:
         raise ProfileError(name, None, f"cannot read: {e.strerror or e}") from e
+
+
+def _csv_words(error: csv.Error) -> str:
+    """The csv module's complaint, in words for the person who wrote the file."""
+    if str(error) == "unexpected end of data":
+        return 'a quoted cell is never closed (look for a lone " on this line or before it)'
+    return str(error)
 
 
 def _rows(reader: Iterator[list[str]], name: str, types: Mapping[str, str]) -> list[Profile]:

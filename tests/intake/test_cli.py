@@ -238,6 +238,11 @@ def test_an_event_for_an_unknown_lead_stores_nothing(
             "lead_id,type,at\n1,opened,9999-12-31T23:00:00-14:00\n",
             "e.csv:2: at: '9999-12-31T23:00:00-14:00' is out of range (years 1 to 9999 in UTC)",
         ),
+        (
+            "e.csv",
+            'lead_id,type\n1,"opened\n2,clicked\n',
+            "e.csv:3: not valid CSV: a quoted cell is never closed",
+        ),
     ],
 )
 def test_malformed_files_are_named_with_their_line(

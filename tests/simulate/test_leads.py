@@ -132,6 +132,7 @@ def test_declared_fields_are_typed(tmp_path: Path) -> None:
         ("email,email\na@b.c,d@e.f\n", 1, "column 'email' appears twice"),
         ("id,email\nx,a@b.c\nx,d@e.f\n", 3, "lead id 'x' appears twice"),
         ("", 1, "no header row"),
+        ('email,persona\na@b.c,"cxo\nd@e.f,marketer\n', 3, "not valid CSV: a quoted cell"),
     ],
 )
 def test_a_bad_row_names_the_file_and_line(
