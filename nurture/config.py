@@ -258,6 +258,8 @@ def parse_cap(text: str, where: str = "NURTURE_GLOBAL_CAP") -> Cap:
     count, periods, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3).lower()
     if periods < 1:
         raise ConfigError(f"{where}: the period must be at least one {unit}, got {text!r}")
+    if count < 1:  # as the language refuses `cap 0 per week`: it would hold every touch forever
+        raise ConfigError(f"{where}: a cap of 0 lets nothing through; unset it or allow 1 or more")
     if periods * CAP_PERIODS[unit] > MAX_CAP_PERIOD:
         raise ConfigError(f"{where}: the period must be at most a year, got {text!r}")
     return Cap(count, timedelta(seconds=periods * CAP_PERIODS[unit]))

@@ -126,3 +126,16 @@ def test_production_needs_a_secret_key(tmp_path: Path) -> None:
 )
 def test_global_caps_read_like_the_language(text: str, cap: Cap) -> None:
     assert parse_cap(text) == cap
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0 per week", "a cap of 0 lets nothing through"),
+        ("5 per 0 days", "the period must be at least one day"),
+        ("often", "must read like '5 per week'"),
+    ],
+)
+def test_a_global_cap_that_cannot_work_is_refused_in_words(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_cap(text)
