@@ -14,6 +14,7 @@ the scheduler's next poll runs them) and enroll new leads by their triggers.
 from __future__ import annotations
 
 import os
+import socket
 from enum import StrEnum
 from typing import Annotated
 
@@ -66,6 +67,7 @@ def serve_command(
         config = load_config(env)
     except ConfigError as e:
         cli_lang._fail(cli_db.naming_option(str(e), url), code=1)
+    _check_listen(host, port)
     engine = _engine(config)
     try:
         app = create_app(
@@ -79,6 +81,23 @@ def serve_command(
         uvicorn.run(app, host=host, port=port, log_level=log_level.value, server_header=False)
     finally:
         engine.dispose()
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Exit 1 with the reason when nothing can listen on `host`:`port` (uvicorn only logs it).
+
+    A trial bind, released at once: a port taken between here and uvicorn's
+    own bind is still uvicorn's to report.
+    """
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _name, address = found[0]
+        with socket.socket(family, kind, proto) as trial:
+            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            trial.bind(address)
+    except OSError as e:
+        why = e.strerror or str(e)
+        cli_lang._fail(f"--host/--port: cannot listen on {host}:{port}: {why}", code=1)
 
 
 def _engine(config: TrackingConfig) -> Engine:

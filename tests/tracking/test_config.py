@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,26 @@ def test_the_public_names_are_pinned() -> None:
     assert nurture.tracking.__all__ == sorted(
         nurture.tracking.__all__, key=lambda n: (not n.isupper(), n)
     )
+
+
+def test_serve_says_why_it_cannot_listen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a port another program holds, and a host name that cannot resolve
+    monkeypatch.setenv("NURTURE_SECRET_KEY", KEY)
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = CliRunner().invoke(cli_app, ["serve", "--url", url, "--port", port])
+    unknown = CliRunner().invoke(
+        cli_app, ["serve", "--url", url, "--host", "nosuchhost.invalid", "--port", port]
+    )
+
+    # Then each stops before serving, naming the address and the reason
+    assert busy.exit_code == 1
+    assert f"--host/--port: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        busy.stderr
+    )
+    assert unknown.exit_code == 1
+    assert f"cannot listen on nosuchhost.invalid:{port}: " in unknown.stderr
+    assert "Traceback" not in busy.output + unknown.output
