@@ -224,7 +224,7 @@ class Executor:
             log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
             session.execute(
                 update(DELIVERIES)
-                .where(Delivery.id == bindparam("b_id"))
+                .where(DELIVERIES.c.id == bindparam("b_id"))
                 .values(
                     status=bindparam("b_status"),
                     attempts=bindparam("b_attempts"),

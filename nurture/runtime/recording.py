@@ -238,7 +238,7 @@ def _store_statuses(session: Session, statuses: Sequence[dict[str, Any]]) -> Non
     """Sent rows get their time; failed and deferred ones add the reason to their log."""
     sent = [s for s in statuses if s["b_status"] == "sent"]
     failed = [s for s in statuses if s["b_status"] != "sent"]
-    where = Delivery.id == bindparam("b_id")
+    where = DELIVERIES.c.id == bindparam("b_id")  # Core: no ORM bulk-update bookkeeping
     if sent:
         stamp: dict[str, Any] = {"status": bindparam("b_status"), "sent_at": bindparam("b_sent_at")}
         session.execute(update(DELIVERIES).where(where).values(**stamp), sent)
