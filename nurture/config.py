@@ -145,7 +145,7 @@ class Settings:
             backend = db.normalize_url(self.database_url).get_backend_name()
         except (ArgumentError, ValueError) as e:
             raise ConfigError(f"NURTURE_DATABASE_URL is not a database URL: {e}") from e
-        if backend not in ("sqlite", "postgresql"):
+        if backend not in db.BACKENDS:
             raise ConfigError(f"NURTURE_DATABASE_URL: use sqlite or postgresql, not {backend}")
         if self.broker_url is not None:
             _broker_url(self.broker_url)

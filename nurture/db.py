@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 import migrations
 
 DEFAULT_DATABASE_URL = "sqlite:///nurture.db"
+BACKENDS = ("sqlite", "postgresql")
+"""The databases nurture runs on: its migrations and segment SQL are written for these."""
 
 
 def database_url() -> str:
@@ -43,6 +45,18 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+def supported_url(url: str | URL) -> URL:
+    """`normalize_url`, refusing a database nurture does not run on (its migrations are for two).
+
+    Raises ``sqlalchemy.exc.ArgumentError`` naming the backend.
+    """
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in BACKENDS:
+        raise ArgumentError(f"use sqlite or postgresql, not {backend}")
+    return parsed
+
+
 def dump_json(value: Any) -> str:
     """JSON columns as text that keeps Chinese (any Unicode) readable in the database."""
     return json.dumps(value, ensure_ascii=False)
@@ -50,7 +64,7 @@ def dump_json(value: Any) -> str:
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and real transactions."""
-    parsed = normalize_url(url)
+    parsed = supported_url(url)
     engine = create_engine(parsed, json_serializer=dump_json, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
@@ -96,7 +110,7 @@ def alembic_config(url: str | URL | None = None) -> Config:
     """
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    config.attributes["url"] = normalize_url(url or database_url())
+    config.attributes["url"] = supported_url(url or database_url())
     hooks = {"fix": "check --fix --quiet", "format": "format --quiet"}
     config.set_section_option("post_write_hooks", "hooks", " ".join(hooks))
     for name, options in hooks.items():

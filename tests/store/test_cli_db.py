@@ -44,8 +44,16 @@ def test_upgrade_reads_the_url_from_the_environment(
         ("postgresql://app:s3cret@127.0.0.1:1/nurture", "127.0.0.1:1"),
         ("sqlite:////no/such/directory/nurture.db", "unable to open database file"),
         ("postgresql://app:s3cret@127.0.0.1:notaport/nurture", "the port is not a number"),
+        ("mysql://app:s3cret@127.0.0.1/nurture", "use sqlite or postgresql, not mysql"),
     ],
-    ids=["not a URL", "unknown database", "nothing listening", "missing directory", "bad port"],
+    ids=[
+        "not a URL",
+        "unknown database",
+        "nothing listening",
+        "missing directory",
+        "bad port",
+        "unsupported database",
+    ],
 )
 def test_a_bad_database_is_one_line_and_exit_1(url: str, expected: str) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--url", url])
