@@ -75,7 +75,6 @@ def migrated_engine(url: str, make: Callable[[str], Engine] | None = None) -> En
     lock at once (`nurture.runtime.database.runtime_engine`).
     """
     from alembic.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
     from nurture.runtime.database import runtime_engine
 
@@ -91,7 +90,7 @@ def migrated_engine(url: str, make: Callable[[str], Engine] | None = None) -> En
             revision = MigrationContext.configure(connection).get_current_revision()
     except _FAILURES as e:
         _exit(f"cannot use the database {where}: {_why(e)}")
-    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    head = db.head_revision()
     if revision != head:
         engine.dispose()
         now = "no nurture schema" if revision is None else f"schema revision {revision}"

@@ -17,7 +17,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection, pool
@@ -160,7 +159,7 @@ def _store(
 
 
 def _check_schema(connection: Connection, where: str) -> None:
-    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    head = db.head_revision()
     revision = MigrationContext.configure(connection).get_current_revision()
     if revision is None:
         _refuse(f"cannot deploy to {where}: it has no nurture schema; run `nurture db upgrade`")

@@ -30,7 +30,6 @@ from typing import Annotated, Any, NoReturn, TextIO, TypeVar
 
 import typer
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -349,7 +348,7 @@ def _no_parallel_workers(dbapi_connection: Any, _record: Any) -> None:
 
 def _check_schema(connection: Connection, where: str) -> None:
     """Exit 1 unless the database has the schema this nurture reads."""
-    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    head = db.head_revision()
     revision = MigrationContext.configure(connection).get_current_revision()
     connection.rollback()
     if revision is None:

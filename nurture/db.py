@@ -14,6 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -120,6 +121,11 @@ def alembic_config(url: str | URL | None = None) -> Config:
             "post_write_hooks", f"{name}.options", f"{options} REVISION_SCRIPT_FILENAME"
         )
     return config
+
+
+def head_revision() -> str | None:
+    """The newest migration: the revision a database must be at for this nurture."""
+    return ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
 
 
 def upgrade(url: str | URL | None = None, revision: str = "head") -> None:

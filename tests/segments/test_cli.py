@@ -83,6 +83,21 @@ def test_count_prints_the_size_of_a_where_expression(url: str) -> None:
     assert result.stdout == "2\n"
 
 
+def test_a_url_option_wins_over_an_unusable_environment_variable(
+    url: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given NURTURE_DATABASE_URL naming a database nurture does not run on
+    monkeypatch.setenv("NURTURE_DATABASE_URL", "mysql://app@db/nurture")
+
+    # When count and deploy are given a good --url
+    count = runner.invoke(app, ["segment", "count", "--where", 'tagged "区域:华东"', "--url", url])
+    deploy = runner.invoke(app, ["deploy", str(project), "--url", url])
+
+    # Then the variable plays no part
+    assert (count.exit_code, count.stdout) == (0, "2\n"), count.output
+    assert deploy.exit_code == 0, deploy.output
+
+
 def test_count_of_a_segment_in_the_files_given(url: str, project: Path) -> None:
     result = runner.invoke(app, ["segment", "count", "hot-saas", str(project), "--url", url])
     assert result.exit_code == 0, result.output
