@@ -204,7 +204,10 @@ def _loop(
         except Exception:
             logger.exception("scheduler tick failed; trying again")
         if readers is not None:
-            readers.visit()
+            try:
+                readers.visit()
+            except Exception:  # a demo aid must never stop the run
+                logger.exception("demo readers failed; going on without them this poll")
         if time.monotonic() >= next_note:
             say(_progress(runtime, clock.now()))
             next_note = time.monotonic() + max(2.0, interval)
