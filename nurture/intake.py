@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy.orm import Session
 
+from nurture.simulate.leads import csv_words
 from nurture.store.cleaning import CleanLead, LeadRules, kind_of
 from nurture.tracking.records import Effects, LeadsOutcome, record_events, store_leads
 from nurture.tracking.schema import EventInput, Invalid, Problem, parse_events, parse_leads
@@ -122,10 +123,7 @@ def _csv(path: Path, text: str) -> Iterator[Row]:
             values = {k: v.strip() for k, v in zip(header, cells, strict=False) if v.strip()}
             yield Row(path, reader.line_num, values)
     except csv.Error as e:
-        words = str(e)
-        if words == "unexpected end of data":
-            words = 'a quoted cell is never closed (look for a lone " on this line or before it)'
-        raise FileError(f"{path}:{reader.line_num}: not valid CSV: {words}") from None
+        raise FileError(f"{path}:{reader.line_num}: not valid CSV: {csv_words(e)}") from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:

@@ -337,12 +337,12 @@ def load_profile(path: Path, declared: Mapping[str, str] | None = None) -> list[
         raise ProfileError(name, None, f"not UTF-8 text (byte {e.start})") from e
     except csv.Error as e:
         line = reader.line_num if reader is not None and reader.line_num else None
-        raise ProfileError(name, line, f"not valid CSV: {_csv_words(e)}") from e
+        raise ProfileError(name, line, f"not valid CSV: {csv_words(e)}") from e
     except OSError as e:
         raise ProfileError(name, None, f"cannot read: {e.strerror or e}") from e
 
 
-def _csv_words(error: csv.Error) -> str:
+def csv_words(error: csv.Error) -> str:
     """The csv module's complaint, in words for the person who wrote the file."""
     if str(error) == "unexpected end of data":
         return 'a quoted cell is never closed (look for a lone " on this line or before it)'
