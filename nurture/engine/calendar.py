@@ -84,7 +84,13 @@ def wait_zone(lead: LeadView, window: dict[str, Json] | None) -> tzinfo:
 
 
 def local_instant(day: date, at: time, tz: tzinfo) -> datetime:
-    """Local `day` at `at` in `tz`, as UTC (a time skipped by DST lands just after the gap)."""
+    """Local `day` at `at` in `tz`, as UTC.
+
+    A time the clocks skip (02:30 on a spring-forward night) is read with the
+    offset from before the change, so it lands as far past the gap as it was
+    into it (03:30); a repeated time (autumn) is its first occurrence. That is
+    `zoneinfo`'s `fold=0`, what most calendars do.
+    """
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 

@@ -156,7 +156,7 @@ def _engagement(cond: dict[str, Json], ctx: Context) -> Truth:
         for e in ctx.events
         if _is_kind(e.name, kind) and e.at <= ctx.now and _link_matches(e.link, link)
     ]
-    mine = _of_message(found, cond.get("message"), cond.get("within") is not None, ctx)
+    mine = _of_message(found, cond.get("message"), ctx)
     if mine is None:
         return False
     return timed(mine, span_of(cond.get("within")), ctx, lookback=ctx.refs is None)
@@ -178,13 +178,11 @@ def _link_matches(link: str | None, wanted: Json) -> bool:
     return link is not None and str(wanted).casefold() in link.casefold()
 
 
-def _of_message(
-    events: list[Event], message: Json, exact: bool, ctx: Context
-) -> list[Event] | None:
+def _of_message(events: list[Event], message: Json, ctx: Context) -> list[Event] | None:
     """The events of the referenced message; None when it was never sent.
 
-    With `within` (`exact`), only the referenced delivery counts; without, every
-    delivery of that send step in this enrollment ("all events of the message").
+    In an enrollment the reference is one delivery: the latest of the send step
+    (a repeat's round 3 asks about tip 3, not about tip 1), with or without `within`.
     """
     refs = ctx.refs
     if refs is None:
@@ -192,15 +190,7 @@ def _of_message(
     ref = refs.last if message is None else refs.named.get(str(message))
     if ref is None:
         return None
-    if exact:
-        return [e for e in events if e.delivery and ref.is_key(e.delivery, refs.enrollment)]
-    return [
-        e
-        for e in events
-        if e.delivery is not None
-        and e.delivery.enrollment == refs.enrollment
-        and e.delivery.node == ref.node
-    ]
+    return [e for e in events if e.delivery and ref.is_key(e.delivery, refs.enrollment)]
 
 
 def span_of(within: Json) -> timedelta | None:

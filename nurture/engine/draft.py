@@ -41,6 +41,10 @@ Outcome = str | Decision
 """A step's result: the next step's id to run now, or the decision to return."""
 
 
+def _sent_at(delivered: Delivered) -> datetime:
+    return delivered.at
+
+
 class Draft:
     """One decision in the making."""
 
@@ -116,7 +120,11 @@ class Draft:
         if self._refs is None:
             sent = self.sent
             last = sent.get(self.last_sent) if self.last_sent else None
-            named = {name: sent[nid] for name, nid in self.plan.names.items() if nid in sent}
+            named = {}
+            for name, nids in self.plan.names.items():
+                found = [sent[nid] for nid in nids if nid in sent]
+                if found:  # the latest of the sends named so (one, unless a repeat took both)
+                    named[name] = max(found, key=_sent_at)
             self._refs = _new_refs(self.start.id, last, named)
         return self._refs
 

@@ -41,12 +41,14 @@ class Plan:
 
     def __init__(self, graph: StepGraph) -> None:
         self.graph = graph
-        self.names = {
-            str(n.params["name"]): n.id
-            for n in graph.nodes.values()
-            if n.kind == "send" and n.params.get("name")
-        }
-        """The send step of each `send ... as NAME`."""
+        names: dict[str, tuple[str, ...]] = {}
+        for n in graph.nodes.values():
+            if n.kind == "send" and n.params.get("name"):
+                name = str(n.params["name"])
+                names[name] = (*names.get(name, ()), n.id)
+        self.names = names
+        """The send steps of each `send ... as NAME`: several when exclusive branches share
+        the name (the checker allows that: "on different branches they are one message")."""
         self.lifetime = timedelta(seconds=graph.end_after) if graph.end_after else None
         self._branches: dict[str, tuple[Predicate, timedelta | None]] = {}
         self.targets = {id(n): first_targets(n) for n in graph.nodes.values()}

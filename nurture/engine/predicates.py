@@ -173,7 +173,7 @@ def _field_reads(name: str) -> int:
 def _engagement(cond: dict[str, Json]) -> Predicate:
     """`opened`/`clicked`/`replied`/`bounced`, of a message, with a link, `within` a span."""
     kind, link, message = cond["op"], cond.get("link"), cond.get("message")
-    exact, span = cond.get("within") is not None, span_of(cond.get("within"))
+    span = span_of(cond.get("within"))
     wanted = None if link is None else str(link).casefold()
     bounced, name = kind == BOUNCED, str(message)
 
@@ -193,7 +193,7 @@ def _engagement(cond: dict[str, Json]) -> Predicate:
         ref = refs.last if message is None else refs.named.get(name)
         if ref is None:  # never sent
             return False
-        return timed(_of_delivery(ctx.events, ref, refs, exact, matches, now), span, ctx, False)
+        return timed(_of_delivery(ctx.events, ref, refs, matches, now), span, ctx, False)
 
     return Predicate(engaged, SENT)
 
@@ -202,32 +202,18 @@ def _of_delivery(
     events: Sequence[Event],
     ref: Delivered,
     refs: Refs,
-    exact: bool,
     matches: Callable[[Event, datetime], bool],
     now: datetime,
 ) -> list[Event]:
-    """The matching events of the referenced message.
-
-    With `within` (`exact`), only the referenced delivery counts; without, every
-    delivery of that send step in this enrollment ("all events of the message").
-    """
+    """The matching events of the referenced delivery (`conditions._of_message`)."""
     enrollment, node = refs.enrollment, ref.node
-    if exact:
-        return [
-            e
-            for e in events
-            if (d := e.delivery)
-            and d.node == node
-            and d.enrollment == enrollment
-            and (d.iteration == ref.iteration or d.iteration == ref.number)
-            and matches(e, now)
-        ]
     return [
         e
         for e in events
-        if (d := e.delivery) is not None
+        if (d := e.delivery)
         and d.node == node
         and d.enrollment == enrollment
+        and (d.iteration == ref.iteration or d.iteration == ref.number)
         and matches(e, now)
     ]
 

@@ -160,8 +160,14 @@ def enroll(draft: Draft, node: Node) -> Outcome:
 
 
 def notify(draft: Draft, node: Node) -> Outcome:
-    number = iteration_number(draft.graph, node, draft.loops) if node.loop else 0
-    draft.actions.append(NotifySales(str(node.params["template"]), node.id, number))
+    """Tell sales; inside a repeat the template name renders `{{ loop.* }}`, as a send's does."""
+    template, graph, loops = str(node.params["template"]), draft.graph, draft.loops
+    if not node.loop:
+        draft.actions.append(NotifySales(template, node.id, 0))
+        return draft.then(node)
+    times = int(graph.nodes[node.loop].params.get("times", 0))
+    template = render_loop(template, loops.get(node.loop), times)
+    draft.actions.append(NotifySales(template, node.id, iteration_number(graph, node, loops)))
     return draft.then(node)
 
 
