@@ -10,7 +10,9 @@ scoring file compare, taken from the values they compare with.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 import random
 import zoneinfo
@@ -328,18 +330,28 @@ def load_profile(path: Path, declared: Mapping[str, str] | None = None) -> list[
     """
     types = {**LEAD_FIELDS, **(declared or {})}
     name = str(path)
-    reader = None
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)  # strict: an unclosed quote is an error
-            return _rows(reader, name, types)
-    except UnicodeDecodeError as e:
-        raise ProfileError(name, None, f"not UTF-8 text (byte {e.start})") from e
-    except csv.Error as e:
-        line = reader.line_num if reader is not None and reader.line_num else None
-        raise ProfileError(name, line, f"not valid CSV: {csv_words(e)}") from e
+        data = path.read_bytes()
     except OSError as e:
         raise ProfileError(name, None, f"cannot read: {e.strerror or e}") from e
+    text = _decode(data, name)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: unclosed quotes
+    try:
+        return _rows(reader, name, types)
+    except csv.Error as e:
+        line = reader.line_num or None
+        raise ProfileError(name, line, f"not valid CSV: {csv_words(e)}") from e
+
+
+def _decode(data: bytes, name: str) -> str:
+    """The file's text (a UTF-8 byte order mark dropped); a bad byte is named by line."""
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = skip + e.start
+        line = data.count(b"\n", 0, at) + 1
+        raise ProfileError(name, line, f"not UTF-8 text (byte {at} of the file)") from e
 
 
 def csv_words(error: csv.Error) -> str:
@@ -391,7 +403,15 @@ def _profile(cells: dict[str, str], types: Mapping[str, str], number: int) -> Pr
         raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
     tags = frozenset(t.strip() for t in (cells.get("tags") or "").split(";") if t.strip())
     lead_id = (cells.get("id") or "").strip() or f"P{number:06d}"
-    return Profile(lead_id, fields, tags, stage, (cells.get("suppressed") or "").strip() or None)
+    return Profile(lead_id, fields, tags, stage, _suppression(cells.get("suppressed") or ""))
+
+
+def _suppression(text: str) -> str | None:
+    """The `suppressed` cell: empty or no/false/0 is not suppressed; yes/true/1 or a reason is."""
+    text = text.strip()
+    if not text or text.lower() in FALSE:
+        return None
+    return "suppressed" if text.lower() in TRUE else text
 
 
 def _typed(key: str, text: str, kind: str) -> Any:

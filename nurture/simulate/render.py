@@ -116,16 +116,24 @@ def _totals_table(data: dict[str, Any]) -> Table:
 def _notes(data: dict[str, Any]) -> Iterable[Text]:
     """What a marketer should look at: caps that held touches back, no MQL, stuck leads."""
     for campaign in data["campaigns"]:
-        held = [s for s in data["steps"] if s["campaign"] == campaign["name"] and _by_cap(s)]
-        if held:
-            total = sum(_by_cap(s) for s in held)
-            where = ", ".join(s["id"] for s in held)
-            caps = ", ".join(campaign["caps"]) or "the global cap"
-            yield Text(
-                f"! {campaign['name']}: {total:,} touches held back by a cap ({caps}) "
-                f"at {where}: the flow sends more often than the cap allows",
-                style="yellow",
-            )
+        mine = [s for s in data["steps"] if s["campaign"] == campaign["name"]]
+        for reason, cap, why in (
+            ("cap", ", ".join(campaign["caps"]), "the flow sends more often than the cap allows"),
+            (
+                "global cap",
+                f"the global cap, {data.get('global_cap') or 'all campaigns'}",
+                "all campaigns together send more often than the global cap allows",
+            ),
+        ):
+            held = [s for s in mine if s["deferred_by"].get(reason)]
+            if held:
+                total = sum(int(s["deferred_by"][reason]) for s in held)
+                where = ", ".join(s["id"] for s in held)
+                yield Text(
+                    f"! {campaign['name']}: {total:,} touches held back by a cap ({cap}) "
+                    f"at {where}: {why}",
+                    style="yellow",
+                )
     weekly = [int(c.split()[0]) for caps in data["caps"].values() for c in caps if "week" in c]
     if weekly and not data.get("global_cap") and data["max_touches_7d"] > max(weekly):
         yield Text(

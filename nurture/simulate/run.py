@@ -14,10 +14,12 @@ campaigns directly (that arrival stands in for `enroll when lead created`,
 so `--campaign X` starts X alone); from there every trigger, `enroll` step
 and exit rule applies as it would in production:
 
-- `enroll when tagged` fires on a tag the lead did not have, `enroll when
-  event` on the event, `enroll when segment` on every happening of the lead,
-  and `enroll when inactive for` when the lead has been quiet that long
-  (checked for each lead exactly then, instead of sweeping everybody daily);
+- `enroll when tagged` fires on a tag the lead did not have (a new lead's
+  own tags included, as an import's are), `enroll when event` on the event,
+  `enroll when segment` on every happening of the lead and every change a
+  step makes to its tags, score or stage, and `enroll when inactive for`
+  when the lead has been quiet that long (checked for each lead exactly
+  then, instead of sweeping everybody daily);
 - a change wakes only the enrollments it can matter to: an event the branch
   it waits on looks at, a tag or stage its exit rule looks at (`graphs`);
 - scores are kept current (`scores`), and the scoring file's `mql when` rule
@@ -77,6 +79,7 @@ from nurture.engine.state import (
     with_tags,
 )
 from nurture.engine.triggers import NOT_ACTIVITY, Happening, Segments
+from nurture.engine.values import as_instant
 from nurture.simulate.agenda import Agenda
 from nurture.simulate.behaviour import UNSUBSCRIBED, Behaviour
 from nurture.simulate.graphs import (
@@ -258,9 +261,18 @@ class Simulation:
         self._check_mql(lead, at)
         for run in self.entry:
             self._enroll(lead, run, at)
+        for tag in sorted(view.tags):  # a new lead's tags are new: `enroll when tagged` fires
+            self._triggers(lead, TagAdded(tag, at), at, self.on_tag.get(tag, ()))
         self._triggers(lead, LeadCreated(at), at, self.on_segment)
-        if self.spans and at + self.spans[0] <= self.end:
-            self._push(at + self.spans[0], SWEEP, lead)
+        if self.spans:
+            # A profile's `last_activity_at` counts as the core counts it (`last_activity`):
+            # a lead quiet since long before it arrives is swept at once.
+            recorded = as_instant(view.field("last_activity_at"))
+            if recorded is not None and recorded < at:
+                lead.last_activity = recorded
+            first = max(at, lead.last_activity + self.spans[0])
+            if first <= self.end:
+                self._push(first, SWEEP, lead)
         return lead
 
     def _enroll(self, lead: Lead, run: Campaign, at: datetime) -> None:
@@ -405,6 +417,9 @@ class Simulation:
         if changed & (TAGS | SCORES):
             self._check_mql(lead, now)
         if changed:
+            # A score, stage or tag change may bring the lead into a segment: production's
+            # sweep (`sweep_segments`) would find it there, so check segment triggers now.
+            self._triggers(lead, Sweep(now), now, self.on_segment)
             self._nudge(lead, changed, now, but=enrollment)
 
     def _send(self, enrollment: Enrollment, send: Send, now: datetime) -> None:
