@@ -288,6 +288,10 @@ def _unknown(name: str, known: Iterable[str], where: str, label: str, hint: str 
     cli_lang._fail(f'no segment "{name}" {where}{maybe}\n{label}: {listed}{hint}')
 
 
+ALWAYS = frozenset({"id", *IDENTITY, "tags", *SCORES})
+"""Columns every exported row has: naming them in --fields is no error."""
+
+
 def _fields(requested: Sequence[str] | None, custom: Mapping[str, str]) -> list[str]:
     if requested is None:
         return list(DEFAULT_FIELDS)
@@ -295,8 +299,8 @@ def _fields(requested: Sequence[str] | None, custom: Mapping[str, str]) -> list[
     chosen: list[str] = []
     for item in requested:
         for name in (part.strip().removeprefix("lead.") for part in item.split(",")):
-            if not name or name in chosen or name in IDENTITY or name in SCORES:
-                continue
+            if not name or name in chosen or name in ALWAYS:
+                continue  # every row has these columns anyway
             if name not in known:
                 hint = suggest(name, known)
                 fix = f"did you mean `{hint}`?" if hint else "declare it in a `fields` block"

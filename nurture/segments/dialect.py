@@ -25,6 +25,7 @@ The cells of an export have constructs of their own, in `cells`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -301,11 +302,23 @@ def postgres_pattern(pattern: str) -> str:
     Word boundaries ``\b``/``\B`` become ``\y``/``\Y`` and named groups
     ``(?P<name>...)`` plain groups; the rest of the common syntax (classes,
     ``\d \w \s``, ``(?i)`` at the start, groups, lookarounds) reads the same.
-    What PostgreSQL lacks (atomic groups, possessive quantifiers) fails the
+    Where the same text means something else, it is rewritten to Python's
+    meaning: ``.`` does not match a newline (unless ``(?s)``), ``$`` also
+    matches before a final newline (unless ``(?m)``), and ``{,n}`` is
+    ``{0,n}``; the flags at the start become PostgreSQL's (``(?m)``, which is
+    newline-sensitive matching there, is ``(?w)``). What PostgreSQL lacks
+    (atomic groups, possessive quantifiers, quantified lookarounds) fails the
     query with PostgreSQL's message.
     """
+    flags = re.match(r"\(\?([aiLmsux]+)\)", pattern)
+    letters = flags.group(1) if flags is not None else ""
+    dotall, multiline = "s" in letters, "m" in letters
     out: list[str] = []
     i, in_class = 0, False
+    if flags is not None:
+        kept = "".join(_FLAGS.get(letter, "") for letter in dict.fromkeys(letters))
+        out.append(f"(?{kept})" if kept else "")
+        i = flags.end()
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
@@ -328,6 +341,30 @@ def postgres_pattern(pattern: str) -> str:
             continue
         if char == "]" and in_class:
             in_class = False
+        elif not in_class:
+            rewritten = _python_meaning(pattern, i, dotall, multiline)
+            if rewritten is not None:
+                text, i = rewritten
+                out.append(text)
+                continue
         out.append(char)
         i += 1
     return "".join(out)
+
+
+_FLAGS = {"i": "i", "m": "w", "x": "x"}
+"""Python's flags as PostgreSQL's; `s` is PostgreSQL's default, `a`, `L`, `u` have none."""
+_UP_TO = re.compile(r"\{,([0-9]+)\}")
+
+
+def _python_meaning(pattern: str, i: int, dotall: bool, multiline: bool) -> tuple[str, int] | None:
+    """What Python means by the text at `i` (outside a class), in PostgreSQL; None: the same."""
+    char = pattern[i]
+    if char == "." and not dotall:
+        return "[^\\n]", i + 1  # PostgreSQL's `.` matches a newline too
+    if char == "$" and not multiline:
+        return "(?=\\n?$)", i + 1  # Python's `$` matches before a final newline too
+    up_to = _UP_TO.match(pattern, i) if char == "{" else None
+    if up_to is not None:
+        return f"{{0,{up_to.group(1)}}}", up_to.end()  # PostgreSQL reads `{,n}` as text
+    return None

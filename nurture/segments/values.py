@@ -19,7 +19,9 @@ Where SQL knowingly differs from Python (tests draw around these):
   ``ß`` to ``ss``. Whitespace that ``strip()`` removes is ASCII only here.
 - Numbers in text: ASCII digits with an optional sign, point and exponent
   (up to four digits); Python's ``float()`` also reads ``1_000``, ``inf``,
-  ``nan`` and other scripts' digits.
+  ``nan`` and other scripts' digits. PostgreSQL compares them as exact
+  decimals, Python as doubles: past 17 significant digits, numbers a double
+  cannot tell apart are equal in Python only.
 - ``matches`` searches strings, numbers (as the database prints them:
   PostgreSQL writes 1e20 in full, Python as ``1e+20``) and true/false
   (``True``/``False``); on lists, objects, dates and scores it is false,
@@ -35,6 +37,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -315,7 +318,9 @@ def _boolean_is(f: Facets, flag: bool) -> Bool:
 
 
 def _number_compare(f: Facets, cmp: str, number: float) -> Bool:
-    value = cast(literal(number, Float()), Numeric())
+    # The float's shortest repr, exactly: a float cast to NUMERIC keeps 15 significant
+    # digits on PostgreSQL, so `== 1234567890123456` missed the very number.
+    value = literal(Decimal(repr(number)), Numeric())
     op = ORDER.get(cmp) or (lambda a, b: a == b)
     found = op(f.number, value)
     return found if f.never_null else and_(f.number.is_not(None), found)

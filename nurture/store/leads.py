@@ -11,7 +11,9 @@ A record goes through three stages:
    (normalised) or messaging id. None: a new lead. One: it is updated.
    Several (the email names lead A, the phone lead B): they are merged into
    one (`nurture.store.merging`, which keeps both histories).
-3. The profile is applied and the lead rescored with the active scoring model.
+3. The profile is applied and the lead rescored with the active scoring model;
+   the MQL rule is applied then too, as after an event (a profile change may
+   make it hold).
 
 Update policy. A given, non-empty profile value replaces the stored one (the
 newest form fill is the best knowledge); an empty or missing one changes
@@ -37,9 +39,8 @@ from dsl.vocabulary import STAGE_RANK
 from nurture.engine.state import utc
 from nurture.models import Lead, LeadMerge, Tag
 from nurture.store.cleaning import DEFAULT_RULES, CleanLead, LeadRules, SkippedLead, prepare_lead
-from nurture.store.definitions import active_scoring
 from nurture.store.merging import merge_leads, set_identity
-from nurture.store.scoring import rescore
+from nurture.store.scoring import recheck_mql
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ def store_lead(session: Session, clean: CleanLead, now: datetime) -> Stored:
     _apply(lead, clean, now)
     session.flush()
     _add_tags(session, lead.id, clean.tags, now)
-    rescore(session, lead.id, active_scoring(session), now)
+    what = "a profile update" if matches else "the lead's creation"
+    recheck_mql(session, lead.id, f"{what} (lead import)", now)
     return Stored(lead, not matches, tuple(merged))
 
 

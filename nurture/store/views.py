@@ -55,7 +55,8 @@ def view_of(lead: Any, tags: Iterable[str], scores: Scores | None = None) -> Lea
     """The core's view of a lead row (an ORM `Lead` or a selected row) and its tags.
 
     `score +N` steps are kept in the ``score_delta`` attribute; the view
-    carries them as `LeadView.score_delta`, not as a profile field.
+    carries them as `LeadView.score_delta`, not as a profile field. The stored
+    scores include the stored grade (as the fit grade, as segments read it).
     """
     fields: dict[str, Any] = dict(lead.attributes or {})
     delta = fields.pop(SCORE_DELTA, 0)
@@ -63,7 +64,14 @@ def view_of(lead: Any, tags: Iterable[str], scores: Scores | None = None) -> Lea
         value = getattr(lead, name)
         if value is not None:
             fields[name] = value
-    stored = Scores(fit=float(lead.fit or 0), interest=float(lead.interest or 0.0))
+    # The stored grade is the lead's grade (`Scores.grade`: of fit, else of interest), what
+    # `grade` and `fit grade` read in a segment's SQL too; without it a campaign's `grade`
+    # condition never held on a stored lead, while the segment sweep saw the grade.
+    stored = Scores(
+        fit=float(lead.fit or 0),
+        interest=float(lead.interest or 0.0),
+        fit_grade=lead.grade or None,
+    )
     return LeadView(
         id=lead.id,
         fields=fields,
