@@ -174,6 +174,9 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[datetime | None]
+    rescore_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the stored interest next changes by decay alone (`engine.scoring.next_decay`);
+    the scheduler rescores the lead then. None: nothing left to decay."""
     triggers_checked_at: Mapped[datetime | None]
     """When the runtime ran the campaigns' ``enroll when lead created`` triggers for this
     lead; None: not yet (`nurture.runtime.enrolling` picks it up, exactly once)."""

@@ -82,6 +82,32 @@ def decay_factor(age: timedelta, decay: dict[str, Json] | None) -> float:
     return float((1 - float(decay.get("percent", 0)) / 100) ** max(periods, 0))
 
 
+def next_decay(
+    model: dict[str, Json] | None, events: Sequence[Event], now: datetime
+) -> datetime | None:
+    """The next moment after `now` that interest changes by decay alone; None if it never will.
+
+    That is when one of the events that scored points enters a new decay
+    period (interest decays by whole periods, so nothing changes in between).
+    A store keeps scores as of the last rescore and rescores the lead then,
+    so segments and conditions on `interest` see decay without a new event.
+    Events later than `now` do not count yet, as in `interest_score`.
+    """
+    decay = (model or {}).get("decay") or {}
+    if not decay.get("every") or not decay.get("percent"):
+        return None
+    every = float(decay["every"])
+    rules = (model or {}).get("interest") or []
+    soonest: float | None = None
+    for event in events:
+        if event.at > now or not any(_counts(rule, event) for rule in rules):
+            continue
+        age = (now - event.at).total_seconds()
+        left = (math.floor(age / every) + 1) * every - age
+        soonest = left if soonest is None else min(soonest, left)
+    return None if soonest is None else now + timedelta(seconds=soonest)
+
+
 def grade_of(value: float, steps: Sequence[dict[str, Json]] | None) -> str | None:
     """The first grade whose threshold `at` <= value, else the `else` grade (at None)."""
     if not steps:

@@ -4,8 +4,10 @@ Each `tick`:
 
 1. runs the enrollment triggers of new leads, tags and events
    (`nurture.runtime.enrolling.check_lead`), up to a batch of leads at a time;
-2. now and then (``sweep_interval``), sweeps for ``enroll when inactive for``
-   and ``enroll when segment`` (sooner while a sweep finds a full batch);
+2. now and then (``sweep_interval``), rescores leads whose interest decayed
+   since their last rescore (and applies the MQL rule), then sweeps for
+   ``enroll when inactive for`` and ``enroll when segment`` (sooner while a
+   sweep finds a full batch);
 3. claims due enrollments, a batch at a time, under a lease, and enqueues
    each batch as one message of ids; it stops when nothing is due, or when
    the broker already holds `MAX_BACKLOG` batches (the workers are behind, and
@@ -41,6 +43,7 @@ from nurture.runtime.enrolling import (
 )
 from nurture.runtime.loading import Graphs
 from nurture.runtime.process import Enqueue
+from nurture.store.scoring import rescore_decayed
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -59,6 +62,8 @@ class TickReport:
     """Enrollments created by triggers and sweeps."""
     checked: int = 0
     """Leads whose new creation, tags or events were run through the triggers."""
+    rescored: int = 0
+    """Leads rescored because their interest decayed."""
     batches: int = 0
     enqueued: int = 0
     """Enrollments handed to the workers."""
@@ -130,15 +135,20 @@ class Scheduler:
                 return
 
     def sweep(self, now: datetime, report: TickReport) -> bool:
-        """``enroll when inactive for`` and ``enroll when segment``: enroll the leads that
-        qualify now. True when a batch was full, so more may be waiting."""
+        """Rescore leads whose interest decayed, then ``enroll when inactive for`` and
+        ``enroll when segment``: enroll the leads that qualify now (a segment on
+        interest sees the decayed scores). True when a batch was full, so more may
+        be waiting."""
         size = self.settings.batch_size
+        with self.sessions() as session, session.begin():
+            rescored = rescore_decayed(session, now, size)
+        report.rescored += len(rescored)
         with self.sessions() as session, session.begin():
             triggers = current_triggers(session, self.graphs)
             created = sweep_inactive(session, triggers, now, size)
             created += sweep_segments(session, triggers, now, size)
         report.enrolled += created
-        return len(created) >= size
+        return len(created) >= size or len(rescored) >= size
 
     def dispatch(self, report: TickReport) -> None:
         """Claim due enrollments a batch at a time and enqueue each batch."""

@@ -1,8 +1,11 @@
 """Scores on the lead row, recomputed from its profile and events; the MQL rule after events.
 
 The stored ``fit``, ``interest`` and ``grade`` are a snapshot at the `now`
-of the last rescore: interest decays by whole periods, so a worker that
-wants fresh numbers without a new event calls `rescore` with a later `now`.
+of the last rescore. Interest decays by whole periods, so the snapshot holds
+until the next period boundary of one of the lead's scoring events: that
+moment is stored as ``rescore_at``, and the scheduler's sweep rescores the
+lead then (`rescore_decayed`), so segments, exports and campaign conditions
+see decay without waiting for a new event.
 
 A lead that sales returned counts only the events after its latest return:
 its interest starts again from zero, so it becomes MQL again on new
@@ -16,10 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dsl.draw import describe_condition
-from nurture.engine.scoring import compute_scores, mql_due
+from nurture.engine.scoring import compute_scores, mql_due, next_decay
 from nurture.engine.state import Event, LeadView, Scores, utc
 from nurture.models import EVENT_TYPES, Lead, MqlRecord
 from nurture.models import Event as EventRow
@@ -88,6 +92,7 @@ def _rescore(
     lead.fit = round(scores.fit)
     lead.interest = scores.interest
     lead.grade = scores.grade
+    lead.rescore_at = next_decay(dict(model) if model else None, events, now)
     return scores, replace(view, scores=scores), events
 
 
@@ -189,6 +194,30 @@ def recheck_mql(
     rules = Rules.active(session) if rules is None else rules
     _scores, view, events = _rescore(session, lead, rules.scoring, now)
     return _apply_mql_rule(session, lead, view, events, what, None, rules, now)
+
+
+def rescore_decayed(session: Session, now: datetime, limit: int) -> list[int]:
+    """Rescore up to `limit` leads whose interest has decayed since their last rescore
+    (``rescore_at`` passed), and apply the MQL rule; the ids of the leads rescored.
+
+    Earliest first. On PostgreSQL rows another scheduler holds are skipped,
+    not waited for; each lead rescored gets its next ``rescore_at``, so a
+    lead is done once per decay boundary.
+    """
+    now = utc(now)
+    query = (
+        select(Lead.id)
+        .where(Lead.rescore_at <= now)
+        .order_by(Lead.rescore_at, Lead.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(query))
+    if ids:
+        rules = Rules.active(session)
+        for lead_id in ids:
+            recheck_mql(session, lead_id, "interest decay", now, rules)
+    return ids
 
 
 def _event_words(row: EventRow) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import dsl
 from nurture.engine import Event, LeadView, Scores, compute_scores, mql_due
-from nurture.engine.scoring import decay_factor, grade_of
+from nurture.engine.scoring import decay_factor, grade_of, next_decay
 from tests.engine.conftest import MONDAY
 
 SCORING = r"""
@@ -62,6 +62,23 @@ def test_interest_decays_by_whole_periods() -> None:
     ]
     scores = compute_scores(MODEL, lead(), events, MONDAY)
     assert scores.interest == 10 + 2.5 + 15 + 0.25
+
+
+def test_interest_next_changes_when_a_scoring_event_enters_its_next_period() -> None:
+    # Periods of 30 days: the click 45 days ago next decays in 15 days, the pricing
+    # view 10 days ago in 20; the page view (no points) and the future click do not count
+    events = [
+        Event("clicked", MONDAY - 45 * DAY),
+        Event("pricing_viewed", MONDAY - 10 * DAY),
+        Event("page_viewed", MONDAY - 1 * DAY),
+        Event("clicked", MONDAY + 2 * DAY),
+    ]
+    assert next_decay(MODEL, events, MONDAY) == MONDAY + 15 * DAY
+    # at the boundary itself the event has just entered a period: the next is a whole one on
+    assert next_decay(MODEL, events[:1], MONDAY + 15 * DAY) == MONDAY + 45 * DAY
+    assert next_decay(MODEL, [Event("page_viewed", MONDAY)], MONDAY) is None
+    assert next_decay({**MODEL, "decay": None}, events, MONDAY) is None
+    assert next_decay(None, events, MONDAY) is None
 
 
 def test_decay_factor() -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from nurture import db
 from nurture.models import Base
+
+UPDATED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 def test_upgrade_creates_every_table_at_head(engine: Engine) -> None:
@@ -77,3 +80,34 @@ def test_alembic_needs_no_ini_file() -> None:
     script_location = Path(config.get_main_option("script_location") or "")
     assert (script_location / "script.py.mako").is_file()
     assert (script_location / "versions" / "0001_initial.py").is_file()
+
+
+def test_leads_with_interest_are_rescored_on_the_first_sweep_after_0005(db_url: str) -> None:
+    # Given a database at 0004 with a lead that has interest and one that has none
+    config = db.alembic_config(db_url)
+    command.upgrade(config, "0004")
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO leads (email, attributes, interest, created_at, updated_at) "
+                    "VALUES (:email, '{}', :interest, :at, :at)"
+                ),
+                [
+                    {"email": "warm@client.example", "interest": 12.5, "at": UPDATED},
+                    {"email": "cold@client.example", "interest": 0, "at": UPDATED},
+                ],
+            )
+
+        # When it is upgraded
+        command.upgrade(config, "head")
+
+        # Then the lead with interest is due for a rescore at once, the other never
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT email, rescore_at FROM leads ORDER BY email"))
+            due = {email: at for email, at in rows}
+    finally:
+        engine.dispose()
+    assert due["cold@client.example"] is None
+    assert due["warm@client.example"] is not None
