@@ -5,8 +5,9 @@ funnel (then the one with an owner, then the oldest); every event, tag,
 enrollment, delivery, lifecycle transition and MQL record of the others moves
 to it, an enrollment in a campaign the survivor is already in is exited (no
 double sends), the earliest suppression of either wins (an unsubscribe is
-never lost), empty profile fields are filled, and a `LeadMerge` row plus an
-entry in ``attributes["merged_leads"]`` record what was merged, when and why.
+never lost), the campaigns' `score +N` totals add up, empty profile fields
+are filled, and a `LeadMerge` row plus an entry in
+``attributes["merged_leads"]`` record what was merged, when and why.
 The merged leads are then deleted; `nurture.store.leads.resolve_lead_id` maps their old ids
 (carried by unsubscribe links already sent) to the survivor.
 """
@@ -31,6 +32,7 @@ from nurture.models import (
     Tag,
 )
 from nurture.store.cleaning import ALIASES, COLUMNS, IDENTITY
+from nurture.store.views import SCORE_DELTA
 
 LIVE: Final = ("active", "waiting")
 """Enrollment states that may still send."""
@@ -141,6 +143,9 @@ def _merge_profile(session: Session, into: Lead, other: Lead) -> None:
         setattr(other, key, None)
     session.flush()  # free the unique identity values before the survivor takes them
     attributes = {**(other.attributes or {}), **(into.attributes or {})}
+    delta = _score_delta(into) + _score_delta(other)
+    if delta:  # both leads' `score +N` steps ran: the merged lead has them all
+        attributes[SCORE_DELTA] = int(delta) if float(delta).is_integer() else delta
     for key, value in identity.items():
         if value is not None:
             set_identity(into, attributes, key, value)
@@ -154,6 +159,11 @@ def _merge_profile(session: Session, into: Lead, other: Lead) -> None:
     into.last_activity_at = _latest(into.last_activity_at, other.last_activity_at)
     into.source = into.source or other.source
     into.attributes = attributes
+
+
+def _score_delta(lead: Lead) -> float:
+    value = (lead.attributes or {}).get(SCORE_DELTA, 0)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -17,6 +17,7 @@ from nurture.store.cleaning import (
     prepare_lead,
 )
 from nurture.store.leads import resolve_lead_id, upsert_lead
+from nurture.store.views import SCORE_DELTA
 from nurture.store.wake import wake_waiting
 from tests.tracking.conftest import DAY, Seed, T
 
@@ -114,6 +115,20 @@ def test_a_merge_keeps_the_further_lead_and_the_earliest_unsubscribe(
     assert resolve_lead_id(session, quiet.lead_id) == mql.lead_id
     assert session.scalars(select(LeadMerge.cause)).one() == f"same phone as lead {mql.lead_id}"
     assert session.get(Enrollment, quiet.enrollment_id).state == "exited"  # type: ignore[union-attr]
+
+
+def test_a_merge_adds_up_both_leads_campaign_score_steps(session: Session, seed: Seed) -> None:
+    # Given two leads that each got `score +N` steps from a campaign
+    a = seed.lead(email="a@acme.cn", attributes={SCORE_DELTA: 10, "plan": "pro"})
+    b = seed.lead(email=None, phone="+8615061827305", attributes={SCORE_DELTA: 2.5})
+
+    # When one record names both
+    lead, _created = upsert_lead(session, {"email": "a@acme.cn", "phone": "+8615061827305"}, T)
+    session.commit()
+
+    # Then the survivor has both totals, and its own profile kept
+    assert (lead.id, lead.attributes[SCORE_DELTA], lead.attributes["plan"]) == (a, 12.5, "pro")
+    assert resolve_lead_id(session, b) == a
 
 
 def test_merges_chain(session: Session, seed: Seed) -> None:
