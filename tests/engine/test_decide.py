@@ -255,7 +255,7 @@ def test_a_touch_withheld_by_suppression_is_recorded_as_suppressed() -> None:
 
     # Then the tip is recorded as suppressed, never sent, and the lead leaves
     assert decision.actions == (
-        Suppressed("n2", "email", "drip/tip-{{ loop.index }}", "n1:1", "complained"),
+        Suppressed("n2", "email", "drip/tip-1", "n1:1", "complained"),
         Exit("suppressed"),
     )
 
