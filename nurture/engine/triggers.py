@@ -142,9 +142,10 @@ def _in_segment(
     return segment is not None and evaluate(segment, Context(candidate.lead, candidate.events, now))
 
 
-def last_activity(candidate: Candidate) -> datetime | None:
-    """The lead's latest own activity: its events, else `last_activity_at`, else `created_at`."""
-    moments = [e.at for e in candidate.events if e.name not in NOT_ACTIVITY]
+def last_activity(candidate: Candidate, now: datetime) -> datetime | None:
+    """The lead's latest own activity by `now`: its events, else `last_activity_at`, else
+    `created_at` (events later than `now` are ignored, as everywhere in the core)."""
+    moments = [e.at for e in candidate.events if e.name not in NOT_ACTIVITY and e.at <= now]
     recorded = as_instant(candidate.lead.field("last_activity_at"))
     if recorded is not None:
         moments.append(recorded)
@@ -154,7 +155,7 @@ def last_activity(candidate: Candidate) -> datetime | None:
 
 
 def _inactive(candidate: Candidate, trigger: Mapping[str, Json], now: datetime) -> bool:
-    last = last_activity(candidate)
+    last = last_activity(candidate, now)
     span = timedelta(seconds=float(trigger.get("seconds") or 0))
     return last is not None and now - last >= span
 

@@ -97,10 +97,14 @@ def test_inactive_for_ninety_days_on_a_sweep() -> None:
     bounced = cand(
         LeadView("B", {"created_at": "2020-01-01"}), events=[Event("bounced_soft", MONDAY - DAY)]
     )
-    picked = leads_to_enroll(
-        win_back, [quiet, active, new, unknown, bounced], Sweep(MONDAY), MONDAY
+    # an event after the sweep's moment has not happened yet
+    later = cand(
+        LeadView("F", {"created_at": "2020-01-01"}), events=[Event("opened", MONDAY + DAY)]
     )
-    assert [lead.id for lead in picked] == ["Q", "B"]
+    picked = leads_to_enroll(
+        win_back, [quiet, active, new, unknown, bounced, later], Sweep(MONDAY), MONDAY
+    )
+    assert [lead.id for lead in picked] == ["Q", "B", "F"]
     # only sweeps check inactivity
     assert not should_enroll(win_back, quiet, LeadCreated(MONDAY), MONDAY)
     # and reentry after 180 days from the last end
