@@ -83,6 +83,8 @@ class NotifySales:
     node_id: str = ""
     iteration_no: int = 0
     """As `Send.iteration_no`: a notify inside a repeat is one email per round."""
+    loop_index: int | None = None
+    """As `Send.loop_index`: the round, for `{{ loop.index }}` in the note's template."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,9 +165,10 @@ def notify(draft: Draft, node: Node) -> Outcome:
     if not node.loop:
         draft.actions.append(NotifySales(template, node.id, 0))
         return draft.then(node)
-    times = int(graph.nodes[node.loop].params.get("times", 0))
-    template = render_loop(template, loops.get(node.loop), times)
-    draft.actions.append(NotifySales(template, node.id, iteration_number(graph, node, loops)))
+    index, times = loops.get(node.loop), int(graph.nodes[node.loop].params.get("times", 0))
+    number = iteration_number(graph, node, loops)
+    note = NotifySales(render_loop(template, index, times), node.id, number, index)
+    draft.actions.append(note)
     return draft.then(node)
 
 

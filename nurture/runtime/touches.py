@@ -176,7 +176,7 @@ def touch_for(item: Item, action: object) -> Touch | None:
     if isinstance(action, NotifySales):
         node = action.node_id or _notify_node(item.graph, action.template)
         key = Key(item.id, node, action.iteration_no)
-        return Touch(key, "email", action.template, None, None, None, notify=True)
+        return Touch(key, "email", action.template, None, None, action.loop_index, notify=True)
     return None
 
 

@@ -90,7 +90,7 @@ def deploy_text(
     sessions: sessionmaker[Session], folder: Path, text: str, clock: VirtualClock
 ) -> None:
     """Deploy one file of `text` beside the sales template."""
-    (folder / "templates" / "t").mkdir(parents=True)
+    (folder / "templates" / "t").mkdir(parents=True, exist_ok=True)
     (folder / "templates" / "t" / "sales.email.j2").write_text(SALES)
     (folder / "flow.nurture").write_text(text)
     deploy_sources(sessions, {str(folder / "flow.nurture"): text}, clock.now())
@@ -100,13 +100,19 @@ WEEKLY = """\
 campaign "Weekly sales digest"
   enroll when lead created
   repeat 3 times:
-    notify sales "t/sales"
+    notify sales "t/weekly"
     wait 1 week
+"""
+WEEKLY_NOTE = """\
+{% block subject %}Week {{ loop.index }}: {{ lead.company }}{% endblock %}
+{% block text %}Still warm.{% endblock %}
 """
 
 
 @pytest.fixture
 def weekly(sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock) -> None:
+    (tmp_path / "weekly" / "templates" / "t").mkdir(parents=True)
+    (tmp_path / "weekly" / "templates" / "t" / "weekly.email.j2").write_text(WEEKLY_NOTE)
     deploy_text(sessions, tmp_path / "weekly", WEEKLY, clock)
 
 
@@ -122,10 +128,11 @@ def test_a_notification_inside_a_repeat_goes_once_a_round(
         driver.tick()
         with_sales.clock.advance(timedelta(weeks=1))
 
-    # Then sales got three emails, each its own delivery with its own Message-ID
+    # Then sales got three emails, each its own delivery with its own Message-ID,
+    # each naming its round
     notes = [m for m in channel.messages if m.to == "sales@acme.test"]
-    assert len(notes) == 3
-    rows = [d for d in deliveries(sessions) if d.template == "t/sales"]
+    assert [m.subject for m in notes] == [f"Week {n}: Analytical Engines" for n in (1, 2, 3)]
+    rows = [d for d in deliveries(sessions) if d.template == "t/weekly"]
     assert sorted(r.iteration for r in rows) == [0, 1, 2]
     assert len({r.message_id for r in rows}) == 3
 
