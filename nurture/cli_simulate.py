@@ -128,10 +128,12 @@ def simulate_command(
     """Run campaigns over simulated leads on a virtual clock, with the real engine.
 
     Prints per-step reach (entered, sent, deferred, opened, clicked), touches per
-    lead, the most touches in any 7 days, MQLs and days to MQL, exits by reason
-    and the leads still in flight. --json prints one object with the keys leads,
-    days, seed, steps, touches_per_lead, max_touches_7d, mql, exits, in_flight
-    (and more). The same seed always gives the same numbers.
+    lead, the most touches in any 7 days, MQLs and days to MQL (and the MQLs of
+    each campaign: its mql steps', and the MQL rule's while a lead is in it),
+    exits by reason and the leads still in flight. --json prints one object with
+    the keys leads, days, seed, campaigns (each with its mql count), steps,
+    touches_per_lead, max_touches_7d, mql, exits, in_flight (and more). The same
+    seed always gives the same numbers.
     """
     rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate)
     wanted = DEFAULT_LEADS if leads is None else leads

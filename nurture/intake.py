@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy.orm import Session
 
-from nurture.simulate.leads import csv_words
+from nurture.simulate.leads import csv_words, separator_words
 from nurture.store.cleaning import CleanLead, LeadRules, kind_of
 from nurture.tracking.records import Effects, LeadsOutcome, record_events, store_leads
 from nurture.tracking.schema import EventInput, Invalid, Problem, parse_events, parse_leads
@@ -127,12 +127,9 @@ def _csv(path: Path, text: str) -> Iterator[Row]:
 
 
 def _check_header(path: Path, header: list[str]) -> None:
-    other = next((sep for sep in (";", "\t") if len(header) == 1 and sep in header[0]), None)
-    if other is not None:  # Excel saves "CSV" with semicolons in many countries
-        raise FileError(
-            f"{path}:1: the header is one column, {header[0]!r}: "
-            f"separate the columns with commas, not {other!r}"
-        )
+    wrong = separator_words(header)
+    if wrong is not None:
+        raise FileError(f"{path}:1: {wrong}")
     if "" in header:
         raise FileError(f"{path}:1: column {header.index('') + 1} has no name")
     seen = {name for name in header if header.count(name) > 1}

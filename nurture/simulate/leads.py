@@ -325,8 +325,10 @@ def load_profile(path: Path, declared: Mapping[str, str] | None = None) -> list[
     """The leads in a CSV file: a header row of field names, then one lead a row.
 
     Typed fields (the standard ones, and those a `fields` block declares) must
-    hold a value of their type; other columns become plain text fields.
-    Raises `ProfileError` naming the file and line of the first bad row.
+    hold a value of their type; other columns become plain text fields. A
+    header of one column holding `;` or a tab is refused, as `nurture leads
+    import` refuses it (`separator_words`): the file was saved with another
+    separator. Raises `ProfileError` naming the file and line of the first bad row.
     """
     types = {**LEAD_FIELDS, **(declared or {})}
     name = str(path)
@@ -361,11 +363,31 @@ def csv_words(error: csv.Error) -> str:
     return str(error)
 
 
+def separator_words(header: Sequence[str]) -> str | None:
+    """What is wrong with a header of one column that holds `;` or a tab, in words; else None.
+
+    Excel saves "CSV" with semicolons in many countries: read with commas, such a
+    file is one column named after the whole header, and every row one cell. The
+    words are those `nurture leads import` prints for the same file.
+    """
+    if len(header) != 1:
+        return None
+    other = next((sep for sep in (";", "\t") if sep in header[0]), None)
+    if other is None:
+        return None
+    return (
+        f"the header is one column, {header[0]!r}: separate the columns with commas, not {other!r}"
+    )
+
+
 def _rows(reader: Iterator[list[str]], name: str, types: Mapping[str, str]) -> list[Profile]:
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise ProfileError(name, 1, "no header row (expected field names such as email,persona)")
     columns = [h.strip() for h in header]
+    wrong = separator_words(columns)
+    if wrong is not None:
+        raise ProfileError(name, 1, wrong)
     for position, column in enumerate(columns):
         if not column:
             raise ProfileError(name, 1, f"column {position + 1} has no name")

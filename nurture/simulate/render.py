@@ -60,8 +60,12 @@ def _campaign_title(campaign: dict[str, Any]) -> str:
     return (
         f"{campaign['name']} ({campaign['kind']}): {campaign['enrolled']:,} enrolled, "
         f"{campaign['completed']:,} completed, {exits:,} exited, "
-        f"{campaign['in_flight']:,} in flight"
+        f"{campaign['in_flight']:,} in flight, {_mqls(campaign['mql']['count'])}"
     )
+
+
+def _mqls(count: int) -> str:
+    return f"{count:,} MQL" + ("" if count == 1 else "s")
 
 
 def _campaign_table(steps: list[dict[str, Any]]) -> Table:
@@ -114,7 +118,8 @@ def _totals_table(data: dict[str, Any]) -> Table:
 
 
 def _notes(data: dict[str, Any]) -> Iterable[Text]:
-    """What a marketer should look at: caps that held touches back, no MQL, stuck leads."""
+    """What a marketer should look at: caps that held touches back, no MQL (in the run, or
+    in a campaign leads entered while others qualified), stuck leads."""
     for campaign in data["campaigns"]:
         mine = [s for s in data["steps"] if s["campaign"] == campaign["name"]]
         for reason, cap, why in (
@@ -143,6 +148,16 @@ def _notes(data: dict[str, Any]) -> Iterable[Text]:
         )
     if data["leads"] and not data["mql"]["count"]:
         yield Text(f"! no lead became an MQL in {data['days']} days", style="yellow")
+    elif data["mql"]["count"]:
+        # Some leads qualify, so the run has an MQL rule or an `mql` step: a campaign
+        # that qualified nobody stands out (with no MQL at all, the note above says it once).
+        for campaign in data["campaigns"]:
+            if campaign["enrolled"] and not campaign["mql"]["count"]:
+                yield Text(
+                    f"! {campaign['name']}: {campaign['enrolled']:,} enrolled, none became "
+                    "an MQL while in it (by its mql steps or the MQL rule)",
+                    style="yellow",
+                )
     stuck = data["in_flight"]["stuck"]
     if stuck:
         examples = ", ".join(

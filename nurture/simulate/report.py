@@ -1,7 +1,14 @@
 """The numbers a dry run reports: counters kept while it runs, and the report built from them.
 
-Counters are per step and per campaign (never per lead and step), so memory
-grows with leads only through the leads themselves. `report` turns them into
+Counters are per step and per campaign (never per lead and step, or per lead
+and campaign), so memory grows with leads only through the leads themselves
+(and the run's list of days to MQL, one number per MQL). Each campaign's entry
+in the report carries its reach (enrolled, completed, exits, in flight, sent,
+deferred), its caps and most touches in 7 days, and the MQLs attributed to it
+(`mql`: `count` and `by_cause`): the lead's first MQL counts for the campaign
+whose `mql` step made it, or, when the scoring file's `mql when` rule made it,
+for every campaign the lead was enrolled in at that moment; a lead that meets
+the rule outside any campaign counts in the run's `mql` only. `report` turns them into
 one JSON-ready dict; the text output renders that same dict, so both outputs
 always show the same numbers.
 """
@@ -52,6 +59,9 @@ class CampaignCounts:
     exits: Counter[str] = field(default_factory=Counter)
     max_touches_7d: int = 0
     """The most touches from this campaign any lead got in any 7 days."""
+    mql_by: Counter[str] = field(default_factory=Counter)
+    """Leads' MQLs attributed to this campaign, by cause: its own `mql` steps, and the
+    scoring rule while the lead was enrolled here (so one MQL may count in several)."""
 
     @classmethod
     def of(cls, graph: StepGraph, entry: bool) -> CampaignCounts:
@@ -137,6 +147,10 @@ def _campaign(counts: CampaignCounts) -> dict[str, Any]:
         "deferred": sum(s.deferred for s in counts.steps.values()),
         "caps": [cap_words(c) for c in g.caps],
         "max_touches_7d": counts.max_touches_7d,
+        "mql": {
+            "count": counts.mql_by.total(),
+            "by_cause": dict(sorted(counts.mql_by.items())),
+        },
     }
 
 

@@ -24,11 +24,13 @@ and exit rule applies as it would in production:
   it waits on looks at, a tag or stage its exit rule looks at (`graphs`);
 - scores are kept current (`scores`), and the scoring file's `mql when` rule
   is checked on every event and change, so a lead's days-to-MQL (from its
-  arrival) is recorded once, whichever comes first: the rule or an `mql` step.
+  arrival) is recorded once, whichever comes first: the rule or an `mql` step;
+  that MQL also counts for campaigns: an `mql` step's for its campaign, the
+  rule's for every campaign the lead is enrolled in at that moment.
 
 While it runs, a lead keeps its events (the core needs them), its sends of
-the longest cap period, and its enrollments; counters are per step, never
-per lead and step.
+the longest cap period, and its enrollments; counters are per step and per
+campaign, never per lead and step or per lead and campaign.
 """
 
 from __future__ import annotations
@@ -401,7 +403,7 @@ class Simulation:
                 lead.view = with_score_delta(lead.view, lead.view.score_delta + action.delta)
                 changed |= SCORES
             elif kind is EmitMql:
-                self._become_mql(lead, now, action.cause)
+                self._become_mql(lead, now, action.cause, run)
                 changed |= STAGE
             elif kind is EnrollInto:
                 target = self.campaigns.get(action.campaign)
@@ -486,13 +488,23 @@ class Simulation:
             self._become_mql(lead, now, "scoring rule")
             self._nudge(lead, STAGE, now)
 
-    def _become_mql(self, lead: Lead, now: datetime, cause: str) -> None:
+    def _become_mql(
+        self, lead: Lead, now: datetime, cause: str, step_of: Campaign | None = None
+    ) -> None:
+        """Make the lead an MQL; the first time, count it, for the run and for campaigns.
+
+        An `mql` step's MQL (`step_of` its campaign) is that campaign's; the scoring
+        rule's belongs to every campaign the lead is enrolled in at that moment.
+        """
         lead.view = with_stage(lead.view, "mql")
         self.scores.changed(lead, STAGE)
         if lead.mql_at is None:
             lead.mql_at = now
             self.tally.mql_days.append((now - lead.created).total_seconds() / 86400)
             self.tally.mql_causes[cause] += 1
+            runs = [step_of] if step_of is not None else [e.run for e in lead.active]
+            for run in dict.fromkeys(runs):
+                run.counts.mql_by[cause] += 1
 
     def _sweep(self, lead: Lead, now: datetime) -> None:
         """Check `inactive for` (and segment) triggers once the lead has been quiet long enough."""
