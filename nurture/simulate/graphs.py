@@ -5,13 +5,14 @@ should name so that `clicked "x"` branches can fire, which custom events a
 message may lead to, which lead changes can affect an exit rule or a waiting
 branch (so the simulator wakes only the enrollments a change can matter to),
 and which persona and field values the campaigns test, so synthetic leads
-exercise every branch.
+exercise every branch; and how time alone can bring a lead into a segment
+(`drift`), so the simulator wakes the lead exactly when that may happen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dsl.graph import CompiledProgram, Json, StepGraph
 
@@ -63,6 +64,92 @@ def depends_on(cond: Json) -> int:
         else:
             mask |= SCORES
     return mask
+
+
+DECAYING = ("interest", "score", "grade")
+"""What interest decay changes, with nothing happening: `interest`, `score` (fit + interest +
+manual deltas) and `grade` (interest's grade); `fit` and `fit grade` stay put."""
+RISING = frozenset({"<", "<="})
+"""Comparisons a falling value can make true (`interest < 20`, `grade < B`: A ranks highest)."""
+FALLING = frozenset({">", ">="})
+"""Comparisons a falling value can only make false."""
+
+
+@dataclass(slots=True)
+class Drift:
+    """How time alone, with nothing happening to a lead, can make conditions true.
+
+    Two things change a condition's truth by time alone: an event leaving a
+    `within` span (`event "x" within 30 days` turns false: only under a `not`
+    can that make the whole condition true) and interest decaying (`interest
+    < 20` may turn true; `interest >= 20` only false, but under a `not` the
+    other way round). `and` and `or` never turn a part's change around, so a
+    part whose change can only make the whole false is left out.
+    """
+
+    spans: dict[str, set[float]] = field(default_factory=dict)
+    """Event name (`opened`, `clicked`, ... for message events) to the `within` spans, in
+    seconds, whose end may make a condition true."""
+    decay: bool = False
+    """Whether interest decaying may make a condition true."""
+
+    def add(self, cond: Json, falls: bool = True) -> None:
+        """Take in `cond`; `falls`: decay only lowers interest (no negative points)."""
+        self._walk(cond, True, falls)
+
+    def _walk(self, cond: Json, positive: bool, falls: bool) -> None:
+        if not isinstance(cond, dict):
+            return
+        op = cond.get("op")
+        if op in ("and", "or"):
+            for arg in cond.get("args") or ():
+                self._walk(arg, positive, falls)
+        elif op == "not":
+            self._walk(cond.get("arg"), not positive, falls)
+        elif op in ("event", "opened", "clicked", "replied", "bounced"):
+            within = cond.get("within")
+            if within is not None and not positive:
+                name = str(cond.get("name")) if op == "event" else str(op)
+                self.spans.setdefault(name, set()).add(float(within))
+        elif _decays_to(cond, positive, falls):
+            self.decay = True
+
+
+def _decays_to(atom: dict[str, Json], positive: bool, falls: bool) -> bool:
+    """Whether decay can turn the atom to `positive` (a `compare` of `interest` and the like)."""
+    if atom.get("op") != "compare" or atom.get("subject") not in DECAYING:
+        return False
+    cmp = atom.get("cmp")
+    if not falls or cmp not in RISING | FALLING:
+        return True
+    return cmp in RISING if positive else cmp in FALLING
+
+
+ALWAYS: Json = {"op": "and", "args": []}
+NEVER: Json = {"op": "or", "args": []}
+
+
+def hopeful(cond: Json, falls: bool = True, positive: bool = True) -> Json:
+    """`cond` with every part that time alone may turn its way taken as turned already.
+
+    A `not event "x" within 30 days` holds, `interest < 20` holds (if `falls`, as
+    `Drift.add`): whatever else the condition asks (a tag, a stage, a field, an
+    event at all) time does not change. So if the result is false for a lead, time
+    alone cannot bring it into the segment; only a happening can, and is checked.
+    """
+    if not isinstance(cond, dict):
+        return cond
+    op = cond.get("op")
+    if op in ("and", "or"):
+        return {**cond, "args": [hopeful(a, falls, positive) for a in cond.get("args") or ()]}
+    if op == "not":
+        return {**cond, "arg": hopeful(cond.get("arg"), falls, not positive)}
+    lapses = op in ("event", "opened", "clicked", "replied", "bounced")
+    if (lapses and cond.get("within") is not None and not positive) or _decays_to(
+        cond, positive, falls
+    ):
+        return ALWAYS if positive else NEVER
+    return cond
 
 
 def conditions(graph: StepGraph) -> Iterator[Json]:

@@ -56,6 +56,7 @@ class Lead:
     __slots__ = (
         "active",
         "created",
+        "drift",
         "events",
         "history",
         "last_activity",
@@ -81,6 +82,8 @@ class Lead:
         """How many events the current scores include (-1: not computed yet)."""
         self.scores_until = created
         self.last_activity = created
+        self.drift: datetime | None = None
+        """When its one pending segment wake-up is due (`run._plan_drift`); None: none."""
 
 
 class Enrollment:
