@@ -24,15 +24,10 @@ and exit rule applies as it would in production:
 - a lead may also drift into a segment with nothing happening to it, where
   production's periodic sweep (`sweep_segments`) finds it: so segment
   triggers are also checked exactly when time alone may make one hold (a
-  DRIFT wake-up, one pending per lead, `Lead.drift`): just after one of the
-  lead's events leaves a `within` span that a segment reads under a `not`
-  (`not event "pricing_viewed" within 30 days`), when its interest next
-  decays if a segment reads interest, score or grade the way decay can make
-  true (`interest < 20`, not `interest >= 20`), and when `reenter after`
-  lets a segment campaign take the lead again. Only while a segment
-  campaign may take the lead and the segment's other parts (tags, stage,
-  fields: `graphs.hopeful`) leave it a chance; a program whose segment
-  triggers time cannot make true schedules none of these;
+  DRIFT wake-up, one pending per lead, `Lead.drift`, at the moment `drift`
+  works out: an event leaving a `within` span, interest decaying, `reenter
+  after` passing); a program whose segment triggers time cannot make true
+  schedules none;
 - a change wakes only the enrollments it can matter to: an event the branch
   it waits on looks at, a tag or stage its exit rule looks at (`graphs`);
 - scores are kept current (`scores`), and the scoring file's `mql when` rule
@@ -84,8 +79,6 @@ from nurture.engine import (
     may_enter,
     should_enroll,
 )
-from nurture.engine.conditions import Facts
-from nurture.engine.predicates import Predicate, compile_condition
 from nurture.engine.state import (
     DONE,
     ENDED,
@@ -98,8 +91,9 @@ from nurture.engine.state import (
 )
 from nurture.engine.triggers import NOT_ACTIVITY, Happening, Segments
 from nurture.engine.values import as_instant
-from nurture.simulate.agenda import MICROSECOND, Agenda
+from nurture.simulate.agenda import Agenda
 from nurture.simulate.behaviour import UNSUBSCRIBED, Behaviour
+from nurture.simulate.drift import DriftWatch
 from nurture.simulate.graphs import (
     ANY,
     CUSTOM,
@@ -107,9 +101,7 @@ from nurture.simulate.graphs import (
     SCORES,
     STAGE,
     TAGS,
-    Drift,
     custom_events,
-    hopeful,
 )
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings
@@ -162,7 +154,7 @@ class Simulation:
         self._index_triggers()
         self.scores = ScoreKeeper(program.scoring)
         self.segments = Segments(program.segments)
-        self._index_drift()
+        self.drift = DriftWatch(program, self.on_segment, self.scores)
         self.keep = max([WEEK, *(timedelta(seconds=float(c["seconds"])) for c in self._caps())])
         self.start = settings.start
         self.end = settings.start + timedelta(days=settings.days)
@@ -201,40 +193,6 @@ class Simulation:
                     self.on_sweep.append(run)
         self.on_sweep = list(dict.fromkeys([*self.on_sweep, *self.on_segment]))
         self.spans = [timedelta(seconds=s) for s in sorted(spans)]
-
-    def _index_drift(self) -> None:
-        """What may bring a lead into a segment with nothing happening to it (`_plan_drift`)."""
-        scoring = self.program.scoring or {}
-        percent = float((scoring.get("decay") or {}).get("percent") or 0)
-        points = [float(rule.get("points") or 0) for rule in scoring.get("interest") or ()]
-        falls = 0 < percent <= 100 and all(p >= 0 for p in points)  # decay only lowers interest
-        drift = Drift()
-        self.hopes: dict[str, list[Predicate]] = {}
-        """Per campaign, its segments that time alone may make hold, as `hopeful` tests."""
-        for run in self.on_segment:
-            for trigger in run.graph.triggers:
-                if trigger.get("on") != "segment":
-                    continue
-                segment = self.program.segments.get(str(trigger.get("segment")))
-                mine = Drift()
-                mine.add(segment, falls)
-                if mine.spans or (mine.decay and self.scores.every):
-                    drift.add(segment, falls)
-                    hope = compile_condition(hopeful(segment, falls))
-                    self.hopes.setdefault(run.name, []).append(hope)
-        # An event within W stops counting just after W: at `at + W` it still does.
-        self.drift_spans = {
-            name: tuple(timedelta(seconds=s) + MICROSECOND for s in sorted(spans))
-            for name, spans in drift.spans.items()
-        }
-        self.drift_decay = drift.decay and bool(self.scores.every)
-        self.drifts = bool(self.hopes)
-        self.reentry = {
-            run.name: timedelta(seconds=float(run.graph.reenter_after))
-            for run in self.on_segment
-            if run.graph.reenter_after is not None
-        }
-        """Segment-triggered campaigns a lead may enter again, and after how long."""
 
     # ---------------------------------------------------------------- the loop
 
@@ -477,7 +435,7 @@ class Simulation:
             # A score, stage or tag change may bring the lead into a segment: production's
             # sweep (`sweep_segments`) would find it there, so check segment triggers now.
             self._triggers(lead, Sweep(now), now, self.on_segment)
-            if self.drifts:  # a tag, score or stage time does not change may open a segment
+            if self.drift.active:  # a tag, score or stage time does not change may open one
                 self._plan_drift(lead, now)
             self._nudge(lead, changed, now, but=enrollment)
 
@@ -513,7 +471,7 @@ class Simulation:
         lead.past.append(PastEnrollment(enrollment.run.name, state.entered_at, state.ended_at))
         if state.state == DONE:
             enrollment.run.counts.completed += 1
-        if enrollment.run.name in self.reentry:  # the lead may enter it again, some day
+        if enrollment.run.name in self.drift.reentry:  # the lead may enter it again, some day
             self._plan_drift(lead, now)
 
     # ---------------------------------------------------------------- events, scores, MQL
@@ -540,14 +498,14 @@ class Simulation:
         self._check_mql(lead, now)
         runs = [*self.on_event.get(name, ()), *self.on_segment]
         self._triggers(lead, EventOccurred(event), now, runs)
-        if self.drifts:
-            self._drift_after(lead, event, now)
+        if self.drift.active and (at := self.drift.after_event(lead, event, now, self.end)):
+            self._wake_drift(lead, at)
         self._nudge(lead, mask if mask == ANY else mask | SCORES, now, delivery=event.delivery)
 
     def _check_mql(self, lead: Lead, now: datetime) -> None:
         if self.scores.mql_due(lead, now):
             self._become_mql(lead, now, "scoring rule")
-            if self.drifts:
+            if self.drift.active:
                 self._plan_drift(lead, now)
             self._nudge(lead, STAGE, now)
 
@@ -581,79 +539,11 @@ class Simulation:
 
     # ---------------------------------------------------------------- segments by time alone
 
-    def _drift_spans(self, name: str) -> tuple[timedelta, ...]:
-        """The spans (plus a microsecond) after which an event `name` may let a segment hold."""
-        spans = self.drift_spans.get(name)
-        if spans is None and name.startswith("bounced_"):
-            spans = self.drift_spans.get("bounced")
-        return spans or ()
-
-    def _openings(self, lead: Lead, now: datetime) -> tuple[list[Campaign], datetime | None]:
-        """The segment-triggered campaigns that may take the lead now, and when one next may.
-
-        Not while the lead is in it, nor again without `reenter after`, nor after
-        suppression; again once `reenter after` has passed since its last run.
-        """
-        if lead.view.suppressed:
-            return [], None
-        now_open, later = [], None
-        for run in self.on_segment:
-            if any(e.run is run for e in lead.active):
-                continue
-            ends = [p.ended_at for p in lead.past if p.campaign == run.name]
-            again = self.reentry.get(run.name) if ends else timedelta(0)
-            if again is None:
-                continue
-            at = max([e for e in ends if e is not None], default=now) + again
-            if at <= now:
-                now_open.append(run)
-            elif later is None or at < later:
-                later = at
-        return now_open, later
-
-    def _hoping(self, lead: Lead, runs: Sequence[Campaign], now: datetime) -> bool:
-        """Whether time alone may bring the lead into a segment one of `runs` enrolls from."""
-        facts = None
-        for run in runs:
-            for hope in self.hopes.get(run.name, ()):
-                if facts is None:
-                    self.scores.refresh(lead, now)
-                    facts = Facts(lead.view, lead.events, now)
-                if hope.test(facts) is True:
-                    return True
-        return False
-
-    def _drift_after(self, lead: Lead, event: Event, now: datetime) -> None:
-        """After an event: wake the lead when it leaves a `within`, or interest next decays."""
-        spans = self._drift_spans(event.name)
-        soonest = event.at + spans[0] if spans else None
-        if self.drift_decay:
-            self.scores.refresh(lead, now)
-            decays = max(lead.scores_until, now + MICROSECOND)
-            soonest = decays if soonest is None else min(soonest, decays)
-        if soonest is None or soonest > self.end or (lead.drift and lead.drift <= soonest):
-            return  # too late, or a wake-up comes first (and plans anew)
-        if self._hoping(lead, self._openings(lead, now)[0], now):
-            self._wake_drift(lead, soonest)
-
     def _plan_drift(self, lead: Lead, now: datetime) -> None:
-        """Wake the lead at the next moment time alone may bring it into a segment that a
-        campaign enrolls from: an event leaving a `within` span (`_index_drift`), interest
-        decaying, or a campaign taking it again (`reenter after`)."""
-        now_open, soonest = self._openings(lead, now)
-        if now_open and self._hoping(lead, now_open, now):
-            for event in lead.events:
-                for span in self._drift_spans(event.name):
-                    at = event.at + span
-                    if at > now:
-                        if soonest is None or at < soonest:
-                            soonest = at
-                        break
-            if self.drift_decay and lead.events:
-                decays = max(lead.scores_until, now + MICROSECOND)  # refreshed by `_hoping`
-                soonest = decays if soonest is None else min(soonest, decays)
-        if soonest is not None:
-            self._wake_drift(lead, soonest)
+        """Wake the lead when time alone may next bring it into a segment (`drift`)."""
+        at = self.drift.next_moment(lead, now)
+        if at is not None:
+            self._wake_drift(lead, at)
 
     def _wake_drift(self, lead: Lead, at: datetime) -> None:
         """Wake the lead at `at` unless it is already woken earlier (that wake-up plans on)."""
