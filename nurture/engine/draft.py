@@ -120,8 +120,9 @@ class Draft:
         if self._refs is None:
             sent = self.sent
             last = sent.get(self.last_sent) if self.last_sent else None
-            named = {}
-            for name, nids in self.plan.names.items():
+            plan = self.plan
+            named = {name: sent[nid] for name, nid in plan.names.items() if nid in sent}
+            for name, nids in plan.shared_names.items():
                 found = [sent[nid] for nid in nids if nid in sent]
                 if found:  # the latest of the sends named so (one, unless a repeat took both)
                     named[name] = max(found, key=_sent_at)

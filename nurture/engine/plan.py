@@ -46,9 +46,11 @@ class Plan:
             if n.kind == "send" and n.params.get("name"):
                 name = str(n.params["name"])
                 names[name] = (*names.get(name, ()), n.id)
-        self.names = names
-        """The send steps of each `send ... as NAME`: several when exclusive branches share
-        the name (the checker allows that: "on different branches they are one message")."""
+        self.names = {name: nids[0] for name, nids in names.items() if len(nids) == 1}
+        """The send step of each `send ... as NAME` that one step sends."""
+        self.shared_names = {name: nids for name, nids in names.items() if len(nids) > 1}
+        """The send steps of a name that exclusive branches share (the checker allows
+        that: "on different branches they are one message"): whichever was sent."""
         self.lifetime = timedelta(seconds=graph.end_after) if graph.end_after else None
         self._branches: dict[str, tuple[Predicate, timedelta | None]] = {}
         self.targets = {id(n): first_targets(n) for n in graph.nodes.values()}
