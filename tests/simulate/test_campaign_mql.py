@@ -8,46 +8,17 @@ that moment. Numbers are counted by hand on tiny runs, through the command line.
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from nurture.cli import app
 from nurture.intake import FileError, read_rows
+from tests.simulate.helpers import cli, report, write
 
-runner = CliRunner()
-SEND = re.compile(r'send email "([^"]+)"')
 QUIET = ("--open-rate", "0", "--reply-rate", "0", "--event-rate", "0")
 """Leads who never react: only the flow's own steps happen."""
 NO_MQL_NOTE = "none became an MQL while in it (by its mql steps or the MQL rule)"
-
-
-def write(folder: Path, text: str, name: str = "flow.nurture") -> Path:
-    """A campaign (or scoring) file, with a template for every `send email` in it."""
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    for template in SEND.findall(text):
-        file = folder / "templates" / f"{template}.email.j2"
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text("Hello {{ lead.email }}", encoding="utf-8")
-    return path
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["simulate", *args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def report(*args: str) -> dict[str, Any]:
-    code, out, err = cli(*args, "--json")
-    assert code == 0, err
-    data: dict[str, Any] = json.loads(out)
-    return data
 
 
 def mqls(data: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -5,47 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from nurture.cli import app
+from tests.simulate.helpers import cli, report, write
 
-runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
-SEND = re.compile(r'send (\w+) "([^"]+)"')
-EXT = {"email": "email", "sms": "sms", "wechat": "wechat", "webhook": "webhook"}
 QUIET = ("--reply-rate", "0", "--event-rate", "0")
 """No replies and no custom events: only the opens and clicks the test asks for."""
-
-
-def write(folder: Path, text: str, name: str = "flow.nurture") -> Path:
-    """A campaign file, with a template for every `send` in it."""
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    for channel, template in SEND.findall(text):
-        file = folder / "templates" / f"{template}.{EXT[channel]}.j2"
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text("Hello {{ lead.email }}", encoding="utf-8")
-    return path
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["simulate", *args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def report(*args: str) -> dict[str, Any]:
-    code, out, err = cli(*args, "--json")
-    assert code == 0, err
-    data: dict[str, Any] = json.loads(out)
-    return data
 
 
 def rows(data: dict[str, Any], name: str) -> list[tuple[Any, ...]]:
