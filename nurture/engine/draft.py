@@ -16,7 +16,7 @@ from nurture.engine.actions import Action, Decision, Exit, Suppressed
 from nurture.engine.calendar import lead_zone, next_opening, window_zone
 from nurture.engine.caps import Cap, Limits, next_send_time
 from nurture.engine.conditions import Refs, Truth
-from nurture.engine.loops import iteration_key, render_loop
+from nurture.engine.loops import in_round, iteration_key
 from nurture.engine.plan import first_targets, plan_for
 from nurture.engine.predicates import SENT, Predicate
 from nurture.engine.state import (
@@ -244,11 +244,10 @@ class Draft:
     def exit(self, reason: str) -> Decision:
         node = self.graph.nodes.get(self.cursor)
         if reason == "suppressed" and node is not None and node.kind == "send":
-            p, template = node.params, str(node.params["template"])
+            p = node.params
             key = iteration_key(self.graph, node, self.loops)
-            if node.loop:  # the round's template, as the send would have named it
-                times = int(self.graph.nodes[node.loop].params.get("times", 0))
-                template = render_loop(template, self.loops.get(node.loop), times)
+            # the round's template, as the send would have named it
+            template = in_round(self.graph, node, self.loops, str(p["template"]))
             why = str(self.lead.suppressed)
             self.actions.append(Suppressed(node.id, p["channel"], template, key, why))
         self.actions.append(Exit(reason))

@@ -69,6 +69,15 @@ def render_loop(text: str, index: int | None, length: int) -> str:
     return _LOOP.sub(lambda m: str(values[m.group(1)]), text)
 
 
+def in_round(graph: StepGraph, node: Node, counters: Mapping[str, int], text: str) -> str:
+    """`text` (a template name, a subject) with the `{{ loop.* }}` of the repeat around
+    `node` rendered for this round; as is outside any repeat."""
+    if not node.loop:
+        return text
+    times = int(graph.nodes[node.loop].params.get("times", 0))
+    return render_loop(text, counters.get(node.loop), times)
+
+
 def bucket(lead_id: LeadId, campaign: str, node_id: str) -> float:
     """A stable number in [0, 100) for this lead at this split (sha256, not `hash()`)."""
     key = f"{lead_id}\x1f{campaign}\x1f{node_id}".encode()

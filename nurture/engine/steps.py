@@ -25,10 +25,10 @@ from nurture.engine.calendar import local_instant, next_weekday_at, parse_hhmm, 
 from nurture.engine.draft import Draft, Outcome
 from nurture.engine.loops import (
     enter_repeat,
+    in_round,
     iteration_key,
     iteration_number,
     pick_arm,
-    render_loop,
 )
 from nurture.engine.predicates import SCORE, STAGE, TAGS
 from nurture.engine.scoring import is_mql_or_beyond
@@ -67,17 +67,15 @@ def _touch(draft: Draft, node: Node) -> Send:
         return _new_send(
             node.id, str(p["channel"]), str(p["template"]), text, p.get("name"), "", 0, None
         )
-    index = loops.get(node.loop)
-    times = int(graph.nodes[node.loop].params.get("times", 0))
     return Send(
         node_id=node.id,
         channel=str(p["channel"]),
-        template=render_loop(str(p["template"]), index, times),
-        subject=None if subject is None else render_loop(str(subject), index, times),
+        template=in_round(graph, node, loops, str(p["template"])),
+        subject=None if subject is None else in_round(graph, node, loops, str(subject)),
         name=p.get("name"),
         iteration=iteration_key(graph, node, loops),
         iteration_no=iteration_number(graph, node, loops),
-        loop_index=index,
+        loop_index=loops.get(node.loop),
     )
 
 
@@ -161,14 +159,13 @@ def enroll(draft: Draft, node: Node) -> Outcome:
 
 def notify(draft: Draft, node: Node) -> Outcome:
     """Tell sales; inside a repeat the template name renders `{{ loop.* }}`, as a send's does."""
-    template, graph, loops = str(node.params["template"]), draft.graph, draft.loops
+    graph, loops = draft.graph, draft.loops
+    template = in_round(graph, node, loops, str(node.params["template"]))
     if not node.loop:
         draft.actions.append(NotifySales(template, node.id, 0))
-        return draft.then(node)
-    index, times = loops.get(node.loop), int(graph.nodes[node.loop].params.get("times", 0))
-    number = iteration_number(graph, node, loops)
-    note = NotifySales(render_loop(template, index, times), node.id, number, index)
-    draft.actions.append(note)
+    else:
+        number, index = iteration_number(graph, node, loops), loops.get(node.loop)
+        draft.actions.append(NotifySales(template, node.id, number, index))
     return draft.then(node)
 
 

@@ -32,7 +32,7 @@ from nurture.models import (
     Tag,
 )
 from nurture.store.cleaning import ALIASES, COLUMNS, IDENTITY
-from nurture.store.views import SCORE_DELTA
+from nurture.store.views import manual_score, with_manual_score
 
 LIVE: Final = ("active", "waiting")
 """Enrollment states that may still send."""
@@ -143,9 +143,9 @@ def _merge_profile(session: Session, into: Lead, other: Lead) -> None:
         setattr(other, key, None)
     session.flush()  # free the unique identity values before the survivor takes them
     attributes = {**(other.attributes or {}), **(into.attributes or {})}
-    delta = _score_delta(into) + _score_delta(other)
+    delta = manual_score(into.attributes) + manual_score(other.attributes)
     if delta:  # both leads' `score +N` steps ran: the merged lead has them all
-        attributes[SCORE_DELTA] = int(delta) if float(delta).is_integer() else delta
+        attributes = with_manual_score(attributes, delta)
     for key, value in identity.items():
         if value is not None:
             set_identity(into, attributes, key, value)
@@ -159,11 +159,6 @@ def _merge_profile(session: Session, into: Lead, other: Lead) -> None:
     into.last_activity_at = _latest(into.last_activity_at, other.last_activity_at)
     into.source = into.source or other.source
     into.attributes = attributes
-
-
-def _score_delta(lead: Lead) -> float:
-    value = (lead.attributes or {}).get(SCORE_DELTA, 0)
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -30,11 +30,12 @@ from nurture.models import Event as EventRow
 from nurture.store.definitions import active_routing, active_scoring, sla_of
 from nurture.store.lifecycle import mark_mql
 from nurture.store.views import (
-    SCORE_DELTA,
     engine_events,
     get_lead,
     last_returned_at,
     lead_view,
+    manual_score,
+    with_manual_score,
 )
 
 ACTIVITY: Final = frozenset(
@@ -175,11 +176,7 @@ def add_score(session: Session, lead_id: int, delta: float) -> None:
     lead = session.get(Lead, lead_id)
     if lead is None:
         return
-    attributes = dict(lead.attributes or {})
-    before = attributes.get(SCORE_DELTA, 0)
-    total = (before if isinstance(before, int | float) else 0) + delta
-    attributes[SCORE_DELTA] = int(total) if float(total).is_integer() else total
-    lead.attributes = attributes
+    lead.attributes = with_manual_score(lead.attributes, manual_score(lead.attributes) + delta)
 
 
 def recheck_mql(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -31,6 +31,17 @@ PROFILE: Final = (
 
 SCORE_DELTA: Final = "score_delta"
 """The lead attribute holding the sum of ``score +N`` steps (`LeadView.score_delta`)."""
+
+
+def manual_score(attributes: Mapping[str, Any] | None) -> float:
+    """The sum of ``score +N`` steps kept in a lead's attributes (0: none, or not a number)."""
+    value = (attributes or {}).get(SCORE_DELTA, 0)
+    return value if isinstance(value, int | float) else 0
+
+
+def with_manual_score(attributes: Mapping[str, Any] | None, total: float) -> dict[str, Any]:
+    """A copy of the attributes holding `total` as that sum (an int when it is whole)."""
+    return {**(attributes or {}), SCORE_DELTA: int(total) if float(total).is_integer() else total}
 
 
 class UnknownLead(LookupError):
