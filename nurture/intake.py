@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy.orm import Session
 
-from nurture.simulate.leads import csv_words, separator_words
+from nurture.csv_words import csv_words, separator_words
 from nurture.store.cleaning import CleanLead, LeadRules, kind_of
 from nurture.tracking.records import Effects, LeadsOutcome, record_events, store_leads
 from nurture.tracking.schema import EventInput, Invalid, Problem, parse_events, parse_leads

@@ -24,6 +24,7 @@ from typing import Any
 
 from dsl.graph import CompiledProgram, Json
 from dsl.vocabulary import LEAD_FIELDS, STAGES
+from nurture.csv_words import csv_words, separator_words
 from nurture.simulate.graphs import field_literals
 
 
@@ -354,30 +355,6 @@ def _decode(data: bytes, name: str) -> str:
         at = skip + e.start
         line = data.count(b"\n", 0, at) + 1
         raise ProfileError(name, line, f"not UTF-8 text (byte {at} of the file)") from e
-
-
-def csv_words(error: csv.Error) -> str:
-    """The csv module's complaint, in words for the person who wrote the file."""
-    if str(error) == "unexpected end of data":
-        return 'a quoted cell is never closed (look for a lone " on this line or before it)'
-    return str(error)
-
-
-def separator_words(header: Sequence[str]) -> str | None:
-    """What is wrong with a header of one column that holds `;` or a tab, in words; else None.
-
-    Excel saves "CSV" with semicolons in many countries: read with commas, such a
-    file is one column named after the whole header, and every row one cell. The
-    words are those `nurture leads import` prints for the same file.
-    """
-    if len(header) != 1:
-        return None
-    other = next((sep for sep in (";", "\t") if sep in header[0]), None)
-    if other is None:
-        return None
-    return (
-        f"the header is one column, {header[0]!r}: separate the columns with commas, not {other!r}"
-    )
 
 
 def _rows(reader: Iterator[list[str]], name: str, types: Mapping[str, str]) -> list[Profile]:
