@@ -80,8 +80,8 @@ def _atom(cond: dict[str, Json]) -> str:
         return f"tagged {quoted(str(cond.get('tag')))}"
     if op == "event":
         return f"event {quoted(str(cond.get('name')))}" + _within(cond)
-    if op == "truthy":
-        return f"lead.{cond.get('field')}"
+    if op == "truthy":  # the compiler keeps a truthy field's `lead.` prefix
+        return "lead." + str(cond.get("field")).removeprefix("lead.")
     if op == "compare":
         subject = str(cond.get("subject"))
         left = f"lead.{cond.get('field')}" if subject == "field" else subject.replace("_", " ")

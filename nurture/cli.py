@@ -39,6 +39,7 @@ COMMANDS: Final = {
     "report": "cli_report",
     "deliveries": "cli_run",
     "segment": "cli_segment",
+    "sales": "cli_sales",
 }
 """Every command, in the order ``--help`` lists them, and the ``nurture`` module defining it."""
 

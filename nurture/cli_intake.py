@@ -30,7 +30,9 @@ from nurture.config import ConfigError, Settings
 MAX_SHOWN = 50
 """Problems printed before the rest are only counted."""
 
-leads_app = typer.Typer(help="Leads in: import a CSV or JSON Lines file.", no_args_is_help=True)
+leads_app = typer.Typer(
+    help="Leads: import a CSV or JSON Lines file; show one lead's story.", no_args_is_help=True
+)
 events_app = typer.Typer(help="Events in: ingest a CSV or JSON Lines file.", no_args_is_help=True)
 
 FileArgument = Annotated[
@@ -48,6 +50,9 @@ Url = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add ``leads`` and ``events`` to the main ``nurture`` app."""
+    from nurture.cli_sales import show_command
+
+    leads_app.command("show")(show_command)
     app.add_typer(leads_app, name="leads")
     app.add_typer(events_app, name="events")
 

@@ -24,6 +24,7 @@ The migration in ``migrations/versions`` spells the same schema out by hand;
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
@@ -35,6 +36,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -70,6 +72,8 @@ EVENT_TYPES: Final = (
 ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
 DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
 DEFINITION_KINDS: Final = ("scoring", "routing", "segment", "fields")
+ASSIGNED_HOW: Final = ("owner", "user", "team", "round_robin", "escalation", "none")
+"""How an owner was chosen: a routing rule's kind, the SLA's escalation, or nobody."""
 
 
 def unchecked_index() -> Index:
@@ -355,6 +359,10 @@ class LifecycleTransition(Base):
     to_stage: Mapped[str] = mapped_column(String(16))
     cause: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+    by: Mapped[str | None] = mapped_column(String(320))
+    """Who made the change, when a person did (a salesperson's address)."""
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    """The deal's amount, for an opportunity or a won (customer) stage."""
 
 
 class MqlRecord(Base):
@@ -377,6 +385,60 @@ class MqlRecord(Base):
     returned_at: Mapped[datetime | None]
     """When sales sent the lead back to nurture; a returned MQL's SLA clock has stopped."""
     return_reason: Mapped[str | None] = mapped_column(Text)
+    team: Mapped[str | None] = mapped_column(String(200))
+    """The team the MQL was routed to; a reassignment draws the next member from it."""
+    remind_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the owner is reminded before the deadline; cleared once reminded."""
+    escalated_at: Mapped[datetime | None]
+    """When the SLA ran out with nobody left to reassign to, and the MQL was escalated."""
+
+
+class Assignment(Base):
+    """Who got an MQL, when, and why, in words: every hand-over is a row."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        CheckConstraint(one_of("how", ASSIGNED_HOW), name="how"),
+        Index(None, "lead_id", "at"),
+        Index(None, "owner", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    mql_id: Mapped[int | None] = mapped_column(ForeignKey("mql_records.id", ondelete="CASCADE"))
+    owner: Mapped[str | None] = mapped_column(String(320))
+    """None: nobody could be assigned (no rule held, or nobody was available)."""
+    team: Mapped[str | None] = mapped_column(String(200))
+    rule: Mapped[int | None]
+    """The routing rule's number (1-based), when a rule chose the owner."""
+    how: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str] = mapped_column(Text)
+    """Why an assignment happened now: the MQL, or "not accepted within 24 hours"."""
+    reason: Mapped[str] = mapped_column(Text)
+    """How the owner was chosen, e.g. 'rule 3 (lead.region in [...]) → team east → li.na@…'."""
+    at: Mapped[datetime]
+
+
+class SalesMember(Base):
+    """A salesperson's availability: operational state, changed without a deploy."""
+
+    __tablename__ = "sales_members"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    away_until: Mapped[datetime | None]
+    """Not assigned anything before this moment; None: available."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RoundRobinTurn(Base):
+    """How many MQLs round robin has given each member of a team: fairness that survives
+    restarts and is shared by every worker (the rows are locked while one is chosen)."""
+
+    __tablename__ = "round_robin"
+
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member: Mapped[str] = mapped_column(String(320), primary_key=True)
+    turns: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class LeadMerge(Base):

@@ -39,8 +39,7 @@ from nurture.runtime.loading import Graphs, Item, columns_of
 from nurture.runtime.observer import BatchReport
 from nurture.runtime.sending import blames_address, retry_delay
 from nurture.runtime.touches import Plan, Touch, delivery_row
-from nurture.store.lifecycle import mark_mql
-from nurture.store.scoring import Rules, add_score, recheck_mql, record_event
+from nurture.store.scoring import Rules, add_score, mql_step, recheck_mql, record_event
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -169,10 +168,8 @@ class Recorder:
                 if created is not None:
                     report.enrolled.append(created)
             elif isinstance(action, EmitMql):
-                lead = session.get(Lead, lead_id)
-                if lead is not None:
-                    rule = f'campaign "{item.version.campaign}": mql step'
-                    mark_mql(session, lead, action.cause, rule, None, now, rules().sla)
+                rule = f'campaign "{item.version.campaign}": mql step'
+                mql_step(session, lead_id, action.cause, rule, now, rules())
             elif isinstance(action, Suppressed):
                 self._suppressed(session, item, action, plan.decision.state.loops, now)
         if changed:

@@ -4,11 +4,12 @@ Each `tick`:
 
 1. runs the enrollment triggers of new leads, tags and events
    (`nurture.runtime.enrolling.check_lead`), up to a batch of leads at a time;
-2. now and then (``sweep_interval``), rescores leads whose interest decayed
+2. reassigns or escalates MQLs whose SLA ran out (`nurture.handoff.sla`);
+3. now and then (``sweep_interval``), rescores leads whose interest decayed
    since their last rescore (and applies the MQL rule), then sweeps for
    ``enroll when inactive for`` and ``enroll when segment`` (sooner while a
    sweep finds a full batch);
-3. claims due enrollments, a batch at a time, under a lease, and enqueues
+4. claims due enrollments, a batch at a time, under a lease, and enqueues
    each batch as one message of ids; it stops when nothing is due, or when
    the broker already holds `MAX_BACKLOG` batches (the workers are behind, and
    claiming more would only let leases run out in the queue).
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.config import Settings
 from nurture.engine.clock import Clock
+from nurture.handoff import sla
 from nurture.runtime import claims
 from nurture.runtime.clock import span
 from nurture.runtime.enrolling import (
@@ -64,6 +66,8 @@ class TickReport:
     """Leads whose new creation, tags or events were run through the triggers."""
     rescored: int = 0
     """Leads rescored because their interest decayed."""
+    expired: int = 0
+    """MQLs whose SLA ran out: reassigned, escalated or reminded."""
     batches: int = 0
     enqueued: int = 0
     """Enrollments handed to the workers."""
@@ -107,6 +111,7 @@ class Scheduler:
     def tick(self) -> TickReport:
         report = TickReport()
         self.check_triggers(report)
+        self.expire_slas(report)
         now = self.clock.now()
         if self._next_sweep is None or now >= self._next_sweep:
             full = self.sweep(now, report)
@@ -132,6 +137,16 @@ class Scheduler:
                             report.enrolled += created
             report.checked += checked
             if len(lead_ids) < limit or not checked:
+                return
+
+    def expire_slas(self, report: TickReport) -> None:
+        """Reassign or escalate MQLs nobody accepted in time, a batch at a time."""
+        limit = self.settings.batch_size
+        for _ in range(MAX_BATCHES_PER_TICK):
+            with self.sessions() as session, session.begin():
+                expired = sla.sweep(session, self.clock.now(), limit)
+            report.expired += len(expired)
+            if len(expired) < limit:
                 return
 
     def sweep(self, now: datetime, report: TickReport) -> bool:

@@ -14,7 +14,7 @@ behaviour, not on what sales already saw (fit is kept).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from dsl.draw import describe_condition
 from nurture.engine.scoring import compute_scores, mql_due, next_decay
 from nurture.engine.state import Event, LeadView, Scores, utc
+from nurture.handoff.assign import hand_over
 from nurture.models import EVENT_TYPES, Lead, MqlRecord
 from nurture.models import Event as EventRow
 from nurture.store.definitions import active_routing, active_scoring, sla_of
@@ -57,13 +58,18 @@ class Rules:
 
     scoring: Mapping[str, Any] | None = None
     """Compiled scoring JSON; None scores everything zero and never makes an MQL."""
-    sla: timedelta | None = None
-    """How long sales has to accept an MQL; None starts no clock."""
+    routing: Mapping[str, Any] | None = None
+    """Compiled routing JSON: who gets an MQL, and the SLA; None assigns nobody."""
+
+    @property
+    def sla(self) -> timedelta | None:
+        """How long sales has to accept an MQL; None starts no clock."""
+        return sla_of(self.routing)
 
     @classmethod
     def active(cls, session: Session) -> Rules:
-        """The deployed scoring model and the deployed routing's SLA."""
-        return cls(active_scoring(session), sla_of(active_routing(session)))
+        """The deployed scoring model and the deployed routing."""
+        return cls(active_scoring(session), active_routing(session))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +173,36 @@ def _apply_mql_rule(
     name = _q(str(model.get("name") or ""))
     rule_text = f"scoring {name}: mql when {describe_condition(rule)}"
     cause = f"MQL rule of scoring {name} held after {what}"
-    return mark_mql(session, lead, cause, rule_text, event_id, now, rules.sla)
+    return qualify(session, lead, view, events, cause, rule_text, event_id, now, rules)
+
+
+def qualify(
+    session: Session,
+    lead: Lead,
+    view: LeadView,
+    events: Sequence[Event],
+    cause: str,
+    rule: str,
+    event_id: int | None,
+    now: datetime,
+    rules: Rules,
+) -> MqlRecord | None:
+    """Make the lead an MQL (once) and, in the same transaction, hand it to its owner."""
+    record = mark_mql(session, lead, cause, rule, event_id, now, rules.sla)
+    if record is not None and rules.routing is not None:
+        hand_over(session, lead, record, view, events, rules.routing, now)
+    return record
+
+
+def mql_step(
+    session: Session, lead_id: int, cause: str, rule: str, now: datetime, rules: Rules
+) -> MqlRecord | None:
+    """A campaign's `mql` step: the lead is an MQL now, whatever the scoring rule says."""
+    lead = session.get(Lead, lead_id)
+    if lead is None:  # merged away meanwhile
+        return None
+    events = engine_events(session, lead.id, until=now, after=last_returned_at(session, lead.id))
+    return qualify(session, lead, lead_view(session, lead), events, cause, rule, None, now, rules)
 
 
 def add_score(session: Session, lead_id: int, delta: float) -> None:

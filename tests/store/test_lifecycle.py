@@ -22,7 +22,7 @@ from tests.store.test_scoring_store import MODEL, good_fit
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-RULES = Rules(MODEL, timedelta(hours=24))
+RULES = Rules(MODEL, {"sla": {"seconds": 86400, "action": "reassign"}})
 
 
 def webinars(session: Session, lead: Lead, count: int, at: datetime) -> MqlRecord | None:

@@ -50,7 +50,7 @@ def _model() -> dict[str, Any]:
 
 
 MODEL = _model()
-RULES = Rules(MODEL, timedelta(hours=24))
+RULES = Rules(MODEL, {"sla": {"seconds": 86400, "action": "reassign"}})
 
 
 def good_fit(session: Session, email: str = "ada@corp.com") -> Lead:

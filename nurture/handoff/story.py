@@ -1,0 +1,115 @@
+"""A lead's whole story, the 360 view: profile, tags, scores, MQLs, and a timeline.
+
+The timeline is every touch, event, stage change and assignment in time
+order, each in words. `nurture leads show` prints it; the notification to an
+owner carries it; the console's lead page shows it. One query per table,
+whatever the length of the story.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nurture.models import (
+    Assignment,
+    Campaign,
+    CampaignVersion,
+    Delivery,
+    Enrollment,
+    Event,
+    Lead,
+    LifecycleTransition,
+    MqlRecord,
+    Tag,
+)
+
+PROFILE: Final = (
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "messaging_id",
+    "source",
+    "time_zone",
+    "stage",
+    "owner",
+)
+
+
+def story(session: Session, lead: Lead) -> dict[str, Any]:
+    """The lead's 360 view as plain data (JSON-ready: times as ISO text)."""
+    return {
+        "lead": {"id": lead.id, **{name: getattr(lead, name) for name in PROFILE}},
+        "fields": dict(sorted((lead.attributes or {}).items())),
+        "created_at": _iso(lead.created_at),
+        "tags": sorted(session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id))),
+        "scores": {"fit": lead.fit, "interest": round(lead.interest, 2), "grade": lead.grade},
+        "mqls": [_mql(row) for row in _rows(session, MqlRecord, lead.id, MqlRecord.at)],
+        "timeline": [
+            {"at": _iso(at), "kind": kind, "what": what}
+            for at, kind, what in sorted(_timeline(session, lead.id), key=lambda e: e[0])
+        ],
+    }
+
+
+def _rows(session: Session, model: Any, lead_id: int, at: Any) -> list[Any]:
+    return list(session.scalars(select(model).where(model.lead_id == lead_id).order_by(at)))
+
+
+def _mql(row: MqlRecord) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": _iso(row.at),
+        "rule": row.rule,
+        "scores": {"fit": row.fit, "interest": round(row.interest, 2), "grade": row.grade},
+        "owner": row.owner,
+        "team": row.team,
+        "sla_due_at": _iso(row.sla_due_at),
+        "accepted_at": _iso(row.accepted_at),
+        "returned_at": _iso(row.returned_at),
+        "return_reason": row.return_reason,
+        "escalated_at": _iso(row.escalated_at),
+    }
+
+
+def _timeline(session: Session, lead_id: int) -> list[tuple[datetime, str, str]]:
+    entries: list[tuple[datetime, str, str]] = []
+    touches = session.execute(
+        select(Delivery, Campaign.name)
+        .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
+        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
+        .where(Delivery.lead_id == lead_id)
+    )
+    for touch, campaign in touches:
+        what = f'{touch.channel} "{touch.template}" from campaign "{campaign}": {touch.status}'
+        entries.append((touch.sent_at or touch.created_at, "touch", what))
+    for event in _rows(session, Event, lead_id, Event.occurred_at):
+        entries.append((event.occurred_at, "event", _event_words(event)))
+    for step in _rows(session, LifecycleTransition, lead_id, LifecycleTransition.at):
+        what = f"{step.from_stage or 'new'} → {step.to_stage}: {step.cause}"
+        if step.amount is not None:
+            what += f" (amount {step.amount})"
+        entries.append((step.at, "stage", what))
+    for mql in _rows(session, MqlRecord, lead_id, MqlRecord.at):
+        if mql.accepted_at is not None:
+            entries.append((mql.accepted_at, "accepted", f"accepted by {mql.owner}"))
+    for given in _rows(session, Assignment, lead_id, Assignment.at):
+        who = given.owner or "nobody"
+        entries.append((given.at, "assignment", f"to {who} ({given.cause}): {given.reason}"))
+    return entries
+
+
+def _event_words(event: Event) -> str:
+    what = f'"{event.name}"' if event.type == "custom" and event.name else event.type
+    return what + (f" {event.link}" if event.link else "")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
