@@ -244,19 +244,29 @@ def scheduler_command(
     """Enroll new leads and hand due enrollments to the workers, in batches, every few seconds."""
     settings = _settings(**({"scheduler_interval": interval} if interval else {}))
     _need_broker(settings, "nurture scheduler")
+    try:
+        settings.secret_keys()  # notices to sales carry signed accept / return links
+    except ConfigError as e:
+        _fail(str(e))
     _check_database(settings)
     from dramatiq.brokers.redis import RedisBroker
 
-    from nurture.engine.clock import SystemClock
     from nurture.runtime.broker import Queue
-    from nurture.runtime.database import runtime_engine, sessions_for
+    from nurture.runtime.notifying import notice_sender
+    from nurture.runtime.process import Runtime
     from nurture.runtime.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    engine = runtime_engine(settings.database_url)
+    runtime = Runtime.start(settings, name="scheduler")  # notices to owners need the channels
     queue = Queue(RedisBroker(url=settings.broker_url))  # type: ignore[no-untyped-call]
     scheduler = Scheduler(
-        sessions_for(engine), SystemClock(), settings, queue, backlog=queue.backlog
+        runtime.sessions,
+        runtime.clock,
+        settings,
+        queue,
+        backlog=queue.backlog,
+        graphs=runtime.graphs,
+        notices=notice_sender(runtime).send_pending,
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -271,7 +281,7 @@ def scheduler_command(
             scheduler.run(stop)
     finally:
         queue.broker.close()
-        engine.dispose()
+        runtime.close()
 
 
 def _need_broker(settings: Settings, command: str) -> None:

@@ -83,6 +83,11 @@ class Settings:
     """Where ``send webhook`` messages are POSTed."""
     webhook_secret: str | None = None
     """HMAC secret that signs webhook bodies (``X-Nurture-Signature``)."""
+    crm_webhook_url: str | None = None
+    """Where a new MQL's ``notify by webhook`` JSON is POSTed (signed as webhooks are)."""
+    wecom_url: str | None = None
+    """Where a new MQL's ``notify by wecom`` message is POSTed (a WeCom app-message endpoint
+    or relay); the body is the template's JSON with ``touser`` set to the owner's WeCom id."""
     templates: tuple[Path, ...] = ()
     """Extra template folders (``os.pathsep``-separated), searched after the campaign's own."""
     worker_processes: int = 1
@@ -152,7 +157,7 @@ class Settings:
         if self.smtp_url is not None:
             self.smtp_config()
         _http_url("NURTURE_BASE_URL", self.base_url)
-        for name in ("sms_url", "wechat_url", "webhook_url"):
+        for name in ("sms_url", "wechat_url", "webhook_url", "crm_webhook_url", "wecom_url"):
             value = getattr(self, name)
             if value is not None:
                 _http_url(ENV_PREFIX + name.upper(), value)

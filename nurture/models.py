@@ -72,6 +72,8 @@ EVENT_TYPES: Final = (
 ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
 DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
 DEFINITION_KINDS: Final = ("scoring", "routing", "segment", "fields")
+NOTICE_KINDS: Final = ("assigned", "reminder")
+NOTICE_STATUSES: Final = ("pending", "sending", "sent", "failed")
 ASSIGNED_HOW: Final = ("owner", "user", "team", "round_robin", "escalation", "none")
 """How an owner was chosen: a routing rule's kind, the SLA's escalation, or nobody."""
 
@@ -417,6 +419,37 @@ class Assignment(Base):
     reason: Mapped[str] = mapped_column(Text)
     """How the owner was chosen, e.g. 'rule 3 (lead.region in [...]) → team east → li.na@…'."""
     at: Mapped[datetime]
+
+
+class Notice(Base):
+    """One message to an MQL's owner (a new MQL, or a reminder), on one channel.
+
+    Written ``pending`` in the transaction that assigned the MQL, so nothing
+    is lost when a process dies; ``sending`` while a sender holds it (a crash
+    then leaves it there, reported, never sent twice); ``sent`` or ``failed``.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", NOTICE_KINDS), name="kind"),
+        CheckConstraint(one_of("status", NOTICE_STATUSES), name="status"),
+        Index(None, "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), index=True
+    )
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    """``email`` (to the owner), ``webhook`` (to the CRM), ``wecom`` (to the owner's id)."""
+    template: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
 
 
 class SalesMember(Base):

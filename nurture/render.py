@@ -100,7 +100,7 @@ __all__ = [
 ]
 
 EMAIL: Final = "email"
-JSON_CHANNELS: Final = frozenset({"wechat", "webhook"})
+JSON_CHANNELS: Final = frozenset({"wechat", "webhook", "wecom"})
 CACHE_SIZE: Final = 1024
 """Compiled templates kept per `Renderer` (an email template takes two entries)."""
 
@@ -261,6 +261,33 @@ class Renderer:
         subject = self._subject(found.path, found.text, subject_override, near_path, variables)
         html, text = self._parts(found.path, found.text, variables, links, delivery_id)
         return RenderedMessage(subject, html, text, "", links.all(), unsubscribe_url)
+
+    def render_notice(
+        self, channel: str, template_name: str, near_path: str, values: Mapping[str, Any]
+    ) -> RenderedMessage:
+        """Render a message to sales (`nurture.handoff.notices`): the same sandbox and
+        blocks as a touch, no tracked links, no open pixel, no unsubscribe link.
+        `values` are the template's names, each a mapping or a plain value."""
+        found = self.templates.find(channel, template_name, near_path)
+        if found is None:
+            path = template_filename(channel, template_name)
+            raise RenderError(path, None, f"no template `{template_name}` near {near_path}")
+        variables = {
+            name: Namespace(name, value) if isinstance(value, Mapping) else value
+            for name, value in values.items()
+        }
+        if channel != EMAIL:
+            body = self._body(channel, found.path, found.text, variables)
+            return RenderedMessage("", "", "", body, (), "")
+        subject = self._subject(found.path, found.text, None, near_path, variables)
+        plain = self._compiled(_PLAIN, found.path, found.text)
+        html = text = ""
+        if "html" in plain.blocks:
+            escaped = self._compiled(_HTML, found.path, found.text)
+            html = _run(found.path, "html", escaped, "html", variables).strip()
+        if "text" in plain.blocks:
+            text = _run(found.path, "text", plain, "text", variables).strip()
+        return RenderedMessage(subject, html, text, "", (), "")
 
     def _subject(
         self,

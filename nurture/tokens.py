@@ -10,6 +10,11 @@ purpose never reads as another: an open token cannot be replayed as a click.
     click         [delivery id, link index]    180 days
     unsubscribe   [lead id] or [lead id,       forever
                    delivery id]
+    answer        assignment id                14 days
+
+An answer token is sales' accept / return link in a new-MQL notice. It names
+the assignment, so it is bound to that owner and that MQL: once the MQL is
+reassigned, the old owner's link no longer answers for it.
 
 Expiry policy. Open and click tokens stop counting after `TRACKING_MAX_AGE`
 (180 days): every `within` wait and the interest-score decay are measured in
@@ -44,6 +49,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from itsdangerous.encoding import base64_encode, want_bytes
 
 __all__ = [
+    "ANSWER_MAX_AGE",
     "MAX_AGE",
     "PURPOSES",
     "TRACKING_MAX_AGE",
@@ -53,18 +59,21 @@ __all__ = [
     "TokenSigner",
 ]
 
-Purpose = Literal["open", "click", "unsubscribe"]
-PURPOSES: Final[tuple[Purpose, ...]] = ("open", "click", "unsubscribe")
+Purpose = Literal["open", "click", "unsubscribe", "answer"]
+PURPOSES: Final[tuple[Purpose, ...]] = ("open", "click", "unsubscribe", "answer")
 
 MAX_ID: Final = 2**31 - 1
 """The largest id a token may carry: what a database integer column holds."""
 TRACKING_MAX_AGE: Final = timedelta(days=180)
 """How long open and click tokens count; unsubscribe tokens never expire."""
+ANSWER_MAX_AGE: Final = timedelta(days=14)
+"""How long sales' accept / return links work."""
 
 MAX_AGE: Final[dict[Purpose, timedelta | None]] = {
     "open": TRACKING_MAX_AGE,
     "click": TRACKING_MAX_AGE,
     "unsubscribe": None,
+    "answer": ANSWER_MAX_AGE,
 }
 """The expiry policy per purpose (None: never expires), applied by the `read_*` methods."""
 
@@ -163,6 +172,14 @@ class TokenSigner:
         ids = [lead_id] if delivery_id is None else [lead_id, delivery_id]
         return self._dumps("unsubscribe", ids)
 
+    def answer_token(self, assignment_id: int) -> str:
+        """The token of the accept / return link sent to the owner of one assignment."""
+        return self._dumps("answer", assignment_id)
+
+    def read_answer(self, token: str | bytes) -> int:
+        """The assignment id of an answer token, under the expiry policy."""
+        return self._read_as("answer", token, _answer_payload)
+
     def read(self, purpose: Purpose, token: str | bytes, max_age: timedelta | None) -> Any:
         """The payload of a genuine `purpose` token at most `max_age` old (None: any age)."""
         serializer = self._serializers[purpose]
@@ -248,3 +265,7 @@ def _click_payload(payload: Any) -> tuple[int, int]:
 def _unsubscribe_payload(payload: Any) -> tuple[int, int | None]:
     ids = _ids(payload, "unsubscribe", 1, 2)
     return ids[0], ids[1] if len(ids) > 1 else None
+
+
+def _answer_payload(payload: Any) -> int:
+    return _ids(payload, "answer", 1)[0]

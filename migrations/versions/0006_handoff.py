@@ -6,6 +6,8 @@ Create Date: 2026-12-05
 
 - ``assignments``: every hand-over of an MQL to an owner (or to nobody), with
   the rule, the team and the reason in words;
+- ``notices``: each message to an MQL's owner (email, CRM webhook, WeCom),
+  written with the assignment and sent after the commit;
 - ``sales_members``: a salesperson's availability (away until a moment);
 - ``round_robin``: MQLs given to each member of a team by round robin, so
   restarts and any number of workers stay fair;
@@ -31,6 +33,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 HOW = ("owner", "user", "team", "round_robin", "escalation", "none")
+KINDS = ("assigned", "reminder")
+STATUSES = ("pending", "sending", "sent", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...], table: str) -> sa.CheckConstraint:
+    words = ", ".join(repr(v) for v in values)
+    return sa.CheckConstraint(f"{column} IN ({words})", name=op.f(f"ck_{table}_{column}"))
 
 
 def _moment(name: str, nullable: bool = True) -> sa.Column[object]:
@@ -50,9 +59,7 @@ def upgrade() -> None:
         sa.Column("cause", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         _moment("at", nullable=False),
-        sa.CheckConstraint(
-            "how IN (" + ", ".join(repr(h) for h in HOW) + ")", name=op.f("ck_assignments_how")
-        ),
+        _one_of("how", HOW, "assignments"),
         sa.ForeignKeyConstraint(
             ["lead_id"],
             ["leads.id"],
@@ -69,6 +76,35 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_assignments_lead_id_at"), "assignments", ["lead_id", "at"])
     op.create_index(op.f("ix_assignments_owner_at"), "assignments", ["owner", "at"])
+    op.create_table(
+        "notices",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("assignment_id", sa.Integer(), nullable=False),
+        sa.Column("lead_id", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(length=320), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("template", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        _moment("created_at", nullable=False),
+        _moment("sent_at"),
+        _one_of("kind", KINDS, "notices"),
+        _one_of("status", STATUSES, "notices"),
+        sa.ForeignKeyConstraint(
+            ["assignment_id"],
+            ["assignments.id"],
+            name=op.f("fk_notices_assignment_id_assignments"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["lead_id"], ["leads.id"], name=op.f("fk_notices_lead_id_leads"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notices")),
+    )
+    op.create_index(op.f("ix_notices_assignment_id"), "notices", ["assignment_id"])
+    op.create_index(op.f("ix_notices_lead_id"), "notices", ["lead_id"])
+    op.create_index(op.f("ix_notices_status_id"), "notices", ["status", "id"])
     op.create_table(
         "sales_members",
         sa.Column("email", sa.String(length=320), nullable=False),
@@ -102,6 +138,10 @@ def downgrade() -> None:
         batch.drop_column("team")
     op.drop_table("round_robin")
     op.drop_table("sales_members")
+    op.drop_index(op.f("ix_notices_status_id"), table_name="notices")
+    op.drop_index(op.f("ix_notices_lead_id"), table_name="notices")
+    op.drop_index(op.f("ix_notices_assignment_id"), table_name="notices")
+    op.drop_table("notices")
     op.drop_index(op.f("ix_assignments_owner_at"), table_name="assignments")
     op.drop_index(op.f("ix_assignments_lead_id_at"), table_name="assignments")
     op.drop_table("assignments")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from nurture.engine.state import Event, LeadView, utc
+from nurture.handoff import notices
 from nurture.handoff.route import Choice, Desk, choose, teams
 from nurture.models import Assignment, Lead, MqlRecord, RoundRobinTurn, SalesMember
 
@@ -40,14 +41,20 @@ def hand_over(
     desk = read_desk(session, routing, now)
     choice = choose(routing, view, events, now, desk)
     record.remind_at = sla_times(routing, record.at)[1]
-    return record_choice(session, lead, record, choice, "MQL: " + record.rule, now)
+    return record_choice(session, lead, record, choice, "MQL: " + record.rule, routing, now)
 
 
 def record_choice(
-    session: Session, lead: Lead, record: MqlRecord, choice: Choice, cause: str, now: datetime
+    session: Session,
+    lead: Lead,
+    record: MqlRecord,
+    choice: Choice,
+    cause: str,
+    routing: Mapping[str, Any],
+    now: datetime,
 ) -> Assignment:
     """Give the lead and its MQL to `choice.owner` (or to nobody), count the round robin turn,
-    and write the assignment row."""
+    write the assignment row and queue the owner's notices."""
     session.execute(
         update(Lead)
         .where(Lead.id == lead.id)
@@ -77,6 +84,7 @@ def record_choice(
     )
     session.add(row)
     session.flush()
+    notices.queue(session, row, routing, "assigned", now)
     return row
 
 

@@ -12,6 +12,8 @@ column. On expiry, by the routing's SLA:
 - ``escalate``: the escalation user;
 - ``notify``: the owner is reminded and the clock starts again.
 
+`remind` sends the routing's ``remind D before`` reminders, once per deadline.
+
 A new owner gets the whole SLA again. When nobody is left, the MQL stays
 where it is and its clock stops; that is recorded too.
 """
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from dsl.draw import duration_words
 from nurture.engine.state import utc
+from nurture.handoff import notices
 from nurture.handoff.assign import read_desk, record_choice, sla_times
 from nurture.handoff.route import Choice, Desk, choose, escalation, pick, teams
 from nurture.models import Assignment, Lead, MqlRecord
@@ -70,7 +73,8 @@ def expire(session: Session, record: MqlRecord, routing: Mapping[str, Any], now:
         return
     late = f"not accepted within {duration_words(int(sla['seconds']))}"
     if sla.get("action") == "notify":
-        record.sla_due_at, record.remind_at = now + timedelta(seconds=int(sla["seconds"])), None
+        record.sla_due_at = now + timedelta(seconds=int(sla["seconds"]))
+        _remind(session, record, routing, now)
         return
     had = _had(session, record)
     desk = read_desk(session, routing, now)
@@ -82,7 +86,7 @@ def expire(session: Session, record: MqlRecord, routing: Mapping[str, Any], now:
         record.escalated_at = now
     was = record.owner or "nobody"
     cause = f"{late} by {was}"
-    record_choice(session, lead, record, choice, cause, now)
+    record_choice(session, lead, record, choice, cause, routing, now)
     record.sla_due_at, record.remind_at = sla_times(routing, now)
 
 
@@ -117,6 +121,43 @@ def _next(
     if chosen is None or chosen.owner in had:
         return None
     return chosen
+
+
+def remind(
+    session: Session, now: datetime, limit: int, routing: Mapping[str, Any] | None = None
+) -> list[int]:
+    """Remind the owners of up to `limit` unanswered MQLs whose reminder time has come."""
+    now = utc(now)
+    due = list(
+        session.scalars(
+            select(MqlRecord)
+            .where(
+                MqlRecord.remind_at <= now,
+                MqlRecord.accepted_at.is_(None),
+                MqlRecord.returned_at.is_(None),
+            )
+            .order_by(MqlRecord.remind_at, MqlRecord.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    routing = (active_routing(session) if routing is None else routing) or {}
+    for record in due:
+        _remind(session, record, routing, now)
+    return [record.id for record in due]
+
+
+def _remind(session: Session, record: MqlRecord, routing: Mapping[str, Any], now: datetime) -> None:
+    """Queue reminders to the owner on their assignment's channels; once per deadline."""
+    record.remind_at = None
+    given = session.scalar(
+        select(Assignment)
+        .where(Assignment.mql_id == record.id, Assignment.owner == record.owner)
+        .order_by(Assignment.id.desc())
+        .limit(1)
+    )
+    if given is not None and record.owner is not None:
+        notices.queue(session, given, routing, "reminder", now)
 
 
 def _had(session: Session, record: MqlRecord) -> frozenset[str]:

@@ -40,6 +40,7 @@ from nurture.runtime.clock import AcceleratedClock
 from nurture.runtime.demo import add_demo_leads, demo_profiles
 from nurture.runtime.demo_readers import DemoReaders, Reading
 from nurture.runtime.deploying import campaign_files, deploy_sources
+from nurture.runtime.notifying import notice_sender
 from nurture.runtime.process import Hooks, Runtime
 from nurture.runtime.scheduler import Scheduler
 from nurture.store.deploy import Outcome
@@ -148,6 +149,7 @@ def _serve(
         queue,
         backlog=queue.backlog,
         graphs=runtime.graphs,
+        notices=notice_sender(runtime).send_pending,
     )
     readers: DemoReaders | None = None
     worker.start()

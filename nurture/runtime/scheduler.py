@@ -4,7 +4,9 @@ Each `tick`:
 
 1. runs the enrollment triggers of new leads, tags and events
    (`nurture.runtime.enrolling.check_lead`), up to a batch of leads at a time;
-2. reassigns or escalates MQLs whose SLA ran out (`nurture.handoff.sla`);
+2. reassigns or escalates MQLs whose SLA ran out and reminds owners before
+   their deadline (`nurture.handoff.sla`), then sends the owners' notices
+   (`nurture.runtime.notifying`);
 3. now and then (``sweep_interval``), rescores leads whose interest decayed
    since their last rescore (and applies the MQL rule), then sweeps for
    ``enroll when inactive for`` and ``enroll when segment`` (sooner while a
@@ -68,6 +70,10 @@ class TickReport:
     """Leads rescored because their interest decayed."""
     expired: int = 0
     """MQLs whose SLA ran out: reassigned, escalated or reminded."""
+    reminded: int = 0
+    """MQLs whose owner was reminded before the deadline."""
+    notices: int = 0
+    """Messages to owners handed to a channel (new MQLs, reminders)."""
     batches: int = 0
     enqueued: int = 0
     """Enrollments handed to the workers."""
@@ -87,6 +93,7 @@ class Scheduler:
         *,
         backlog: Callable[[], int | None] | None = None,
         graphs: Graphs | None = None,
+        notices: Callable[[int], int] | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -94,6 +101,8 @@ class Scheduler:
         self.enqueue = enqueue
         self.backlog = backlog or (lambda: None)
         self.graphs = graphs or Graphs()
+        self.notices = notices
+        """Sends up to N pending notices to owners (`NoticeSender.send_pending`); None: none."""
         self._next_sweep: datetime | None = None
         self._warned = -QUIET_SECONDS
 
@@ -112,6 +121,7 @@ class Scheduler:
         report = TickReport()
         self.check_triggers(report)
         self.expire_slas(report)
+        self.send_notices(report)
         now = self.clock.now()
         if self._next_sweep is None or now >= self._next_sweep:
             full = self.sweep(now, report)
@@ -147,6 +157,22 @@ class Scheduler:
                 expired = sla.sweep(session, self.clock.now(), limit)
             report.expired += len(expired)
             if len(expired) < limit:
+                break
+        for _ in range(MAX_BATCHES_PER_TICK):
+            with self.sessions() as session, session.begin():
+                reminded = sla.remind(session, self.clock.now(), limit)
+            report.reminded += len(reminded)
+            if len(reminded) < limit:
+                return
+
+    def send_notices(self, report: TickReport) -> None:
+        """Send the notices new MQLs, reassignments and reminders queued for owners."""
+        if self.notices is None:
+            return
+        for _ in range(MAX_BATCHES_PER_TICK):
+            sent = self.notices(self.settings.batch_size)
+            report.notices += sent
+            if sent < self.settings.batch_size:
                 return
 
     def sweep(self, now: datetime, report: TickReport) -> bool:

@@ -75,7 +75,7 @@ def make_channels(settings: Settings) -> dict[str, Channel]:
         made["sms"] = SmsChannel(settings.sms_url, token=settings.sms_token)
     if settings.wechat_url:
         made["wechat"] = WechatChannel(settings.wechat_url, token=settings.wechat_token)
-    if settings.webhook_url:
+    if settings.webhook_url or settings.crm_webhook_url or settings.wecom_url:
         made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
     return made
 

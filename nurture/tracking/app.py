@@ -46,6 +46,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from html import escape
 from typing import Any, Final, NoReturn, TypeVar
 from urllib.parse import parse_qs
 
@@ -64,7 +65,7 @@ from nurture.engine.clock import Clock, SystemClock
 from nurture.models import Lead
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
-from nurture.tracking import pages, records, schema
+from nurture.tracking import answers, pages, records, schema
 from nurture.tracking.records import Effects
 from nurture.tracking.schema import Invalid, Problem
 
@@ -130,6 +131,8 @@ def create_app(
         Route("/c/{token}", _guarded(service.click), methods=["GET"]),
         Route("/u/{token}", _guarded(service.unsubscribe_page), methods=["GET"]),
         Route("/u/{token}", _guarded(service.unsubscribe), methods=["POST"]),
+        Route("/s/{token}", _guarded(service.answer_page), methods=["GET"]),
+        Route("/s/{token}", _guarded(service.answer), methods=["POST"]),
         Route("/api/events", _guarded(service.api_events), methods=["POST"]),
         Route("/api/leads", _guarded(service.api_leads), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
@@ -236,6 +239,34 @@ class _Tracking:
 
         who = await run_in_threadpool(self._write, work)
         return _html(pages.done_page(who))
+
+    # ------------------------------------------------------------ sales' answers
+
+    async def answer_page(self, request: Request) -> Response:
+        try:
+            assignment_id = self.signer.read_answer(_token(request))
+        except BadToken:
+            return _refused(answers.EXPIRED)
+        try:
+            page = await run_in_threadpool(self._read, lambda s: answers.page(s, assignment_id))
+        except answers.Refused as e:
+            return _refused(e)
+        return _html(page)
+
+    async def answer(self, request: Request) -> Response:
+        try:
+            assignment_id = self.signer.read_answer(_token(request))
+        except BadToken:
+            return _refused(answers.EXPIRED)
+        body = await _body(request, MAX_FORM)
+
+        def work(session: Session, now: datetime, effects: Effects) -> str:
+            return answers.answer(session, assignment_id, body, now)
+
+        try:
+            return _html(await run_in_threadpool(self._write, work))
+        except answers.Refused as e:
+            return _refused(e)
 
     # ------------------------------------------------------------ the API
 
@@ -403,6 +434,11 @@ def _who(lead: Lead | None) -> str:
 
 def _gif() -> Response:
     return Response(pages.PIXEL_GIF, media_type="image/gif", headers=dict(pages.NO_STORE))
+
+
+def _refused(refused: answers.Refused) -> HTMLResponse:
+    body = f"<h1>{escape(refused.title)}</h1>\n<p>{refused.words}</p>"
+    return _html(pages.page(refused.title, body), refused.status)
 
 
 def _not_found() -> Response:

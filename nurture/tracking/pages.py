@@ -25,10 +25,12 @@ _STYLE: Final = (
     "max-width:34rem;margin:4rem auto;padding:0 1rem;color:#222;line-height:1.6}"
     "button{font-size:1rem;padding:.6rem 1.4rem;border:0;border-radius:.3rem;"
     "background:#b3261e;color:#fff;cursor:pointer}p.zh{color:#555}"
+    "th{text-align:left;padding-right:1rem;vertical-align:top}"
 )
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
+    """A whole page: `title` is escaped here, `body` is HTML the caller escaped."""
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -41,7 +43,7 @@ def _page(title: str, body: str) -> str:
 def confirm_page(who: str) -> str:
     """The page of ``GET /u/<token>``: a button that POSTs the unsubscribe."""
     whom = f"<strong>{escape(who)}</strong>"
-    return _page(
+    return page(
         "Unsubscribe · 退订",
         "<h1>Unsubscribe? · 退订？</h1>\n"
         f"<p>Stop all marketing messages to {whom}?</p>\n"
@@ -54,7 +56,7 @@ def confirm_page(who: str) -> str:
 def done_page(who: str) -> str:
     """The page after unsubscribing (or of a lead already unsubscribed)."""
     whom = f"<strong>{escape(who)}</strong>"
-    return _page(
+    return page(
         "Unsubscribed · 已退订",
         "<h1>You are unsubscribed · 您已退订</h1>\n"
         f"<p>We will send no more marketing messages to {whom}.</p>\n"
@@ -66,7 +68,7 @@ def done_page(who: str) -> str:
 
 def invalid_page() -> str:
     """The page of a forged, altered or damaged unsubscribe link."""
-    return _page(
+    return page(
         "Link not valid · 链接无效",
         "<h1>This link is not valid · 链接无效</h1>\n"
         "<p>The unsubscribe link is incomplete or damaged. Use the link in our latest "

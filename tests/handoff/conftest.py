@@ -16,3 +16,6 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
     """A session on the upgraded database (SQLite, then PostgreSQL)."""
     with db.session_factory(migrated_engine)() as session:
         yield session
+
+
+from tests.channels.conftest import provider, provider_server  # noqa: E402, F401  (fixtures)

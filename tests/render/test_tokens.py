@@ -42,6 +42,7 @@ def _tokens(signer: TokenSigner) -> dict[Purpose, str]:
         "open": signer.open_token(41),
         "click": signer.click_token(41, 2),
         "unsubscribe": signer.unsubscribe_token(7, 41),
+        "answer": signer.answer_token(41),
     }
 
 
@@ -211,3 +212,14 @@ def test_tampering_never_yields_another_payload(at: int, char: str) -> None:
     # Then it is refused, or (when base64 maps it to the same bytes) reads the same
     with contextlib.suppress(BadToken):
         assert SIGNER.read_click(tampered) == (41, 2)
+
+
+def test_an_answer_token_names_its_assignment_and_expires_after_14_days() -> None:
+    clock = Clock(NOW)
+    signer = TokenSigner(SECRET, clock=clock)
+    token = signer.answer_token(41)
+    assert signer.read_answer(token) == 41
+
+    clock.now = NOW + timedelta(days=15)
+    with pytest.raises(ExpiredToken):
+        signer.read_answer(token)

@@ -40,6 +40,14 @@ def invoke(*args: str, **env: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def test_a_scheduler_on_postgresql_needs_the_secret_key(pg_url: str, redis_url: str) -> None:
+    code, output = invoke(
+        "scheduler", "--once", NURTURE_DATABASE_URL=pg_url, NURTURE_BROKER_URL=redis_url
+    )
+    assert code == 1
+    assert "NURTURE_SECRET_KEY is not set" in output
+
+
 @pytest.mark.parametrize("command", ["worker", "scheduler"])
 def test_workers_and_schedulers_need_a_broker(command: str) -> None:
     code, output = invoke(command)
@@ -226,7 +234,11 @@ def test_the_scheduler_enrolls_and_enqueues_on_redis(
 
     # When the scheduler polls once
     code, output = invoke(
-        "scheduler", "--once", NURTURE_DATABASE_URL=pg_url, NURTURE_BROKER_URL=redis_url
+        "scheduler",
+        "--once",
+        NURTURE_DATABASE_URL=pg_url,
+        NURTURE_BROKER_URL=redis_url,
+        NURTURE_SECRET_KEY="scheduler-test-secret-0123456789abcdef",
     )
 
     # Then the lead is enrolled and its enrollment waits in Redis, one message of ids

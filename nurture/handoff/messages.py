@@ -1,0 +1,122 @@
+"""A notice's message: the routing's template over the lead's story, for its channel.
+
+The template sees the lead, its owner, the MQL (cause, rule, reason, scores,
+deadline), the timeline, the tags and the signed accept / return links; the
+message goes by email to the owner, as signed JSON to the CRM webhook
+(``NURTURE_CRM_WEBHOOK_URL``), or to the owner's WeCom id (``NURTURE_WECOM_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from channels import OutboundMessage
+from nurture.config import Settings
+from nurture.handoff.route import members
+from nurture.handoff.story import story
+from nurture.models import Assignment, Lead, LifecycleTransition, MqlRecord, Notice
+from nurture.render import Renderer, RenderError, lead_values
+from nurture.store.views import lead_view
+
+
+class NoticeError(Exception):
+    """Raised when a notice cannot be built: no template, no address, a render error."""
+
+
+def outbound(
+    session: Session,
+    notice: Notice,
+    routing: Mapping[str, Any],
+    renderer: Renderer,
+    settings: Settings,
+) -> OutboundMessage:
+    """The message of one notice; `NoticeError` says why there is none."""
+    assignment = session.get(Assignment, notice.assignment_id)
+    lead = session.get(Lead, notice.lead_id)
+    record = None if assignment is None else session.get(MqlRecord, assignment.mql_id)
+    if assignment is None or lead is None or record is None:
+        raise NoticeError("the lead or its MQL is gone")
+    values = template_values(session, lead, record, assignment, routing, renderer, settings)
+    near = str(Path(str(routing.get("path") or "routing.nurture")))
+    channel = "webhook" if notice.channel == "wecom" else notice.channel
+    try:
+        rendered = renderer.render_notice(notice.channel, notice.template, near, values)
+    except RenderError as e:
+        raise NoticeError(f"render failed: {e}") from e
+    headers = {"X-Nurture-Notice": str(notice.id)}
+    message_id = f"<notice-{notice.id}@{settings.sender_domain()}>"
+    if notice.channel == "email":
+        return OutboundMessage(
+            "email",
+            notice.owner,
+            message_id,
+            rendered.subject,
+            rendered.html,
+            rendered.text,
+            headers=headers,
+        )
+    body = json.loads(rendered.body)
+    if notice.channel == "wecom":
+        member = members(routing).get(notice.owner)
+        if member is None or not member.wecom:
+            raise NoticeError(f"{notice.owner} has no wecom id in the routing file")
+        url = settings.wecom_url
+        body = {**body, "touser": member.wecom} if isinstance(body, dict) else body
+    else:
+        url = settings.crm_webhook_url
+    if not url:
+        setting = "NURTURE_WECOM_URL" if notice.channel == "wecom" else "NURTURE_CRM_WEBHOOK_URL"
+        raise NoticeError(f"no address for {notice.channel} notices: set {setting}")
+    return OutboundMessage(channel, url, message_id, body=body, headers=headers)
+
+
+def template_values(
+    session: Session,
+    lead: Lead,
+    record: MqlRecord,
+    assignment: Assignment,
+    routing: Mapping[str, Any],
+    renderer: Renderer,
+    settings: Settings,
+) -> dict[str, Any]:
+    """What a notice's template sees: `lead`, `owner`, `mql`, `timeline`, `links`, `tags`."""
+    told = story(session, lead)
+    member = members(routing).get(assignment.owner or "")
+    link = f"{settings.base_url.rstrip('/')}/s/{renderer.signer.answer_token(assignment.id)}"
+    return {
+        "lead": lead_values(lead_view(session, lead).fields),
+        "owner": {"email": assignment.owner, "name": (member and member.name) or assignment.owner},
+        "mql": {
+            "cause": _cause(session, lead.id, record) or record.rule,
+            "rule": record.rule,
+            "reason": assignment.reason,
+            "at": record.at.isoformat(),
+            "fit": record.fit,
+            "interest": round(record.interest, 2),
+            "grade": record.grade or "",
+            "sla_due_at": record.sla_due_at.isoformat() if record.sla_due_at else "",
+        },
+        "timeline": told["timeline"],
+        "tags": told["tags"],
+        "links": {"accept": link, "return": link + "#return"},
+    }
+
+
+def _cause(session: Session, lead_id: int, record: MqlRecord) -> str | None:
+    """What made the lead an MQL, as its stage change to ``mql`` says."""
+    return session.scalar(
+        select(LifecycleTransition.cause)
+        .where(
+            LifecycleTransition.lead_id == lead_id,
+            LifecycleTransition.to_stage == "mql",
+            LifecycleTransition.at <= record.at,
+        )
+        .order_by(LifecycleTransition.at.desc(), LifecycleTransition.id.desc())
+        .limit(1)
+    )

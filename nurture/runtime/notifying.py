@@ -1,0 +1,110 @@
+"""Sending the owners' notices: pending rows out through the channels, then marked.
+
+The scheduler calls `NoticeSender.send_pending` every tick. Rows are taken
+``FOR UPDATE SKIP LOCKED`` and marked ``sending`` in the transaction that
+built their messages, so two schedulers never send one notice; a crash while
+sending leaves it ``sending`` (shown in the lead's story, never resent on its
+own). A message the channel took is ``sent``; one it refused for good, or
+that could not be built, ``failed`` with the reason; a transient failure goes
+back to ``pending`` and is tried again on the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from channels import DeliveryStatus, OutboundMessage, Receipt
+from nurture.config import Settings
+from nurture.engine.clock import Clock
+from nurture.handoff.messages import NoticeError, outbound
+from nurture.models import Notice
+from nurture.render import Renderer
+from nurture.runtime.process import Runtime
+from nurture.store.definitions import active_routing
+
+logger = logging.getLogger("nurture.runtime")
+
+SendAll = Callable[[Sequence[OutboundMessage]], list[Receipt]]
+
+
+class NoticeSender:
+    """Sends pending notices with the process's renderer and channels."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        settings: Settings,
+        renderer: Renderer,
+        send_all: SendAll,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.settings = settings
+        self.renderer = renderer
+        self.send_all = send_all
+
+    def send_pending(self, limit: int) -> int:
+        """Send up to `limit` pending notices; how many were handed to a channel."""
+        with self.sessions() as session, session.begin():
+            ids, messages = self._claim(session, limit)
+        if not messages:
+            return 0
+        receipts = self.send_all(messages)
+        with self.sessions() as session, session.begin():
+            for notice_id, receipt in zip(ids, receipts, strict=True):
+                _store(session, notice_id, receipt, self.clock.now())
+        return len(messages)
+
+    def _claim(self, session: Session, limit: int) -> tuple[list[int], list[OutboundMessage]]:
+        rows = list(
+            session.scalars(
+                select(Notice)
+                .where(Notice.status == "pending")
+                .order_by(Notice.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not rows:
+            return [], []
+        routing = active_routing(session) or {}
+        ids: list[int] = []
+        messages: list[OutboundMessage] = []
+        for notice in rows:
+            try:
+                message = outbound(session, notice, routing, self.renderer, self.settings)
+            except NoticeError as e:
+                notice.status, notice.error = "failed", str(e)
+                logger.warning("notice %d to %s failed: %s", notice.id, notice.owner, e)
+                continue
+            notice.status = "sending"
+            ids.append(notice.id)
+            messages.append(message)
+        return ids, messages
+
+
+def _store(session: Session, notice_id: int, receipt: Receipt, now: datetime) -> None:
+    if receipt.ok:
+        values: dict[str, object] = {"status": "sent", "sent_at": now, "error": None}
+    elif receipt.status is DeliveryStatus.FAILED_TRANSIENT:
+        values = {"status": "pending", "error": receipt.detail}
+    else:
+        values = {"status": "failed", "error": receipt.detail}
+    session.execute(update(Notice).where(Notice.id == notice_id).values(**values))
+
+
+def notice_sender(runtime: Runtime) -> NoticeSender:
+    """A sender on a worker runtime's database, renderer and channels."""
+    settings = runtime.settings
+
+    def send_all(messages: Sequence[OutboundMessage]) -> list[Receipt]:
+        return runtime.send_loop.send_all(messages, settings.send_concurrency)
+
+    renderer = runtime.executor.renderer
+    return NoticeSender(runtime.sessions, runtime.clock, settings, renderer, send_all)
