@@ -98,5 +98,7 @@ def test_every_code_has_a_doc_entry_with_an_example() -> None:
     expected = {e.kind.removeprefix("expect=") for e in EXAMPLES if e.kind != "valid"}
     for code in CODES:
         assert f"\n### {code}\n" in doc, f"no docs entry for {code}"
-        assert f"[`{code}`](#{code})" in doc, f"{code} is not in the table of codes"
+        row = re.search(rf"^\| \[`{code}`\]\(#{code}\) \| \w+ \| (.*) \|$", doc, re.M)
+        assert row is not None, f"{code} is not in the table of codes"
+        assert row.group(1) == CODES[code], f"the table describes {code} otherwise than CODES"
         assert code in expected, f"no ```nurture expect={code}``` example"
