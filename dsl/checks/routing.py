@@ -55,17 +55,20 @@ def _member_options(member: ast.Member) -> Iterator[Diagnostic]:
 
 
 def _member_number(option: ast.MemberOption) -> Iterator[Diagnostic]:
-    number = int(option.value.value)
+    digits = option.value.value
+    # Compared as text first: `int()` refuses numbers of thousands of digits.
+    number = int(digits) if len(digits) <= len(str(MAX_MEMBER_NUMBER)) else MAX_MEMBER_NUMBER + 1
     if not 1 <= number <= MAX_MEMBER_NUMBER:
         what = "a weight" if option.kind == "weight" else "a daily cap"
-        message = f"{what} of {number} is not possible"
+        shown = digits if len(digits) <= 20 else f"{digits[:8]}... ({len(digits):,} digits)"
+        message = f"{what} of {shown} is not possible"
         hint = f"use a whole number from 1 to {MAX_MEMBER_NUMBER:,}"
         if number == 0 and option.kind == "weight":
             hint += "; to stop assigning to someone, remove them or mark them away"
         yield _error("bad-member", option.value.span, message, hint)
     if option.per is not None and option.per.value != "day":
         message = f"a member's cap is per day, not per `{option.per.value}`"
-        yield _error("bad-member", option.per.span, message, f"write `cap {number} per day`")
+        yield _error("bad-member", option.per.span, message, f"write `cap {digits} per day`")
 
 
 def check_routing(ctx: Context) -> Iterator[Diagnostic]:

@@ -188,3 +188,13 @@ def test_routing_without_sla_compiles_sla_null_and_no_reasons() -> None:
 def test_a_routing_error_stops_the_build() -> None:
     with pytest.raises(DslError, match="unknown-team"):
         build({"r.nurture": ROUND_ROBIN})
+
+
+def test_a_weight_of_thousands_of_digits_is_a_bad_member_not_a_crash() -> None:
+    # Given a weight longer than Python's int() reads from text
+    source = INBOUND.replace('"amy@x.io"', '"amy@x.io" weight ' + "9" * 5000) + ROUND_ROBIN
+
+    # Then it is reported where it stands, shortened
+    found = check({"r.nurture": source})
+    assert codes(found) == ["bad-member"]
+    assert found[0].message == "a weight of 99999999... (5,000 digits) is not possible"
