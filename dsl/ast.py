@@ -376,15 +376,48 @@ class Assign:
     """`assign to team "east" when ...`; target is owner | team | user | round_robin."""
 
     target: str
-    team: Word | None
+    team: Word | None  # the team for team and round_robin, the user's email for user
     cond: Cond | None  # None: `otherwise`
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Sla:
+    """`accept within 24 hours else reassign[, then escalate to user "x"]`.
+
+    `then` is the word after `then` (only `escalate` is right); `escalate_to` the user
+    named by `else escalate to user "x"` or `then escalate to user "x"`.
+    """
+
     within: Duration
     action: Word
+    then: Word | None
+    escalate_to: Word | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Remind:
+    """`remind 4 hours before`: the owner is reminded once before the SLA runs out."""
+
+    before: Duration
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One `CHANNEL "TEMPLATE"` of a `notify by` line."""
+
+    channel: Word
+    template: Word
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnReasons:
+    """`return reasons: "not a fit", "no budget"`: offered to sales when they return a lead."""
+
+    reasons: tuple[Word, ...]
     span: Span
 
 
@@ -392,6 +425,35 @@ class Sla:
 class Routing:
     rules: tuple[Assign, ...]
     sla: tuple[Sla, ...]
+    reminders: tuple[Remind, ...]
+    notify: tuple[Notification, ...]
+    reasons: tuple[ReturnReasons, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class MemberOption:
+    """`name "..."`, `weight 2`, `wecom "id"`, `phone "..."` or `cap 10 per day` (with `per`)."""
+
+    kind: str  # name | weight | wecom | phone | cap
+    value: Word  # numbers as written
+    per: Word | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    email: Word
+    options: tuple[MemberOption, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """`team "east"` and its `member` lines; an empty team is the checker's to report."""
+
+    name: Word
+    members: tuple[Member, ...]
     span: Span
 
 
@@ -417,7 +479,7 @@ class Fields:
     span: Span
 
 
-Item: TypeAlias = Campaign | Scoring | Routing | Segment | Fields
+Item: TypeAlias = Campaign | Scoring | Routing | Team | Segment | Fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +507,9 @@ class Program:
 
     def routings(self) -> tuple[Routing, ...]:
         return tuple(i for i in self.items() if isinstance(i, Routing))
+
+    def teams(self) -> tuple[Team, ...]:
+        return tuple(i for i in self.items() if isinstance(i, Team))
 
     def segments(self) -> tuple[Segment, ...]:
         return tuple(i for i in self.items() if isinstance(i, Segment))

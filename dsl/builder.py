@@ -99,13 +99,18 @@ _GradeStep = _constructor(ast.GradeStep)
 _If = _constructor(ast.If)
 _InterestRule = _constructor(ast.InterestRule)
 _KindSetting = _constructor(ast.KindSetting)
+_Member = _constructor(ast.Member)
+_MemberOption = _constructor(ast.MemberOption)
 _Mql = _constructor(ast.Mql)
 _MqlRule = _constructor(ast.MqlRule)
 _Not = _constructor(ast.Not)
+_Notification = _constructor(ast.Notification)
 _Notify = _constructor(ast.Notify)
 _Or = _constructor(ast.Or)
 _Reenter = _constructor(ast.Reenter)
+_Remind = _constructor(ast.Remind)
 _Repeat = _constructor(ast.Repeat)
+_ReturnReasons = _constructor(ast.ReturnReasons)
 _Routing = _constructor(ast.Routing)
 _ScoreStmt = _constructor(ast.ScoreStmt)
 _Scoring = _constructor(ast.Scoring)
@@ -117,6 +122,7 @@ _SplitArm = _constructor(ast.SplitArm)
 _Subject = _constructor(ast.Subject)
 _TagStmt = _constructor(ast.TagStmt)
 _Tagged = _constructor(ast.Tagged)
+_Team = _constructor(ast.Team)
 _Trigger = _constructor(ast.Trigger)
 _Truthy = _constructor(ast.Truthy)
 _Value = _constructor(ast.Value)
@@ -145,6 +151,31 @@ _SETTING_TYPES = (
     ast.Cap,
     ast.EndAfter,
 )
+
+
+RoutingParts = tuple[
+    tuple[ast.Assign, ...],
+    tuple[ast.Sla, ...],
+    tuple[ast.Remind, ...],
+    tuple[ast.Notification, ...],
+    tuple[ast.ReturnReasons, ...],
+]
+
+
+def routing_parts(lines: tuple[Any, ...]) -> RoutingParts:
+    """A routing block's lines sorted by kind: rules, SLAs, reminders, notifications, reasons."""
+    flat = [x for line in lines for x in (line if isinstance(line, tuple) else (line,))]
+
+    def only(kind: type[_T]) -> tuple[_T, ...]:
+        return tuple(x for x in flat if isinstance(x, kind))
+
+    return (
+        only(ast.Assign),
+        only(ast.Sla),
+        only(ast.Remind),
+        only(ast.Notification),
+        only(ast.ReturnReasons),
+    )
 
 
 class AstBuilder:
@@ -471,9 +502,7 @@ class AstBuilder:
 
     # -- routing
     def routing(self, span: Span, *lines: Any) -> ast.Routing:
-        rules = tuple(x for x in lines if isinstance(x, ast.Assign))
-        sla = tuple(x for x in lines if isinstance(x, ast.Sla))
-        return _Routing(rules, sla, span)
+        return _Routing(*routing_parts(lines), span)
 
     def assign(
         self,
@@ -498,8 +527,55 @@ class AstBuilder:
     def otherwise(self) -> None:
         return None
 
-    def sla(self, span: Span, within: ast.Duration, action: Tok) -> ast.Sla:
-        return _Sla(within, self._word(action), span)
+    def sla(
+        self,
+        span: Span,
+        within: ast.Duration,
+        action: Tok,
+        target: tuple[Word | None, Word] | None = None,
+    ) -> ast.Sla:
+        then, user = target if target is not None else (None, None)
+        return _Sla(within, self._word(action), then, user, span)
+
+    def escalate_to(self, user: Tok) -> tuple[None, Word]:
+        return None, self._word(user)
+
+    def then_escalate(self, then: Tok, user: Tok) -> tuple[Word, Word]:
+        return self._word(then), self._word(user)
+
+    def remind(self, span: Span, before: ast.Duration) -> ast.Remind:
+        return _Remind(before, span)
+
+    def notify_by(self, *targets: ast.Notification) -> tuple[ast.Notification, ...]:
+        return targets
+
+    def notify_target(self, span: Span, channel: Tok, template: Tok) -> ast.Notification:
+        return _Notification(self._word(channel), self._word(template), span)
+
+    def return_reasons(self, span: Span, *reasons: Tok) -> ast.ReturnReasons:
+        return _ReturnReasons(tuple(self._word(r) for r in reasons), span)
+
+    # -- teams
+    def team(self, span: Span, name: Tok, *members: ast.Member) -> ast.Team:
+        return _Team(self._word(name), members, span)
+
+    def member(self, span: Span, email: Tok, *options: ast.MemberOption) -> ast.Member:
+        return _Member(self._word(email), options, span)
+
+    def member_name(self, span: Span, value: Tok) -> ast.MemberOption:
+        return _MemberOption("name", self._word(value), None, span)
+
+    def member_weight(self, span: Span, value: Tok) -> ast.MemberOption:
+        return _MemberOption("weight", self._word(value), None, span)
+
+    def member_wecom(self, span: Span, value: Tok) -> ast.MemberOption:
+        return _MemberOption("wecom", self._word(value), None, span)
+
+    def member_phone(self, span: Span, value: Tok) -> ast.MemberOption:
+        return _MemberOption("phone", self._word(value), None, span)
+
+    def member_cap(self, span: Span, value: Tok, per: Tok) -> ast.MemberOption:
+        return _MemberOption("cap", self._word(value), self._word(per), span)
 
     # -- segments and fields
     def segment(self, span: Span, name: Tok, *conds: ast.Cond) -> ast.Segment:

@@ -32,7 +32,7 @@ def compile_program(program: ast.Program) -> CompiledProgram:
     return CompiledProgram(
         campaigns=campaigns,
         scoring=_scoring(scorings[0]) if scorings else None,
-        routing=_routing(routings[0]) if routings else None,
+        routing=_routing(routings[0], program.teams()) if routings else None,
         segments={s.name.value: _all(s.conds) for s in program.segments()},
         fields={d.name.value: d.type.value for d in program.fields()},
     )
@@ -332,16 +332,54 @@ def _interest(rule: ast.InterestRule) -> dict[str, Json]:
     return {"points": rule.points, "event": INTEREST_ACTIVITIES[rule.activity.value.lower()]}
 
 
-def _routing(routing: ast.Routing) -> dict[str, Json]:
+def _routing(routing: ast.Routing, teams: Sequence[ast.Team]) -> dict[str, Json]:
+    """The contract with the handoff engine (docs/language.md, "Routing")."""
     sla = routing.sla[0] if routing.sla else None
+    remind = routing.reminders[0] if routing.reminders else None
+    notify = routing.notify
     return {
-        "rules": [
-            {
-                "assign": r.target,
-                "team": r.team.value if r.team else None,
-                "when": _cond(r.cond) if r.cond is not None else None,
-            }
-            for r in routing.rules
-        ],
-        "sla": {"seconds": seconds(sla.within), "action": sla.action.value} if sla else None,
+        "teams": {team.name.value: [_member(m) for m in team.members] for team in teams},
+        "rules": [_rule(number, rule) for number, rule in enumerate(routing.rules, 1)],
+        "notify": [{"channel": n.channel.value, "template": n.template.value} for n in notify],
+        "sla": None
+        if sla is None
+        else {
+            "seconds": seconds(sla.within),
+            "action": sla.action.value,
+            "escalate_to": sla.escalate_to.value if sla.escalate_to else None,
+            "remind_seconds": seconds(remind.before) if remind else None,
+        },
+        "return_reasons": list(
+            dict.fromkeys(word.value for line in routing.reasons[:1] for word in line.reasons)
+        ),
+    }
+
+
+def _rule(number: int, rule: ast.Assign) -> dict[str, Json]:
+    word = rule.team.value if rule.team else None
+    return {
+        "number": number,
+        "line": rule.span.line,
+        "assign": rule.target,
+        "team": word if rule.target in ("team", "round_robin") else None,
+        "user": word if rule.target == "user" else None,
+        "when": _cond(rule.cond) if rule.cond is not None else None,
+    }
+
+
+def _member(member: ast.Member) -> dict[str, Json]:
+    options: dict[str, ast.MemberOption] = {}
+    for option in member.options:
+        options.setdefault(option.kind, option)
+
+    def text(kind: str) -> str | None:
+        return options[kind].value.value if kind in options else None
+
+    return {
+        "email": member.email.value,
+        "name": text("name"),
+        "weight": int(options["weight"].value.value) if "weight" in options else 1,
+        "wecom": text("wecom"),
+        "phone": text("phone"),
+        "daily_cap": int(options["cap"].value.value) if "cap" in options else None,
     }

@@ -38,7 +38,7 @@ from lark.indenter import DedentError, Indenter
 from lark.parsers.lalr_parser_state import ParserState
 
 from dsl import ast
-from dsl.builder import AstBuilder, parse_conf
+from dsl.builder import AstBuilder, parse_conf, routing_parts
 from dsl.builder import unquote as unquote
 from dsl.errors import ERROR, Diagnostic, DslSyntaxError
 from dsl.lexer import GrammarChanged, Lexer, tok_class
@@ -398,9 +398,7 @@ class _Builder(Transformer[Token, Any]):
 
     # -- routing
     def routing(self, meta: Meta, *lines: Any) -> ast.Routing:
-        rules = tuple(x for x in lines if isinstance(x, ast.Assign))
-        sla = tuple(x for x in lines if isinstance(x, ast.Sla))
-        return ast.Routing(rules, sla, self._s(meta))
+        return ast.Routing(*routing_parts(lines), self._s(meta))
 
     def assign(
         self, meta: Meta, target: tuple[str, ast.Word | None], cond: ast.Cond | None
@@ -422,8 +420,55 @@ class _Builder(Transformer[Token, Any]):
     def otherwise(self, meta: Meta) -> None:
         return None
 
-    def sla(self, meta: Meta, within: ast.Duration, action: Token) -> ast.Sla:
-        return ast.Sla(within, self._word(action), self._s(meta))
+    def sla(
+        self,
+        meta: Meta,
+        within: ast.Duration,
+        action: Token,
+        target: tuple[ast.Word | None, ast.Word] | None = None,
+    ) -> ast.Sla:
+        then, user = target if target is not None else (None, None)
+        return ast.Sla(within, self._word(action), then, user, self._s(meta))
+
+    def escalate_to(self, meta: Meta, user: Token) -> tuple[None, ast.Word]:
+        return None, self._word(user)
+
+    def then_escalate(self, meta: Meta, then: Token, user: Token) -> tuple[ast.Word, ast.Word]:
+        return self._word(then), self._word(user)
+
+    def remind(self, meta: Meta, before: ast.Duration) -> ast.Remind:
+        return ast.Remind(before, self._s(meta))
+
+    def notify_by(self, meta: Meta, *targets: ast.Notification) -> tuple[ast.Notification, ...]:
+        return targets
+
+    def notify_target(self, meta: Meta, channel: Token, template: Token) -> ast.Notification:
+        return ast.Notification(self._word(channel), self._word(template), self._s(meta))
+
+    def return_reasons(self, meta: Meta, *reasons: Token) -> ast.ReturnReasons:
+        return ast.ReturnReasons(tuple(self._word(r) for r in reasons), self._s(meta))
+
+    # -- teams
+    def team(self, meta: Meta, name: Token, *members: ast.Member) -> ast.Team:
+        return ast.Team(self._word(name), members, self._s(meta))
+
+    def member(self, meta: Meta, email: Token, *options: ast.MemberOption) -> ast.Member:
+        return ast.Member(self._word(email), options, self._s(meta))
+
+    def member_name(self, meta: Meta, value: Token) -> ast.MemberOption:
+        return ast.MemberOption("name", self._word(value), None, self._s(meta))
+
+    def member_weight(self, meta: Meta, value: Token) -> ast.MemberOption:
+        return ast.MemberOption("weight", self._word(value), None, self._s(meta))
+
+    def member_wecom(self, meta: Meta, value: Token) -> ast.MemberOption:
+        return ast.MemberOption("wecom", self._word(value), None, self._s(meta))
+
+    def member_phone(self, meta: Meta, value: Token) -> ast.MemberOption:
+        return ast.MemberOption("phone", self._word(value), None, self._s(meta))
+
+    def member_cap(self, meta: Meta, value: Token, per: Token) -> ast.MemberOption:
+        return ast.MemberOption("cap", self._word(value), self._word(per), self._s(meta))
 
     # -- segments and fields
     def segment(self, meta: Meta, name: Token, *conds: ast.Cond) -> ast.Segment:

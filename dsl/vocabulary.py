@@ -83,6 +83,9 @@ INTEREST_ACTIVITIES: dict[str, str] = {
 
 SLA_ACTIONS = ("reassign", "escalate", "notify")
 
+NOTIFY_CHANNELS = ("email", "webhook", "wecom")
+"""Channels a routing's `notify by` may name; templates end in `.{channel}.j2` as for sends."""
+
 FIELD_TYPES = ("text", "number", "bool", "date", "list")
 
 LEAD_FIELDS: dict[str, str] = {
@@ -142,6 +145,9 @@ NAMED_LISTS: dict[str, tuple[str, ...]] = {
 
 TEMPLATE_GLOBALS = frozenset({"lead", "campaign", "loop", "unsubscribe_url", "track", "message"})
 """Names every template may use; anything else is an unknown variable."""
+
+HANDOFF_TEMPLATE_GLOBALS = frozenset({"lead", "owner", "mql", "timeline", "links"})
+"""Names a routing's `notify by` template may use: the lead, its owner, the MQL and its story."""
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:

@@ -17,7 +17,13 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from dsl import ast
-from dsl.vocabulary import CHANNELS, UNITS
+from dsl.vocabulary import (
+    CHANNELS,
+    HANDOFF_TEMPLATE_GLOBALS,
+    NOTIFY_CHANNELS,
+    TEMPLATE_GLOBALS,
+    UNITS,
+)
 
 Block = tuple[ast.Stmt, ...]
 
@@ -126,6 +132,11 @@ def quoted_names(item: ast.Item) -> Iterator[tuple[str, ast.Word]]:
                 yield "tag", sub.tag
             elif isinstance(sub, ast.EventCond):
                 yield "event name", sub.name
+    if isinstance(item, ast.Team):
+        yield "team name", item.name
+        yield from (("member", member.email) for member in item.members)
+    elif isinstance(item, ast.Routing):
+        yield from _routing_names(item)
     if not isinstance(item, ast.Campaign):
         return
     for trigger in (s for s in item.settings if isinstance(s, ast.Trigger)):
@@ -138,6 +149,15 @@ def quoted_names(item: ast.Item) -> Iterator[tuple[str, ast.Word]]:
             yield "tag", stmt.tag
         elif isinstance(stmt, ast.EnrollStmt):
             yield "campaign name", stmt.campaign
+
+
+def _routing_names(routing: ast.Routing) -> Iterator[tuple[str, ast.Word]]:
+    for rule in routing.rules:
+        if rule.team is not None:
+            yield ("user" if rule.target == "user" else "team name"), rule.team
+    yield from (("user", sla.escalate_to) for sla in routing.sla if sla.escalate_to is not None)
+    yield from (("template name", note.template) for note in routing.notify)
+    yield from (("return reason", word) for line in routing.reasons for word in line.reasons)
 
 
 def condition_durations(cond: ast.Cond) -> Iterator[ast.Duration]:
@@ -173,6 +193,7 @@ def all_durations(program: ast.Program) -> Iterator[tuple[str, ast.Duration]]:
             yield from (("decay every", d.every) for d in item.decay)
         elif isinstance(item, ast.Routing):
             yield from (("accept within", sla.within) for sla in item.sla)
+            yield from (("remind", remind.before) for remind in item.reminders)
         for cond in item_conditions(item):
             yield from (("within", d) for d in condition_durations(cond))
 
@@ -364,15 +385,39 @@ def expand_name(name: str, loop: int | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(render(loop={"index": i, "index0": i - 1}) for i in rounds))
 
 
-def template_uses(program: ast.Program) -> Iterator[tuple[str, ast.Word, int | None, bool]]:
-    """`(channel, template name, repeat count, needs a subject)` for every template used."""
+@dataclass(frozen=True, slots=True)
+class TemplateUse:
+    """One place that names a template, with what the template gets when it renders."""
+
+    channel: str
+    name: ast.Word
+    loop: int | None
+    """The count of the innermost `repeat` around it, for names such as `tip-{{ loop.index }}`."""
+    needs_subject: bool
+    """An email with no `subject` of its own: the template must have a subject block."""
+    handoff: bool = False
+    """A routing's `notify by` template, for sales: it gets the handoff's variables."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The variables the template may use."""
+        return HANDOFF_TEMPLATE_GLOBALS if self.handoff else TEMPLATE_GLOBALS
+
+
+def template_uses(program: ast.Program) -> Iterator[TemplateUse]:
+    """Every template a campaign step or the routing's `notify by` names."""
     for campaign in program.campaigns():
         for stmt, loop in statements_in_loops(campaign.body):
             if isinstance(stmt, ast.Notify):
-                yield "email", stmt.template, loop, False
+                yield TemplateUse("email", stmt.template, loop, False)
             elif isinstance(stmt, ast.Send) and stmt.channel.value in CHANNELS:
                 needs = stmt.channel.value == "email" and stmt.subject is None
-                yield stmt.channel.value, stmt.template, loop, needs
+                yield TemplateUse(stmt.channel.value, stmt.template, loop, needs)
+    for routing in program.routings():
+        for note in routing.notify:
+            channel = note.channel.value
+            if channel in NOTIFY_CHANNELS:
+                yield TemplateUse(channel, note.template, None, channel == "email", handoff=True)
 
 
 @dataclass(frozen=True, slots=True)

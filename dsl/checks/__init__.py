@@ -7,7 +7,8 @@ all and returns every problem, so a marketer sees the whole list at once.
 The checks live in themed modules: `names` (top-level items, settings),
 `templates` (channels, templates, subjects), `conditions` (fields, comparisons),
 `timing` (durations, windows, caps, lifetime), `flow` (enrollment, messages,
-reachability, loops, splits) and `definitions` (scoring, routing, fields);
+reachability, loops, splits), `definitions` (scoring, fields) and `routing`
+(teams, routing rules, the SLA);
 `base` holds the `Context` and the helpers they share.
 """
 
@@ -17,7 +18,7 @@ from dsl import ast
 from dsl import vocabulary as voc
 from dsl.checks.base import Check, Context
 from dsl.checks.conditions import check_comparisons, check_condition_fields
-from dsl.checks.definitions import check_field_decls, check_routing, check_scoring
+from dsl.checks.definitions import check_field_decls, check_scoring
 from dsl.checks.flow import (
     check_engagement_order,
     check_enrollment,
@@ -28,6 +29,7 @@ from dsl.checks.flow import (
     check_unreachable,
 )
 from dsl.checks.names import check_duplicate_items, check_empty_names, check_settings
+from dsl.checks.routing import check_routing, check_teams, check_unused_teams
 from dsl.checks.templates import check_channels, check_subjects, check_templates
 from dsl.checks.timing import (
     check_caps,
@@ -50,8 +52,8 @@ CODES: dict[str, str] = {
     "duplicate-field": "A `fields` block declares one field twice.",
     "duplicate-setting": "A campaign repeats a setting it may have only once.",
     "setting-after-step": "A campaign setting is written below the campaign's first step.",
-    "unknown-channel": "A `send` names a channel that does not exist.",
-    "unknown-template": "The template file for a `send` or `notify sales` is missing.",
+    "unknown-channel": "A `send` or `notify by` names a channel that does not exist.",
+    "unknown-template": "The template file for a `send`, `notify sales` or `notify by` is missing.",
     "template-error": "A template file or a `subject` text is not valid Jinja.",
     "unknown-variable": "A template or subject uses a variable that templates do not get.",
     "missing-subject": "An email has no `subject` and its template no subject block.",
@@ -89,6 +91,18 @@ CODES: dict[str, str] = {
     "too-many-points": "A scoring rule gives or takes more than 10,000 points.",
     "bad-grade": "A grade rule is out of order, lacks an `else`, or grades an unknown score.",
     "unknown-sla-action": "A routing SLA names an action that does not exist.",
+    "duplicate-team": "Two teams have one name.",
+    "empty-team": "A team has no members.",
+    "duplicate-member": "A team lists one member twice.",
+    "bad-member": "A member's weight or daily cap is below 1 or too large, or is given twice.",
+    "unknown-team": "A routing rule names a team that is not declared.",
+    "unknown-member": "`to user` or `escalate to user` names someone who is in no team.",
+    "rule-after-otherwise": "A routing rule comes after an `otherwise` rule, so it never runs.",
+    "sla-without-target": "The SLA reassigns or escalates, but names nobody to hand the MQL to.",
+    "bad-remind": "A `remind ... before` is not shorter than `accept within`, or has no SLA.",
+    "duplicate-routing-line": "A routing block repeats an `accept`, `remind` or `return` line.",
+    "duplicate-return-reason": "A return reason is listed twice.",
+    "unused-team": "A team is used by no routing rule and no escalation.",
     "unknown-field-type": "A field declaration names a type that does not exist.",
     "field-shadows-standard": "A field declaration changes the type of a standard lead field.",
 }
@@ -125,7 +139,9 @@ CHECKS: tuple[Check, ...] = (
     check_lifetime,
     check_splits,
     check_scoring,
+    check_teams,
     check_routing,
+    check_unused_teams,
     check_field_decls,
 )
 """Every check, in the order they run; `run_checks` collects what each yields."""

@@ -1,4 +1,4 @@
-"""Program-wide definitions: the scoring and routing blocks and field declarations."""
+"""Program-wide definitions: the scoring block and field declarations."""
 
 from __future__ import annotations
 
@@ -70,13 +70,6 @@ def _grade_rule(rule: ast.GradeRule) -> Iterator[Diagnostic]:
             )
             hint = "list the grades from the highest threshold down"
             yield _error("bad-grade", low.span, message, hint)
-
-
-def check_routing(ctx: Context) -> Iterator[Diagnostic]:
-    for routing in ctx.program.routings():
-        for sla in routing.sla:
-            if sla.action.value not in voc.SLA_ACTIONS:
-                yield _unknown("unknown-sla-action", "action", sla.action, voc.SLA_ACTIONS)
 
 
 def check_field_decls(ctx: Context) -> Iterator[Diagnostic]:

@@ -30,11 +30,12 @@ def check_channels(ctx: Context) -> Iterator[Diagnostic]:
 def check_templates(ctx: Context) -> Iterator[Diagnostic]:
     if ctx.templates is None:
         return
-    for channel, word, loop, needs_subject in walk.template_uses(ctx.program):
-        names = walk.expand_name(word.value, loop) if word.value.strip() else None
+    for use in walk.template_uses(ctx.program):
+        word, channel = use.name, use.channel
+        names = walk.expand_name(word.value, use.loop) if word.value.strip() else None
         missing: list[str] = []
         for name in names or ():
-            problem = yield from _template(ctx, ctx.templates, channel, name, word, needs_subject)
+            problem = yield from _template(ctx, ctx.templates, use, name)
             missing.extend(() if problem is None else [_wanted(channel, name, problem)])
         if missing:
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -51,9 +52,10 @@ def _wanted(channel: str, name: str, problem: str = "") -> str:
 
 
 def _template(
-    ctx: Context, source: TemplateSource, channel: str, name: str, word: ast.Word, needs: bool
+    ctx: Context, source: TemplateSource, use: walk.TemplateUse, name: str
 ) -> Generator[Diagnostic, None, str | None]:
     """Problems in one template file; returns None if found, else why not ("" for missing)."""
+    channel, word = use.channel, use.name
     try:
         found = source.find(channel, name, word.span.path)
     except UnicodeDecodeError as e:
@@ -64,10 +66,13 @@ def _template(
         return str(e)
     if found is None:
         return ""
-    facts = yield from _jinja(ctx, found.text, f"template {found.path}", word.span)
-    if needs and facts is not None and not facts.has_subject:
+    facts = yield from _jinja(ctx, found.text, f"template {found.path}", word.span, use.names)
+    if use.needs_subject and facts is not None and not facts.has_subject:
         message = f"this email has no subject, here or as a subject block in {found.path}"
         hint = 'add subject "..." to the send, or {% block subject %} to the template'
+        if use.handoff:  # a notify-by line has no subject of its own
+            message = f"this email has no subject block in {found.path}"
+            hint = "add {% block subject %} to the template"
         yield _warning("missing-subject", word.span, message, hint)
     return None
 
@@ -79,7 +84,11 @@ def check_subjects(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def _jinja(
-    ctx: Context, text: str, where: str, span: ast.Span
+    ctx: Context,
+    text: str,
+    where: str,
+    span: ast.Span,
+    names: frozenset[str] = voc.TEMPLATE_GLOBALS,
 ) -> Generator[Diagnostic, None, walk.TemplateFacts | None]:
     """Syntax errors, unknown variables and unknown lead fields in one template's text."""
     facts = walk.template_facts(text)
@@ -87,10 +96,10 @@ def _jinja(
         line = "" if where == "the subject" else f" on line {facts.lineno}"
         yield _error("template-error", span, f"error in {where}{line}: {facts.message}")
         return None
-    for name in sorted(facts.variables - voc.TEMPLATE_GLOBALS):
-        known = "templates may use " + _one_of(sorted(voc.TEMPLATE_GLOBALS))
+    for name in sorted(facts.variables - names):
+        known = "templates may use " + _one_of(sorted(names))
         hint = f"did you mean `lead.{name}`?" if name in ctx.fields else None
-        hint = hint or _did_you_mean(name, voc.TEMPLATE_GLOBALS, known)
+        hint = hint or _did_you_mean(name, names, known)
         yield _warning("unknown-variable", span, f"unknown variable `{name}` in {where}", hint)
     for field in sorted(facts.lead_fields - ctx.fields.keys()):
         hint = _did_you_mean(field, ctx.fields, "declare it in a `fields` block", "`lead.{}`")

@@ -109,7 +109,7 @@ def _definition(
 
 
 def _blocks(program: ast.Program, sources: Mapping[str, str]) -> dict[tuple[str, str], str]:
-    """The source text of each item, keyed like `Item` (fields blocks joined)."""
+    """The source text of each item, keyed like `Item` (fields joined, teams with the routing)."""
     blocks: dict[tuple[str, str], str] = {}
     for item in program.items():
         text = _block_text(item.span, sources.get(item.span.path, ""))
@@ -119,8 +119,8 @@ def _blocks(program: ast.Program, sources: Mapping[str, str]) -> dict[tuple[str,
             blocks.setdefault(("scoring", item.name.value), text)
         elif isinstance(item, ast.Segment):
             blocks.setdefault(("segment", item.name.value), text)
-        elif isinstance(item, ast.Routing):
-            blocks.setdefault(("routing", ""), text)
+        elif isinstance(item, ast.Routing | ast.Team):  # the teams compile into the routing
+            blocks[("routing", "")] = blocks.get(("routing", ""), "") + text
         else:
             blocks[("fields", "")] = blocks.get(("fields", ""), "") + text
     return blocks

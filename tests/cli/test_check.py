@@ -102,6 +102,37 @@ def test_json_lists_the_diagnostics_and_nothing_else(tmp_path: Path) -> None:
     assert found[0]["severity"] == "error"
 
 
+def test_teams_and_routing_in_two_files_are_checked_together(tmp_path: Path) -> None:
+    # Given teams in one file and a routing in another that misspells a team and a manager
+    write(tmp_path, "teams.nurture", 'team "east"\n  member "li.na@x.io"\n')
+    routing = (
+        'routing\n  assign round robin team "eats" otherwise\n'
+        '  accept within 1 day else reassign, then escalate to user "boss@x.io"\n'
+    )
+    write(tmp_path, "routing.nurture", routing)
+
+    # When the folder is checked as JSON
+    result = runner.invoke(app, ["check", "--format", "json", str(tmp_path)])
+
+    # Then each problem is located in its file, with its code and hint
+    assert result.exit_code == 1
+    found = [
+        (Path(d["path"]).name, d["line"], d["column"], d["code"], d.get("hint"))
+        for d in json.loads(result.stdout)
+    ]
+    assert found == [
+        ("routing.nurture", 2, 27, "unknown-team", "did you mean `east`?"),
+        ("routing.nurture", 3, 60, "unknown-member", 'add `member "boss@x.io"` to a team'),
+        (
+            "teams.nurture",
+            1,
+            6,
+            "unused-team",
+            'route to it (`assign to team "east" when ...`), or remove it',
+        ),
+    ]
+
+
 def test_json_of_a_clean_file_is_an_empty_list(tmp_path: Path) -> None:
     path = write(tmp_path, "welcome.nurture", CLEAN)
 
@@ -266,5 +297,6 @@ def test_the_example_campaigns_check_and_draw() -> None:
     )
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.rstrip().endswith(": no problems"), checked.stdout
     assert drawn.returncode == 0, drawn.stderr
     assert "flowchart TD" in drawn.stdout

@@ -28,6 +28,7 @@ WORDS = (  # noqa: SIM905 - the words read better as one text
     "sales mql if elif else split repeat times opened clicked replied bounced within and or not "
     "in matches fit grade interest stage decay every assign to owner team round robin otherwise "
     "accept email sms wechat days weeks hours tuesday weekdays lead.persona lead.industry "
+    "member name weight wecom phone remind before by return reasons then escalate user day "
     'as subject "x" "welcome/cxo" "{{ lead.company }}" "行业:saas" 3 50% 09:00 2026-12-01 '
     "+10 -5 >= == != < > : ( ) [ ] , - # 2.5 \\ 标签 \t"
 ).split(" ")

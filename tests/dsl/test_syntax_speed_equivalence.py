@@ -174,6 +174,21 @@ def test_each_source_gives_the_reference_answer(path: Path) -> None:
         'segment "s"\n  lead.region inbound\n',
         'segment "s"\n  (lead.a == 1\n  or lead.b in ["x",\n\t"y"])  # over lines\n',
         'routing\n  assign to team "east" when lead.region == "华东"\n  assign to owner otherwise',
+        'team "east"\n  member "li.na@x.io" name "李娜" wecom "lina" phone "+86" weight 2 cap 3'
+        " per day\n",
+        'team "empty"\nteam "last"',  # teams with no members, one at the end of the file
+        'team "t"\n  member "a" name name weight\n',  # an option without its value
+        'team "t"\n  member "a" cap 3 per name\n  member "b" weight 2 weight 3\n',
+        "fields\n  name text\n  weight number\n  phone text\n",  # new keywords read as names
+        'routing\n  accept within 1 day else reassign, then escalate to user "h"\n'
+        "  remind 4 hours before\n",
+        'routing\n  accept within 1 day else escalate to user "h"\n'
+        "  accept within 1 day else notify\n",
+        'routing\n  accept within 1 day else reassign, then notify to user "h"\n',
+        'routing\n  notify by email "a" and webhook "b"\n  notify by wecom "c"\n',
+        'routing\n  notify by email "a" and\n',
+        'routing\n  return reasons: "a", "b",\n  "c"\n',
+        'routing\n  return reasons: "a", "b"\n  return reasons:\n',
         "fields\n  plan text\r\n  seats number\r\n",
         'campaign "c"\n  mql\n\n  # trailing comment\n   \n',
         'campaign "c"\n    mql\n  exit\n',  # dedent to no open block
@@ -220,6 +235,7 @@ _NAMES = """
     sales mql sql if elif else split repeat times opened clicked replied bounced within and or
     not in matches fit grade interest stage decay every assign accept to owner team user round
     robin otherwise as subject time email sms days weeks tuesday weekdays index inbound welcome
+    member name weight wecom phone remind before by return reasons then escalate reassign day
     客户 行业 _x x1
 """
 _OTHERS = """
@@ -335,7 +351,9 @@ def programs(draw: st.DrawFn) -> str:
     lines: list[str] = []
     for i in range(draw(st.integers(1, 3))):
         name = draw(names())
-        kind = draw(st.sampled_from(["campaign", "campaign", "segment", "scoring", "routing"]))
+        kind = draw(
+            st.sampled_from(["campaign", "campaign", "segment", "scoring", "routing", "team"])
+        )
         if kind == "campaign":
             lines.append(f'campaign "c{i}"')
             settings_ = [
@@ -355,9 +373,24 @@ def programs(draw: st.DrawFn) -> str:
             lines += [f'scoring "s{i}"', "  fit:", f"    +20 when {draw(conditions())}"]
             lines += ["  interest:", f"    +5 per {name}", '    -2 per event "x"']
             lines += [f"  grade fit: A >= 40, {name} >= 2.5, else D", "  mql when fit >= 3"]
+        elif kind == "team":
+            lines.append(f'team "{name}"')
+            options = [f'name "{name}"', "weight 2", f'wecom "{name}"', 'phone "+86"']
+            options += [f"cap 3 per {name}", f"weight {draw(st.integers(0, 9))}"]
+            for _ in range(draw(st.integers(0, 3))):
+                chosen = draw(st.lists(st.sampled_from(options), max_size=3))
+                lines.append(f'  member "{name}@x.io" ' + " ".join(chosen))
         else:
             lines += ["routing", f'  assign to team "{name}" when {draw(conditions())}']
             lines += ["  assign to owner otherwise", f"  accept within 4 hours else {name}"]
+            extra = [
+                f'  notify by email "{name}" and {name} "t"',
+                "  remind 2 hours before",
+                '  return reasons: "a", "b"',
+                f'  accept within 1 day else {name}, then escalate to user "{name}"',
+                f'  accept within 1 day else {name} to user "h"',
+            ]
+            lines += draw(st.lists(st.sampled_from(extra), max_size=3))
     for _ in range(draw(st.integers(0, 2))):  # a slip or a comment here and there
         i = draw(st.integers(0, len(lines) - 1))
         lines[i] = draw(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dsl import build
 from dsl.templates import FileTemplates
 from nurture.render import RenderContext, Renderer
 from nurture.tokens import TokenSigner
@@ -39,12 +40,22 @@ BARE: dict[str, Any] = {"email": "someone@example.com", "first_name": None, "com
 """A lead with nothing but an email: every optional field empty or missing."""
 
 
+def handoff_templates() -> set[tuple[str, str]]:
+    """`(channel, name)` of the routing's `notify by` templates: they get the handoff's variables
+    (lead, owner, mql, timeline, links), not a campaign touch's."""
+    sources = {str(p): p.read_text(encoding="utf-8") for p in CAMPAIGNS.glob("*.nurture")}
+    routing = build(sources).routing or {}
+    return {(note["channel"], note["template"]) for note in routing.get("notify", [])}
+
+
 def example_templates(channel: str) -> list[str]:
-    """Names of the example templates for `channel`, such as `welcome/cxo`."""
+    """Names of the example campaign templates for `channel`, such as `welcome/cxo`."""
     root = CAMPAIGNS / "templates"
     suffix = f".{channel}.j2"
     found = (p.relative_to(root).as_posix() for p in root.rglob(f"*{suffix}"))
-    return sorted(name.removesuffix(suffix) for name in found)
+    handoff = handoff_templates()
+    names = (name.removesuffix(suffix) for name in found)
+    return sorted(name for name in names if (channel, name) not in handoff)
 
 
 def context_for(name: str, lead: dict[str, Any]) -> RenderContext:

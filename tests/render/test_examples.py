@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from nurture.render import RenderedMessage, Renderer
 from nurture.tokens import TokenSigner
@@ -18,6 +20,7 @@ from tests.render.conftest import (
     WEI,
     context_for,
     example_templates,
+    handoff_templates,
 )
 
 EMAILS = example_templates("email")
@@ -182,4 +185,54 @@ def test_the_examples_cover_every_file() -> None:
     found = {p.relative_to(root).as_posix() for p in root.rglob("*.j2")}
     channels = ("email", "sms", "wechat", "webhook")
     named = {f"{n}.{c}.j2" for c in channels for n in example_templates(c)}
-    assert found == named
+    assert found == named | {f"{n}.{c}.j2" for c, n in handoff_templates()}
+
+
+HANDOFF: dict[str, Any] = {
+    "lead": WEI,
+    "owner": {"email": "li.na@tidewater.io", "name": "李娜"},
+    "mql": {
+        "cause": "scoring: fit grade A and interest 55",
+        "rule": 3,
+        "reason": "rule 3: team east, fewest open MQLs",
+        "at": "2026-03-02 09:00 UTC",
+        "fit": 45,
+        "interest": 55,
+        "grade": "A",
+        "sla_due_at": "2026-03-03 09:00 UTC",
+    },
+    "timeline": [
+        {"at": "2026-02-20 10:00 UTC", "what": 'opened "Welcome"'},
+        {"at": "2026-03-01 16:30 UTC", "what": "attended the webinar"},
+    ],
+    "links": {"accept": "https://t.example.com/s/a?t=1&x=2", "return": "https://t.example.com/s/r"},
+}
+"""What the handoff gives a `notify by` template (docs/language.md, "notify by")."""
+
+
+def test_the_handoff_templates_render_with_the_handoff_variables() -> None:
+    # Given the routing's notify-by templates and the variables the handoff gives them
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=True, loader=FileSystemLoader(CAMPAIGNS / "templates")
+    )
+    assert handoff_templates() == {("email", "sales/new-mql"), ("webhook", "crm/mql")}
+
+    # When the email's blocks are rendered
+    email = env.get_template("sales/new-mql.email.j2")
+    blocks = {b: "".join(email.blocks[b](email.new_context(HANDOFF))) for b in email.blocks}
+
+    # Then it has a subject, and html and text that show the MQL, its story and the links
+    assert set(blocks) == {"subject", "html", "text"} and "Lanting Logistics" in blocks["subject"]
+    for part in (blocks["html"], blocks["text"]):
+        assert "rule 3: team east" in part and "attended the webinar" in part
+        assert "https://t.example.com/s/r" in part and "李娜" in part
+    assert 'href="https://t.example.com/s/a?t=1&amp;x=2"' in blocks["html"]
+
+    # And the webhook body is JSON with the same facts
+    body = json.loads(env.get_template("crm/mql.webhook.j2").render(HANDOFF))
+    assert body["owner"]["email"] == "li.na@tidewater.io"
+    assert body["mql"]["reason"] == HANDOFF["mql"]["reason"]
+    assert [entry["what"] for entry in body["timeline"]] == [
+        entry["what"] for entry in HANDOFF["timeline"]
+    ]
+    assert body["links"] == HANDOFF["links"]

@@ -409,3 +409,24 @@ def test_an_unusable_database_is_one_line_and_exit_1(
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "s3cret" not in result.output
+
+
+def test_teams_are_stored_with_the_routing_source_not_the_fields(
+    engine: Engine, db_url: str, project: Path
+) -> None:
+    # Given a project with custom fields, a team in one file and the routing in another
+    write(project, "fields.nurture", "fields\n  budget number\n")
+    write(project, "teams.nurture", 'team "inbound"\n  member "amy@tidewater.io"\n')
+    routing = 'routing\n  assign round robin team "inbound" otherwise\n'
+    write(project, "routing.nurture", routing)
+
+    # When it is deployed
+    result = deploy(db_url, str(project))
+
+    # Then the routing's stored source holds the team, and the fields' source only the fields
+    assert result.exit_code == 0, result.output
+    with Session(engine) as session:
+        rows = session.scalars(select(Definition).where(Definition.kind.in_(["routing", "fields"])))
+        sources = {row.kind: row.source for row in rows}
+    assert 'team "inbound"' in sources["routing"] and routing in sources["routing"]
+    assert sources["fields"] == "fields\n  budget number\n"

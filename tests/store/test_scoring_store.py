@@ -37,6 +37,9 @@ scoring "Test model"
 """
 
 ROUTING = """
+team "inbound"
+  member "amy@tidewater.io"
+
 routing
   assign round robin team "inbound" otherwise
   accept within 24 hours else reassign
