@@ -352,6 +352,7 @@ def _routing(routing: ast.Routing, teams: Sequence[ast.Team]) -> dict[str, Json]
         "return_reasons": list(
             dict.fromkeys(word.value for line in routing.reasons[:1] for word in line.reasons)
         ),
+        "path": routing.span.path,
     }
 
 

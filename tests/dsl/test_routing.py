@@ -149,7 +149,8 @@ def test_the_compiled_routing_is_exactly_the_engine_contract() -> None:
 
     # Then it has exactly the agreed keys and values
     assert routing is not None
-    assert set(routing) == {"teams", "rules", "notify", "sla", "return_reasons"}
+    assert set(routing) == {"teams", "rules", "notify", "sla", "return_reasons", "path"}
+    assert routing["path"] == "r.nurture"  # notices find their templates beside it
     assert routing["teams"]["managers"] == [
         {
             "email": "boss@x.io",
