@@ -31,6 +31,10 @@ class AnswerError(ValueError):
     """Raised when an answer cannot be taken: not the owner, a stage backwards, no reason."""
 
 
+class NotFound(AnswerError):
+    """Raised when the lead or the sales member named does not exist."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answered:
     """What an answer did, in words."""
@@ -49,7 +53,7 @@ def find_lead(session: Session, who: str) -> Lead:
         else session.scalar(select(Lead).where(Lead.email == who.lower()))
     )
     if lead is None:
-        raise AnswerError(f"no lead {who!r} (give an email address or a lead id)")
+        raise NotFound(f"no lead {who!r} (give an email address or a lead id)")
     return lead
 
 
@@ -141,7 +145,7 @@ def set_away(
     known = members(routing)
     if member not in known:
         listed = ", ".join(sorted(known)) or "none (deploy a routing file with teams)"
-        raise AnswerError(f"no sales member {member!r}; members: {listed}")
+        raise NotFound(f"no sales member {member!r}; members: {listed}")
     if until is not None and utc(until) <= utc(now):
         raise AnswerError(f"--until {until.isoformat()} is not in the future")
     row = session.get(SalesMember, member) or SalesMember(email=member)

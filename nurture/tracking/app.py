@@ -62,10 +62,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from nurture.engine.clock import Clock, SystemClock
+from nurture.handoff.answers import AnswerError, NotFound
 from nurture.models import Lead
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
-from nurture.tracking import answers, pages, records, schema
+from nurture.tracking import answers, pages, records, sales_api, schema
 from nurture.tracking.records import Effects
 from nurture.tracking.schema import Invalid, Problem
 
@@ -135,6 +136,7 @@ def create_app(
         Route("/s/{token}", _guarded(service.answer), methods=["POST"]),
         Route("/api/events", _guarded(service.api_events), methods=["POST"]),
         Route("/api/leads", _guarded(service.api_leads), methods=["POST"]),
+        Route("/api/sales/{action}", _guarded(service.api_sales), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {
@@ -291,6 +293,22 @@ class _Tracking:
 
         outcome = await run_in_threadpool(self._write, work)
         return JSONResponse(outcome.to_json())
+
+    async def api_sales(self, request: Request) -> Response:
+        self._authorize(request)
+        action = str(request.path_params["action"])
+        fields = sales_api.parse(action, await _json_body(request))
+
+        def work(session: Session, now: datetime, effects: Effects) -> Any:
+            return sales_api.act(session, action, fields, now)
+
+        try:
+            done = await run_in_threadpool(self._write, work)
+        except AnswerError as e:
+            return _errors(404 if isinstance(e, NotFound) else 409, [Problem("$", str(e))])
+        return JSONResponse(
+            {"lead": done.lead_id or None, "said": done.said, "changed": done.changed}
+        )
 
     def _authorize(self, request: Request) -> None:
         if self.api_key is None:
