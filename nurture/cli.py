@@ -36,6 +36,7 @@ COMMANDS: Final = {
     "db": "cli_db",
     "leads": "cli_intake",
     "events": "cli_intake",
+    "costs": "cli_intake",
     "report": "cli_report",
     "deliveries": "cli_run",
     "segment": "cli_segment",

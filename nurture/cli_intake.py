@@ -34,6 +34,9 @@ leads_app = typer.Typer(
     help="Leads: import a CSV or JSON Lines file; show one lead's story.", no_args_is_help=True
 )
 events_app = typer.Typer(help="Events in: ingest a CSV or JSON Lines file.", no_args_is_help=True)
+costs_app = typer.Typer(
+    help="Costs in: what each source and campaign cost per month.", no_args_is_help=True
+)
 
 FileArgument = Annotated[
     Path, typer.Argument(metavar="FILE", help="A .csv file with a header row, or .jsonl.")
@@ -55,6 +58,7 @@ def register(app: typer.Typer) -> None:
     leads_app.command("show")(show_command)
     app.add_typer(leads_app, name="leads")
     app.add_typer(events_app, name="events")
+    app.add_typer(costs_app, name="costs")
 
 
 @leads_app.command("import")
@@ -127,6 +131,32 @@ def ingest_command(
         return
     table = _table(("events", len(ids)), ("enrollments woken", len(woken)))
     _print(table, f"{file}: {len(rows):,} rows {_done(dry_run, 'ingested')}")
+
+
+@costs_app.command("import")
+def costs_command(
+    file: FileArgument, dry_run: DryRun = False, as_json: AsJson = False, url: Url = None
+) -> None:
+    """Import costs: source or campaign, month (2026-03), amount; all or none.
+
+    A (source or campaign, month) already stored is replaced. `nurture report
+    funnel` shows cost per lead and per MQL, and ROMI (won amount / cost).
+    """
+    from nurture.costs import check_costs, store_costs
+
+    settings = _settings(url)
+    rows = _rows(file, "costs")
+    costs = _checked(lambda: check_costs(rows), file)
+    with _transaction(settings, commit=not dry_run) as session:
+        stored = store_costs(session, costs, datetime.now(UTC))
+    if as_json:
+        typer.echo(json.dumps({"stored": stored, "dry_run": dry_run}, indent=2))
+        return
+    total = sum(c.amount for c in costs)
+    _print(
+        _table(("costs", stored)),
+        f"{file}: {stored:,} rows, {total:,} in all, " + _done(dry_run, "imported"),
+    )
 
 
 # ---------------------------------------------------------------- helpers

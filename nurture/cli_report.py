@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,6 +24,7 @@ from nurture.config import ConfigError, Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from nurture.handoff.report import Group, Keeping
     from nurture.reports import CampaignReport, Funnel
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
@@ -111,12 +113,6 @@ def _print_funnel(data: Funnel) -> None:
     for s in data.stages:
         stages.add_row(s.stage, f"{s.now:,}", f"{s.reached:,}", _percent(s.conversion))
     stages.add_row("returned", "", f"{data.returned:,}", "")
-    sources = Table(title="By source", title_justify="left")
-    for column in ("source", "leads", "MQLs", "rate"):
-        sources.add_column(column, justify="left" if column == "source" else "right")
-    for src in data.sources:
-        name = src.source or "(none)"
-        sources.add_row(name, f"{src.leads:,}", f"{src.mqls:,}", _percent(src.rate))
     timing = Table(show_header=False, box=None, pad_edge=False)
     days = f"{_days(data.days_to_mql_median)}, {_days(data.days_to_mql_p90)}"
     timing.add_row("days to MQL (median, p90)", days)
@@ -128,8 +124,59 @@ def _print_funnel(data: Funnel) -> None:
     timing.add_row(
         "MQLs waiting on sales (in SLA, overdue)", f"{data.sla_waiting:,}, {data.sla_overdue:,}"
     )
-    for thing in (stages, sources, timing):
-        console.print(thing)
+    timing.add_row("MQLs accepted by sales", f"{data.sales.accepted:,}")
+    sales = data.sales
+    tables = [
+        _groups("By source", "source", sales.by_source),
+        _groups("By campaign", "campaign", sales.by_campaign),
+        _groups("By owner", "owner", sales.by_owner, costs=False),
+        _keeping("SLA by owner", "owner", sales.sla_by_owner),
+        _keeping("SLA by team", "team", sales.sla_by_team),
+    ]
+    reasons = Table("returned because", "leads", title="Return reasons", title_justify="left")
+    for reason, count in sales.return_reasons:
+        reasons.add_row(reason, f"{count:,}")
+    money = Table(show_header=False, box=None, pad_edge=False)
+    money.add_row("won, cost, ROMI", f"{sales.won:,}, {sales.cost:,}, {_times(sales.romi)}")
+    for thing in (stages, timing, *tables, reasons, money):
+        if not isinstance(thing, Table) or thing.row_count or not thing.title:
+            console.print(thing)
+
+
+def _groups(title: str, what: str, groups: Sequence[Group], *, costs: bool = True) -> Table:
+    table = Table(title=title, title_justify="left")
+    columns = [what, "leads", "MQLs", "accepted", "SQL", "opp.", "customers", "won"]
+    columns += ["cost", "per lead", "per MQL", "ROMI"] if costs else []
+    for column in columns:
+        table.add_column(column, justify="left" if column == what else "right")
+    for g in groups:
+        counts = (g.leads, g.mqls, g.accepted, g.sql, g.opportunity, g.customers)
+        row = [g.name or "(none)", *(f"{n:,}" for n in counts), f"{g.won:,}"]
+        if costs:
+            row += [_money(g.cost), _money(g.cost_per_lead), _money(g.cost_per_mql)]
+            row.append(_times(g.romi))
+        table.add_row(*row)
+    return table
+
+
+def _keeping(title: str, what: str, rows: Sequence[Keeping]) -> Table:
+    table = Table(title=title, title_justify="left")
+    columns = (what, "MQLs", "accepted", "in time", "reassigned", "hours to accept")
+    for column in columns:
+        table.add_column(column, justify="left" if column == what else "right")
+    for k in rows:
+        hours = "-" if k.median_hours_to_accept is None else f"{k.median_hours_to_accept:.1f}"
+        in_time = f"{k.in_time:,} ({_percent(k.in_time / k.accepted if k.accepted else None)})"
+        table.add_row(k.name, f"{k.mqls:,}", f"{k.accepted:,}", in_time, f"{k.reassigned:,}", hours)
+    return table
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}×"
 
 
 def _print_campaign(data: CampaignReport) -> None:

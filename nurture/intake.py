@@ -33,7 +33,7 @@ from nurture.store.cleaning import CleanLead, LeadRules, kind_of
 from nurture.tracking.records import Effects, LeadsOutcome, record_events, store_leads
 from nurture.tracking.schema import EventInput, Invalid, Problem, parse_events, parse_leads
 
-Kind = Literal["leads", "events"]
+Kind = Literal["leads", "events", "costs"]
 JSON_LINES: Final = (".jsonl", ".ndjson")
 EVENT_LEAD_COLUMNS: Final = {
     "lead_id": "id",
@@ -86,7 +86,7 @@ def read_rows(path: Path, kind: Kind) -> list[Row]:
     if path.suffix.lower() in JSON_LINES:  # each line is already an API item
         rows = list(_json_lines(path, text))
     else:
-        cells = _event_item if kind == "events" else _lead_item
+        cells = {"leads": _lead_item, "events": _event_item}.get(kind, dict)
         rows = [replace(row, item=cells(row.item)) for row in _csv(path, text)]
     if not rows:
         raise FileError(f"{path}: no rows")

@@ -23,7 +23,7 @@ The migration in ``migrations/versions`` spells the same schema out by hand;
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
@@ -72,6 +72,7 @@ EVENT_TYPES: Final = (
 ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
 DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
 DEFINITION_KINDS: Final = ("scoring", "routing", "segment", "fields")
+COST_KINDS: Final = ("source", "campaign")
 NOTICE_KINDS: Final = ("assigned", "reminder")
 NOTICE_STATUSES: Final = ("pending", "sending", "sent", "failed")
 ASSIGNED_HOW: Final = ("owner", "user", "team", "round_robin", "escalation", "none")
@@ -414,6 +415,8 @@ class Assignment(Base):
     rule: Mapped[int | None]
     """The routing rule's number (1-based), when a rule chose the owner."""
     how: Mapped[str] = mapped_column(String(16))
+    previous: Mapped[str | None] = mapped_column(String(320))
+    """Who held the MQL before (a reassignment or escalation took it from them)."""
     cause: Mapped[str] = mapped_column(Text)
     """Why an assignment happened now: the MQL, or "not accepted within 24 hours"."""
     reason: Mapped[str] = mapped_column(Text)
@@ -450,6 +453,25 @@ class Notice(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class Cost(Base):
+    """What a lead source or a campaign cost in one month, for cost per MQL and ROMI."""
+
+    __tablename__ = "costs"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", "month"),
+        CheckConstraint(one_of("kind", COST_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    """The source (``lead.source``) or the campaign's name."""
+    month: Mapped[date]
+    """The month's first day."""
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    imported_at: Mapped[datetime]
 
 
 class SalesMember(Base):

@@ -3,9 +3,10 @@
 `funnel` reads lifecycle transitions and MQL records: how many leads reached
 each stage (a lead that jumped a stage, say straight to ``sql``, counts as
 having reached the ones it passed), the conversion from each stage to the
-next, the same by lead source, days from a lead's creation to its MQL, the
-lead velocity rate (this month's MQLs against last month's) and the MQLs
-waiting on sales, within or past their SLA.
+next, days from a lead's creation to its MQL, the lead velocity rate (this
+month's MQLs against last month's), the MQLs waiting on sales, within or past
+their SLA, and the handoff (`nurture.handoff.report`): the same steps by
+source, campaign and owner, the SLA kept, return reasons, costs and ROMI.
 
 `campaign` reads enrollments, deliveries and the events that name a delivery:
 per version, where enrollments stand and why they left; per step, sends and
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
+from nurture.handoff.report import Handoff, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -77,7 +79,6 @@ class Funnel:
     stages: tuple[Stage, ...]
     returned: int
     """Leads sales returned to nurture (they may be at any stage again)."""
-    sources: tuple[Source, ...]
     days_to_mql_median: float | None
     days_to_mql_p90: float | None
     mqls_this_month: int
@@ -86,6 +87,14 @@ class Funnel:
     """MQLs sales has not answered yet (still at ``mql``), within their SLA deadline."""
     sla_overdue: int
     """MQLs sales has not answered yet, past their SLA deadline."""
+    sales: Handoff
+    """The handoff: accepted, SQL, opportunity and customers by source, campaign and owner,
+    the SLA kept, return reasons, costs and ROMI (`nurture.handoff.report`)."""
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """Leads and MQLs by source (the first columns of `sales.by_source`)."""
+        return tuple(Source(g.name, g.leads, g.mqls) for g in self.sales.by_source)
 
     @property
     def lead_velocity_rate(self) -> float | None:
@@ -95,8 +104,9 @@ class Funnel:
         return (self.mqls_this_month - self.mqls_last_month) / self.mqls_last_month
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {k: v for k, v in asdict(self).items() if k != "sales"}
         data["since"] = None if self.since is None else self.since.isoformat()
+        data["sales"] = self.sales.to_json()
         data["sources"] = [{**asdict(s), "rate": s.rate} for s in self.sources]
         data["lead_velocity_rate"] = self.lead_velocity_rate
         return data
@@ -123,13 +133,13 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         leads=total,
         stages=tuple(stages),
         returned=_leads_with(session, ids, LifecycleTransition.to_stage == "returned"),
-        sources=_sources(session, ids),
         days_to_mql_median=statistics.median(days) if days else None,
         days_to_mql_p90=_p90(days),
         mqls_this_month=_mqls_between(session, ids, this_month, now),
         mqls_last_month=_mqls_between(session, ids, last_month, this_month),
         sla_waiting=_unanswered(session, ids, MqlRecord.sla_due_at >= now),
         sla_overdue=_unanswered(session, ids, MqlRecord.sla_due_at < now),
+        sales=handoff(session, ids, since),
     )
 
 
@@ -156,19 +166,6 @@ def _leads_with(session: Session, ids: Any, condition: Any) -> int:
         condition, LifecycleTransition.lead_id.in_(ids)
     )
     return int(session.scalar(query) or 0)
-
-
-def _sources(session: Session, ids: Any) -> tuple[Source, ...]:
-    source = func.coalesce(Lead.source, "")
-    mql = select(MqlRecord.lead_id).distinct().subquery()
-    query = (
-        select(source, func.count(Lead.id), func.count(mql.c.lead_id))
-        .outerjoin(mql, mql.c.lead_id == Lead.id)
-        .where(Lead.id.in_(ids))
-        .group_by(source)
-        .order_by(func.count(Lead.id).desc(), source)
-    )
-    return tuple(Source(str(s), int(n), int(m)) for s, n, m in session.execute(query))
 
 
 def _days_to_mql(session: Session, ids: Any) -> list[float]:

@@ -8,6 +8,7 @@ Create Date: 2026-12-05
   the rule, the team and the reason in words;
 - ``notices``: each message to an MQL's owner (email, CRM webhook, WeCom),
   written with the assignment and sent after the commit;
+- ``costs``: what each lead source and campaign cost per month (ROMI);
 - ``sales_members``: a salesperson's availability (away until a moment);
 - ``round_robin``: MQLs given to each member of a team by round robin, so
   restarts and any number of workers stay fair;
@@ -34,6 +35,7 @@ depends_on: str | Sequence[str] | None = None
 
 HOW = ("owner", "user", "team", "round_robin", "escalation", "none")
 KINDS = ("assigned", "reminder")
+COST_KINDS = ("source", "campaign")
 STATUSES = ("pending", "sending", "sent", "failed")
 
 
@@ -56,6 +58,7 @@ def upgrade() -> None:
         sa.Column("team", sa.String(length=200), nullable=True),
         sa.Column("rule", sa.Integer(), nullable=True),
         sa.Column("how", sa.String(length=16), nullable=False),
+        sa.Column("previous", sa.String(length=320), nullable=True),
         sa.Column("cause", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         _moment("at", nullable=False),
@@ -106,6 +109,18 @@ def upgrade() -> None:
     op.create_index(op.f("ix_notices_lead_id"), "notices", ["lead_id"])
     op.create_index(op.f("ix_notices_status_id"), "notices", ["status", "id"])
     op.create_table(
+        "costs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("amount", sa.Numeric(14, 2), nullable=False),
+        _moment("imported_at", nullable=False),
+        _one_of("kind", COST_KINDS, "costs"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_costs")),
+        sa.UniqueConstraint("kind", "name", "month", name=op.f("uq_costs_kind_name_month")),
+    )
+    op.create_table(
         "sales_members",
         sa.Column("email", sa.String(length=320), nullable=False),
         _moment("away_until"),
@@ -136,6 +151,7 @@ def downgrade() -> None:
         batch.drop_column("escalated_at")
         batch.drop_column("remind_at")
         batch.drop_column("team")
+    op.drop_table("costs")
     op.drop_table("round_robin")
     op.drop_table("sales_members")
     op.drop_index(op.f("ix_notices_status_id"), table_name="notices")

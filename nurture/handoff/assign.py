@@ -55,6 +55,7 @@ def record_choice(
 ) -> Assignment:
     """Give the lead and its MQL to `choice.owner` (or to nobody), count the round robin turn,
     write the assignment row and queue the owner's notices."""
+    previous = record.owner
     session.execute(
         update(Lead)
         .where(Lead.id == lead.id)
@@ -78,6 +79,7 @@ def record_choice(
         team=choice.team,
         rule=choice.rule,
         how=choice.how,
+        previous=previous,
         cause=cause,
         reason=choice.reason,
         at=utc(now),

@@ -193,6 +193,7 @@ def _stays(session: Session, record: MqlRecord, why: str, now: datetime) -> None
             team=record.team,
             rule=None,
             how="none",
+            previous=record.owner,
             cause=why,
             reason=f"stays with {holder}; the SLA clock stopped",
             at=now,

@@ -1,0 +1,324 @@
+"""The handoff in `nurture report funnel`: MQL → accepted → SQL → opportunity → customer
+by source, campaign and owner; the SLA kept or missed; why sales returned leads; and what
+each source and campaign cost against what it won (cost per lead and MQL, ROMI).
+
+A lead counts in a column once it reached that stage or one after it (by its
+stage changes and its stage now); `accepted` counts leads with an accepted
+MQL. Amounts are the `won` (customer) amounts sales reported. Each table is a
+few grouped queries, whatever the number of leads.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Select, case, distinct, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from nurture.models import (
+    Assignment,
+    Campaign,
+    CampaignVersion,
+    Cost,
+    Enrollment,
+    Lead,
+    LifecycleTransition,
+    MqlRecord,
+)
+
+RANKS: Final = {"mql": 1, "sql": 2, "opportunity": 3, "customer": 4}
+COLUMNS: Final = ("leads", "mqls", "accepted", "sql", "opportunity", "customers")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One source, campaign or owner: leads at each step of the handoff, won, and cost."""
+
+    name: str
+    leads: int
+    mqls: int
+    accepted: int
+    sql: int
+    opportunity: int
+    customers: int
+    won: Decimal
+    cost: Decimal | None
+    """What the source or campaign cost in the period; None: no cost imported."""
+
+    @property
+    def cost_per_lead(self) -> Decimal | None:
+        return _ratio(self.cost, self.leads)
+
+    @property
+    def cost_per_mql(self) -> Decimal | None:
+        return _ratio(self.cost, self.mqls)
+
+    @property
+    def romi(self) -> float | None:
+        """Won amount over cost; None without a cost."""
+        return float(self.won / self.cost) if self.cost else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["won"] = float(self.won)
+        data["cost"] = None if self.cost is None else float(self.cost)
+        for name in ("cost_per_lead", "cost_per_mql"):
+            value = getattr(self, name)
+            data[name] = None if value is None else float(value)
+        data["romi"] = self.romi
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Keeping:
+    """How one owner or team kept the SLA."""
+
+    name: str
+    mqls: int
+    accepted: int
+    in_time: int
+    reassigned: int
+    """MQLs the SLA took from them (owners), or moved within the team (teams)."""
+    median_hours_to_accept: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The handoff part of the funnel report."""
+
+    accepted: int
+    by_source: tuple[Group, ...]
+    by_campaign: tuple[Group, ...]
+    by_owner: tuple[Group, ...]
+    sla_by_owner: tuple[Keeping, ...]
+    sla_by_team: tuple[Keeping, ...]
+    return_reasons: tuple[tuple[str, int], ...]
+    cost: Decimal
+    won: Decimal
+
+    @property
+    def romi(self) -> float | None:
+        return float(self.won / self.cost) if self.cost else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "by_source": [g.to_json() for g in self.by_source],
+            "by_campaign": [g.to_json() for g in self.by_campaign],
+            "by_owner": [g.to_json() for g in self.by_owner],
+            "sla_by_owner": [k.to_json() for k in self.sla_by_owner],
+            "sla_by_team": [k.to_json() for k in self.sla_by_team],
+            "return_reasons": [{"reason": r, "count": n} for r, n in self.return_reasons],
+            "cost": float(self.cost),
+            "won": float(self.won),
+            "romi": self.romi,
+        }
+
+
+def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
+    """The handoff figures of the leads `ids` (a subquery of lead ids)."""
+    first_month = date(since.year, since.month, 1) if since else None
+    costs = _costs(session, first_month)
+    reached = _reached(ids)
+    won = _won(ids)
+    accepted = select(MqlRecord.lead_id).where(MqlRecord.accepted_at.is_not(None)).distinct()
+    by_source = _groups(
+        session,
+        select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key")),
+        ids,
+        reached,
+        won,
+        accepted,
+        costs.get("source", {}),
+    )
+    campaigns = (
+        select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
+        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
+        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
+        .distinct()
+    )
+    by_campaign = _groups(
+        session, campaigns, ids, reached, won, accepted, costs.get("campaign", {})
+    )
+    owners = (
+        select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
+        .where(MqlRecord.owner.is_not(None))
+        .distinct()
+    )
+    by_owner = _groups(session, owners, ids, reached, won, accepted, {})
+    total_won = sum((g.won for g in by_source), Decimal(0))
+    total_cost = sum((c for kind in costs.values() for c in kind.values()), Decimal(0))
+    return Handoff(
+        accepted=int(
+            session.scalar(
+                select(func.count(distinct(MqlRecord.lead_id))).where(
+                    MqlRecord.accepted_at.is_not(None), MqlRecord.lead_id.in_(ids)
+                )
+            )
+            or 0
+        ),
+        by_source=by_source,
+        by_campaign=by_campaign,
+        by_owner=by_owner,
+        sla_by_owner=_keeping(session, ids, MqlRecord.owner, Assignment.previous),
+        sla_by_team=_keeping(session, ids, MqlRecord.team, Assignment.team),
+        return_reasons=_reasons(session, ids),
+        cost=total_cost,
+        won=total_won,
+    )
+
+
+def _reached(ids: Any) -> Any:
+    """Each lead's furthest stage as a rank (0 lead ... 4 customer)."""
+
+    def rank(column: Any) -> Any:
+        return case(*((column == s, r) for s, r in RANKS.items()), else_=0)
+
+    moves = select(
+        LifecycleTransition.lead_id.label("lead_id"), rank(LifecycleTransition.to_stage).label("r")
+    )
+    stages = select(Lead.id.label("lead_id"), rank(Lead.stage).label("r"))
+    both = union_all(moves, stages).subquery()
+    return (
+        select(both.c.lead_id, func.max(both.c.r).label("r"))
+        .where(both.c.lead_id.in_(ids))
+        .group_by(both.c.lead_id)
+        .subquery()
+    )
+
+
+def _won(ids: Any) -> Any:
+    return (
+        select(LifecycleTransition.lead_id, func.sum(LifecycleTransition.amount).label("amount"))
+        .where(LifecycleTransition.to_stage == "customer", LifecycleTransition.lead_id.in_(ids))
+        .group_by(LifecycleTransition.lead_id)
+        .subquery()
+    )
+
+
+def _groups(
+    session: Session,
+    keys: Select[Any, Any],
+    ids: Any,
+    reached: Any,
+    won: Any,
+    accepted: Select[Any],
+    costs: Mapping[str, Decimal],
+) -> tuple[Group, ...]:
+    """One row per key: leads, then how many reached each step, won amounts, cost."""
+    keyed = keys.subquery()
+    took = accepted.subquery()
+    r = reached.c.r
+
+    def at_least(rank: int) -> Any:
+        return func.sum(case((r >= rank, 1), else_=0))
+
+    query = (
+        select(
+            keyed.c.key,
+            func.count(keyed.c.lead_id),
+            at_least(1),
+            func.count(took.c.lead_id),
+            at_least(2),
+            at_least(3),
+            at_least(4),
+            func.coalesce(func.sum(won.c.amount), literal(0)),
+        )
+        .join(reached, reached.c.lead_id == keyed.c.lead_id)
+        .outerjoin(took, took.c.lead_id == keyed.c.lead_id)
+        .outerjoin(won, won.c.lead_id == keyed.c.lead_id)
+        .where(keyed.c.lead_id.in_(ids))
+        .group_by(keyed.c.key)
+        .order_by(func.count(keyed.c.lead_id).desc(), keyed.c.key)
+    )
+    groups = []
+    for key, leads, mqls, accepted_, sql, opportunity, customers, amount in session.execute(query):
+        name = str(key or "")
+        groups.append(
+            Group(
+                name,
+                int(leads),
+                int(mqls or 0),
+                int(accepted_),
+                int(sql or 0),
+                int(opportunity or 0),
+                int(customers or 0),
+                Decimal(str(amount or 0)),
+                costs.get(name),
+            )
+        )
+    return tuple(groups)
+
+
+def _keeping(session: Session, ids: Any, holder: Any, taken_from: Any) -> tuple[Keeping, ...]:
+    """Per owner (or team): MQLs held, accepted, accepted in time, taken away, hours to accept."""
+    rows = session.execute(
+        select(holder, MqlRecord.at, MqlRecord.accepted_at, MqlRecord.sla_due_at).where(
+            holder.is_not(None), MqlRecord.lead_id.in_(ids)
+        )
+    )
+    stats: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, []])
+    for name, at, accepted_at, due in rows:
+        figures = stats[str(name)]
+        figures[0] += 1
+        if accepted_at is not None:
+            figures[1] += 1
+            figures[2] += int(due is None or accepted_at <= due)
+            figures[3].append((accepted_at - at).total_seconds() / 3600)
+    taken = (
+        select(taken_from, func.count())
+        .where(
+            taken_from.is_not(None),
+            Assignment.cause.like("not accepted within%"),
+            Assignment.lead_id.in_(ids),
+        )
+        .group_by(taken_from)
+    )
+    moved = {str(name): int(count) for name, count in session.execute(taken)}
+    return tuple(
+        Keeping(
+            name,
+            n,
+            accepted,
+            in_time,
+            moved.get(name, 0),
+            round(statistics.median(hours), 1) if hours else None,
+        )
+        for name, (n, accepted, in_time, hours) in sorted(stats.items())
+    )
+
+
+def _reasons(session: Session, ids: Any) -> tuple[tuple[str, int], ...]:
+    rows = session.execute(
+        select(MqlRecord.return_reason, func.count())
+        .where(MqlRecord.return_reason.is_not(None), MqlRecord.lead_id.in_(ids))
+        .group_by(MqlRecord.return_reason)
+        .order_by(func.count().desc(), MqlRecord.return_reason)
+    )
+    return tuple((str(reason), int(count)) for reason, count in rows)
+
+
+def _costs(session: Session, since: date | None) -> dict[str, dict[str, Decimal]]:
+    """Costs by kind and name, summed over the months from `since` (all months when None)."""
+    query = select(Cost.kind, Cost.name, func.sum(Cost.amount)).group_by(Cost.kind, Cost.name)
+    if since is not None:
+        query = query.where(Cost.month >= since)
+    found: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for kind, name, amount in session.execute(query):
+        found[str(kind)][str(name)] = Decimal(str(amount))
+    return found
+
+
+def _ratio(cost: Decimal | None, count: int) -> Decimal | None:
+    if cost is None or not count:
+        return None
+    return (cost / count).quantize(Decimal("0.01"))
