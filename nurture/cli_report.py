@@ -137,7 +137,9 @@ def _print_funnel(data: Funnel) -> None:
     for reason, count in sales.return_reasons:
         reasons.add_row(reason, f"{count:,}")
     money = Table(show_header=False, box=None, pad_edge=False)
-    money.add_row("won, cost, ROMI", f"{sales.won:,}, {sales.cost:,}, {_times(sales.romi)}")
+    money.add_row("won", f"{sales.won:,}")
+    for kind, cost in sales.costs.items():
+        money.add_row(f"cost by {kind}, ROMI", f"{cost:,}, {_times(sales.romi(kind))}")
     for thing in (stages, timing, *tables, reasons, money):
         if not isinstance(thing, Table) or thing.row_count or not thing.title:
             console.print(thing)

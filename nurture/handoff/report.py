@@ -102,12 +102,15 @@ class Handoff:
     sla_by_owner: tuple[Keeping, ...]
     sla_by_team: tuple[Keeping, ...]
     return_reasons: tuple[tuple[str, int], ...]
-    cost: Decimal
     won: Decimal
+    costs: Mapping[str, Decimal]
+    """All costs of each kind (``source``, ``campaign``): two views of one spend, never
+    added together."""
 
-    @property
-    def romi(self) -> float | None:
-        return float(self.won / self.cost) if self.cost else None
+    def romi(self, kind: str) -> float | None:
+        """Won amount over all costs of one kind; None without any."""
+        cost = self.costs.get(kind)
+        return float(self.won / cost) if cost else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,9 +121,9 @@ class Handoff:
             "sla_by_owner": [k.to_json() for k in self.sla_by_owner],
             "sla_by_team": [k.to_json() for k in self.sla_by_team],
             "return_reasons": [{"reason": r, "count": n} for r, n in self.return_reasons],
-            "cost": float(self.cost),
             "won": float(self.won),
-            "romi": self.romi,
+            "costs": {kind: float(cost) for kind, cost in self.costs.items()},
+            "romi": {kind: self.romi(kind) for kind in self.costs},
         }
 
 
@@ -156,7 +159,6 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
     )
     by_owner = _groups(session, owners, ids, reached, won, accepted, {})
     total_won = sum((g.won for g in by_source), Decimal(0))
-    total_cost = sum((c for kind in costs.values() for c in kind.values()), Decimal(0))
     return Handoff(
         accepted=int(
             session.scalar(
@@ -172,8 +174,8 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
         sla_by_owner=_keeping(session, ids, MqlRecord.owner, Assignment.previous),
         sla_by_team=_keeping(session, ids, MqlRecord.team, Assignment.team),
         return_reasons=_reasons(session, ids),
-        cost=total_cost,
         won=total_won,
+        costs={kind: sum(named.values(), Decimal(0)) for kind, named in costs.items()},
     )
 
 
