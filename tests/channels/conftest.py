@@ -11,15 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from tests.channels.provider import Provider, provider_app
 from tests.channels.servers import SmtpServer, TlsFiles, authenticator
+from tests.live import serving
 
 
 @pytest.fixture
@@ -99,27 +97,8 @@ def smtp_tls_server(
 def provider_server() -> Iterator[tuple[Provider, str]]:
     """The provider app under uvicorn in a thread, for the whole session."""
     provider = Provider()
-    config = uvicorn.Config(
-        provider_app(provider),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="provider", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the provider app did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield provider, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(provider_app(provider), "provider") as url:
+        yield provider, url
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ through the models, and reads back what the service recorded. Time is a
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from sqlalchemy import Engine, func, pool, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -33,6 +30,7 @@ from nurture.engine.clock import VirtualClock
 from nurture.models import Base, Campaign, CampaignVersion, Delivery, Enrollment, Event, Lead, Tag
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
+from tests.live import serving
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -158,27 +156,8 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def live_url(app: Starlette) -> Iterator[str]:
     """The app under a real uvicorn on 127.0.0.1, for this test."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="tracking", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the tracking service did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, "tracking service") as url:
+        yield url
 
 
 @pytest_asyncio.fixture
