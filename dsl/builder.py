@@ -41,8 +41,8 @@ Word = ast.Word
 _T = TypeVar("_T")
 
 
-MAX_DIGITS = 18
-"""The longest whole number the language reads; every bound a check applies is far below it."""
+MAX_DIGITS = 100
+"""The longest whole number the language reads; the checks bound each kind far below it."""
 
 
 class NumberTooLong(Exception):

@@ -22,7 +22,7 @@ from nurture.cli import app
 CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
 EXAMPLES = {p.name: p.read_text(encoding="utf-8") for p in sorted(CAMPAIGNS.glob("*.nurture"))}
 NAMES = sorted(EXAMPLES)
-HUGE = ("9" * 5000, "1" * 4301, "9" * 19, "0" * 3000 + "7")
+HUGE = ("9" * 5000, "1" * 4301, "9" * 101, "0" * 3000 + "7")
 SURROGATES = ("\udc80", "\ud800", "\udfff")
 
 
