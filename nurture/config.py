@@ -109,6 +109,10 @@ class Settings:
     """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     default_calling_code: str | None = None
     """The country code of national phone numbers (``86``); unset: numbers need a ``+``."""
+    render_max_size: int = 1_000_000
+    """Characters in a rendered message (all parts) and in any value its template makes."""
+    render_seconds: float = 2.0
+    """Time one message's templates may take to render; past it the delivery fails."""
 
     @classmethod
     def load(
@@ -182,6 +186,8 @@ class Settings:
             "sweep_interval": (1, 365 * 86400),
             "max_attempts": (1, 100),
             "retry_seconds": (0.001, 86400),
+            "render_max_size": (1000, 100_000_000),
+            "render_seconds": (0.01, 600),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
