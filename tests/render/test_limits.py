@@ -55,6 +55,7 @@ def fails(source: str, channel: str = "sms", limits: Limits | None = None) -> Re
         ("hi\n{{ (9 ** (9 ** 8)) % 7 }}", "a number would have more than 4,300 digits"),
         ("hi\n{{ 'a' | center(999999999) }}", "the number 999,999,999 is over the limit"),
         ("hi\n{{ 'a'.ljust(10 ** 9) }}", "the number 1,000,000,000 is over the limit"),
+        ("hi\n{% autoescape 'a' | center(999999999) %}{% endautoescape %}", "999,999,999"),
         ("hi\n{{ ('{0}' * 1000).format('a' * 999999) }}", "the formatted text would be"),
         ("hi\n{{ ('%s' * 9) % (('a' * 999999),) * 9 }}", "over the limit of 1,000,000"),
     ],
