@@ -248,10 +248,17 @@ class Settings:
 # ---------------------------------------------------------------- parsing
 
 _INT_FIELDS = frozenset(
-    {"worker_processes", "worker_threads", "batch_size", "send_concurrency", "max_attempts"}
+    {
+        "worker_processes",
+        "worker_threads",
+        "batch_size",
+        "send_concurrency",
+        "max_attempts",
+        "render_max_size",
+    }
 )
 _FLOAT_FIELDS = frozenset(
-    {"lease_seconds", "scheduler_interval", "sweep_interval", "retry_seconds"}
+    {"lease_seconds", "scheduler_interval", "sweep_interval", "retry_seconds", "render_seconds"}
 )
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 
