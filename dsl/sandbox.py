@@ -138,6 +138,14 @@ def _check_text(value: Any, what: str = "the text") -> None:
         raise _over(what, size)
 
 
+_WIDTH_FILTERS: Final = frozenset({"center", "indent", "batch", "slice"})
+"""Filters whose number arguments are widths or counts of what they make."""
+_WIDTH_CALLS: Final = frozenset(
+    {"center", "ljust", "rjust", "zfill", "lipsum", "generate_lorem_ipsum", "range", "safe_range"}
+)
+"""Text methods and globals likewise; other numbers (a lead's revenue) may be any size."""
+
+
 def _check_numbers(args: Iterable[Any]) -> None:
     """A width, count or length above the size limit could only make something too big."""
     limit = _limits().size
@@ -146,6 +154,8 @@ def _check_numbers(args: Iterable[Any]) -> None:
             raise TemplateLimitError(f"the number {arg:,} is over the limit of {limit:,}")
 
 
+_DIGITS = re.compile(r"\d+")
+_FIELDS = re.compile(r"\{([^{}]*)\}")
 _PRINTF = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
 
 
@@ -155,7 +165,8 @@ def _check_printf(fmt: str, args: Any) -> None:
     widths = [int(n) for spec in specs for n in spec if n.isdigit()]
     values = args if isinstance(args, tuple) else (args,)
     _check_numbers(widths)
-    _check_numbers(values)
+    if any("*" in spec for spec in specs):  # widths taken from the arguments
+        _check_numbers(values)
     longest = max([0, *widths, *(text_size(v) for v in values)])
     size = len(fmt) + len(specs) * longest
     if size > _limits().size:
@@ -188,7 +199,11 @@ def _check_str_method(name: str, text: str, args: tuple[Any, ...]) -> None:
     """Methods of a text whose result can be much longer than the text and its arguments."""
     if name in ("format", "format_map"):
         values = [*args, *(args[0].values() if name == "format_map" and args else ())]
-        size = len(text) + text.count("{") * max([0, *(text_size(v) for v in values)])
+        fields = _FIELDS.findall(text)  # `{:>999}` pads to 999; digits outside are text
+        widths = [int(n) for field in fields for n in _DIGITS.findall(field)]
+        _check_numbers(widths)
+        longest = max([0, *widths, *(text_size(v) for v in values)])
+        size = len(text) + text.count("{") * longest
         if size > _limits().size:
             raise _over("the formatted text", size)
     elif name == "replace" and len(args) >= 2:
@@ -207,7 +222,8 @@ def _check_str_method(name: str, text: str, args: tuple[Any, ...]) -> None:
 
 def _check_filter(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     value, rest = (args[0] if args else None), args[1:]
-    _check_numbers([*rest, *kwargs.values()])
+    if name in _WIDTH_FILTERS:
+        _check_numbers([*rest, *kwargs.values()])
     if name in ("join", "string", "tojson", "pprint", "list", "urlize") and value is not None:
         _check_text(value, f"the `{name}` result")
     elif name == "format" and isinstance(value, str):
@@ -357,8 +373,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         **kwargs: Any,
     ) -> Any:
         _tick()
-        _check_numbers([*args, *kwargs.values()])
         method = getattr(__obj, "__wrapped__", __obj)
+        if getattr(method, "__name__", "") in _WIDTH_CALLS:
+            _check_numbers([*args, *kwargs.values()])
         owner = getattr(method, "__self__", None)
         if isinstance(owner, str):
             _check_str_method(getattr(method, "__name__", ""), owner, args)
@@ -410,9 +427,19 @@ def _fold(node: nodes.Node) -> Any:
         values = [_fold(item) for item in node.nodes]
         _check_text(values, "the joined text")
         return "".join(map(str, values))
-    if isinstance(node, nodes.Call | nodes.Filter):
+    if isinstance(node, nodes.Call | nodes.Filter) and _name(node) in _WIDTH_FILTERS | _WIDTH_CALLS:
         _check_numbers(_constant_args(node))
     raise _NotConstant
+
+
+def _name(node: nodes.Call | nodes.Filter) -> str:
+    """`center` for `x | center(...)` and `x.center(...)`, `range` for `range(...)`."""
+    if isinstance(node, nodes.Filter):
+        return node.name
+    func = node.node
+    if isinstance(func, nodes.Getattr):
+        return func.attr
+    return func.name if isinstance(func, nodes.Name) else ""
 
 
 def _constant_args(node: nodes.Call | nodes.Filter) -> Iterator[Any]:

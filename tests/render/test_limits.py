@@ -56,6 +56,7 @@ def fails(source: str, channel: str = "sms", limits: Limits | None = None) -> Re
         ("hi\n{{ 'a' | center(999999999) }}", "the number 999,999,999 is over the limit"),
         ("hi\n{{ 'a'.ljust(10 ** 9) }}", "the number 1,000,000,000 is over the limit"),
         ("hi\n{{ ('{0}' * 1000).format('a' * 999999) }}", "the formatted text would be"),
+        ("hi\n{{ '{:>999999999}'.format('a') }}", "the number 999,999,999 is over the limit"),
         ("hi\n{{ ('%s' * 9) % (('a' * 999999),) * 9 }}", "over the limit of 1,000,000"),
     ],
 )
@@ -151,3 +152,18 @@ def test_ordinary_templates_are_untouched_by_the_limits() -> None:
         "{{ '%05.1f' % 3.14159 }} {{ 'ab' | replace('a', 'x') | center(6) }} {{ 2 ** 10 }}"
     )
     assert render(source).body == "1a!2b! 6 1-2 003.1   xb   1024"
+
+
+def test_a_large_number_is_fine_where_it_is_a_value_not_a_width() -> None:
+    # Given a lead whose revenue is far above the size limit, printed in the usual ways
+    source = (
+        "{% macro money(n) %}{{ '{:,}'.format(n) }}{% endmacro %}{{ money(lead.revenue) }} "
+        "{{ '%d' % lead.revenue }} {{ '%d' | format(lead.revenue) }} {{ lead.revenue * 1000 }} "
+        "{{ lead.revenue | round | int }} {{ 'Call 13800138000, {}'.format(1) }}"
+    )
+    templates = DictTemplates({"t.sms": source})
+    renderer = Renderer(templates, TokenSigner("k" * 32), BASE)
+    lead = {**WEI, "revenue": 5_000_000_000}
+    message = renderer.render("sms", "t", NEAR, RenderContext(lead, "Welcome"), None, 41, 7)
+    expected = "5,000,000,000 5000000000 5000000000 5000000000000 5000000000 Call 13800138000, 1"
+    assert message.body == expected
