@@ -54,10 +54,10 @@ there is no loader that would know the channel and the campaign's folder.
 `{{ self }}` names the template as `welcome/cxo.email.j2`, never by the
 server's path.
 
-Limits (`dsl.sandbox`): a message's templates render within `Limits.seconds`
-all parts together, no value a template makes and no rendered message is
-longer than `Limits.size` characters, and nothing is computed while a
-template compiles. A template over a limit is a `RenderError` saying which
+Limits (`dsl.limits`, enforced by `dsl.sandbox`): a message's templates
+render within `Limits.seconds` all parts together, no value a template makes
+and no rendered message is longer than `Limits.size` characters, and nothing
+is computed while a template compiles. A template over a limit is a `RenderError` saying which
 limit, so that delivery fails and every other goes on.
 
 Compiled templates are cached per `Renderer`, keyed by the template's path and
