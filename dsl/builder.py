@@ -41,6 +41,31 @@ Word = ast.Word
 _T = TypeVar("_T")
 
 
+MAX_DIGITS = 100
+"""The longest whole number the language reads; the checks bound each kind far below it."""
+
+
+class NumberTooLong(Exception):
+    """Raised when a whole number has more than `MAX_DIGITS` digits: a located syntax error."""
+
+    def __init__(self, line: int, column: int, digits: str) -> None:
+        super().__init__(f"{line}:{column}: a number of {len(digits)} digits")
+        self.line = line
+        self.column = column
+        self.digits = digits
+
+
+def whole(digits: str, line: int, column: int) -> int:
+    """`int(digits)`, refusing a number longer than `MAX_DIGITS` (Python refuses 4,300 and more)."""
+    if len(digits) > MAX_DIGITS:
+        raise NumberTooLong(line, column, digits)
+    return int(digits)
+
+
+def _int(t: Tok) -> int:
+    return whole(t[4], t[0], t[1])
+
+
 def _constructor(cls: type[_T]) -> Callable[..., _T]:
     """`cls(*values)` for a frozen, slotted dataclass, a few times faster than `cls(...)`.
 
@@ -260,7 +285,7 @@ class AstBuilder:
         return _Window(days[0], days[1], times[0], times[1], zone, span)
 
     def cap_setting(self, span: Span, count: Tok, period: Tok) -> ast.Cap:
-        return _Cap(int(count[4]), self._word(period), span)
+        return _Cap(_int(count), self._word(period), span)
 
     def end_setting(self, span: Span, duration: ast.Duration) -> ast.EndAfter:
         return _EndAfter(duration, span)
@@ -299,7 +324,7 @@ class AstBuilder:
         return _ScoreStmt(delta, span)
 
     def signed(self, sign: Tok, digits: Tok) -> int:
-        return -int(digits[4]) if sign[4] == "-" else int(digits[4])
+        return -_int(digits) if sign[4] == "-" else _int(digits)
 
     def enroll(self, span: Span, name: Tok) -> ast.EnrollStmt:
         return _EnrollStmt(self._word(name), span)
@@ -348,7 +373,7 @@ class AstBuilder:
         return _SplitArm(float(percent[4][:-1]), label, rest[-1], span)
 
     def repeat_stmt(self, span: Span, times: Tok, body: tuple[ast.Stmt, ...]) -> ast.Repeat:
-        return _Repeat(int(times[4]), body, span)
+        return _Repeat(_int(times), body, span)
 
     # -- conditions
     def or_cond(self, span: Span, *items: ast.Cond) -> ast.Or:
@@ -446,7 +471,7 @@ class AstBuilder:
         return _Value("list", values, span)
 
     def duration(self, span: Span, amount: Tok, unit: Tok) -> ast.Duration:
-        return _Duration(int(amount[4]), self._word(unit), span)
+        return _Duration(_int(amount), self._word(unit), span)
 
     # -- scoring
     def scoring(self, span: Span, name: Tok, *parts: Any) -> ast.Scoring:

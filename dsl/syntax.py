@@ -33,12 +33,12 @@ from typing import Any, cast
 
 import lark
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 from lark.parsers.lalr_parser_state import ParserState
 
 from dsl import ast
-from dsl.builder import AstBuilder, parse_conf, routing_parts
+from dsl.builder import MAX_DIGITS, AstBuilder, NumberTooLong, parse_conf, routing_parts, whole
 from dsl.builder import unquote as unquote
 from dsl.errors import ERROR, Diagnostic, DslSyntaxError
 from dsl.lexer import GrammarChanged, Lexer, tok_class
@@ -52,6 +52,14 @@ class _IndentProblem(Exception):
     def __init__(self, line: int, column: int) -> None:
         self.line = line
         self.column = column
+
+
+_Unreadable = (UnexpectedInput, _IndentProblem, NumberTooLong)
+"""What makes a file or a top-level item unreadable, each turned into one diagnostic."""
+
+
+def _int(tok: Token) -> int:
+    return whole(str(tok), tok.line or 1, tok.column or 1)
 
 
 class _Indenter(Indenter):
@@ -171,7 +179,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.Window(days[0], days[1], times[0], times[1], zone, self._s(meta))
 
     def cap_setting(self, meta: Meta, count: Token, period: Token) -> ast.Cap:
-        return ast.Cap(int(count), self._word(period), self._s(meta))
+        return ast.Cap(_int(count), self._word(period), self._s(meta))
 
     def end_setting(self, meta: Meta, duration: ast.Duration) -> ast.EndAfter:
         return ast.EndAfter(duration, self._s(meta))
@@ -207,7 +215,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.ScoreStmt(delta, self._s(meta))
 
     def signed(self, meta: Meta, sign: Token, digits: Token) -> int:
-        return -int(digits) if sign == "-" else int(digits)
+        return -_int(digits) if sign == "-" else _int(digits)
 
     def enroll(self, meta: Meta, name: Token) -> ast.EnrollStmt:
         return ast.EnrollStmt(self._word(name), self._s(meta))
@@ -248,7 +256,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.SplitArm(float(percent[:-1]), label, rest[-1], self._s(meta))
 
     def repeat_stmt(self, meta: Meta, times: Token, body: tuple[ast.Stmt, ...]) -> ast.Repeat:
-        return ast.Repeat(int(times), body, self._s(meta))
+        return ast.Repeat(_int(times), body, self._s(meta))
 
     # -- conditions
     def or_cond(self, meta: Meta, *items: ast.Cond) -> ast.Or:
@@ -343,7 +351,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.Value("list", tuple(i for i in items if i is not None), self._s(meta))
 
     def duration(self, meta: Meta, amount: Token, unit: Token) -> ast.Duration:
-        return ast.Duration(int(amount), self._word(unit), self._s(meta))
+        return ast.Duration(_int(amount), self._word(unit), self._s(meta))
 
     # -- scoring
     def scoring(self, meta: Meta, name: Token, *parts: Any) -> ast.Scoring:
@@ -603,7 +611,12 @@ class _Parser:
         """Lark's contextual lexer and `_Indenter`, a parse tree, then `_Builder`."""
         tree = self.lark.parse(text)
         self.builder.path = path
-        result: tuple[ast.Item, ...] = self.builder.transform(tree)
+        try:
+            result: tuple[ast.Item, ...] = self.builder.transform(tree)
+        except VisitError as e:
+            if isinstance(e.orig_exc, NumberTooLong):
+                raise e.orig_exc from None
+            raise
         return result
 
 
@@ -625,7 +638,7 @@ def parse_module(text: str, path: str = "<string>") -> ast.Module:
     source = text if text.endswith("\n") else text + "\n"
     try:
         return ast.Module(path, parser.parse(source, path))
-    except (UnexpectedInput, _IndentProblem):
+    except _Unreadable:
         pass
     items: list[ast.Item] = []
     problems: list[Diagnostic] = []
@@ -636,7 +649,7 @@ def parse_module(text: str, path: str = "<string>") -> ast.Module:
         chunk = "\n" * start + "".join(lines[start:end])
         try:
             items.extend(parser.parse(chunk, path))
-        except (UnexpectedInput, _IndentProblem) as e:
+        except _Unreadable as e:
             problems.append(_diagnose(e, parser, path, lines))
     if not problems:  # the file failed whole but every piece parsed: blame the first line
         problems.append(_error(path, 1, 1, "this file could not be read", lines))
@@ -715,8 +728,14 @@ def _expected_words(expected: set[str], parser: _Parser, before: Token | None) -
 
 
 def _diagnose(
-    e: UnexpectedInput | _IndentProblem, parser: _Parser, path: str, lines: list[str]
+    e: UnexpectedInput | _IndentProblem | NumberTooLong,
+    parser: _Parser,
+    path: str,
+    lines: list[str],
 ) -> Diagnostic:
+    if isinstance(e, NumberTooLong):
+        message = f"this number has {len(e.digits):,} digits, more than the {MAX_DIGITS} allowed"
+        return _error(path, e.line, e.column, message, lines, "write a smaller number")
     if isinstance(e, _IndentProblem):
         return _error(
             path,

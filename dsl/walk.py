@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from dsl import ast
+from dsl.sandbox import BoundedSandbox, constant_problems
 from dsl.vocabulary import (
     CHANNELS,
     HANDOFF_TEMPLATE_GLOBALS,
@@ -348,7 +348,7 @@ def _delays(cond: ast.Cond) -> tuple[int, int]:
 
 # ---------------------------------------------------------------- templates (Jinja trees)
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+_ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=True)
 _MAX_EXPANSIONS = 500
 
 
@@ -430,6 +430,9 @@ class TemplateFacts:
     """Every `lead.X` and `lead["X"]` it reads."""
     has_subject: bool
     """Whether it defines `{% block subject %}`, or extends a template that may."""
+    problems: tuple[tuple[int, str], ...] = ()
+    """`(line, why)` for what the renderer refuses: `include` and the like, expressions over
+    the sandbox's limits (`dsl.sandbox.constant_problems`)."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -444,7 +447,19 @@ def template_facts(text: str) -> TemplateFacts | TemplateSyntaxError:
         return e
     blocks = {block.name for block in parsed.find_all(nodes.Block)}
     subject = "subject" in blocks or parsed.find(nodes.Extends) is not None
-    return TemplateFacts(frozenset(variables), frozenset(_lead_attributes(parsed)), subject)
+    problems = [*_pulled_in(parsed), *constant_problems(parsed)]
+    lead = frozenset(_lead_attributes(parsed))
+    return TemplateFacts(frozenset(variables), lead, subject, tuple(sorted(problems)))
+
+
+_PULLS = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+
+
+def _pulled_in(template: nodes.Template) -> Iterator[tuple[int, str]]:
+    """Each `extends`, `include` or `import`: a template stands alone when rendered."""
+    for node in template.find_all(_PULLS):
+        word = {nodes.Extends: "extend", nodes.Include: "include"}.get(type(node), "import")
+        yield node.lineno, f"templates cannot {word} other templates"
 
 
 def _lead_attributes(template: nodes.Template) -> set[str]:

@@ -114,6 +114,10 @@ class Settings:
     """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     default_calling_code: str | None = None
     """The country code of national phone numbers (``86``); unset: numbers need a ``+``."""
+    render_max_size: int = 1_000_000
+    """Characters in a rendered message (all parts) and in any value its template makes."""
+    render_seconds: float = 2.0
+    """Time one message's templates may take to render; past it the delivery fails."""
 
     @classmethod
     def load(
@@ -187,6 +191,8 @@ class Settings:
             "sweep_interval": (1, 365 * 86400),
             "max_attempts": (1, 100),
             "retry_seconds": (0.001, 86400),
+            "render_max_size": (1000, 100_000_000),
+            "render_seconds": (0.01, 600),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
@@ -247,10 +253,17 @@ class Settings:
 # ---------------------------------------------------------------- parsing
 
 _INT_FIELDS = frozenset(
-    {"worker_processes", "worker_threads", "batch_size", "send_concurrency", "max_attempts"}
+    {
+        "worker_processes",
+        "worker_threads",
+        "batch_size",
+        "send_concurrency",
+        "max_attempts",
+        "render_max_size",
+    }
 )
 _FLOAT_FIELDS = frozenset(
-    {"lease_seconds", "scheduler_interval", "sweep_interval", "retry_seconds"}
+    {"lease_seconds", "scheduler_interval", "sweep_interval", "retry_seconds", "render_seconds"}
 )
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 

@@ -51,6 +51,14 @@ address can be reached through it (no open redirect).
 
 A template stands alone: `extends`, `include` and `import` are refused, as
 there is no loader that would know the channel and the campaign's folder.
+`{{ self }}` names the template as `welcome/cxo.email.j2`, never by the
+server's path.
+
+Limits (`dsl.limits`, enforced by `dsl.sandbox`): a message's templates
+render within `Limits.seconds` all parts together, no value a template makes
+and no rendered message is longer than `Limits.size` characters, and nothing
+is computed while a template compiles. A template over a limit is a `RenderError` saying which
+limit, so that delivery fails and every other goes on.
 
 Compiled templates are cached per `Renderer`, keyed by the template's path and
 a hash of its text: an edited file is compiled again, an unchanged one never.
@@ -69,10 +77,10 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 from markupsafe import Markup
 
+from dsl.sandbox import BoundedSandbox, Limits, TemplateLimitError, bounded
 from dsl.templates import TemplateSource, template_filename
 from dsl.vocabulary import LEAD_FIELDS
 from nurture.tokens import TokenSigner
@@ -101,6 +109,8 @@ __all__ = [
 
 EMAIL: Final = "email"
 JSON_CHANNELS: Final = frozenset({"wechat", "webhook", "wecom"})
+DEFAULT_LIMITS: Final = Limits()
+"""1,000,000 characters and 2 seconds a message (`NURTURE_RENDER_MAX_SIZE`, `..._SECONDS`)."""
 CACHE_SIZE: Final = 1024
 """Compiled templates kept per `Renderer` (an email template takes two entries)."""
 
@@ -199,12 +209,8 @@ def _json_string(value: Any) -> str:
     return json.dumps(value if isinstance(value, str) else str(value), ensure_ascii=False)[1:-1]
 
 
-def _environment(
-    autoescape: bool, finalize: Callable[[Any], Any] | None = None
-) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        undefined=_Undefined, autoescape=autoescape, finalize=finalize
-    )
+def _environment(autoescape: bool, finalize: Callable[[Any], Any] | None = None) -> BoundedSandbox:
+    return BoundedSandbox(undefined=_Undefined, autoescape=autoescape, finalize=finalize)
 
 
 _HTML, _PLAIN, _JSON = _environment(True), _environment(False), _environment(False, _json_string)
@@ -215,7 +221,8 @@ class Renderer:
 
     `on_compile(path)` is called each time a template is compiled (a hook for
     metrics and tests; an email template compiles twice, escaping for html and
-    not for text). Safe to share between threads.
+    not for text). `limits` bound each message's rendering. Safe to share
+    between threads.
     """
 
     def __init__(
@@ -225,6 +232,7 @@ class Renderer:
         base_url: str,
         *,
         on_compile: Callable[[str], None] = lambda path: None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         if urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
@@ -232,6 +240,7 @@ class Renderer:
         self.signer = signer
         self.base_url = base_url.rstrip("/")
         self.on_compile = on_compile
+        self.limits = limits
         self._cache: OrderedDict[tuple[int, str, bytes], Template] = OrderedDict()
         self._digests: dict[str, tuple[str, bytes]] = {}
         self._lock = threading.Lock()
@@ -247,6 +256,21 @@ class Renderer:
         lead_id: int,
     ) -> RenderedMessage:
         """Render the template `template_name` for `channel` for one lead and delivery."""
+        with bounded(self.limits):
+            return self._render(
+                channel, template_name, near_path, context, subject_override, delivery_id, lead_id
+            )
+
+    def _render(
+        self,
+        channel: str,
+        template_name: str,
+        near_path: str,
+        context: RenderContext,
+        subject_override: str | None,
+        delivery_id: int,
+        lead_id: int,
+    ) -> RenderedMessage:
         found = self.templates.find(channel, template_name, near_path)
         if found is None:
             path = template_filename(channel, template_name)
@@ -255,19 +279,37 @@ class Renderer:
         unsubscribe_url = f"{self.base_url}/u/{token}"
         links = Links(self.signer, self.base_url, delivery_id)
         variables = _variables(context, template_name, delivery_id, unsubscribe_url, links)
+        name = template_filename(channel, template_name)  # what `{{ self }}` shows
         if channel != EMAIL:
-            body = self._body(channel, found.path, found.text, variables)
-            return RenderedMessage("", "", "", body, links.all(), unsubscribe_url)
-        subject = self._subject(found.path, found.text, subject_override, near_path, variables)
-        html, text = self._parts(found.path, found.text, variables, links, delivery_id)
-        return RenderedMessage(subject, html, text, "", links.all(), unsubscribe_url)
+            body = self._body(channel, (found.path, name), found.text, variables)
+            message = RenderedMessage("", "", "", body, links.all(), unsubscribe_url)
+            return self._within_size(found.path, message)
+        where = (found.path, name)
+        subject = self._subject(where, found.text, subject_override, near_path, variables)
+        html, text = self._parts(where, found.text, variables, links, delivery_id)
+        message = RenderedMessage(subject, html, text, "", links.all(), unsubscribe_url)
+        return self._within_size(found.path, message)
+
+    def _within_size(self, path: str, message: RenderedMessage) -> RenderedMessage:
+        """The message, unless all its parts together are over the size limit."""
+        size = sum(map(len, (message.subject, message.html, message.text, message.body)))
+        if size > self.limits.size:
+            why = f"the rendered message has {size:,} characters, over the limit of"
+            raise RenderError(path, None, f"{why} {self.limits.size:,}")
+        return message
 
     def render_notice(
         self, channel: str, template_name: str, near_path: str, values: Mapping[str, Any]
     ) -> RenderedMessage:
-        """Render a message to sales (`nurture.handoff.notices`): the same sandbox and
-        blocks as a touch, no tracked links, no open pixel, no unsubscribe link.
+        """Render a message to sales (`nurture.handoff.messages`): the same bounded sandbox
+        and blocks as a touch, no tracked links, no open pixel, no unsubscribe link.
         `values` are the template's names, each a mapping or a plain value."""
+        with bounded(self.limits):
+            return self._render_notice(channel, template_name, near_path, values)
+
+    def _render_notice(
+        self, channel: str, template_name: str, near_path: str, values: Mapping[str, Any]
+    ) -> RenderedMessage:
         found = self.templates.find(channel, template_name, near_path)
         if found is None:
             path = template_filename(channel, template_name)
@@ -276,34 +318,36 @@ class Renderer:
             name: Namespace(name, value) if isinstance(value, Mapping) else value
             for name, value in values.items()
         }
+        where = (found.path, template_filename(channel, template_name))
         if channel != EMAIL:
-            body = self._body(channel, found.path, found.text, variables)
-            return RenderedMessage("", "", "", body, (), "")
-        subject = self._subject(found.path, found.text, None, near_path, variables)
-        plain = self._compiled(_PLAIN, found.path, found.text)
+            body = self._body(channel, where, found.text, variables)
+            return self._within_size(found.path, RenderedMessage("", "", "", body, (), ""))
+        subject = self._subject(where, found.text, None, near_path, variables)
+        plain = self._compiled(_PLAIN, where, found.text)
         html = text = ""
         if "html" in plain.blocks:
-            escaped = self._compiled(_HTML, found.path, found.text)
+            escaped = self._compiled(_HTML, where, found.text)
             html = _run(found.path, "html", escaped, "html", variables).strip()
         if "text" in plain.blocks:
             text = _run(found.path, "text", plain, "text", variables).strip()
-        return RenderedMessage(subject, html, text, "", (), "")
+        return self._within_size(found.path, RenderedMessage(subject, html, text, "", (), ""))
 
     def _subject(
         self,
-        path: str,
+        where: tuple[str, str],
         source: str,
         override: str | None,
         near_path: str,
         variables: dict[str, Any],
     ) -> str:
         """The campaign's subject if given, else the template's `subject` block, on one line."""
+        path = where[0]
         if override is not None:
-            where = f"{near_path} (subject {override!r})"
-            template = self._compiled(_PLAIN, where, override)
-            subject = _run(where, "subject", template, None, variables)
+            given = f"{near_path} (subject {override!r})"
+            template = self._compiled(_PLAIN, (given, "subject"), override)
+            subject = _run(given, "subject", template, None, variables)
         else:
-            template = self._compiled(_PLAIN, path, source)
+            template = self._compiled(_PLAIN, where, source)
             if "subject" not in template.blocks:
                 why = "defines no `{% block subject %}` and the campaign gives no subject"
                 raise RenderError(path, None, why)
@@ -311,16 +355,22 @@ class Renderer:
         return " ".join(subject.split())
 
     def _parts(
-        self, path: str, source: str, variables: dict[str, Any], links: Links, delivery_id: int
+        self,
+        where: tuple[str, str],
+        source: str,
+        variables: dict[str, Any],
+        links: Links,
+        delivery_id: int,
     ) -> tuple[str, str]:
         """The html and text parts, links tracked and the open pixel added."""
-        plain = self._compiled(_PLAIN, path, source)
+        path = where[0]
+        plain = self._compiled(_PLAIN, where, source)
         if "html" not in plain.blocks and "text" not in plain.blocks:
             why = "defines neither `{% block html %}` nor `{% block text %}`"
             raise RenderError(path, None, why)
         html = text = ""
         if "html" in plain.blocks:
-            escaped = self._compiled(_HTML, path, source)
+            escaped = self._compiled(_HTML, where, source)
             html = _run(path, "html", escaped, "html", variables).strip()
             pixel = PIXEL.format(f"{self.base_url}/o/{self.signer.open_token(delivery_id)}")
             html = add_pixel(rewrite_html(html, links.for_html), pixel)
@@ -329,10 +379,13 @@ class Renderer:
             text = rewrite_text(text, links.for_text)
         return html, text
 
-    def _body(self, channel: str, path: str, source: str, variables: dict[str, Any]) -> str:
+    def _body(
+        self, channel: str, where: tuple[str, str], source: str, variables: dict[str, Any]
+    ) -> str:
         """The whole template as the body; JSON for wechat and webhook, checked to parse."""
         env = _JSON if channel in JSON_CHANNELS else _PLAIN
-        body = _run(path, "body", self._compiled(env, path, source), None, variables).strip()
+        path = where[0]
+        body = _run(path, "body", self._compiled(env, where, source), None, variables).strip()
         if channel in JSON_CHANNELS:
             try:
                 json.loads(body)
@@ -341,15 +394,19 @@ class Renderer:
                 raise RenderError(path, None, why) from e
         return body
 
-    def _compiled(self, env: Environment, path: str, source: str) -> Template:
-        """The template compiled in `env`, from the cache when its text has not changed."""
+    def _compiled(self, env: Environment, where: tuple[str, str], source: str) -> Template:
+        """The template compiled in `env`, from the cache when its text has not changed.
+
+        `where` is the file's path (for errors) and the name a template sees itself by.
+        """
+        path = where[0]
         key = (id(env), path, self._digest(path, source))
         with self._lock:
             template = self._cache.get(key)
             if template is not None:
                 self._cache.move_to_end(key)
                 return template
-        template = _compile(env, path, source)
+        template = _compile(env, where, source)
         self.on_compile(path)
         with self._lock:
             self._cache[key] = template
@@ -407,11 +464,12 @@ def lead_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _compile(env: Environment, path: str, source: str) -> Template:
+def _compile(env: Environment, where: tuple[str, str], source: str) -> Template:
     """Parse and compile; a template may not pull in others (there is no loader to find them)."""
+    path, name = where
     try:
-        parsed = env.parse(source, name=path, filename=path)
-        code = env.compile(parsed, name=path, filename=path)
+        parsed = env.parse(source, name=name, filename=path)
+        code = env.compile(parsed, name=name, filename=path)
     except TemplateSyntaxError as e:
         raise RenderError(path, e.lineno, f"syntax error: {e.message}") from e
     found = next(
@@ -433,6 +491,8 @@ def _run(
     """Render the whole template or one block; every failure becomes a `RenderError`."""
     try:
         return _render_part(template, block, variables)
+    except TemplateLimitError as e:
+        raise RenderError(path, _line(e, path), f"in the {part}: over a limit: {e}") from e
     except SecurityError as e:
         raise RenderError(path, _line(e, path), f"in the {part}: not allowed: {e}") from e
     except Exception as e:  # templates can raise anything; none of it may escape untranslated
@@ -444,7 +504,10 @@ def _render_part(template: Template, block: str | None, variables: dict[str, Any
     """What `Template.render` does, for one block too: errors point at template lines."""
     render = template.root_render_func if block is None else template.blocks[block]
     try:
-        return "".join(render(template.new_context(variables)))
+        output = BoundedSandbox.output_buffer()  # refuses to grow past the size limit
+        for chunk in render(template.new_context(variables)):
+            output.append(chunk)
+        return "".join(output)
     except Exception:
         template.environment.handle_exception()
 

@@ -17,7 +17,11 @@ from __future__ import annotations
 from dsl import ast
 from dsl import vocabulary as voc
 from dsl.checks.base import Check, Context
-from dsl.checks.conditions import check_comparisons, check_condition_fields
+from dsl.checks.conditions import (
+    check_comparisons,
+    check_condition_fields,
+    check_condition_size,
+)
 from dsl.checks.definitions import check_field_decls, check_scoring
 from dsl.checks.flow import (
     check_engagement_order,
@@ -70,6 +74,8 @@ CODES: dict[str, str] = {
     "unknown-list": "A bare word in a comparison is no stage, grade, true/false or named list.",
     "type-mismatch": "A comparison mixes numbers, text, lists and true/false.",
     "bad-regex": "A `matches` pattern is not a valid regular expression.",
+    "slow-regex": "A `matches` pattern can take exponential time: `(a+)+`, `(a|ab)*`.",
+    "large-condition": "A condition (or a segment's lines together) joins over 100 comparisons.",
     "unknown-campaign": "`enroll` names a campaign that does not exist.",
     "self-enroll": "A campaign enrolls leads into itself.",
     "unknown-segment": "`enroll when segment` names a segment that does not exist.",
@@ -125,6 +131,7 @@ CHECKS: tuple[Check, ...] = (
     check_subjects,
     check_condition_fields,
     check_comparisons,
+    check_condition_size,
     check_durations,
     check_wait_until,
     check_windows,

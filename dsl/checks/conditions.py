@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from dsl import ast, walk
+from dsl import ast, regex_risk, walk
 from dsl import vocabulary as voc
 from dsl.checks.base import Context, _did_you_mean, _error, _one_of, _unknown
 from dsl.errors import Diagnostic
@@ -80,6 +80,12 @@ def _regex(value: ast.Value) -> Iterator[Diagnostic]:
     except (re.error, OverflowError, RecursionError, ValueError) as e:
         hint = "patterns are Python regular expressions"
         yield _error("bad-regex", value.span, f"the pattern does not compile: {e}", hint)
+        return
+    why = regex_risk.risk(str(value.value))
+    if why is not None:
+        message = f"this pattern can take exponential time on some texts: {why}"
+        hint = "repeat one part (`a+`, `[ab]+`), not a group that repeats inside or starts alike"
+        yield _error("slow-regex", value.span, message, hint)
 
 
 def _unknown_name(value: ast.Value) -> Diagnostic:
@@ -137,3 +143,23 @@ def _stage_or_grade(kind: str, value: ast.Value) -> Iterator[Diagnostic]:
     elif value.value not in known:
         word = ast.Word(str(value.value), value.span)
         yield _unknown(f"unknown-{kind}", kind, word, known, f"{kind}s are {_one_of(known)}")
+
+
+MAX_TERMS = 100
+"""Comparisons one condition (a segment: all its lines) may join with `and`, `or` and `not`."""
+
+
+def check_condition_size(ctx: Context) -> Iterator[Diagnostic]:
+    for item in ctx.program.items():
+        conds = list(walk.item_conditions(item))
+        groups = [conds] if isinstance(item, ast.Segment) else [[c] for c in conds]
+        for group in groups:
+            terms = sum(
+                not isinstance(c, ast.And | ast.Or | ast.Not)
+                for cond in group
+                for c in walk.subconditions(cond)
+            )
+            if terms > MAX_TERMS and group:
+                message = f"this condition joins {terms} comparisons, more than {MAX_TERMS}"
+                hint = 'compare with a list (`lead.region in ["a", "b"]`), or split it up'
+                yield _error("large-condition", group[0].span, message, hint)

@@ -96,6 +96,9 @@ def _jinja(
         line = "" if where == "the subject" else f" on line {facts.lineno}"
         yield _error("template-error", span, f"error in {where}{line}: {facts.message}")
         return None
+    for number, why in facts.problems:
+        on_line = "" if where == "the subject" else f" on line {number}"
+        yield _error("template-error", span, f"error in {where}{on_line}: {why}")
     for name in sorted(facts.variables - names):
         known = "templates may use " + _one_of(sorted(names))
         hint = f"did you mean `lead.{name}`?" if name in ctx.fields else None

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels import Channel, OutboundMessage, Receipt
+from dsl.sandbox import Limits
 from dsl.templates import FileTemplates
 from nurture.config import Settings
 from nurture.engine.clock import Clock, SystemClock
@@ -74,7 +75,8 @@ class Runtime:
         send_loop = SendLoop(channels or (lambda: make_channels(settings)))
         signer = TokenSigner(list(settings.secret_keys()), clock=clock.now)
         templates = CachedTemplates(FileTemplates(settings.templates))
-        renderer = Renderer(templates, signer, settings.base_url)
+        limits = Limits(settings.render_max_size, settings.render_seconds)
+        renderer = Renderer(templates, signer, settings.base_url, limits=limits)
 
         def send_all(messages: Sequence[OutboundMessage]) -> list[Receipt]:
             return send_loop.send_all(messages, settings.send_concurrency)

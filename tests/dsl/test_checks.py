@@ -9,6 +9,8 @@ then read every changed file before committing it.
 from __future__ import annotations
 
 import os
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -329,3 +331,24 @@ def test_checks_never_raise_on_anything_that_parses(source: str) -> None:
     templates = FileTemplates((TEMPLATES,))
     analysis = analyze({"clean.nurture": source}, templates)
     assert all(d.code in CODES or d.code in ("syntax", "too-deep") for d in analysis.diagnostics)
+
+
+def test_a_template_computing_gigabytes_is_reported_without_computing_it() -> None:
+    # Given templates whose constant expressions would take seconds and gigabytes to fold
+    sources = {
+        "c.nurture": 'campaign "C"\n  enroll when lead created\n  send sms "big"\n'
+        '  send sms "pow"\n  send sms "wide"\n'
+    }
+    templates = {
+        "big.sms": "{{ 'a' * 10**10 }}",
+        "pow.sms": "{{ (9 ** (9 ** 8)) % 7 }}",
+        "wide.sms": "{% autoescape 'a' | center(999999999) %}{% endautoescape %}",
+    }
+    # When they are checked, then each is a template-error, at once and in little memory
+    tracemalloc.start()
+    started = time.monotonic()
+    found = check(sources, templates)
+    elapsed, peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [d.code for d in found if d.is_error] == ["template-error"] * 3
+    assert elapsed < 10 and peak < 50e6  # folding them took 27 s and 3 GB for 10**9

@@ -34,6 +34,13 @@ def test_the_environment_wins_over_nurture_toml(tmp_path: Path) -> None:
     assert settings.templates == (Path("extra"),)
 
 
+def test_render_limits_come_from_the_environment(tmp_path: Path) -> None:
+    env = {"NURTURE_RENDER_MAX_SIZE": "50000", "NURTURE_RENDER_SECONDS": "0.5"}
+    settings = Settings.load(env, tmp_path)
+    assert (settings.render_max_size, settings.render_seconds) == (50_000, 0.5)
+    assert (Settings().render_max_size, Settings().render_seconds) == (1_000_000, 2.0)
+
+
 def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
     url = "smtp://mail.acme.example:2525?from=Acme%20%3Cnews%40acme.example%3E"
     assert Settings(smtp_url=url).sender_domain() == "acme.example"
@@ -68,6 +75,9 @@ def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
             "NURTURE_GLOBAL_CAP: the period must be at most a year, got '1 per 9999",
         ),
         ({"NURTURE_DATABASE_URL": "mysql://db/x"}, "use sqlite or postgresql, not mysql"),
+        ({"NURTURE_RENDER_SECONDS": "0"}, "NURTURE_RENDER_SECONDS must be between 0.01 and 600"),
+        ({"NURTURE_RENDER_MAX_SIZE": "10"}, "NURTURE_RENDER_MAX_SIZE must be between 1000 and"),
+        ({"NURTURE_RENDER_MAX_SIZE": "big"}, "NURTURE_RENDER_MAX_SIZE"),
     ],
 )
 def test_bad_values_are_one_line_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:

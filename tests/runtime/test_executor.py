@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from channels import OutboundMessage, Receipt, RecordingChannel
 from dsl.templates import FileTemplates
+from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
 from nurture.models import Event, Lead, Tag
 from nurture.runtime.keys import Key, message_id
@@ -18,7 +19,7 @@ from nurture.runtime.operations import ReleaseError, release, unknown_deliveries
 from nurture.runtime.process import Runtime
 from nurture.store.scoring import record_event
 from nurture.store.wake import wake_waiting
-from tests.runtime.conftest import add_lead
+from tests.runtime.conftest import CHANNELS, add_lead
 from tests.runtime.helpers import Driver, deliveries, enrollments
 
 
@@ -374,3 +375,35 @@ def test_a_lead_suppressed_before_its_first_touch_gets_a_suppressed_row(
     assert (row.status, row.error, row.attempts) == ("suppressed", "lead is unsubscribed", 0)
     [enrollment] = enrollments(runtime.sessions)
     assert (enrollment.state, enrollment.exit_reason) == ("exited", "suppressed")
+
+
+def test_a_template_over_the_time_limit_fails_its_delivery_and_other_leads_go_on(
+    settings: Settings,
+    clock: VirtualClock,
+    channel: RecordingChannel,
+    deployed: object,
+    campaign: Path,
+) -> None:
+    # Given a template that would loop for hours for one lead, and a render limit of 0.3 s
+    template = campaign / "templates" / "t" / "hello.email.j2"
+    template.write_text(
+        "{% block subject %}Hi{% endblock %}{% block text %}"
+        "{% if lead.first_name == 'Slow' %}{% for i in range(100000) %}"
+        "{% for j in range(100000) %}{% endfor %}{% endfor %}{% endif %}Hello{% endblock %}"
+    )
+    limited = settings.with_changes(render_seconds=0.3)
+    runtime = Runtime.start(limited, clock, channels=lambda: dict.fromkeys(CHANNELS, channel))
+    try:
+        add_lead(runtime.sessions, "slow@client.example", first_name="Slow", phone=None)
+        add_lead(runtime.sessions, "ada@client.example")
+        # When both touches are due
+        [report] = Driver(runtime).tick()
+        failed = [row for row in deliveries(runtime.sessions) if row.status == "failed"]
+    finally:
+        runtime.close()
+    # Then the slow one fails with the reason, and the other lead's is sent
+    assert (report.failed, report.sent) == (1, 1)
+    assert [m.to for m in channel.messages] == ["ada@client.example"]
+    assert len(failed) == 1
+    assert "render failed: " in (failed[0].error or "")
+    assert "rendering took longer than 0.3 s" in (failed[0].error or "")
