@@ -250,6 +250,9 @@ class AstBuilder:
     def trigger_segment(self, span: Span, name: Tok) -> ast.Trigger:
         return _Trigger("segment", self._word(name), None, span)
 
+    def trigger_returned(self, span: Span) -> ast.Trigger:
+        return _Trigger("returned", None, None, span)
+
     def exit_setting(self, span: Span, cond: ast.Cond) -> ast.ExitWhen:
         return _ExitWhen(cond, span)
 

@@ -212,6 +212,8 @@ def _trigger(trigger: dict[str, Json]) -> str:
     on = trigger.get("on")
     if on == "created":
         return "lead created"
+    if on == "returned":
+        return "returned"
     if on == "inactive":
         return f"inactive for {duration_words(int(trigger.get('seconds') or 0))}"
     key = {"tagged": "tag", "event": "name", "segment": "segment"}.get(str(on), "")

@@ -145,6 +145,9 @@ class _Builder(Transformer[Token, Any]):
     def trigger_segment(self, meta: Meta, name: Token) -> ast.Trigger:
         return ast.Trigger("segment", self._word(name), None, self._s(meta))
 
+    def trigger_returned(self, meta: Meta) -> ast.Trigger:
+        return ast.Trigger("returned", None, None, self._s(meta))
+
     def exit_setting(self, meta: Meta, cond: ast.Cond) -> ast.ExitWhen:
         return ast.ExitWhen(cond, self._s(meta))
 

@@ -2,9 +2,10 @@
 
 Triggers are the compiled `enroll when` settings: `{"on": "created"}`,
 `{"on": "tagged", "tag": ...}`, `{"on": "event", "name": ...}`,
-`{"on": "inactive", "seconds": ...}` and `{"on": "segment", "segment": ...}`.
+`{"on": "inactive", "seconds": ...}`, `{"on": "segment", "segment": ...}` and
+`{"on": "returned"}` (sales sent the lead back to nurture).
 
-`created`, `tagged` and `event` fire on the happening itself (a tag the lead
+`created`, `tagged`, `event` and `returned` fire on the happening itself (a tag the lead
 already had when the campaign was deployed does not enroll it). `inactive`
 and `segment` are states, checked on a periodic `Sweep`; `segment` is also
 checked on every other happening, since any change may bring a lead into a
@@ -50,13 +51,20 @@ class EventOccurred:
 
 
 @dataclass(frozen=True, slots=True)
+class Returned:
+    """Sales returned the lead to nurture (with a reason)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Sweep:
     """A periodic check of state triggers (`inactive for`, `segment`)."""
 
     at: datetime
 
 
-Happening = LeadCreated | TagAdded | EventOccurred | Sweep
+Happening = LeadCreated | TagAdded | EventOccurred | Returned | Sweep
 
 NOT_ACTIVITY = frozenset({"delivered", "sent", "bounced", "bounced_hard", "bounced_soft"})
 """Event names that happen *to* a lead and so do not end its inactivity."""
@@ -95,6 +103,8 @@ def fires(
         return isinstance(happening, TagAdded) and happening.tag == trigger.get("tag")
     if on == "event":
         return isinstance(happening, EventOccurred) and happening.event.name == trigger.get("name")
+    if on == "returned":
+        return isinstance(happening, Returned)
     if on == "inactive":
         return isinstance(happening, Sweep) and _inactive(candidate, trigger, now)
     if on == "segment":

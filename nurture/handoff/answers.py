@@ -93,7 +93,17 @@ def give_back(session: Session, lead: Lead, by: str, reason: str, now: datetime)
     if done is None:
         return Answered(lead.id, f"lead {lead.id} was already returned", changed=False)
     _by(done, by)
-    return Answered(lead.id, f"lead {lead.id} returned to nurture by {by}: {reason.strip()}")
+    said = f"lead {lead.id} returned to nurture by {by}: {reason.strip()}"
+    # the runtime imports the tracking service, which imports this module: import it late
+    from nurture.runtime.enrolling import enroll_returned
+    from nurture.runtime.loading import Graphs
+
+    entered = enroll_returned(session, lead.id, utc(now), Graphs())
+    if entered:
+        campaigns = "a campaign" if len(entered) == 1 else f"{len(entered)} campaigns"
+        verb = "enrolls" if len(entered) == 1 else "enroll"
+        said += f"; it entered {campaigns} that {verb} when returned"
+    return Answered(lead.id, said)
 
 
 def report_stage(

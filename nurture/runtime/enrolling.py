@@ -14,7 +14,8 @@ when inactive for`` and ``enroll when segment``: a lead can fall quiet, or
 enter a segment (an event ages out of ``within 30 days``, interest decays),
 with nothing happening to it. Segment triggers are also checked on each
 happening of the lead, so most leads enter at once and the sweep catches the
-rest. `enroll_into` serves the ``enroll "<campaign>"`` step. Enrollments
+rest. `enroll_into` serves the ``enroll "<campaign>"`` step, `enroll_returned`
+``enroll when returned`` (sales sent the lead back, in that transaction). Enrollments
 start at the entry of the campaign's current version, due at once.
 """
 
@@ -35,6 +36,7 @@ from nurture.engine.triggers import (
     Happening,
     LeadCreated,
     PastEnrollment,
+    Returned,
     Sweep,
     TagAdded,
     may_enter,
@@ -209,7 +211,11 @@ def _enroll(
 
 
 def _segment(version: Version) -> bool:
-    return any(t.get("on") == "segment" for t in version.graph.triggers)
+    return _on(version, "segment")
+
+
+def _on(version: Version, kind: str) -> bool:
+    return any(t.get("on") == kind for t in version.graph.triggers)
 
 
 def _candidate(session: Session, lead: Lead, now: datetime, *, segments: bool) -> Candidate:
@@ -331,3 +337,16 @@ def _sweepable(
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def enroll_returned(session: Session, lead_id: int, now: datetime, graphs: Graphs) -> list[int]:
+    """``enroll when returned``: sales sent the lead back to nurture now; the new ids."""
+    versions = [
+        v
+        for v in graphs.current(session)
+        if any(t.get("on") == "returned" for t in v.graph.triggers)
+    ]
+    lead = _lock_lead(session, lead_id) if versions else None
+    if lead is None:
+        return []
+    return _enroll(session, lead, [Returned(now)], versions, now)

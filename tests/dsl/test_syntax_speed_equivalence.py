@@ -165,6 +165,7 @@ def test_each_source_gives_the_reference_answer(path: Path) -> None:
     "text",
     [
         'segment "s"\n  stage >= mql and lead.x in [mql, sql]\n',  # keywords read as names
+        'campaign "c"\n  enroll when returned\n  exit\nsegment "s"\n  stage == returned\n',
         'campaign "c"\n  send email "a" as exit\n  if opened exit within 2 days:\n    mql\n',
         'campaign "c"\n  window mon-fri 09:00-18:00 in "Asia/Shanghai"\n  mql\n',
         'segment "s"\n  score index\n',  # Lark splits "index" into `in dex` here

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ from nurture.handoff.answers import (
     report_stage,
     set_away,
 )
-from nurture.models import Assignment, Lead, LifecycleTransition, MqlRecord
+from nurture.models import Assignment, Enrollment, Lead, LifecycleTransition, MqlRecord
+from nurture.runtime.deploying import deploy_sources
 from nurture.store import Rules, record_event
 from tests.handoff.test_route import routing
 from tests.store.test_scoring_store import MODEL, good_fit
@@ -235,3 +237,18 @@ def test_an_mql_that_finds_nobody_waits_and_the_clock_retries_the_rules(session:
     assert mql.owner == "wang.fang@t.io"
     count = session.scalar(select(func.count()).select_from(Assignment))
     assert count == 2
+
+
+def test_a_returned_lead_enters_the_campaigns_that_enroll_when_returned(
+    session: Session, tmp_path: Path
+) -> None:
+    source = 'campaign "Win back"\n  enroll when returned\n  reenter after 30 days\n  wait 1 day\n'
+    deploy_sources(db.session_factory(session.get_bind()), {str(tmp_path / "w.nurture"): source}, T)
+    lead = east_lead(session, "ada@corp.com")
+    assert qualify(session, lead, RULES) is not None
+
+    done = give_back(session, lead, "wang.fang@t.io", "not now", T + HOUR)
+
+    assert done.said.endswith("; it entered a campaign that enrolls when returned")
+    [enrolled] = session.scalars(select(Enrollment).where(Enrollment.lead_id == lead.id))
+    assert (enrolled.state, enrolled.entered_at) == ("active", T + HOUR)
