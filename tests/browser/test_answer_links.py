@@ -19,6 +19,8 @@ from tests.browser.conftest import snap
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
 from tests.live import serving
 
+pytestmark = pytest.mark.asyncio
+
 KEY = "browser-test-secret-0123456789abcdef"
 REASONS = ["not a fit", "no budget", "wrong contact"]
 
@@ -66,34 +68,34 @@ def record(pg_url: str, email: str) -> MqlRecord:
         engine.dispose()
 
 
-def test_a_rep_opens_the_link_and_accepts_with_the_button(
+async def test_a_rep_opens_the_link_and_accepts_with_the_button(
     page: Any, links: dict[str, str], pg_url: str
 ) -> None:
-    page.goto(links["ada@corp.com"])
-    assert page.locator("h1").inner_text() == "Ada"
-    assert "Analytical Engines" in page.content()
+    await page.goto(links["ada@corp.com"])
+    assert await page.locator("h1").inner_text() == "Ada"
+    assert "Analytical Engines" in await page.content()
     assert record(pg_url, "ada@corp.com").accepted_at is None  # opening is not accepting
-    snap(page, "answer-page")
+    await snap(page, "answer-page")
 
-    page.get_by_role("button", name="Accept · 接受").click()
+    await page.get_by_role("button", name="Accept · 接受").click()
 
-    page.wait_for_selector("text=accepted by")
-    assert "lead 1 accepted by wang.fang@t.io" in page.inner_text("main")
+    await page.wait_for_selector("text=accepted by")
+    assert "lead 1 accepted by wang.fang@t.io" in await page.inner_text("main")
     assert record(pg_url, "ada@corp.com").accepted_at is not None
 
 
-def test_a_rep_returns_a_lead_with_a_reason_from_the_list(
+async def test_a_rep_returns_a_lead_with_a_reason_from_the_list(
     page: Any, links: dict[str, str], pg_url: str
 ) -> None:
-    page.goto(links["li@corp.cn"] + "#return")
-    page.get_by_role("button", name="Return · 退回").click()  # no reason chosen yet
-    page.wait_for_selector("text=needs a reason")
+    await page.goto(links["li@corp.cn"] + "#return")
+    await page.get_by_role("button", name="Return · 退回").click()  # no reason chosen yet
+    await page.wait_for_selector("text=needs a reason")
     assert record(pg_url, "li@corp.cn").returned_at is None
 
-    page.go_back()
-    page.select_option("select[name=reason]", "no budget")
-    page.get_by_role("button", name="Return · 退回").click()
+    await page.go_back()
+    await page.select_option("select[name=reason]", "no budget")
+    await page.get_by_role("button", name="Return · 退回").click()
 
-    page.wait_for_selector("text=returned to nurture")
+    await page.wait_for_selector("text=returned to nurture")
     returned = record(pg_url, "li@corp.cn")
     assert (returned.return_reason, returned.returned_at is not None) == ("no budget", True)
