@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 import random
 import threading
@@ -380,18 +379,15 @@ async def _json_body(request: Request) -> Any:
     if not raw.strip():
         raise _Reject(400, "$", "the body is empty; send a JSON object or a list of them")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        return schema.load_json(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError as e:
         raise _Reject(400, "$", f"the body is not UTF-8 text (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        where = f"line {e.lineno} column {e.colno}"
-        raise _Reject(400, "$", f"the body is not valid JSON: {e.msg} at {where}") from e
-    except (ValueError, RecursionError) as e:
+    except schema.NotJson as e:
         raise _Reject(400, "$", f"the body is not valid JSON: {e}") from e
 
 
 def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
+    raise schema.NotJson(f"{name} is not a JSON number")
 
 
 def _who(lead: Lead | None) -> str:
