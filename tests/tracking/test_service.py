@@ -7,6 +7,7 @@ Every scenario goes through `any_client` (in-process, then real HTTP on
 from __future__ import annotations
 
 import asyncio
+import string
 
 import httpx
 import pytest
@@ -60,7 +61,9 @@ async def test_a_click_redirects_only_to_the_stored_link_and_records_its_name(
     assert event.data == {"url": "https://acme.cn/whitepaper.pdf", "name": "download", "index": 0}
 
 
-@pytest.mark.parametrize("kind", ["forged", "altered", "open-as-click", "truncated"])
+@pytest.mark.parametrize(
+    "kind", ["forged", "altered", "open-as-click", "truncated", "non-canonical", "padded"]
+)
 async def test_a_manipulated_click_token_is_refused_and_records_nothing(
     any_client: httpx.AsyncClient, seed: Seed, signer: TokenSigner, kind: str
 ) -> None:
@@ -74,6 +77,8 @@ async def test_a_manipulated_click_token_is_refused_and_records_nothing(
         "altered": token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"),
         "open-as-click": signer.open_token(touch.delivery_id),
         "truncated": token[: len(token) // 2],
+        "non-canonical": token[:-1] + _same_bits(token[-1]),  # the unused low bit flipped
+        "padded": token + "=",
     }[kind]
 
     # When someone requests the manipulated one
@@ -83,6 +88,12 @@ async def test_a_manipulated_click_token_is_refused_and_records_nothing(
     assert response.status_code == 404
     assert "location" not in response.headers
     assert seed.event_count() == 0
+
+
+def _same_bits(char: str) -> str:
+    """The base64url character that differs from `char` only in its lowest bit."""
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    return alphabet[alphabet.index(char) ^ 1]
 
 
 @pytest.mark.parametrize("path", ["/o/{open}", "/c/{click}", "/u/{unsubscribe}"])
