@@ -13,12 +13,21 @@ as text or JSON) and, for JSONL, the whole line, so Python only moves text:
 Either way memory does not grow with the number of leads and no query runs per
 row. Numbers print as each database prints them (``30`` or ``30.0``), lists
 as JSON, tags sorted in the database's collation and joined by ``;``.
+
+CSV files get opened in spreadsheets, which run a cell that starts with
+``=``, ``+``, ``-`` or ``@`` as a formula (CSV injection). As OWASP
+recommends, a text cell starting with one of those, a tab
+or a carriage return gets a ``'`` in front, which spreadsheets show as text;
+the database adds it, so both ways out do. ``escape_formulas=False`` writes
+the text as stored, for programs that read the file. Numbers (id, fit,
+interest, score) are never escaped; JSON Lines never are.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,6 +80,8 @@ characters, so the quote and delimiter never occur and nothing is ever quoted.""
 
 NUMERIC: Final = frozenset({"id", "fit", "interest", "score"})
 """Columns that are never text."""
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a CSV cell as a formula (OWASP)."""
 
 Format = Literal["csv", "jsonl"]
 Method = Literal["auto", "copy", "cursor"]
@@ -223,20 +234,23 @@ def rows_query(
     *,
     dialect: str = "sqlite",
     one_pass: bool = False,
+    escape_formulas: bool = True,
 ) -> Select[Any]:
     """The segment's rows for `dialect`, by id: CSV cells, or one JSON object (text) a row.
 
     In CSV, empty text is NULL: CSV writers differ on quoting ``""``, and both
-    read back as an empty cell anyway. `one_pass` aggregates the tags of every
-    lead in one pass instead of a lookup a row: cheaper when the segment holds
-    most leads (`Sizes.one_pass`).
+    read back as an empty cell anyway; text that a spreadsheet would run as a
+    formula gets a ``'`` in front unless `escape_formulas` is false.
+    `one_pass` aggregates the tags of every lead in one pass instead of a
+    lookup a row: cheaper when the segment holds most leads (`Sizes.one_pass`).
     """
     tags = _Tags.in_one_pass(format) if one_pass else _Tags.per_lead(format)
     found = cells(fields, tags.cell)
     selected: list[Expr]
     if format == "csv":
+        safe = _formula_safe if escape_formulas else _as_is
         selected = [
-            (func.nullif(c.text, "") if c.name not in NUMERIC else c.text).label(c.name)
+            (safe(func.nullif(c.text, "")) if c.name not in NUMERIC else c.text).label(c.name)
             for c in found
         ]
     elif dialect == "postgresql":
@@ -252,6 +266,16 @@ def rows_query(
         rows = query.subquery("lead_row")
         return select(cast(func.row_to_json(rows.table_valued()), Text)).order_by(rows.c.id)
     return query
+
+
+def _formula_safe(text: Expr) -> Expr:
+    """`text` with a ``'`` in front when a spreadsheet would run it as a formula."""
+    starts = func.substr(text, 1, 1).in_(FORMULA_STARTS)
+    return case((starts, literal("'", String()).concat(text)), else_=text)
+
+
+def _as_is(text: Expr) -> Expr:
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,19 +313,29 @@ def export(
     method: Method = "auto",
     expected: Sizes | None = None,
     batch: int = BATCH,
+    escape_formulas: bool = True,
 ) -> int:
     """Write the segment's leads to `out`; returns how many.
 
     `progress` hears how many more rows were written, now and then. `method`
     ``auto`` uses ``COPY`` on PostgreSQL and a streamed cursor elsewhere.
     `expected` are the `sizes` when known (the command line counts first);
-    they pick how tags are gathered (`rows_query`).
+    they pick how tags are gathered (`rows_query`). `escape_formulas`: see
+    the module docstring.
     """
     dialect = connection.dialect.name
     if method == "copy" and dialect != "postgresql":
         raise ValueError(f"COPY is PostgreSQL's; {dialect} exports through a cursor")
     one_pass = expected is not None and expected.one_pass
-    query = rows_query(cond, now, fields, format, dialect=dialect, one_pass=one_pass)
+    query = rows_query(
+        cond,
+        now,
+        fields,
+        format,
+        dialect=dialect,
+        one_pass=one_pass,
+        escape_formulas=escape_formulas,
+    )
     if format == "csv":
         csv.writer(out, lineterminator="\n").writerow(columns(fields))
     if method == "copy" or (method == "auto" and dialect == "postgresql"):
@@ -318,19 +352,38 @@ def _cursor(
     batch: int,
 ) -> int:
     """The rows through a streamed cursor, `batch` at a time."""
-    writer = csv.writer(out, lineterminator="\n")
     written = 0
     streamed = connection.execution_options(stream_results=True, yield_per=batch)
     with streamed.execute(query) as result:
         for rows in result.partitions():
             if format == "csv":
-                writer.writerows(rows)
+                out.write(_csv_text(rows))
             else:
                 out.write("".join(row[0] + "\n" for row in rows))
             written += len(rows)
             if progress is not None:
                 progress(len(rows))
     return written
+
+
+def _csv_text(rows: Sequence[Any]) -> str:
+    """The rows as CSV lines ending in ``\\n``, a cell holding a CR quoted as COPY quotes it.
+
+    `csv.writer` quotes only for the characters of its line terminator, so a
+    bare CR would be written as is and read back as the end of a row; a row
+    with one is written with every cell quoted instead.
+    """
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    if "\r" not in text.getvalue():
+        return text.getvalue()
+    text = io.StringIO()
+    plain = csv.writer(text, lineterminator="\n")
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        has_cr = any(isinstance(cell, str) and "\r" in cell for cell in row)
+        (quoted if has_cr else plain).writerow(row)
+    return text.getvalue()
 
 
 def _copy(
