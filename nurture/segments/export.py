@@ -59,7 +59,7 @@ from nurture.segments.cells import (
     TagArray,
     TextAsJson,
 )
-from nurture.segments.dialect import EmailDomain, JsonKind, JsonText
+from nurture.segments.dialect import EmailDomain, FormulaSafe, JsonKind, JsonText
 from nurture.segments.sql import COLUMNS, DATE_COLUMNS, score, to_sql
 from nurture.segments.values import Expr
 
@@ -80,8 +80,6 @@ characters, so the quote and delimiter never occur and nothing is ever quoted.""
 
 NUMERIC: Final = frozenset({"id", "fit", "interest", "score"})
 """Columns that are never text."""
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
-"""First characters that make a spreadsheet read a CSV cell as a formula (OWASP)."""
 
 Format = Literal["csv", "jsonl"]
 Method = Literal["auto", "copy", "cursor"]
@@ -270,8 +268,7 @@ def rows_query(
 
 def _formula_safe(text: Expr) -> Expr:
     """`text` with a ``'`` in front when a spreadsheet would run it as a formula."""
-    starts = func.substr(text, 1, 1).in_(FORMULA_STARTS)
-    return case((starts, literal("'", String()).concat(text)), else_=text)
+    return FormulaSafe(text)
 
 
 def _as_is(text: Expr) -> Expr:
