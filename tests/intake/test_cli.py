@@ -353,3 +353,44 @@ def test_a_unicode_line_separator_inside_a_value_is_text_not_a_new_line(
     assert stored["ada@fabrikam.com"].first_name == name
     assert stored["bo@fabrikam.com"].first_name == name
     assert set(stored) == {"ada@fabrikam.com", "bo@fabrikam.com", "cy@fabrikam.com"}
+
+
+def test_the_forms_of_one_mailbox_are_one_lead(url: str, engine: Engine, tmp_path: Path) -> None:
+    # Given one mailbox written as the sender would deliver it in three ways, across rows
+    # and files (a JSON line may hold what a CSV cell can)
+    rows = 'email,first_name\n<a@fabrikam.com>,A\n"""a""@fabrikam.com",B\n'
+    more = '{"email": "a@fabrikam.com", "title": "CTO"}\n{"email": " <\\"A\\"@Fabrikam.com> "}\n'
+
+    # When both files are imported
+    first = nurture("leads", "import", str(write(tmp_path, "a.csv", rows)), "--url", url)
+    second = nurture("leads", "import", str(write(tmp_path, "b.jsonl", more)), "--url", url)
+
+    # Then they are one lead, stored as the sender puts it in RCPT TO
+    assert first[0] == 0, first[2]
+    assert second[0] == 0, second[2]
+    stored = leads(engine)
+    assert list(stored) == ["a@fabrikam.com"]
+    assert stored["a@fabrikam.com"].title == "CTO"
+    assert "other_emails" not in stored["a@fabrikam.com"].attributes
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        '"a b"@fabrikam.com',
+        '"x@y.com"@fabrikam.com',
+        "a@fabrikam.com>",
+        "A <a@x.com>",
+        "a(c)@x.com",
+    ],
+)
+def test_an_address_the_sender_would_refuse_or_rewrite_is_named(
+    url: str, engine: Engine, tmp_path: Path, email: str
+) -> None:
+    line = json.dumps({"email": email})
+
+    code, out, err = nurture("leads", "import", str(write(tmp_path, "l.jsonl", line)), "--url", url)
+
+    assert code == 1 and out == ""
+    assert f"l.jsonl:1: email: {email!r}" in err
+    assert count(engine, Lead) == 0
