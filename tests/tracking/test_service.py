@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import string
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from nurture.models import Delivery, Enrollment, LeadMerge, LifecycleTransition, Tag
+from nurture.engine.clock import VirtualClock
+from nurture.engine.scoring import REPEAT_WINDOW
+from nurture.models import Delivery, Enrollment, LeadMerge, LifecycleTransition, MqlRecord, Tag
+from nurture.runtime.deploying import deploy_sources
 from nurture.tokens import TokenSigner
 from nurture.tracking import PIXEL_GIF
 from tests.tracking.conftest import API_KEY, AUTH, Hooks, Seed, T
@@ -425,3 +432,38 @@ async def test_concurrent_requests_all_count(
     assert [r.status_code for r in responses] == [200] * 18
     assert len(seed.events(touch.lead_id)) == 12
     assert seed.lead_count() == 2
+
+
+async def test_a_click_replayed_twenty_times_is_kept_twenty_times_but_scored_once(
+    any_client: httpx.AsyncClient,
+    seed: Seed,
+    signer: TokenSigner,
+    sessions: sessionmaker[Session],
+    clock: VirtualClock,
+) -> None:
+    # Given the example scoring (+5 per click; MQL at fit A or B and interest >= 50) and a
+    # lead who fits (grade A) and got one message
+    scoring = Path(__file__).parents[2] / "campaigns" / "scoring.nurture"
+    deploy_sources(sessions, {str(scoring): scoring.read_text(encoding="utf-8")}, clock.now())
+    lead_id = seed.lead(title="CEO", attributes={"industry": "saas", "employees": 900})
+    touch = seed.touch(lead_id)
+    token = signer.click_token(touch.delivery_id, 0)
+
+    # When its click link is requested 20 times within a minute
+    for _ in range(20):
+        assert (await any_client.get(f"/c/{token}")).status_code == 302
+        clock.advance(timedelta(seconds=3))
+
+    # Then all 20 clicks are kept, but interest counts one, and the lead is no MQL
+    assert [e.type for e in seed.events(lead_id)] == ["clicked"] * 20
+    lead = seed.get_lead(lead_id)
+    assert lead is not None
+    assert (lead.grade, lead.interest, lead.stage) == ("A", 5.0, "lead")
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MqlRecord)) == 0
+
+    # And a click an hour and more after the last one counts again
+    clock.advance(REPEAT_WINDOW)
+    assert (await any_client.get(f"/c/{token}")).status_code == 302
+    lead = seed.get_lead(lead_id)
+    assert lead is not None and lead.interest == 10.0
