@@ -111,7 +111,8 @@ def _json_lines(path: Path, text: str) -> Iterator[Row]:
         try:
             item = load_json(line)
         except NotJson as e:
-            raise FileError(f"{path}:{number}: not JSON: {e}") from None
+            column = f" (column {e.column})" if e.column else ""
+            raise FileError(f"{path}:{number}: not JSON: {e}{column}") from None
         yield Row(path, number, item)
 
 

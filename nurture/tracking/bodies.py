@@ -77,7 +77,8 @@ async def read_json(request: Request, timeout: float) -> Any:
     except UnicodeDecodeError as e:
         raise Reject(400, "$", f"the body is not UTF-8 text (byte {e.start})") from e
     except schema.NotJson as e:
-        raise Reject(400, "$", f"the body is not valid JSON: {e}") from e
+        where = f" at line {e.line} column {e.column}" if e.line else ""
+        raise Reject(400, "$", f"the body is not valid JSON: {e}{where}") from e
 
 
 def _no_constant(name: str) -> NoReturn:

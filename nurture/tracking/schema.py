@@ -87,7 +87,16 @@ class Invalid(Exception):
 
 
 class NotJson(ValueError):
-    """Raised when text is not JSON that `load_json` accepts; the message says why and where."""
+    """Raised when text is not JSON that `load_json` accepts; the message says why, and
+    `line` and `column` where, when the parser knows."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.line, self.column))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +143,7 @@ def load_json(text: str, parse_constant: Callable[[str], Any] | None = None) -> 
     except NotJson:
         raise
     except json.JSONDecodeError as e:
-        raise NotJson(f"{e.msg} at line {e.lineno} column {e.colno}") from None
+        raise NotJson(e.msg, e.lineno, e.colno) from None
     except RecursionError:
         raise NotJson(_too_deep()) from None
     if _deeper_than(value, MAX_DEPTH):
