@@ -17,8 +17,9 @@ count, then ``COPY`` of the rendered rows) in a fresh process, and reports
 wall time, the command's own CPU time and peak RSS; memory should stay flat
 as N grows. ``nurture --version`` gives the start-up cost every command pays
 and ``segment count`` the count alone; the largest N is exported as JSONL
-too. The machine's CPU count and load average are printed under the table:
-the database's time is in the wall time, not in the command's CPU time.
+too, and as CSV with ``--no-escape-formulas`` (what formula escaping costs).
+The machine's CPU count and load average are printed under the table: the
+database's time is in the wall time, not in the command's CPU time.
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ def main() -> None:
 
 
 def benchmark(url: str, sizes: list[int], repeat: int) -> list[Run]:
-    """The command's start-up, a count, CSV exports of each size, a JSONL export of the largest."""
+    """The command's start-up, a count, CSV exports of each size, a JSONL export of the largest
+    and an unescaped CSV export of it."""
     largest = max(sizes)
     runs = [
         measure("nurture --version (start-up)", ["--version"], None, repeat),
@@ -249,6 +251,10 @@ def benchmark(url: str, sizes: list[int], repeat: int) -> list[Run]:
             args = ["segment", "export", "--where", where(size), "--fields", FIELDS]
             args += ["--format", format, "-o", str(out), "--url", url, "--progress"]
             runs.append(measure(f"segment export ({format})", args, out, repeat))
+        out = Path(folder) / f"export-{largest}.csv"
+        args = ["segment", "export", "--where", where(largest), "--fields", FIELDS]
+        args += ["-o", str(out), "--url", url, "--progress", "--no-escape-formulas"]
+        runs.append(measure("  --no-escape-formulas", args, out, repeat))
     return runs
 
 

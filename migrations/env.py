@@ -4,12 +4,20 @@ The URL arrives in ``config.attributes["url"]`` rather than as an ini option,
 so passwords containing ``%`` survive and no ``alembic.ini`` is needed.
 ``render_as_batch`` lets later migrations alter tables on SQLite, which has
 almost no ``ALTER TABLE``.
+
+On PostgreSQL the run holds an advisory lock named after the schema, taken
+before Alembic reads the current revision: a second ``nurture db upgrade``
+started meanwhile (two deploys at once) waits for the first, then finds
+nothing to do, instead of failing on a ``duplicate key`` in the catalog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
-from sqlalchemy import URL, pool
+from sqlalchemy import URL, Connection, pool, text
 
 from nurture.db import database_url, make_engine, normalize_url
 from nurture.models import Base
@@ -39,7 +47,7 @@ def run_migrations_online() -> None:
     """Run the migrations against the database."""
     engine = make_engine(_url(), poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        with engine.connect() as connection, _upgrade_lock(connection):
             context.configure(
                 connection=connection, target_metadata=target_metadata, render_as_batch=True
             )
@@ -47,6 +55,24 @@ def run_migrations_online() -> None:
                 context.run_migrations()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _upgrade_lock(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, one migration run at a time per schema (a session advisory lock)."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    key = text("SELECT hashtextextended('nurture db upgrade ' || current_schema(), 0)")
+    lock_id = connection.execute(key).scalar_one()
+    connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+    connection.commit()  # Alembic runs its own transaction, which must not be nested in this one
+    try:
+        yield
+    finally:
+        connection.rollback()  # a failed run leaves its transaction to end first
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+        connection.commit()
 
 
 if context.is_offline_mode():

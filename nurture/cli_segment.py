@@ -164,6 +164,14 @@ def export_command(
             show_default=False,
         ),
     ] = None,
+    escape_formulas: Annotated[
+        bool,
+        typer.Option(
+            "--escape-formulas/--no-escape-formulas",
+            help="In CSV, put ' before text starting with = + - @, a tab or CR, so a "
+            "spreadsheet shows it rather than running it as a formula (OWASP).",
+        ),
+    ] = True,
 ) -> None:
     """Stream the segment's leads: id, identity, profile fields, tags, scores and stage.
 
@@ -187,6 +195,7 @@ def export_command(
                     format="csv" if output_format is Format.csv else "jsonl",
                     progress=advance,
                     expected=found,
+                    escape_formulas=escape_formulas,
                 )
             )
     where_to = f" to {output}" if output is not None else ""

@@ -13,13 +13,15 @@ separated by ``;`` and every column that is not a lead field is an attribute.
 For events, the lead is named by the ``lead_id``, ``email``, ``phone`` or
 ``messaging_id`` columns, ``delivery_id`` is a number, and every other column
 goes to the event's ``data``. JSON Lines (``.jsonl``, ``.ndjson``): one API
-item (a JSON object) per line; blank lines are skipped.
+item (a JSON object) per line; blank lines are skipped. Lines end at ``\n``
+(or ``\r\n``) only: U+2028, U+0085 and the like are text inside a JSON string,
+as JSON Lines says, not line breaks (`str.splitlines` would split there).
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,7 +33,16 @@ from sqlalchemy.orm import Session
 from nurture.csv_words import csv_words, separator_words
 from nurture.store.cleaning import CleanLead, LeadRules, kind_of
 from nurture.tracking.records import Effects, LeadsOutcome, record_events, store_leads
-from nurture.tracking.schema import EventInput, Invalid, Problem, parse_events, parse_leads
+from nurture.tracking.schema import (
+    ID_DIGITS,
+    EventInput,
+    Invalid,
+    NotJson,
+    Problem,
+    load_json,
+    parse_events,
+    parse_leads,
+)
 
 Kind = Literal["leads", "events", "costs"]
 JSON_LINES: Final = (".jsonl", ".ndjson")
@@ -94,19 +105,19 @@ def read_rows(path: Path, kind: Kind) -> list[Row]:
 
 
 def _json_lines(path: Path, text: str) -> Iterator[Row]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
-            where = f"{path}:{number}"
-            raise FileError(f"{where}: not JSON: {e.msg} (column {e.colno})") from None
+            item = load_json(line)
+        except NotJson as e:
+            column = f" (column {e.column})" if e.column else ""
+            raise FileError(f"{path}:{number}: not JSON: {e}{column}") from None
         yield Row(path, number, item)
 
 
 def _csv(path: Path, text: str) -> Iterator[Row]:
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # rows end at \n only
     try:
         header = [name.strip() for name in next(reader, [])]
         if not any(header):
@@ -159,8 +170,10 @@ def _event_item(cells: dict[str, str]) -> dict[str, Any]:
 
 
 def _number(text: str) -> int | str:
-    """An id cell as a number; left as text when it is none, for the checks to name."""
-    return int(text) if text.isascii() and text.isdigit() else text
+    """An id cell as a number; left as text when it is none (or far too long for an id),
+    for the checks to name."""
+    digits = text.isascii() and text.isdigit()
+    return int(text) if digits and len(text.lstrip("0")) <= ID_DIGITS else text
 
 
 # ---------------------------------------------------------------- checking and storing

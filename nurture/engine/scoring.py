@@ -12,6 +12,13 @@ The compiled model (see `dsl.compile._scoring`) is::
 Interest decays by whole periods: an event's points are multiplied by
 (1 - percent/100) ** floor(age / every), so a score only changes at period
 boundaries and recomputing it is deterministic for a given `now`.
+
+Repeats count once: an open (or click) of a delivery within `REPEAT_WINDOW`
+after the lead's previous open (click) of the same delivery scores nothing.
+Mail scanners and preview panes open a message several times, readers click
+twice, and a click link replayed twenty times would otherwise score twenty
+clicks, an MQL with the example scoring. The events themselves are all kept
+(reports, conditions and exports see them); only interest skips them.
 """
 
 from __future__ import annotations
@@ -19,13 +26,34 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from dsl.graph import Json
 from dsl.vocabulary import STAGE_RANK
 from nurture.engine.conditions import Context, Facts, evaluate
 from nurture.engine.predicates import Predicate, compile_condition
 from nurture.engine.state import Event, LeadView, Scores, positional_builder, with_scores
+
+REPEAT_WINDOW: Final = timedelta(hours=1)
+"""An open or click of a delivery this soon after the previous one of it scores nothing."""
+REPEATABLE: Final = frozenset({"opened", "clicked"})
+"""The events `REPEAT_WINDOW` applies to: message events that readers and scanners repeat."""
+
+
+def is_repeat(events: Sequence[Event], index: int) -> bool:
+    """Whether ``events[index]`` repeats an open or click of the same delivery at most
+    `REPEAT_WINDOW` earlier (`events` oldest first, as stores and the simulator keep them)."""
+    event = events[index]
+    if event.delivery is None or event.name not in REPEATABLE:
+        return False
+    since = event.at - REPEAT_WINDOW
+    for before in range(index - 1, -1, -1):
+        earlier = events[before]
+        if earlier.at < since:
+            return False
+        if earlier.name == event.name and earlier.delivery == event.delivery:
+            return True
+    return False
 
 
 def compute_scores(
@@ -57,13 +85,14 @@ def interest_score(
     events: Sequence[Event],
     now: datetime,
 ) -> float:
-    """Points per matching event, each decayed by its age; future events do not count."""
+    """Points per matching event, each decayed by its age; future events and repeats
+    (`is_repeat`) do not count."""
     total = 0.0
-    for event in events:
+    for index, event in enumerate(events):
         if event.at > now:
             continue
         points = sum(rule.get("points", 0) for rule in rules if _counts(rule, event))
-        if points:
+        if points and not is_repeat(events, index):
             total += points * decay_factor(now - event.at, decay)
     return total
 
@@ -91,7 +120,7 @@ def next_decay(
     period (interest decays by whole periods, so nothing changes in between).
     A store keeps scores as of the last rescore and rescores the lead then,
     so segments and conditions on `interest` see decay without a new event.
-    Events later than `now` do not count yet, as in `interest_score`.
+    Events later than `now` and repeats do not count, as in `interest_score`.
     """
     decay = (model or {}).get("decay") or {}
     if not decay.get("every") or not decay.get("percent"):
@@ -99,8 +128,10 @@ def next_decay(
     every = float(decay["every"])
     rules = (model or {}).get("interest") or []
     soonest: float | None = None
-    for event in events:
+    for index, event in enumerate(events):
         if event.at > now or not any(_counts(rule, event) for rule in rules):
+            continue
+        if is_repeat(events, index):
             continue
         age = (now - event.at).total_seconds()
         left = (math.floor(age / every) + 1) * every - age
@@ -186,14 +217,16 @@ class CompiledScoring:
         ctx = Facts(lead, (), now)
         return float(sum(points for points, when in self.fit_rules if when.test(ctx) is True))
 
-    def interest(self, events: Sequence[Event], now: datetime) -> float:
-        """`interest_score` of the model's interest rules and decay."""
+    def interest(self, events: Sequence[Event], now: datetime, start: int = 0) -> float:
+        """`interest_score` of the model's interest rules and decay, over ``events[start:]``
+        (the events before `start` only tell repeats, as the simulator adds new events)."""
         total, points_of = 0.0, self.points
-        for event in events:
+        for index in range(start, len(events)):
+            event = events[index]
             if event.at > now:
                 continue
             points = points_of.get(event.name, 0)
-            if points:
+            if points and not is_repeat(events, index):
                 total += points * self.decay_factor(now - event.at)
         return total
 

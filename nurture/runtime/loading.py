@@ -25,7 +25,6 @@ from dsl.graph import StepGraph
 from dsl.templates import TemplateFile, TemplateSource
 from nurture.engine.caps import Cap
 from nurture.engine.state import (
-    DeliveryKey,
     EnrollmentState,
     Event,
     LeadView,
@@ -34,7 +33,7 @@ from nurture.engine.state import (
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import among
-from nurture.store.views import view_of
+from nurture.store.views import EVENT_COLUMNS, engine_event, view_of
 
 COUNTED: Final = ("sent", "pending", "unknown")
 """Delivery statuses that count as a touch for frequency caps."""
@@ -256,16 +255,7 @@ def _tags(session: Session, lead_ids: Sequence[int]) -> dict[int, list[str]]:
 def load_events(session: Session, lead_ids: Sequence[int], now: datetime) -> dict[int, list[Event]]:
     """The leads' events up to `now`, oldest first, each with the delivery it belongs to."""
     rows = session.execute(
-        select(
-            EventRow.lead_id,
-            EventRow.type,
-            EventRow.name,
-            EventRow.occurred_at,
-            EventRow.link,
-            Delivery.enrollment_id,
-            Delivery.step_id,
-            Delivery.iteration,
-        )
+        select(EventRow.lead_id, *EVENT_COLUMNS)
         .outerjoin(Delivery, Delivery.id == EventRow.delivery_id)
         .where(among(session, EventRow.lead_id, lead_ids), EventRow.occurred_at <= now)
         .order_by(EventRow.occurred_at, EventRow.id)
@@ -274,15 +264,6 @@ def load_events(session: Session, lead_ids: Sequence[int], now: datetime) -> dic
     for r in rows:
         found[r.lead_id].append(engine_event(r))
     return found
-
-
-def engine_event(r: Any) -> Event:
-    """An event row (with its delivery's key columns, if any) as the core sees it."""
-    name = r.name if r.type == "custom" and r.name else r.type
-    key = None
-    if getattr(r, "enrollment_id", None) is not None:
-        key = DeliveryKey(r.enrollment_id, r.step_id, r.iteration)
-    return Event(name=name, at=r.occurred_at, delivery=key, link=r.link)
 
 
 def _longest_cap(graphs: Iterable[StepGraph], global_cap: Cap | None) -> timedelta | None:

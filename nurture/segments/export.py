@@ -13,12 +13,21 @@ as text or JSON) and, for JSONL, the whole line, so Python only moves text:
 Either way memory does not grow with the number of leads and no query runs per
 row. Numbers print as each database prints them (``30`` or ``30.0``), lists
 as JSON, tags sorted in the database's collation and joined by ``;``.
+
+CSV files get opened in spreadsheets, which run a cell that starts with
+``=``, ``+``, ``-`` or ``@`` as a formula (CSV injection). As OWASP
+recommends, a text cell starting with one of those, a tab
+or a carriage return gets a ``'`` in front, which spreadsheets show as text;
+the database adds it, so both ways out do. ``escape_formulas=False`` writes
+the text as stored, for programs that read the file. Numbers (id, fit,
+interest, score) are never escaped; JSON Lines never are.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +59,7 @@ from nurture.segments.cells import (
     TagArray,
     TextAsJson,
 )
-from nurture.segments.dialect import EmailDomain, JsonKind, JsonText
+from nurture.segments.dialect import EmailDomain, FormulaSafe, JsonKind, JsonText
 from nurture.segments.sql import COLUMNS, DATE_COLUMNS, score, to_sql
 from nurture.segments.values import Expr
 
@@ -223,13 +232,15 @@ def rows_query(
     *,
     dialect: str = "sqlite",
     one_pass: bool = False,
+    escape_formulas: bool = True,
 ) -> Select[Any]:
     """The segment's rows for `dialect`, by id: CSV cells, or one JSON object (text) a row.
 
     In CSV, empty text is NULL: CSV writers differ on quoting ``""``, and both
-    read back as an empty cell anyway. `one_pass` aggregates the tags of every
-    lead in one pass instead of a lookup a row: cheaper when the segment holds
-    most leads (`Sizes.one_pass`).
+    read back as an empty cell anyway; text that a spreadsheet would run as a
+    formula gets a ``'`` in front unless `escape_formulas` is false.
+    `one_pass` aggregates the tags of every lead in one pass instead of a
+    lookup a row: cheaper when the segment holds most leads (`Sizes.one_pass`).
     """
     tags = _Tags.in_one_pass(format) if one_pass else _Tags.per_lead(format)
     found = cells(fields, tags.cell)
@@ -251,7 +262,25 @@ def rows_query(
     if format == "jsonl" and dialect == "postgresql":  # the row as a whole, as JSON
         rows = query.subquery("lead_row")
         return select(cast(func.row_to_json(rows.table_valued()), Text)).order_by(rows.c.id)
+    if format == "csv" and escape_formulas:
+        return _formula_safe(query, found)
     return query
+
+
+def _formula_safe(query: Select[Any], found: Sequence[Cell]) -> Select[Any]:
+    """`query` with a ``'`` before each text cell a spreadsheet would run as a formula.
+
+    The cells are computed once, in a subquery that ``OFFSET 0`` keeps the
+    database from inlining: the test and the result each read a plain column
+    then, where inlined they would compute the cell (a JSON lookup, the tags)
+    two or three times, which doubled the time of an export.
+    """
+    rows = query.offset(0).subquery("lead_row")
+    safe = [
+        rows.c[c.name] if c.name in NUMERIC else FormulaSafe(rows.c[c.name]).label(c.name)
+        for c in found
+    ]
+    return select(*safe).order_by(rows.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,19 +318,29 @@ def export(
     method: Method = "auto",
     expected: Sizes | None = None,
     batch: int = BATCH,
+    escape_formulas: bool = True,
 ) -> int:
     """Write the segment's leads to `out`; returns how many.
 
     `progress` hears how many more rows were written, now and then. `method`
     ``auto`` uses ``COPY`` on PostgreSQL and a streamed cursor elsewhere.
     `expected` are the `sizes` when known (the command line counts first);
-    they pick how tags are gathered (`rows_query`).
+    they pick how tags are gathered (`rows_query`). `escape_formulas`: see
+    the module docstring.
     """
     dialect = connection.dialect.name
     if method == "copy" and dialect != "postgresql":
         raise ValueError(f"COPY is PostgreSQL's; {dialect} exports through a cursor")
     one_pass = expected is not None and expected.one_pass
-    query = rows_query(cond, now, fields, format, dialect=dialect, one_pass=one_pass)
+    query = rows_query(
+        cond,
+        now,
+        fields,
+        format,
+        dialect=dialect,
+        one_pass=one_pass,
+        escape_formulas=escape_formulas,
+    )
     if format == "csv":
         csv.writer(out, lineterminator="\n").writerow(columns(fields))
     if method == "copy" or (method == "auto" and dialect == "postgresql"):
@@ -318,19 +357,38 @@ def _cursor(
     batch: int,
 ) -> int:
     """The rows through a streamed cursor, `batch` at a time."""
-    writer = csv.writer(out, lineterminator="\n")
     written = 0
     streamed = connection.execution_options(stream_results=True, yield_per=batch)
     with streamed.execute(query) as result:
         for rows in result.partitions():
             if format == "csv":
-                writer.writerows(rows)
+                out.write(_csv_text(rows))
             else:
                 out.write("".join(row[0] + "\n" for row in rows))
             written += len(rows)
             if progress is not None:
                 progress(len(rows))
     return written
+
+
+def _csv_text(rows: Sequence[Any]) -> str:
+    """The rows as CSV lines ending in ``\\n``, a cell holding a CR quoted as COPY quotes it.
+
+    `csv.writer` quotes only for the characters of its line terminator, so a
+    bare CR would be written as is and read back as the end of a row; a row
+    with one is written with every cell quoted instead.
+    """
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    if "\r" not in text.getvalue():
+        return text.getvalue()
+    text = io.StringIO()
+    plain = csv.writer(text, lineterminator="\n")
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        has_cr = any(isinstance(cell, str) and "\r" in cell for cell in row)
+        (quoted if has_cr else plain).writerow(row)
+    return text.getvalue()
 
 
 def _copy(

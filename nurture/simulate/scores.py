@@ -57,11 +57,10 @@ class ScoreKeeper:
             scores = model.scores(view, events, now)
             lead.scores_until = self._next_decay(events, now)
         elif now < until:
-            new = events[seen:]
-            scores = self._interest(view.scores, new, now, view.scores.interest)
-            lead.scores_until = min(until, self._next_decay(new, now))
+            scores = self._interest(view.scores, events, now, view.scores.interest, seen)
+            lead.scores_until = min(until, self._next_decay(events[seen:], now))
         else:
-            scores = self._interest(view.scores, events, now, 0.0)
+            scores = self._interest(view.scores, events, now, 0.0, 0)
             lead.scores_until = self._next_decay(events, now)
         lead.scored = len(events)
         if scores != view.scores:
@@ -77,11 +76,11 @@ class ScoreKeeper:
         return model.mql_due(view, view.scores, lead.events, now)
 
     def _interest(
-        self, scores: Scores, events: Sequence[Event], now: datetime, base: float
+        self, scores: Scores, events: Sequence[Event], now: datetime, base: float, start: int
     ) -> Scores:
-        """`scores` with interest set to `base` plus the points of `events` at `now`."""
+        """`scores` with interest set to `base` plus the points of ``events[start:]`` at `now`."""
         assert self.model is not None
-        interest = base + self.model.interest(events, now)
+        interest = base + self.model.interest(events, now, start)
         if interest == scores.interest:
             return scores
         grade = grade_of(interest, self.model.interest_grades)

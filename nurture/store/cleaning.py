@@ -17,6 +17,7 @@ import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from typing import Any, Final
 
 IDENTITY: Final = ("email", "phone", "messaging_id")
@@ -169,16 +170,45 @@ class CleanLead:
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+_DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+"""A local part that needs no quotes (RFC 5322 dot-atom, UTF-8 as RFC 6532 allows)."""
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()/]")
 
 
 def normalize_email(text: str) -> str:
-    """Trimmed and lower-cased; raises `ValueError` for text that is not an email address."""
-    email = text.strip().lower()
+    """The address as the sender puts it in ``RCPT TO``, trimmed and lower-cased, so one
+    mailbox is one lead; raises `ValueError` for text that is not an email address.
+
+    ``<a@x.com>`` is ``a@x.com``: the sender takes the address out of the
+    brackets (`channels.mime.recipient`). ``"a"@x.com`` is ``a@x.com`` too: a
+    quoted local part that needs no quotes names the same mailbox (RFC 5321
+    section 4.1.2), and receiving servers deliver both to it. A local part that
+    needs its quotes (``"a b"@x.com``), any other ``<``, ``>`` or ``"``, and
+    text the sender would read as another address (``a(comment)@x.com`` is sent
+    to ``a@x.com``, ``a,b@x.com`` to ``a``) are refused.
+    """
+    email = text.strip()
+    if email.startswith("<") and email.endswith(">"):
+        email = email[1:-1].strip()
+    email = email.lower()
     if len(email) > MAX_EMAIL:
         raise ValueError(f"is longer than {MAX_EMAIL} characters")
-    if not _EMAIL.fullmatch(email):
+    local, _, domain = email.rpartition("@")
+    if len(local) >= 2 and local.startswith('"') and local.endswith('"'):
+        unquoted = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+        if not _DOT_ATOM.fullmatch(unquoted):
+            raise ValueError(
+                f"{text!r} has a quoted local part that needs its quotes; "
+                "use an address without quotes"
+            )
+        email = f"{unquoted}@{domain}"
+    if any(c in email for c in '<>"') or not _EMAIL.fullmatch(email):
         raise ValueError(f"{text!r} is not an email address")
+    sent = parseaddr(email)[1]  # what aiosmtplib puts in RCPT TO
+    if sent != email:
+        raise ValueError(f"{text!r} is not one address as written; the sender would use {sent!r}")
     return email
 
 

@@ -9,9 +9,9 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture.engine.state import Event, LeadView, Scores
+from nurture.engine.state import DeliveryKey, Event, LeadView, Scores
+from nurture.models import Delivery, Lead, LifecycleTransition, Tag
 from nurture.models import Event as EventRow
-from nurture.models import Lead, LifecycleTransition, Tag
 
 PROFILE: Final = (
     "email",
@@ -105,20 +105,40 @@ def suppression(lead: Lead) -> str | None:
     return None
 
 
-def engine_event(row: EventRow) -> Event:
-    """A stored event as the core names it: the type, or a custom event's own name."""
-    name = row.name if row.type == "custom" and row.name else row.type
-    return Event(name=name, at=row.occurred_at, link=row.link)
+EVENT_COLUMNS: Final = (
+    EventRow.type,
+    EventRow.name,
+    EventRow.occurred_at,
+    EventRow.link,
+    Delivery.enrollment_id,
+    Delivery.step_id,
+    Delivery.iteration,
+)
+"""What `engine_event` reads: an event row outer-joined with its delivery."""
+
+
+def engine_event(r: Any) -> Event:
+    """An event row (with its delivery's key columns, if any) as the core sees it: the
+    type, or a custom event's own name; the delivery it belongs to."""
+    name = r.name if r.type == "custom" and r.name else r.type
+    key = None
+    if getattr(r, "enrollment_id", None) is not None:
+        key = DeliveryKey(r.enrollment_id, r.step_id, r.iteration)
+    return Event(name=name, at=r.occurred_at, delivery=key, link=r.link)
 
 
 def engine_events(
     session: Session, lead_id: int, *, until: datetime, after: datetime | None = None
 ) -> list[Event]:
     """The lead's events up to `until` (and strictly after `after`), oldest first."""
-    query = select(EventRow).where(EventRow.lead_id == lead_id, EventRow.occurred_at <= until)
+    query = (
+        select(*EVENT_COLUMNS)
+        .outerjoin(Delivery, Delivery.id == EventRow.delivery_id)
+        .where(EventRow.lead_id == lead_id, EventRow.occurred_at <= until)
+    )
     if after is not None:
         query = query.where(EventRow.occurred_at > after)
-    rows = session.scalars(query.order_by(EventRow.occurred_at, EventRow.id))
+    rows = session.execute(query.order_by(EventRow.occurred_at, EventRow.id))
     return [engine_event(row) for row in rows]
 
 

@@ -9,7 +9,8 @@ so clicks can be redirected. ``nurture serve`` runs it under uvicorn.
 from __future__ import annotations
 
 from nurture.config import DEV_SECRET_KEY, ConfigError
-from nurture.tracking.app import MAX_BODY, create_app
+from nurture.tracking.app import create_app
+from nurture.tracking.bodies import MAX_BODY
 from nurture.tracking.config import TrackingConfig, load_config, tracking_config
 from nurture.tracking.links import stored_link, stored_links
 from nurture.tracking.pages import PIXEL_GIF

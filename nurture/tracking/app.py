@@ -28,6 +28,11 @@ body that does not validate (every problem, each with its JSON path such as
 logged and answered 500 ``{"errors": [...]}`` without internals; an
 unreachable database is 503.
 
+A body must arrive whole within `BODY_TIMEOUT` seconds (uvicorn's keep-alive
+timeout does not cover a body that was declared and not sent): after that the
+answer is 408 and the connection is closed. A client that goes away before
+its body arrived is one line in the log, at INFO, and nothing is recorded.
+
 Hooks run after the commit, in a worker thread: ``on_wake(ids)`` with the
 enrollments an event made due (the runtime enqueues them at once),
 ``on_lead(lead_id, created)`` for each lead the API stored. A hook that
@@ -38,7 +43,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 import random
 import threading
@@ -47,7 +51,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from html import escape
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
 from sqlalchemy import text
@@ -57,7 +61,7 @@ from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -67,15 +71,18 @@ from nurture.models import Lead
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
 from nurture.tracking import answers, pages, records, sales_api, schema
+from nurture.tracking.bodies import (
+    BODY_TIMEOUT,
+    MAX_FORM,
+    Reject,
+    read_body,
+    read_json,
+)
 from nurture.tracking.records import Effects
 from nurture.tracking.schema import Invalid, Problem
 
 logger = logging.getLogger("nurture.tracking")
 
-MAX_BODY: Final = 1024 * 1024
-"""The largest API body, in bytes."""
-MAX_FORM: Final = 16 * 1024
-"""The largest unsubscribe POST body, in bytes."""
 MAX_TOKEN: Final = 512
 """Longer path segments are not tokens and are refused unread."""
 ATTEMPTS: Final = 8
@@ -97,16 +104,6 @@ def _ignore_lead(lead_id: int, created: bool) -> None:
     """The default ``on_lead``: nothing enrolls the lead."""
 
 
-class _Reject(Exception):
-    """Raised inside a handler to answer `status` with JSON errors."""
-
-    def __init__(self, status: int, path: str, message: str, **headers: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.problems = [Problem(path, message)]
-        self.headers = headers
-
-
 def create_app(
     session_factory: Callable[[], Session],
     signer: TokenSigner,
@@ -116,16 +113,24 @@ def create_app(
     on_lead: Callable[[int, bool], None] = _ignore_lead,
     clock: Clock | None = None,
     lead_rules: LeadRules = DEFAULT_RULES,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> Starlette:
     """The tracking service; see the module docstring for its endpoints and answers.
 
     `session_factory` makes sessions on the database (`nurture.db.session_factory`);
     `signer` reads tokens with the keys the renderer signed them with;
     `api_key` guards ``/api/*`` (None: the API answers 503); `clock` gives
-    the time of recorded events.
+    the time of recorded events; `body_timeout` bounds the wait for a body.
     """
     service = _Tracking(
-        session_factory, signer, api_key, on_wake, on_lead, clock or SystemClock(), lead_rules
+        session_factory,
+        signer,
+        api_key,
+        on_wake,
+        on_lead,
+        clock or SystemClock(),
+        lead_rules,
+        body_timeout,
     )
     routes = [
         Route("/o/{token}", _guarded(service.open_pixel), methods=["GET"]),
@@ -162,6 +167,7 @@ class _Tracking:
         on_lead: Callable[[int, bool], None],
         clock: Clock,
         rules: LeadRules,
+        body_timeout: float,
     ) -> None:
         self.sessions = sessions
         self.signer = signer
@@ -170,6 +176,7 @@ class _Tracking:
         self.on_lead = on_lead
         self.clock = clock
         self.rules = rules
+        self.body_timeout = body_timeout
         self._sqlite_writer = threading.Lock()
 
     # ------------------------------------------------------------ opens and clicks
@@ -232,7 +239,8 @@ class _Tracking:
             lead_id, delivery_id = self.signer.read_unsubscribe(_token(request))
         except BadToken:
             return _html(pages.invalid_page(), 404)
-        form = parse_qs((await _body(request, MAX_FORM)).decode("utf-8", "replace"))
+        raw = await read_body(request, MAX_FORM, self.body_timeout)
+        form = parse_qs(raw.decode("utf-8", "replace"))
         via = "one-click" if form.get("List-Unsubscribe") == ["One-Click"] else "page"
 
         def work(session: Session, now: datetime, effects: Effects) -> str:
@@ -260,7 +268,7 @@ class _Tracking:
             assignment_id = self.signer.read_answer(_token(request))
         except BadToken:
             return _refused(answers.EXPIRED)
-        body = await _body(request, MAX_FORM)
+        body = await read_body(request, MAX_FORM, self.body_timeout)
 
         def work(session: Session, now: datetime, effects: Effects) -> str:
             return answers.answer(session, assignment_id, body, now)
@@ -274,7 +282,7 @@ class _Tracking:
 
     async def api_events(self, request: Request) -> Response:
         self._authorize(request)
-        body = await _json_body(request)
+        body = await read_json(request, self.body_timeout)
         events = schema.parse_events(body, self.clock.now(), self.rules)
 
         def work(session: Session, now: datetime, effects: Effects) -> list[int]:
@@ -285,7 +293,7 @@ class _Tracking:
 
     async def api_leads(self, request: Request) -> Response:
         self._authorize(request)
-        body = await _json_body(request)
+        body = await read_json(request, self.body_timeout)
         leads = schema.parse_leads(body, self.rules)
 
         def work(session: Session, now: datetime, effects: Effects) -> Any:
@@ -297,7 +305,7 @@ class _Tracking:
     async def api_sales(self, request: Request) -> Response:
         self._authorize(request)
         action = str(request.path_params["action"])
-        fields = sales_api.parse(action, await _json_body(request))
+        fields = sales_api.parse(action, await read_json(request, self.body_timeout))
 
         def work(session: Session, now: datetime, effects: Effects) -> Any:
             return sales_api.act(session, action, fields, now)
@@ -312,7 +320,7 @@ class _Tracking:
 
     def _authorize(self, request: Request) -> None:
         if self.api_key is None:
-            raise _Reject(503, "$", "the API is disabled: the service has no NURTURE_API_KEY")
+            raise Reject(503, "$", "the API is disabled: the service has no NURTURE_API_KEY")
         header = request.headers.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         given = credentials.strip() if scheme.lower() == "bearer" else ""
@@ -320,7 +328,7 @@ class _Tracking:
         if not given or not hmac.compare_digest(given.encode(), self.api_key.encode()):
             why = "a wrong API key" if given else "no API key"
             message = f"{why}: send Authorization: Bearer <key> or X-API-Key: <key>"
-            raise _Reject(401, "Authorization", message, **{"WWW-Authenticate": "Bearer"})
+            raise Reject(401, "Authorization", message, **{"WWW-Authenticate": "Bearer"})
 
     # ------------------------------------------------------------ health
 
@@ -405,44 +413,6 @@ def _token(request: Request) -> str:
     return token
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) above `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and not declared.isdigit():
-        raise _Reject(400, "$", "Content-Length is not a number")
-    if declared is not None and int(declared) > limit:
-        _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            _too_large(limit)
-    return bytes(body)
-
-
-def _too_large(limit: int) -> NoReturn:
-    raise _Reject(413, "$", f"the body is larger than {limit} bytes; send fewer items")
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await _body(request, MAX_BODY)
-    if not raw.strip():
-        raise _Reject(400, "$", "the body is empty; send a JSON object or a list of them")
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except UnicodeDecodeError as e:
-        raise _Reject(400, "$", f"the body is not UTF-8 text (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        where = f"line {e.lineno} column {e.colno}"
-        raise _Reject(400, "$", f"the body is not valid JSON: {e.msg} at {where}") from e
-    except (ValueError, RecursionError) as e:
-        raise _Reject(400, "$", f"the body is not valid JSON: {e}") from e
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _who(lead: Lead | None) -> str:
     return pages.masked(None, None) if lead is None else pages.masked(lead.email, lead.phone)
 
@@ -483,8 +453,12 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except Invalid as e:
             return _errors(422, e.problems)
-        except _Reject as e:
+        except Reject as e:
             return _errors(e.status, e.problems, e.headers)
+        except ClientDisconnect:
+            where = f"{request.method} {request.url.path}"
+            logger.info("%s: the client went away before its body arrived; nothing recorded", where)
+            return _errors(400, [Problem("$", "the client went away")])
         except (OperationalError, PoolTimeout):
             logger.exception("%s %s: the database is unavailable", request.method, request.url.path)
             return _errors(503, [Problem("$", "the database is unavailable; try again later")])

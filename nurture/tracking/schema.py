@@ -19,13 +19,18 @@ A lead: see `nurture.store.cleaning.prepare_lead`.
 
 Strings anywhere in an item must be storable text: no NUL character and no
 lone surrogate (PostgreSQL refuses both); numbers must be finite (JSON has
-no infinity, though ``1e999`` parses as one).
+no infinity, though ``1e999`` parses as one). `load_json` reads a body or a
+JSON line: arrays and objects nest at most `MAX_DEPTH` deep and an integer
+has at most as many digits as Python converts (4,300), so neither a
+recursion nor a conversion error escapes as a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -43,10 +48,13 @@ from nurture.store.cleaning import (
     prepare_lead,
 )
 
+MAX_DEPTH: Final = 64
+"""How deeply arrays and objects may nest in a body or a JSON line."""
 MAX_ITEMS: Final = 1000
 """The most items one request may carry."""
 MAX_ID: Final = 2**31 - 1
 """Ids are 32-bit integers in the database."""
+ID_DIGITS: Final = len(str(MAX_ID))
 MAX_NAME: Final = 200
 MAX_LINK: Final = 2048
 FUTURE_SLACK: Final = timedelta(minutes=5)
@@ -76,6 +84,19 @@ class Invalid(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.problems,))
+
+
+class NotJson(ValueError):
+    """Raised when text is not JSON that `load_json` accepts; the message says why, and
+    `line` and `column` where, when the parser knows."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.line, self.column))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +131,50 @@ class EventInput:
     link: str | None = None
     delivery_id: int | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_json(text: str, parse_constant: Callable[[str], Any] | None = None) -> Any:
+    """`text` as JSON, with nesting and integer sizes bounded; `NotJson` otherwise.
+
+    `parse_constant` sees ``NaN`` and ``Infinity`` (default: they read as floats).
+    """
+    try:
+        value = json.loads(text, parse_int=_int, parse_constant=parse_constant)
+    except NotJson:
+        raise
+    except json.JSONDecodeError as e:
+        raise NotJson(e.msg, e.lineno, e.colno) from None
+    except RecursionError:
+        raise NotJson(_too_deep()) from None
+    if _deeper_than(value, MAX_DEPTH):
+        raise NotJson(_too_deep())
+    return value
+
+
+def _int(digits: str) -> int:
+    most = sys.get_int_max_str_digits()
+    count = len(digits.lstrip("-"))
+    if most and count > most:
+        raise NotJson(f"a number has {count:,} digits; at most {most:,}")
+    return int(digits)
+
+
+def _too_deep() -> str:
+    return f"arrays and objects nest more than {MAX_DEPTH} levels deep"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def items(body: Any) -> list[tuple[str, Any]]:
@@ -318,10 +383,12 @@ def _link(value: Any) -> str | None:
 
 
 def _id(value: Any) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) > ID_DIGITS:
+        raise ValueError(f"{_show(value)} is not an id (1 to {MAX_ID})")  # a long CSV cell
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"should be an integer id, not {kind_of(value)}")
     if not 1 <= value <= MAX_ID:
-        raise ValueError(f"{value} is not an id (1 to {MAX_ID})")
+        raise ValueError(f"{_show(value)} is not an id (1 to {MAX_ID})")
     return value
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import dsl
 from nurture.engine import Event, LeadView, Scores, compute_scores, mql_due
-from nurture.engine.scoring import decay_factor, grade_of, next_decay
+from nurture.engine.scoring import (
+    REPEAT_WINDOW,
+    CompiledScoring,
+    decay_factor,
+    grade_of,
+    is_repeat,
+    next_decay,
+)
+from nurture.engine.state import DeliveryKey
 from tests.engine.conftest import MONDAY
 
 SCORING = r"""
@@ -125,3 +133,33 @@ def test_mql_is_due_the_first_time_the_rule_holds() -> None:
 def test_score_in_conditions_adds_manual_deltas() -> None:
     scored = LeadView("L", scores=Scores(fit=30, interest=25), score_delta=10)
     assert scored.score == 65
+
+
+def test_repeated_opens_and_clicks_of_one_delivery_score_once_within_the_window() -> None:
+    # Given a delivery clicked 20 times in a minute and opened three times in it, another
+    # delivery clicked at the same time, and the first one clicked again an hour after its last
+    first, second = DeliveryKey(1, "n1"), DeliveryKey(1, "n2")
+    start = MONDAY - DAY
+    events = [Event("clicked", start + timedelta(seconds=3 * i), first) for i in range(20)]
+    events += [Event("opened", start + timedelta(seconds=i), first) for i in (1, 2, 30)]
+    events += [Event("clicked", start + timedelta(seconds=30), second)]
+    events += [Event("clicked", start + timedelta(seconds=58) + REPEAT_WINDOW, first)]
+    events += [Event("clicked", start + 2 * REPEAT_WINDOW)]  # no delivery: cannot tell
+    events += [Event("clicked", start + 2 * REPEAT_WINDOW)]
+    events.sort(key=lambda e: e.at)
+
+    # When interest is computed, by the store's function, the simulator's and incrementally
+    full = compute_scores(MODEL, lead(), events, MONDAY).interest
+    compiled = CompiledScoring(MODEL)
+    incremental = sum(
+        compiled.interest(events, MONDAY, start=i) - compiled.interest(events, MONDAY, start=i + 1)
+        for i in range(len(events))
+    )
+
+    # Then each delivery's clicks count once an hour (3 clicks), its opens once, the events
+    # without a delivery each (2 clicks): 5 clicks and 1 open, all alike
+    assert full == compiled.interest(events, MONDAY) == incremental == 5 * 5 + 1
+    # And the repeats do not bring decay forward
+    assert next_decay(MODEL, events, MONDAY) == next_decay(
+        MODEL, [e for i, e in enumerate(events) if not is_repeat(events, i)], MONDAY
+    )

@@ -267,3 +267,130 @@ def test_a_bad_url_option_is_named_as_the_option(
 
     code, _out, err = nurture(*command, str(file), "--url", url, "--dry-run")
     assert code in (0, 1) and "mysql" not in err
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "text", "message"),
+    [
+        (
+            "leads",
+            "l.jsonl",
+            '{"email": "ada@fabrikam.com", "x": ' + DEEP + "}\n",
+            "l.jsonl:1: not JSON: arrays and objects nest more than 64 levels deep",
+        ),
+        ("leads", "l.jsonl", DEEP + "\n", "l.jsonl:1: not JSON: arrays and objects nest more"),
+        (
+            "leads",
+            "l.jsonl",
+            '{"email": "ada@fabrikam.com", "employees": ' + HUGE + "}\n",
+            "l.jsonl:1: not JSON: a number has 5,000 digits; at most 4,300",
+        ),
+        (
+            "events",
+            "e.jsonl",
+            '{"lead": {"id": 1}, "type": "opened", "delivery_id": ' + HUGE + "}\n",
+            "e.jsonl:1: not JSON: a number has 5,000 digits; at most 4,300",
+        ),
+        (
+            "events",
+            "e.jsonl",
+            '{"lead": {"id": 1}, "type": "opened", "delivery_id": ' + "9" * 4000 + "}\n",
+            "e.jsonl:1: delivery_id: 999999999999",
+        ),
+        (
+            "events",
+            "e.csv",
+            "lead_id,type,delivery_id\n1,opened," + HUGE + "\n",
+            "e.csv:2: delivery_id: '999999999999",
+        ),
+        ("events", "e.csv", "lead_id,type\n" + HUGE + ",opened\n", "e.csv:2: lead.id: '9999"),
+    ],
+    ids=[
+        "deep value",
+        "deep line",
+        "huge integer",
+        "huge delivery_id",
+        "long delivery_id",
+        "huge CSV delivery_id",
+        "huge CSV lead_id",
+    ],
+)
+def test_absurd_json_and_numbers_are_named_not_tracebacks(
+    url: str, engine: Engine, tmp_path: Path, command: str, name: str, text: str, message: str
+) -> None:
+    verb = "import" if command == "leads" else "ingest"
+
+    code, out, err = nurture(command, verb, str(write(tmp_path, name, text)), "--url", url)
+
+    assert code in (1, 2) and out == ""
+    assert message in err
+    assert "Traceback" not in err and len(err) < 2000
+    assert count(engine, Lead) == 0 and count(engine, Event) == 0
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x1c", "\x0b", "\x0c"])
+def test_a_unicode_line_separator_inside_a_value_is_text_not_a_new_line(
+    url: str, engine: Engine, tmp_path: Path, separator: str
+) -> None:
+    # Given a JSON Lines file and a CSV file whose values hold a raw separator str.splitlines
+    # would split at (valid JSON: only control characters below U+0020 must be escaped)
+    name = f"A{separator}B"
+    jsonl = json.dumps({"email": "ada@fabrikam.com", "first_name": name}, ensure_ascii=False)
+    csv_text = f"email,first_name\nbo@fabrikam.com,{name}\ncy@fabrikam.com,Cy\n"
+
+    # When both are imported (json.dumps escapes the control characters, as JSON requires)
+    first = nurture("leads", "import", str(write(tmp_path, "l.jsonl", jsonl + "\n")), "--url", url)
+    second = nurture("leads", "import", str(write(tmp_path, "l.csv", csv_text)), "--url", url)
+
+    # Then every row is one lead, the value kept whole
+    assert first[0] == 0, first[2]
+    assert second[0] == 0, second[2]
+    stored = leads(engine)
+    assert stored["ada@fabrikam.com"].first_name == name
+    assert stored["bo@fabrikam.com"].first_name == name
+    assert set(stored) == {"ada@fabrikam.com", "bo@fabrikam.com", "cy@fabrikam.com"}
+
+
+def test_the_forms_of_one_mailbox_are_one_lead(url: str, engine: Engine, tmp_path: Path) -> None:
+    # Given one mailbox written as the sender would deliver it in three ways, across rows
+    # and files (a JSON line may hold what a CSV cell can)
+    rows = 'email,first_name\n<a@fabrikam.com>,A\n"""a""@fabrikam.com",B\n'
+    more = '{"email": "a@fabrikam.com", "title": "CTO"}\n{"email": " <\\"A\\"@Fabrikam.com> "}\n'
+
+    # When both files are imported
+    first = nurture("leads", "import", str(write(tmp_path, "a.csv", rows)), "--url", url)
+    second = nurture("leads", "import", str(write(tmp_path, "b.jsonl", more)), "--url", url)
+
+    # Then they are one lead, stored as the sender puts it in RCPT TO
+    assert first[0] == 0, first[2]
+    assert second[0] == 0, second[2]
+    stored = leads(engine)
+    assert list(stored) == ["a@fabrikam.com"]
+    assert stored["a@fabrikam.com"].title == "CTO"
+    assert "other_emails" not in stored["a@fabrikam.com"].attributes
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        '"a b"@fabrikam.com',
+        '"x@y.com"@fabrikam.com',
+        "a@fabrikam.com>",
+        "A <a@x.com>",
+        "a(c)@x.com",
+    ],
+)
+def test_an_address_the_sender_would_refuse_or_rewrite_is_named(
+    url: str, engine: Engine, tmp_path: Path, email: str
+) -> None:
+    line = json.dumps({"email": email})
+
+    code, out, err = nurture("leads", "import", str(write(tmp_path, "l.jsonl", line)), "--url", url)
+
+    assert code == 1 and out == ""
+    assert f"l.jsonl:1: email: {email!r}" in err
+    assert count(engine, Lead) == 0

@@ -9,6 +9,7 @@ sees every message it sent; ``smtp_server`` a real aiosmtpd server.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from nurture.runtime.process import Runtime
 from tests.runtime.campaign import write_campaign
-from tests.runtime.services import SmtpServer, redis_ping, unavailable
+from tests.runtime.services import RedisServer, SmtpServer, unavailable
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -136,24 +137,23 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the tests' own, on a free port, for the whole session."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database for the test's queue (emptied before and after), or a skip."""
-    if not redis_ping():
-        unavailable("Redis unreachable at 127.0.0.1:6379 (start redis-server)")
-    url = "redis://127.0.0.1:6379/7"
-    _flush(url)
-    yield url
-    _flush(url)
-
-
-def _flush(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.RedisError:
-        pass  # a test that stopped Redis restarts it; an empty server needs no flush
-    finally:
-        client.close()
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A database on the tests' own Redis for the test's queue, emptied before and after
+    (and the server started again if the test left it stopped)."""
+    if not redis_server.ping():
+        redis_server.start()
+    redis_server.flush()
+    yield redis_server.url()
+    redis_server.flush()

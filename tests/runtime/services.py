@@ -1,14 +1,17 @@
 """Real services for the runtime tests: Redis, an SMTP server, worker processes.
 
-Each is looked for on 127.0.0.1 and skipped with a reason when absent, except
-on CI (``CI=true``), where a missing service fails the test.
+Redis is a ``redis-server`` the tests start on a port of their own (they flush
+and stop it); without ``redis-server`` the tests that need it are skipped
+with a reason, except on CI (``CI=true``), where that fails them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -23,7 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_HOST = "127.0.0.1"
 
 
 def unavailable(reason: str) -> None:
@@ -33,56 +36,87 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def redis_ping() -> bool:
-    import redis
+class RedisServer:
+    """A ``redis-server`` of the tests' own, on a free port, that keeps nothing on disk.
 
-    try:
-        return bool(redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=2).ping())
-    except redis.RedisError:
-        return False
+    Tests flush it and stop it (the fault tests shut it down mid-run); on the
+    shared Redis on :6379 that would wipe or stop whatever else uses it.
+    """
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{REDIS_HOST}:{self.port}/{db}"
+
+    def start(self) -> None:
+        """Start it (again, on the same port) and wait until it answers."""
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                server,
+                "--bind",
+                REDIS_HOST,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """``SHUTDOWN NOSAVE``: it goes away with every message it held."""
+        if self.process is None:
+            return
+        import redis
+
+        with contextlib.suppress(redis.RedisError):  # the connection drops as it shuts down
+            redis.Redis(REDIS_HOST, self.port, socket_timeout=5).shutdown(nosave=True)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(REDIS_HOST, self.port, socket_timeout=2).ping())
+        except redis.RedisError:
+            return False
+
+    def flush(self) -> None:
+        """Empty every database of it (when it runs)."""
+        import redis
+
+        client = redis.Redis(REDIS_HOST, self.port, socket_timeout=5)
+        try:
+            client.flushall()
+        except redis.RedisError:
+            pass  # stopped by the test; a new start is empty anyway
+        finally:
+            client.close()
 
 
-def start_redis() -> None:
-    """Start a Redis like CI's, if none answers; wait until it does."""
-    if redis_ping():
-        return
-    server = shutil.which("redis-server")
-    if server is None:
-        raise RuntimeError("redis-server is not installed; cannot restart Redis")
-    subprocess.run(
-        [
-            server,
-            "--daemonize",
-            "yes",
-            "--bind",
-            REDIS_HOST,
-            "--port",
-            str(REDIS_PORT),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    deadline = time.monotonic() + 20
-    while not redis_ping():
-        if time.monotonic() > deadline:
-            raise RuntimeError("Redis did not come back within 20 s")
-        time.sleep(0.1)
-
-
-def stop_redis() -> None:
-    """``redis-cli shutdown nosave``: Redis goes away with every message it held."""
-    subprocess.run(
-        ["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "shutdown", "nosave"],
-        capture_output=True,
-        timeout=20,
-    )
-    deadline = time.monotonic() + 20
-    while redis_ping() and time.monotonic() < deadline:
-        time.sleep(0.05)
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((REDIS_HOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 @dataclass

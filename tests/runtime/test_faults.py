@@ -27,7 +27,7 @@ from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from tests.runtime.campaign import ONE_TOUCH, write_campaign
 from tests.runtime.cluster import Cluster, Tally, environment, seed_due, tally
-from tests.runtime.services import SmtpServer, start_redis, stop_redis
+from tests.runtime.services import RedisServer, SmtpServer
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +102,10 @@ def test_killing_workers_repeatedly_loses_and_doubles_nothing(
 
 
 def test_a_redis_restart_mid_run_loses_and_doubles_nothing(
-    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer
+    cluster: Cluster,
+    pg_sessions: sessionmaker[Session],
+    slow_smtp: SmtpServer,
+    redis_server: RedisServer,
 ) -> None:
     started = time.monotonic()
     try:
@@ -112,10 +115,10 @@ def test_a_redis_restart_mid_run_loses_and_doubles_nothing(
         # When Redis goes away with every queued message, and comes back
         before = tally(pg_sessions, TOUCHES)
         assert not before.settled, "the run ended before Redis could be restarted"
-        stop_redis()
+        redis_server.stop()  # the tests' own Redis, not the one on :6379
         time.sleep(2)
     finally:
-        start_redis()
+        redis_server.start()
     final = _settle(cluster, pg_sessions, started, restart_dead=True)
 
     # Then nothing was lost (the scheduler enqueued the work again) and nothing doubled

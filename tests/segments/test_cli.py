@@ -333,3 +333,51 @@ def test_without_paths_an_undeployed_segment_is_read_from_campaigns(
     assert (result.exit_code, result.stdout) == (0, "2\n")
     assert unknown.exit_code == 2
     assert 'no segment "nope" in campaigns/' in unknown.stderr
+
+
+FORMULAS = {
+    "first_name": '=HYPERLINK("http://evil.test","Ada")',
+    "last_name": "+1+2",
+    "company": "-2+3",
+    "title": "@SUM(A1:A9)",
+}
+
+
+@pytest.mark.parametrize("escape", [True, False], ids=["escaped", "--no-escape-formulas"])
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_escaped(
+    db_url: str, tmp_path: Path, escape: bool
+) -> None:
+    # Given a lead whose profile, tag, phone and custom field start with formula characters
+    engine = db.make_engine(db_url)
+    with Session(engine) as session:
+        lead = Lead(
+            email="mallory@acme.com",
+            phone="+8615061827305",
+            fit=-20,
+            attributes={"note": "\tcmd", "cr": "\r=1"},
+            **FORMULAS,
+        )
+        session.add(lead)
+        session.flush()
+        session.add_all([Tag(lead_id=lead.id, tag="=1+1"), Tag(lead_id=lead.id, tag="ok")])
+        session.commit()
+    engine.dispose()
+    fields = "first_name,last_name,company,title,note,cr"
+    project = write(tmp_path / "p", "fields.nurture", "fields\n  note text\n  cr text\n").parent
+
+    # When the segment is exported as CSV (COPY on PostgreSQL, a cursor on SQLite)
+    args = ["segment", "export", "--where", "fit < 0", str(project), "--fields", fields]
+    args += ["--url", db_url]
+    result = runner.invoke(app, args + ([] if escape else ["--no-escape-formulas"]))
+
+    # Then every text cell starting with = + - @ tab or CR has a ' in front, numbers do not
+    assert result.exit_code == 0, result.output
+    [row] = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    quote = "'" if escape else ""
+    assert {name: row[name] for name in FORMULAS} == {
+        name: quote + value for name, value in FORMULAS.items()
+    }
+    assert (row["note"], row["cr"]) == (quote + "\tcmd", quote + "\r=1")
+    assert row["tags"] == quote + "=1+1;ok"
+    assert row["phone"] == quote + "+8615061827305"  # which also keeps the + in a spreadsheet
+    assert (row["email"], row["fit"]) == ("mallory@acme.com", "-20")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,3 +114,41 @@ def test_leads_with_interest_are_rescored_on_the_first_sweep_after_0005(db_url: 
         engine.dispose()
     assert due["cold@client.example"] is None
     assert due["warm@client.example"] is not None
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+from nurture import db
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+db.upgrade(sys.argv[1])
+"""
+
+
+def test_two_upgrades_at_once_on_postgresql_both_succeed(pg_url: str, tmp_path: Path) -> None:
+    # Given two `db.upgrade` processes on one fresh schema, released at the same moment
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, pg_url, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(2)  # both imported nurture and wait for the signal
+    go.touch()
+
+    # When both run, then neither fails: the second waits for the first, finds nothing to do
+    outcomes = [(racer.wait(timeout=120), racer.communicate()[1]) for racer in racers]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    engine = create_engine(db.normalize_url(pg_url))
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert versions == [(db.head_revision(),)]

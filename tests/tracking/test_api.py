@@ -42,7 +42,9 @@ def errors(response: httpx.Response) -> list[tuple[str, str]]:
         (b'"hello"', 422, "expected an object or a list of objects, not a string"),
         (b"[]", 422, "the list is empty"),
         (b"[1]", 422, "expected an object, not a number"),
-        (b"[" * 100_000, 400, "the body is not valid JSON: maximum recursion depth exceeded"),
+        (b"[" * 100_000, 400, "the body is not valid JSON: arrays and objects nest more than 64"),
+        (b"[" * 900 + b"]" * 900, 400, "the body is not valid JSON: arrays and objects nest more"),
+        (b'{"delivery_id": ' + b"9" * 5000 + b"}", 400, "the body is not valid JSON: a number has"),
     ],
 )
 async def test_a_body_that_is_not_json_items_is_refused(

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from channels import DeliveryStatus, OutboundMessage, SmtpChannel
 from nurture.models import Enrollment, LeadMerge, MqlRecord
 from nurture.store.cleaning import (
     InvalidLead,
@@ -19,6 +20,7 @@ from nurture.store.cleaning import (
 from nurture.store.leads import resolve_lead_id, upsert_lead
 from nurture.store.views import SCORE_DELTA
 from nurture.store.wake import wake_waiting
+from tests.channels.servers import SmtpServer
 from tests.tracking.conftest import DAY, Seed, T
 
 
@@ -50,9 +52,46 @@ def test_what_is_not_a_phone_is_refused(text: str) -> None:
 
 def test_emails_are_trimmed_and_lower_cased() -> None:
     assert normalize_email("  Ada.Lovelace@ACME.cn ") == "ada.lovelace@acme.cn"
-    for bad in ("ada", "ada@", "@acme.cn", "ada@acme", "a b@acme.cn", "a@b@acme.cn"):
+    rewritten = ("a(c)@acme.cn", "a,b@acme.cn", "a@acme.cn,b@acme.cn", "a:b@acme.cn", "a;b@acme.cn")
+    for bad in ("ada", "ada@", "@acme.cn", "ada@acme", "a b@acme.cn", "a@b@acme.cn", *rewritten):
         with pytest.raises(ValueError):
             normalize_email(bad)
+
+
+FORMS = {
+    "a@fabrikam.com": "a@fabrikam.com",
+    "<a@fabrikam.com>": "a@fabrikam.com",
+    '"a"@fabrikam.com': "a@fabrikam.com",
+    '<"A.b"@Fabrikam.com>': "a.b@fabrikam.com",
+    '"\\a"@fabrikam.com': "a@fabrikam.com",
+    "李@例子.中国": "李@例子.中国",
+}
+
+
+@pytest.mark.asyncio
+async def test_an_email_is_stored_as_the_sender_puts_it_in_rcpt_to() -> None:
+    # Given an SMTP server, and each form of an address normalised as intake does
+    server = SmtpServer()
+    server.start()
+    try:
+        async with SmtpChannel.from_url(server.url()) as channel:
+            # When the sender sends to each raw form and to its stored form
+            for raw, stored in FORMS.items():
+                assert normalize_email(raw) == stored
+                for to in (raw, stored):
+                    message = OutboundMessage(
+                        "email", to, f"<{len(server.messages)}@t>", "S", "", "Hi"
+                    )
+                    assert (await channel.send(message)).status is DeliveryStatus.SENT
+    finally:
+        server.stop()
+
+    # Then the server (aiosmtpd reads RCPT TO as a mailbox: quotes that are not needed go)
+    # sees each raw form as the stored form (but for case, which intake folds), and the
+    # stored form arrives unchanged
+    rcpts = [m.rcpt_tos for m in server.messages]
+    for raw, sent_raw, sent_stored in zip(FORMS, rcpts[::2], rcpts[1::2], strict=True):
+        assert [r.lower() for r in sent_raw] == sent_stored == [FORMS[raw]], raw
 
 
 @pytest.mark.parametrize(

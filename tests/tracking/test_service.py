@@ -7,11 +7,19 @@ Every scenario goes through `any_client` (in-process, then real HTTP on
 from __future__ import annotations
 
 import asyncio
+import string
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from nurture.models import Delivery, Enrollment, LeadMerge, LifecycleTransition, Tag
+from nurture.engine.clock import VirtualClock
+from nurture.engine.scoring import REPEAT_WINDOW
+from nurture.models import Delivery, Enrollment, LeadMerge, LifecycleTransition, MqlRecord, Tag
+from nurture.runtime.deploying import deploy_sources
 from nurture.tokens import TokenSigner
 from nurture.tracking import PIXEL_GIF
 from tests.tracking.conftest import API_KEY, AUTH, Hooks, Seed, T
@@ -60,7 +68,9 @@ async def test_a_click_redirects_only_to_the_stored_link_and_records_its_name(
     assert event.data == {"url": "https://acme.cn/whitepaper.pdf", "name": "download", "index": 0}
 
 
-@pytest.mark.parametrize("kind", ["forged", "altered", "open-as-click", "truncated"])
+@pytest.mark.parametrize(
+    "kind", ["forged", "altered", "open-as-click", "truncated", "non-canonical", "padded"]
+)
 async def test_a_manipulated_click_token_is_refused_and_records_nothing(
     any_client: httpx.AsyncClient, seed: Seed, signer: TokenSigner, kind: str
 ) -> None:
@@ -74,6 +84,8 @@ async def test_a_manipulated_click_token_is_refused_and_records_nothing(
         "altered": token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"),
         "open-as-click": signer.open_token(touch.delivery_id),
         "truncated": token[: len(token) // 2],
+        "non-canonical": token[:-1] + _same_bits(token[-1]),  # the unused low bit flipped
+        "padded": token + "=",
     }[kind]
 
     # When someone requests the manipulated one
@@ -83,6 +95,12 @@ async def test_a_manipulated_click_token_is_refused_and_records_nothing(
     assert response.status_code == 404
     assert "location" not in response.headers
     assert seed.event_count() == 0
+
+
+def _same_bits(char: str) -> str:
+    """The base64url character that differs from `char` only in its lowest bit."""
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    return alphabet[alphabet.index(char) ^ 1]
 
 
 @pytest.mark.parametrize("path", ["/o/{open}", "/c/{click}", "/u/{unsubscribe}"])
@@ -414,3 +432,38 @@ async def test_concurrent_requests_all_count(
     assert [r.status_code for r in responses] == [200] * 18
     assert len(seed.events(touch.lead_id)) == 12
     assert seed.lead_count() == 2
+
+
+async def test_a_click_replayed_twenty_times_is_kept_twenty_times_but_scored_once(
+    any_client: httpx.AsyncClient,
+    seed: Seed,
+    signer: TokenSigner,
+    sessions: sessionmaker[Session],
+    clock: VirtualClock,
+) -> None:
+    # Given the example scoring (+5 per click; MQL at fit A or B and interest >= 50) and a
+    # lead who fits (grade A) and got one message
+    scoring = Path(__file__).parents[2] / "campaigns" / "scoring.nurture"
+    deploy_sources(sessions, {str(scoring): scoring.read_text(encoding="utf-8")}, clock.now())
+    lead_id = seed.lead(title="CEO", attributes={"industry": "saas", "employees": 900})
+    touch = seed.touch(lead_id)
+    token = signer.click_token(touch.delivery_id, 0)
+
+    # When its click link is requested 20 times within a minute
+    for _ in range(20):
+        assert (await any_client.get(f"/c/{token}")).status_code == 302
+        clock.advance(timedelta(seconds=3))
+
+    # Then all 20 clicks are kept, but interest counts one, and the lead is no MQL
+    assert [e.type for e in seed.events(lead_id)] == ["clicked"] * 20
+    lead = seed.get_lead(lead_id)
+    assert lead is not None
+    assert (lead.grade, lead.interest, lead.stage) == ("A", 5.0, "lead")
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MqlRecord)) == 0
+
+    # And a click an hour and more after the last one counts again
+    clock.advance(REPEAT_WINDOW)
+    assert (await any_client.get(f"/c/{token}")).status_code == 302
+    lead = seed.get_lead(lead_id)
+    assert lead is not None and lead.interest == 10.0
