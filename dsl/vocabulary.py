@@ -112,6 +112,9 @@ LEAD_FIELDS: dict[str, str] = {
     "owner": "text",
     "stage": "text",
     "is_customer": "bool",
+    "account_name": "text",
+    "account_status": "text",
+    "account_owner": "text",
     "created_at": "date",
     "last_activity_at": "date",
 }

@@ -37,6 +37,7 @@ COMMANDS: Final = {
     "leads": "cli_intake",
     "events": "cli_intake",
     "costs": "cli_intake",
+    "accounts": "cli_intake",
     "report": "cli_report",
     "deliveries": "cli_run",
     "segment": "cli_segment",

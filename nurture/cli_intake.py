@@ -34,6 +34,9 @@ leads_app = typer.Typer(
     help="Leads: import a CSV or JSON Lines file; show one lead's story.", no_args_is_help=True
 )
 events_app = typer.Typer(help="Events in: ingest a CSV or JSON Lines file.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Accounts in: companies from the CRM, with their owner and status.", no_args_is_help=True
+)
 costs_app = typer.Typer(
     help="Costs in: what each source and campaign cost per month.", no_args_is_help=True
 )
@@ -59,6 +62,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(leads_app, name="leads")
     app.add_typer(events_app, name="events")
     app.add_typer(costs_app, name="costs")
+    app.add_typer(accounts_app, name="accounts")
 
 
 @leads_app.command("import")
@@ -157,6 +161,43 @@ def costs_command(
         _table(("costs", stored)),
         f"{file}: {stored:,} rows, {total:,} in all, " + _done(dry_run, "imported"),
     )
+
+
+@accounts_app.command("import")
+def accounts_command(
+    file: FileArgument, dry_run: DryRun = False, as_json: AsJson = False, url: Url = None
+) -> None:
+    """Import accounts: name, domains (separated by ;), owner, status; all or none.
+
+    Status is customer, opportunity or prospect (the default). An account is found again
+    by its normalised name and updated. Leads are matched to accounts by email domain,
+    else by company name; a customer's or open deal's lead goes to the account's owner.
+    """
+    from nurture.handoff.accounts import check_account, store_accounts
+    from nurture.intake import RowProblems
+    from nurture.store.definitions import active_routing
+
+    settings = _settings(url)
+    rows = _rows(file, "accounts")
+    checked = [(row, *check_account(row.item)) for row in rows]
+    problems = [f"{r.path}:{r.line}: {f}: {m}" for r, _, found in checked for f, m in found]
+    seen: dict[str, int] = {}
+    for row, account, _ in checked:
+        if account is not None and seen.setdefault(account.key, row.line) != row.line:
+            first = seen[account.key]
+            problems.append(f"{row.path}:{row.line}: name: the same company as line {first}")
+    if problems:
+        _problems(RowProblems(problems).problems, file)
+    accounts = [account for _, account, _ in checked if account is not None]
+    with _transaction(settings, commit=not dry_run) as session:
+        routing = active_routing(session)
+        created, updated, matched = store_accounts(session, accounts, routing, datetime.now(UTC))
+    if as_json:
+        data = {"created": created, "updated": updated, "leads_matched": matched}
+        typer.echo(json.dumps({**data, "dry_run": dry_run}, indent=2))
+        return
+    table = _table(("created", created), ("updated", updated), ("leads matched", matched))
+    _print(table, f"{file}: {cli_lang._plural(len(rows), 'row')} {_done(dry_run, 'imported')}")
 
 
 # ---------------------------------------------------------------- helpers

@@ -44,7 +44,7 @@ from nurture.tracking.schema import (
     parse_leads,
 )
 
-Kind = Literal["leads", "events", "costs"]
+Kind = Literal["leads", "events", "costs", "accounts"]
 JSON_LINES: Final = (".jsonl", ".ndjson")
 EVENT_LEAD_COLUMNS: Final = {
     "lead_id": "id",

@@ -73,6 +73,7 @@ ENROLLMENT_STATES: Final = ("active", "waiting", "done", "exited")
 DELIVERY_STATUSES: Final = ("pending", "sent", "failed", "unknown", "deferred", "suppressed")
 DEFINITION_KINDS: Final = ("scoring", "routing", "segment", "fields")
 COST_KINDS: Final = ("source", "campaign")
+ACCOUNT_STATUSES: Final = ("customer", "opportunity", "prospect")
 NOTICE_KINDS: Final = ("assigned", "reminder")
 NOTICE_STATUSES: Final = ("pending", "sending", "sent", "failed")
 ASSIGNED_HOW: Final = ("owner", "user", "team", "round_robin", "escalation", "none")
@@ -187,6 +188,8 @@ class Lead(Base):
     triggers_checked_at: Mapped[datetime | None]
     """When the runtime ran the campaigns' ``enroll when lead created`` triggers for this
     lead; None: not yet (`nurture.runtime.enrolling` picks it up, exactly once)."""
+    account_id: Mapped[int | None] = mapped_column(index=True)
+    """The company (`Account`) the lead was matched to by email domain or company name."""
 
     @validates("email")
     def _lower_email(self, _key: str, email: str | None) -> str | None:
@@ -453,6 +456,32 @@ class Notice(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class Account(Base):
+    """A company from the CRM: its owner and whether it is a customer or an open deal."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint(one_of("status", ACCOUNT_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    """The name normalised (`nurture.handoff.accounts.company_key`): leads match on it."""
+    owner: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16))
+    imported_at: Mapped[datetime]
+
+
+class AccountDomain(Base):
+    """An email domain of an account: a lead whose address is at it belongs to the account."""
+
+    __tablename__ = "account_domains"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
 
 
 class Cost(Base):

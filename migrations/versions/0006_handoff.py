@@ -8,6 +8,8 @@ Create Date: 2026-12-05
   the rule, the team and the reason in words;
 - ``notices``: each message to an MQL's owner (email, CRM webhook, WeCom),
   written with the assignment and sent after the commit;
+- ``accounts``, ``account_domains``, ``leads.account_id``: companies from the CRM
+  (owner, customer / open deal / prospect) that leads are matched to;
 - ``costs``: what each lead source and campaign cost per month (ROMI);
 - ``sales_members``: a salesperson's availability (away until a moment);
 - ``round_robin``: MQLs given to each member of a team by round robin, so
@@ -36,6 +38,7 @@ depends_on: str | Sequence[str] | None = None
 HOW = ("owner", "user", "team", "round_robin", "escalation", "none")
 KINDS = ("assigned", "reminder")
 COST_KINDS = ("source", "campaign")
+ACCOUNT_STATUSES = ("customer", "opportunity", "prospect")
 STATUSES = ("pending", "sending", "sent", "failed")
 
 
@@ -109,6 +112,33 @@ def upgrade() -> None:
     op.create_index(op.f("ix_notices_lead_id"), "notices", ["lead_id"])
     op.create_index(op.f("ix_notices_status_id"), "notices", ["status", "id"])
     op.create_table(
+        "accounts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("owner", sa.String(length=320), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        _moment("imported_at", nullable=False),
+        _one_of("status", ACCOUNT_STATUSES, "accounts"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
+        sa.UniqueConstraint("key", name=op.f("uq_accounts_key")),
+    )
+    op.create_table(
+        "account_domains",
+        sa.Column("domain", sa.String(length=255), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_domains_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("domain", name=op.f("pk_account_domains")),
+    )
+    op.create_index(op.f("ix_account_domains_account_id"), "account_domains", ["account_id"])
+    op.add_column("leads", sa.Column("account_id", sa.Integer(), nullable=True))
+    op.create_index(op.f("ix_leads_account_id"), "leads", ["account_id"])
+    op.create_table(
         "costs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -152,6 +182,12 @@ def downgrade() -> None:
         batch.drop_column("remind_at")
         batch.drop_column("team")
     op.drop_table("costs")
+    op.drop_index(op.f("ix_leads_account_id"), table_name="leads")
+    with op.batch_alter_table("leads", recreate="never") as batch:
+        batch.drop_column("account_id")
+    op.drop_index(op.f("ix_account_domains_account_id"), table_name="account_domains")
+    op.drop_table("account_domains")
+    op.drop_table("accounts")
     op.drop_table("round_robin")
     op.drop_table("sales_members")
     op.drop_index(op.f("ix_notices_status_id"), table_name="notices")

@@ -39,7 +39,8 @@ def hand_over(
 ) -> Assignment:
     """Route a new MQL to its owner by the routing rules and record why."""
     desk = read_desk(session, routing, now)
-    choice = choose(routing, view, events, now, desk)
+    owner = view.field("account_owner")
+    choice = choose(routing, view, events, now, desk, account_owner=owner or None)
     record.remind_at = sla_times(routing, record.at)[1]
     return record_choice(session, lead, record, choice, "MQL: " + record.rule, routing, now)
 

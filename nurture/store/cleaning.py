@@ -30,14 +30,16 @@ COLUMNS: Final = {
     "title": 200,
     "source": 200,
     "time_zone": 64,
+    "owner": 320,
 }
-"""Profile fields stored in lead columns, with their length limits; the rest go to attributes."""
+"""Profile fields stored in lead columns, with their length limits; the rest go to attributes.
+``owner`` (a salesperson's address, from a CRM export) is kept only by a lead that has none:
+one owner at a time (`nurture.store.leads`)."""
 
 MANAGED: Final = frozenset(
     {
         "id",
         "stage",
-        "owner",
         "fit",
         "interest",
         "grade",

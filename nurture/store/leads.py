@@ -21,8 +21,10 @@ nothing. Identity values are never replaced: a lead found by its phone that
 arrives with another email keeps its email, and the new one is kept in
 ``attributes["other_emails"]`` (likewise ``other_phones``,
 ``other_messaging_ids``). Attributes are merged key by key. Tags are added,
-never removed. Stage, owner, scores and suppression are the engine's and
-cannot be set here.
+never removed. Stage, scores and suppression are the engine's and cannot be
+set here; an ``owner`` (from a CRM) is kept only by a lead that has none. A
+lead is matched to its account (`nurture.handoff.accounts`): a customer's or
+an open deal's lead goes to the account's owner.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from sqlalchemy.orm import Session
 
 from dsl.vocabulary import STAGE_RANK
 from nurture.engine.state import utc
-from nurture.models import Lead, LeadMerge, Tag
+from nurture.handoff.accounts import match_lead
+from nurture.models import Assignment, Lead, LeadMerge, Tag
 from nurture.store.cleaning import DEFAULT_RULES, CleanLead, LeadRules, SkippedLead, prepare_lead
+from nurture.store.definitions import active_routing
 from nurture.store.merging import merge_leads, set_identity
 from nurture.store.scoring import recheck_mql
 
@@ -88,6 +92,9 @@ def store_lead(session: Session, clean: CleanLead, now: datetime) -> Stored:
     _apply(lead, clean, now)
     session.flush()
     _add_tags(session, lead.id, clean.tags, now)
+    _own(session, lead, clean.columns.get("owner"), now)
+    if lead.account_id is None:
+        match_lead(session, lead, active_routing(session), now)
     what = "a profile update" if matches else "the lead's creation"
     recheck_mql(session, lead.id, f"{what} (lead import)", now)
     return Stored(lead, not matches, tuple(merged))
@@ -130,10 +137,30 @@ def _apply(lead: Lead, clean: CleanLead, now: datetime) -> None:
     for key, value in clean.identity().items():
         set_identity(lead, attributes, key, value)
     for key, text in clean.columns.items():
-        setattr(lead, key, text)
+        if key != "owner":  # `_own` decides
+            setattr(lead, key, text)
     attributes.update(clean.attributes)
     lead.attributes = attributes
     lead.updated_at = now
+
+
+def _own(session: Session, lead: Lead, owner: str | None, now: datetime) -> None:
+    """An imported owner (a CRM's) is the lead's when it has none yet, recorded as assigned."""
+    owner = (owner or "").strip().lower()
+    if not owner or lead.owner is not None:
+        return
+    lead.owner = owner
+    session.add(
+        Assignment(
+            lead_id=lead.id,
+            owner=owner,
+            how="owner",
+            cause="lead import",
+            reason=f"imported with its owner {owner}",
+            at=now,
+        )
+    )
+    session.flush()
 
 
 def _add_tags(session: Session, lead_id: int, tags: Sequence[str], now: datetime) -> None:

@@ -339,8 +339,8 @@ async def test_an_unsubscribe_event_from_the_api_suppresses(
             [("$.tags[1]", "should be a non-empty string of at most 100 characters")],
         ),
         (
-            {"email": "a@b.cn", "owner": "zhang"},
-            [("$.owner", "is managed by nurture and cannot be set here")],
+            {"email": "a@b.cn", "stage": "sql"},
+            [("$.stage", "is managed by nurture and cannot be set here")],
         ),
         ({"email": "a@b.cn", "note": "a\u0000b"}, [("$.note", "contains a NUL character")]),
     ],

@@ -1,0 +1,209 @@
+"""Accounts: companies from the CRM, and the leads that belong to them.
+
+`nurture accounts import` stores each account (name, email domains, owner,
+status: customer, opportunity or prospect), keyed by its normalised name, so
+importing a newer export updates it. A lead belongs to an account when its
+email domain is one of the account's (never a freemail domain) or, failing
+that, when its company name normalises to the account's: case, full- and
+half-width forms, punctuation and legal suffixes (Inc., Ltd., GmbH, 有限公司,
+股份有限公司, ...) do not count.
+
+A lead matched to a customer or an open deal goes straight to the account's
+owner, recorded as an assignment and notified as the routing says, so sales
+never meets an existing customer as a new lead. The lead carries
+``account_name``, ``account_status``, ``account_owner`` and ``is_customer``
+for conditions, segments and templates. This module imports nothing of
+`nurture.store`, which calls it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dsl.vocabulary import NAMED_LISTS
+from nurture.handoff import notices
+from nurture.models import ACCOUNT_STATUSES, Account, AccountDomain, Assignment, Lead
+
+FREEMAIL: Final = frozenset(NAMED_LISTS["freemail"])
+SUFFIXES: Final = (
+    "股份有限公司",
+    "有限责任公司",
+    "集团有限公司",
+    "有限公司",
+    "集团",
+    "公司",
+)
+"""Chinese legal suffixes, longest first (they follow the name without a space)."""
+WORD_SUFFIXES: Final = frozenset(
+    [
+        "inc",
+        "incorporated",
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "plc",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "co",
+        "corp",
+        "corporation",
+        "company",
+        "pty",
+        "kk",
+        "oy",
+        "ab",
+        "as",
+        "srl",
+        "spa",
+    ]
+)
+"""Latin legal suffixes, as words after the name (their dots and commas already gone)."""
+HANDED: Final = ("customer", "opportunity")
+"""Account statuses whose leads go straight to the account's owner."""
+FIELDS: Final = ("name", "domains", "owner", "status")
+DOMAIN: Final = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def company_key(name: str) -> str:
+    """The name as leads are matched on it: ``"Acme, Inc."`` and ``"ＡＣＭＥ"`` are ``"acme"``."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = "".join(" " if unicodedata.category(c)[0] in "PSZ" else c for c in text)
+    words = text.split()
+    while len(words) > 1 and words[-1] in WORD_SUFFIXES:
+        words.pop()
+    text = " ".join(words)
+    for suffix in SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)].rstrip()
+            break
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    name: str
+    key: str
+    domains: tuple[str, ...]
+    owner: str | None
+    status: str
+
+
+def check_account(item: Any) -> tuple[AccountRow | None, list[tuple[str, str]]]:
+    """One row as an account, or its problems as (field, message) pairs."""
+    if not isinstance(item, Mapping):
+        return None, [("row", "must be an object with name, domains, owner, status")]
+    problems = [
+        (k, f"unknown column; columns: {', '.join(FIELDS)}") for k in item if k not in FIELDS
+    ]
+    name = str(item.get("name") or "").strip()
+    key = company_key(name)
+    if not key:
+        problems.append(("name", "required: the company's name"))
+    elif len(name) > 200:
+        problems.append(("name", "longer than 200 characters"))
+    raw = item.get("domains") or []
+    given = raw if isinstance(raw, list) else re.split(r"[;,\s]+", str(raw))
+    domains = tuple(
+        dict.fromkeys(str(d).strip().lower().removeprefix("@") for d in given if str(d).strip())
+    )
+    for domain in domains:
+        if not DOMAIN.match(domain):
+            problems.append(("domains", f"{domain!r} is not a domain such as acme.com"))
+        elif domain in FREEMAIL:
+            problems.append(("domains", f"{domain} is a freemail domain: it names no company"))
+    owner = str(item.get("owner") or "").strip().lower() or None
+    if owner is not None and (len(owner) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+", owner)):
+        problems.append(("owner", f"{owner!r} is not an email address"))
+    status = str(item.get("status") or "prospect").strip().lower()
+    if status not in ACCOUNT_STATUSES:
+        problems.append(("status", f"{status!r}: one of {', '.join(ACCOUNT_STATUSES)}"))
+    if problems:
+        return None, problems
+    return AccountRow(name, key, domains, owner, status), []
+
+
+def store_accounts(
+    session: Session, rows: Sequence[AccountRow], routing: Mapping[str, Any] | None, now: datetime
+) -> tuple[int, int, int]:
+    """Create or update the accounts (by key, domains replaced), then match the leads that have
+    no account yet; (created, updated, leads matched)."""
+    created = updated = 0
+    for row in rows:
+        account = session.scalar(select(Account).where(Account.key == row.key))
+        if account is None:
+            account = Account(key=row.key, imported_at=now)
+            session.add(account)
+            created += 1
+        else:
+            updated += 1
+        account.name, account.owner, account.status = row.name, row.owner, row.status
+        account.imported_at = now
+        session.flush()
+        session.execute(delete(AccountDomain).where(AccountDomain.account_id == account.id))
+        session.execute(delete(AccountDomain).where(AccountDomain.domain.in_(row.domains)))
+        session.add_all(AccountDomain(domain=d, account_id=account.id) for d in row.domains)
+    session.flush()
+    unmatched = session.scalars(select(Lead).where(Lead.account_id.is_(None)).order_by(Lead.id))
+    matched = sum(match_lead(session, lead, routing, now) is not None for lead in unmatched)
+    return created, updated, matched
+
+
+def match_lead(
+    session: Session, lead: Lead, routing: Mapping[str, Any] | None, now: datetime
+) -> Account | None:
+    """The lead's account by email domain, else by company name; None when there is none.
+
+    A lead of a customer or an open deal without an owner gets the account's owner.
+    """
+    account = _find(session, lead)
+    if account is None:
+        return None
+    lead.account_id = account.id
+    lead.attributes = {
+        **(lead.attributes or {}),
+        "account_name": account.name,
+        "account_status": account.status,
+        "account_owner": account.owner,
+        "is_customer": account.status == "customer",
+    }
+    if account.status in HANDED and account.owner and lead.owner is None:
+        lead.owner = account.owner
+        given = Assignment(
+            lead_id=lead.id,
+            owner=account.owner,
+            how="owner",
+            cause=f"existing {account.status}: account {account.name}",
+            reason=f"the account's owner {account.owner}",
+            at=now,
+        )
+        session.add(given)
+        session.flush()
+        notices.queue(session, given, routing or {}, "assigned", now)
+    return account
+
+
+def _find(session: Session, lead: Lead) -> Account | None:
+    email = lead.email or ""
+    domain = email.rpartition("@")[2].lower() if "@" in email else ""
+    if domain and domain not in FREEMAIL:
+        found = session.scalar(
+            select(Account).join(AccountDomain).where(AccountDomain.domain == domain)
+        )
+        if found is not None:
+            return found
+    key = company_key(lead.company or "")
+    return session.scalar(select(Account).where(Account.key == key)) if key else None
