@@ -12,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture import db
-from nurture.models import Assignment, Definition, Lead, MqlRecord
+from nurture.models import Assignment, Lead, MqlRecord
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
 from tests.browser.conftest import snap
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
+from tests.handoff.test_route import deployed
 from tests.live import serving
 
 pytestmark = pytest.mark.asyncio
@@ -32,16 +33,7 @@ def links(pg_url: str) -> Iterator[dict[str, str]]:
     engine = db.make_engine(pg_url)
     routing = {**(RULES.routing or {}), "return_reasons": REASONS}
     with Session(engine) as session:
-        session.add(
-            Definition(
-                kind="routing",
-                name="",
-                version=1,
-                content_hash="0" * 64,
-                body=routing,
-                source="routing",
-            )
-        )
+        session.add(deployed(routing))
         for email, company in (("ada@corp.com", "Analytical Engines"), ("li@corp.cn", "华夏")):
             lead = east_lead(session, email)
             lead.first_name, lead.company = email.split("@")[0].title(), company

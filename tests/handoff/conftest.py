@@ -18,4 +18,8 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
         yield session
 
 
-from tests.channels.conftest import provider, provider_server  # noqa: E402, F401  (fixtures)
+from tests.channels.conftest import (  # noqa: E402, F401  (fixtures, shared)
+    provider,
+    provider_server,
+    smtp_server,
+)

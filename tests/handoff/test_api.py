@@ -13,10 +13,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from nurture import db
-from nurture.models import Definition, Lead, MqlRecord, SalesMember
+from nurture.models import Lead, MqlRecord, SalesMember
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
+from tests.handoff.test_route import deployed
 
 pytestmark = pytest.mark.asyncio
 KEY = "sales-api-key"
@@ -26,16 +27,7 @@ KEY = "sales-api-key"
 async def api(migrated_engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     """The service over a database with one MQL (owner wang.fang@t.io) and the routing."""
     with Session(migrated_engine) as session:
-        session.add(
-            Definition(
-                kind="routing",
-                name="",
-                version=1,
-                content_hash="0" * 64,
-                body=dict(RULES.routing or {}),
-                source="routing",
-            )
-        )
+        session.add(deployed(dict(RULES.routing or {})))
         assert (
             qualify(session, east_lead(session, "ada@corp.com"), RULES, datetime.now(UTC))
             is not None

@@ -29,14 +29,6 @@ HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def world(
     migrated_url: str, smtp_server: SmtpServer, provider: Provider
 ) -> Iterator[tuple[Runtime, Scheduler, VirtualClock]]:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from nurture.config import Settings
 from nurture.handoff import sla
-from nurture.models import Definition, MqlRecord, Notice
+from nurture.models import MqlRecord, Notice
 from nurture.runtime.notifying import notice_sender
 from nurture.runtime.process import Runtime
 from nurture.store import Rules
@@ -26,7 +26,7 @@ from tests.channels.provider import SECRET as WEBHOOK_SECRET
 from tests.channels.provider import Provider
 from tests.channels.servers import SmtpServer
 from tests.handoff.test_handoff_store import east_lead, qualify
-from tests.handoff.test_route import routing
+from tests.handoff.test_route import deployed, routing
 from tests.store.test_scoring_store import MODEL
 
 KEY = "notices-test-secret-0123456789abcdef"
@@ -55,14 +55,6 @@ def folder(tmp_path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return tmp_path / "campaigns"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def notify_routing(folder: Path) -> dict[str, Any]:
@@ -99,19 +91,10 @@ def setup(
         webhook_secret=WEBHOOK_SECRET,
     )
     runtime = Runtime.start(settings)
-    deployed = notify_routing(folder)
-    with runtime.sessions() as session, session.begin():  # as `nurture deploy` stores it
-        session.add(
-            Definition(
-                kind="routing",
-                name="",
-                version=1,
-                content_hash="0" * 64,
-                body=deployed,
-                source="routing",
-            )
-        )
-    yield runtime, Rules(MODEL, deployed)
+    body = notify_routing(folder)
+    with runtime.sessions() as session, session.begin():
+        session.add(deployed(body))
+    yield runtime, Rules(MODEL, body)
     runtime.close()
 
 

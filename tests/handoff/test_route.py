@@ -9,6 +9,7 @@ from typing import Any
 import dsl
 from nurture.engine.state import LeadView
 from nurture.handoff.route import Desk, choose, pick, teams
+from nurture.models import Definition
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 EAST = [{"email": "li.na@t.io", "name": "李娜"}, {"email": "wang.fang@t.io", "weight": 2}]
@@ -146,4 +147,11 @@ def test_routing_deployed_before_teams_still_reads() -> None:
         "zhang@t.io",
         1,
         "rule 1 (otherwise) → zhang@t.io",
+    )
+
+
+def deployed(body: dict[str, Any]) -> Definition:
+    """The routing `body` as `nurture deploy` stores it: the active routing."""
+    return Definition(
+        kind="routing", name="", version=1, content_hash="0" * 64, body=body, source="routing"
     )
