@@ -67,7 +67,9 @@ def outbound(
         if member is None or not member.wecom:
             raise NoticeError(f"{notice.owner} has no wecom id in the routing file")
         url = settings.wecom_url
-        body = {**body, "touser": member.wecom} if isinstance(body, dict) else body
+        if not isinstance(body, dict):
+            raise NoticeError(f"{notice.template}.wecom.j2 must render a JSON object")
+        body = {**body, "touser": member.wecom}
     else:
         url = settings.crm_webhook_url
     if not url:

@@ -117,7 +117,9 @@ def _next(
                 way = "round robin" if how == "round_robin" else "fewest open leads"
                 reason = f"team {record.team} → {member}, {way}, after {', '.join(sorted(had))}"
                 return Choice(member, how, reason, record.team)
-    chosen = escalation(routing, desk, "nobody left in the team")
+    reassigning = routing["sla"].get("action") == "reassign"
+    why = "nobody left to reassign to" if reassigning else "the SLA escalates"
+    chosen = escalation(routing, desk, why)
     if chosen is None or chosen.owner in had:
         return None
     return chosen

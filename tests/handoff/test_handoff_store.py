@@ -252,3 +252,21 @@ def test_a_returned_lead_enters_the_campaigns_that_enroll_when_returned(
     assert done.said.endswith("; it entered a campaign that enrolls when returned")
     [enrolled] = session.scalars(select(Enrollment).where(Enrollment.lead_id == lead.id))
     assert (enrolled.state, enrolled.entered_at) == ("active", T + HOUR)
+
+
+def test_else_escalate_gives_an_unaccepted_mql_to_the_escalation_user(session: Session) -> None:
+    sla_line = {"seconds": 86400, "action": "escalate", "escalate_to": "boss@t.io"}
+    rules = Rules(MODEL, routing(sla=sla_line))
+    lead = east_lead(session, "ada@corp.com")
+    mql = qualify(session, lead, rules)
+    assert mql is not None and mql.owner == "wang.fang@t.io"
+
+    assert sweep(session, T + 25 * HOUR, rules) == [mql.id]
+
+    assert (lead.owner, mql.escalated_at) == ("boss@t.io", T + 25 * HOUR)
+    last = assignments(session, lead.id)[-1]
+    assert (last.how, last.previous, last.reason) == (
+        "escalation",
+        "wang.fang@t.io",
+        "the SLA escalates; escalated to boss@t.io",
+    )
