@@ -9,6 +9,8 @@ Waking: an event makes the lead's event-waiting enrollments due at once in
 the database, and the runtime's hooks (`nurture.runtime.on_wake`, `on_lead`)
 enqueue them on the broker at once when ``NURTURE_BROKER_URL`` is set (else
 the scheduler's next poll runs them) and enroll new leads by their triggers.
+Likewise the notices an MQL queues for its owner go to the workers as their
+transaction commits (`nurture.runtime.on_notices`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from nurture import cli_db, cli_lang, db, runtime
+from nurture.handoff import notices
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
 
@@ -69,9 +72,11 @@ def serve_command(
         cli_lang._fail(cli_db.naming_option(str(e), url), code=1)
     _check_listen(host, port)
     engine = _engine(config)
+    sessions = db.session_factory(engine)
+    notices.after_commit(sessions, runtime.on_notices)  # an MQL's owner hears at once
     try:
         app = create_app(
-            db.session_factory(engine),
+            sessions,
             config.signer(),
             api_key=config.api_key,
             lead_rules=config.lead_rules,

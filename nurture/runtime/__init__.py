@@ -23,7 +23,14 @@ from nurture.runtime.executor import Executor
 from nurture.runtime.keys import Key, message_id
 from nurture.runtime.observer import BatchReport, Observer
 from nurture.runtime.operations import ReleaseError, UnknownDelivery, release, unknown_deliveries
-from nurture.runtime.process import Hooks, Runtime, default_hooks, on_lead, on_wake
+from nurture.runtime.process import (
+    Hooks,
+    Runtime,
+    default_hooks,
+    on_lead,
+    on_notices,
+    on_wake,
+)
 from nurture.runtime.scheduler import Scheduler, TickReport
 
 __all__ = [
@@ -41,6 +48,7 @@ __all__ = [
     "default_hooks",
     "message_id",
     "on_lead",
+    "on_notices",
     "on_wake",
     "release",
     "span",

@@ -21,8 +21,10 @@ from typing import Any, Final
 import dramatiq
 from dramatiq import Middleware
 
+from nurture.handoff import notices
 from nurture.runtime import process
-from nurture.runtime.broker import ACTOR, QUEUE, configured_broker
+from nurture.runtime.broker import ACTOR, NOTICES_ACTOR, QUEUE, Queue, configured_broker
+from nurture.runtime.notifying import notice_sender
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -45,14 +47,29 @@ def run_enrollments(ids: list[int], lease: str | None = None) -> None:
     logger.debug("batch of %d: %s", len(ids), report)
 
 
+@dramatiq.actor(
+    broker=broker,
+    actor_name=NOTICES_ACTOR,
+    queue_name=QUEUE,
+    max_retries=0,
+    time_limit=TIME_LIMIT_MS,
+)
+def send_notices(ids: list[int]) -> None:
+    """Send these notices to owners now (the scheduler sends any this misses)."""
+    sent = notice_sender(process.current()).send_ids(ids)
+    logger.debug("notices %s: %d sent", ids, sent)
+
+
 class RuntimeMiddleware(Middleware):
-    """Opens the process's runtime at worker boot and closes it at shutdown.
+    """Opens the process's runtime at worker boot (the notices its transactions queue go to
+    `send_notices` as they commit) and closes it at shutdown.
 
     A runtime someone installed (``nurture run``, a test) is theirs to close.
     """
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
-        process.current()
+        runtime = process.current()
+        notices.after_commit(runtime.sessions, Queue(broker).notices)
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
         process.close_own()

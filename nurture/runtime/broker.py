@@ -30,6 +30,8 @@ from nurture.config import Settings
 QUEUE: Final = "nurture"
 ACTOR: Final = "nurture.run_enrollments"
 """The actor that runs a batch of enrollments (`nurture.runtime.actors.run_enrollments`)."""
+NOTICES_ACTOR: Final = "nurture.send_notices"
+"""The actor that sends owners' notices (`nurture.runtime.actors.send_notices`)."""
 
 _lock = threading.Lock()
 _installed: Broker | None = None
@@ -61,7 +63,8 @@ def configured_broker(settings: Settings | None = None) -> Broker:
 
 
 class Queue:
-    """Enqueues batches of enrollment ids for `ACTOR` on a broker, without importing it."""
+    """Enqueues batches of enrollment ids for `ACTOR`, and notices for `NOTICES_ACTOR`, on a
+    broker, without importing the actors."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -75,6 +78,13 @@ class Queue:
             args=(list(ids), lease),
             kwargs={},
             options={},
+        )
+        self.broker.enqueue(message)
+
+    def notices(self, ids: Sequence[int]) -> None:
+        """One message: the ids of notices to owners that a transaction just committed."""
+        message: Message[None] = Message(
+            queue_name=QUEUE, actor_name=NOTICES_ACTOR, args=(list(ids),), kwargs={}, options={}
         )
         self.broker.enqueue(message)
 

@@ -1,6 +1,8 @@
 """Sending the owners' notices: pending rows out through the channels, then marked.
 
-The scheduler calls `NoticeSender.send_pending` every tick. Rows are taken
+A worker's actor sends the notices a transaction queued the moment it
+committed (`send_ids`); the scheduler sends whatever is still pending every
+tick (`send_pending`), so a lost message delays a notice, never loses it. Rows are taken
 ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` in the transaction that
 built their messages, so two schedulers never send one notice; a crash while
 sending leaves it ``sending`` (shown in the lead's story, never resent on its
@@ -51,8 +53,16 @@ class NoticeSender:
 
     def send_pending(self, limit: int) -> int:
         """Send up to `limit` pending notices; how many were handed to a channel."""
+        return self.send(limit, None)
+
+    def send_ids(self, ids: Sequence[int]) -> int:
+        """Send these notices if they are still pending (another sender may have them)."""
+        return self.send(len(ids), ids)
+
+    def send(self, limit: int, ids: Sequence[int] | None) -> int:
+        """Send up to `limit` pending notices (of `ids`, when given); how many were sent."""
         with self.sessions() as session, session.begin():
-            ids, messages = self._claim(session, limit)
+            ids, messages = self._claim(session, limit, ids)
         if not messages:
             return 0
         receipts = self.send_all(messages)
@@ -61,16 +71,14 @@ class NoticeSender:
                 _store(session, notice_id, receipt, self.clock.now())
         return len(messages)
 
-    def _claim(self, session: Session, limit: int) -> tuple[list[int], list[OutboundMessage]]:
-        rows = list(
-            session.scalars(
-                select(Notice)
-                .where(Notice.status == "pending")
-                .order_by(Notice.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
+    def _claim(
+        self, session: Session, limit: int, wanted: Sequence[int] | None
+    ) -> tuple[list[int], list[OutboundMessage]]:
+        query = select(Notice).where(Notice.status == "pending")
+        if wanted is not None:
+            query = query.where(Notice.id.in_(wanted))
+        query = query.order_by(Notice.id).limit(limit).with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
         if not rows:
             return [], []
         routing = active_routing(session) or {}

@@ -148,10 +148,13 @@ class Hooks:
         *,
         graphs: Graphs | None = None,
         batch_size: int = 250,
+        notify: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.enqueue = enqueue
+        self.notify = notify or (lambda ids: None)
+        """Hands the ids of notices a transaction committed to the workers."""
         self.graphs = graphs or Graphs()
         self.batch_size = batch_size
 
@@ -193,10 +196,16 @@ def default_hooks() -> Hooks:
             settings = Settings.load()
             engine = runtime_engine(settings.database_url)
             enqueue: Enqueue = _nowhere
+            notify = None
             if settings.broker_url:
-                enqueue = Queue(make_broker(settings))
+                queue = Queue(make_broker(settings))
+                enqueue, notify = queue, queue.notices
             _hooks = Hooks(
-                sessions_for(engine), SystemClock(), enqueue, batch_size=settings.batch_size
+                sessions_for(engine),
+                SystemClock(),
+                enqueue,
+                batch_size=settings.batch_size,
+                notify=notify,
             )
         return _hooks
 
@@ -208,6 +217,11 @@ def _nowhere(ids: Sequence[int], lease: str | None = None) -> None:
 def on_wake(ids: list[int]) -> None:
     """The tracking service's ``on_wake``: run the woken enrollments now (`default_hooks`)."""
     default_hooks().on_wake(ids)
+
+
+def on_notices(ids: list[int]) -> None:
+    """The tracking service's notices, once committed: to the workers now (`default_hooks`)."""
+    default_hooks().notify(ids)
 
 
 def on_lead(lead_id: int, created: bool) -> None:

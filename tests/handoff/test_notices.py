@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import httpx
 import pytest
 import pytest_asyncio
@@ -17,6 +18,9 @@ from sqlalchemy import Engine, select
 from nurture.config import Settings
 from nurture.handoff import sla
 from nurture.models import MqlRecord, Notice
+from nurture.runtime import broker as brokers
+from nurture.runtime import process
+from nurture.runtime.embedded import _stub_broker
 from nurture.runtime.notifying import notice_sender
 from nurture.runtime.process import Runtime
 from nurture.store import Rules
@@ -250,3 +254,30 @@ async def test_a_forged_expired_or_reassigned_link_answers_nothing(
     assert refused.status_code == 409 and "handed to li.na@t.io" in refused.text
     assert mql_row(runtime).accepted_at is None
     assert json.dumps(statuses(runtime)).count("assigned") == 6  # wang.fang's, then li.na's
+
+
+def test_a_committed_mql_reaches_its_owner_through_a_worker_without_the_scheduler(
+    setup: tuple[Runtime, Rules], smtp_server: SmtpServer, provider: Provider
+) -> None:
+    # Given a worker on the in-process broker, booted on this runtime
+    runtime, rules = setup
+    broker = _stub_broker()
+    broker.flush_all()
+    import nurture.runtime.actors  # noqa: F401  (declares the actors on the stub broker)
+
+    process.install(runtime)
+    worker = dramatiq.Worker(broker, queues={brokers.QUEUE}, worker_threads=1)
+    worker.start()  # boots the runtime: committed notices go to `send_notices`
+    try:
+        # When an event makes a lead an MQL and its transaction commits
+        make_mql(runtime, rules, "ada@corp.com")
+        broker.join(brokers.QUEUE, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+        process.install(None)
+        broker.flush_all()
+
+    # Then the owner's email and the CRM's webhook went out, with no scheduler tick
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["wang.fang@t.io"]]
+    assert statuses(runtime) == [("assigned", c, "sent") for c in ("email", "webhook", "wecom")]

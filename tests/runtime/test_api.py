@@ -27,6 +27,7 @@ def test_exported_members() -> None:
         "default_hooks",
         "message_id",
         "on_lead",
+        "on_notices",
         "on_wake",
         "release",
         "span",
