@@ -66,16 +66,20 @@ ADDRESS_FAILURES: Final = (
 def make_channels(settings: Settings) -> dict[str, Channel]:
     """The channels `settings` configure, by channel name; call on the loop that runs them."""
     sender = Sender(settings.sender_address())
+    webhooks = settings.webhook_url or settings.crm_webhook_url or settings.wecom_url
     if settings.smtp_url is None:
         outbox = OutboxChannel(settings.outbox, sender=sender)
-        return dict.fromkeys(CHANNELS, outbox)
+        made: dict[str, Channel] = dict.fromkeys(CHANNELS, outbox)
+        if webhooks:  # a configured webhook is called, outbox or not
+            made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
+        return made
     smtp = SmtpChannel(settings.smtp_config(), pool_size=settings.send_concurrency)
-    made: dict[str, Channel] = {"email": smtp}
+    made = {"email": smtp}
     if settings.sms_url:
         made["sms"] = SmsChannel(settings.sms_url, token=settings.sms_token)
     if settings.wechat_url:
         made["wechat"] = WechatChannel(settings.wechat_url, token=settings.wechat_token)
-    if settings.webhook_url or settings.crm_webhook_url or settings.wecom_url:
+    if webhooks:
         made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
     return made
 

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import Engine, select
 
+from channels import OutboxChannel, WebhookChannel
 from nurture.config import Settings
 from nurture.handoff import sla
 from nurture.models import MqlRecord, Notice
@@ -23,6 +24,7 @@ from nurture.runtime import process
 from nurture.runtime.embedded import _stub_broker
 from nurture.runtime.notifying import notice_sender
 from nurture.runtime.process import Runtime
+from nurture.runtime.sending import make_channels
 from nurture.store import Rules
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
@@ -281,3 +283,17 @@ def test_a_committed_mql_reaches_its_owner_through_a_worker_without_the_schedule
     # Then the owner's email and the CRM's webhook went out, with no scheduler tick
     assert [m.rcpt_tos for m in smtp_server.messages] == [["wang.fang@t.io"]]
     assert statuses(runtime) == [("assigned", c, "sent") for c in ("email", "webhook", "wecom")]
+
+
+@pytest.mark.asyncio
+async def test_a_configured_crm_webhook_is_called_in_the_embedded_default_too(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(outbox=tmp_path, crm_webhook_url="http://127.0.0.1:9/crm")
+
+    made = make_channels(settings)
+
+    assert isinstance(made["email"], OutboxChannel)
+    assert isinstance(made["webhook"], WebhookChannel)
+    for channel in {id(c): c for c in made.values()}.values():
+        await channel.aclose()
