@@ -111,7 +111,7 @@ def show_command(
     from nurture.handoff.answers import find_lead
     from nurture.handoff.story import story
 
-    data = _run(url, lambda s, _now: story(s, find_lead(s, lead)), commit=False)
+    data = _run(url, lambda s, now: story(s, find_lead(s, lead), now), commit=False)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -135,6 +135,9 @@ def _print_story(data: dict[str, Any]) -> None:
         f"fit {scores['fit']}, interest {scores['interest']}, grade {scores['grade'] or '-'}",
     )
     profile.add_row("tags", ", ".join(data["tags"]) or "-")
+    for reason in scores["because"]:
+        times = f" ×{reason['times']}" if reason["times"] > 1 else ""
+        profile.add_row("", f"{reason['points']:+g} {reason['part']}: {reason['rule']}{times}")
     console.print(profile)
     for mql in data["mqls"]:
         answer = (

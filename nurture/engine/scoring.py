@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from dsl.draw import describe_condition
 from dsl.graph import Json
-from dsl.vocabulary import STAGE_RANK
+from dsl.vocabulary import INTEREST_ACTIVITIES, STAGE_RANK
 from nurture.engine.conditions import Context, Facts, evaluate
 from nurture.engine.predicates import Predicate, compile_condition
 from nurture.engine.state import Event, LeadView, Scores, positional_builder, with_scores
@@ -95,6 +97,57 @@ def interest_score(
         if points and not is_repeat(events, index):
             total += points * decay_factor(now - event.at, decay)
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Points a lead has by one scoring rule, and the rule in words."""
+
+    part: str
+    """``fit`` or ``interest``."""
+    rule: str
+    points: float
+    times: int = 1
+    """Events the rule counted (interest), 1 for a fit rule."""
+
+
+def explain(
+    model: dict[str, Json] | None, lead: LeadView, events: Sequence[Event], now: datetime
+) -> list[Reason]:
+    """The rules behind `compute_scores`, each with the points it gave: every fit rule that
+    holds, and every interest rule that counted an event (decayed as the score is)."""
+    if not model:
+        return []
+    ctx = Context(lead, (), now)
+    found = [
+        Reason("fit", f"{_signed(rule)} when {describe_condition(rule.get('when'))}", points)
+        for rule in model.get("fit") or []
+        if evaluate(rule.get("when"), ctx) and (points := float(rule.get("points", 0)))
+    ]
+    for rule in model.get("interest") or []:
+        counted = [
+            decay_factor(now - e.at, model.get("decay"))
+            for i, e in enumerate(events)
+            if e.at <= now and _counts(rule, e) and not is_repeat(events, i)
+        ]
+        if counted:
+            points = float(rule.get("points", 0)) * sum(counted)
+            found.append(
+                Reason("interest", f"{_signed(rule)} per {_activity(rule)}", points, len(counted))
+            )
+    return found
+
+
+def _signed(rule: dict[str, Json]) -> str:
+    points = rule.get("points", 0)
+    return f"{points:+g}" if isinstance(points, int | float) else str(points)
+
+
+def _activity(rule: dict[str, Json]) -> str:
+    if rule.get("event") == "custom":
+        return f'event "{rule.get("name")}"'
+    words = {v: k for k, v in INTEREST_ACTIVITIES.items()}
+    return words.get(str(rule.get("event")), str(rule.get("event")))
 
 
 def _counts(rule: dict[str, Json], event: Event) -> bool:

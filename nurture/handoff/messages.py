@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +25,8 @@ from nurture.models import Assignment, Lead, LifecycleTransition, MqlRecord, Not
 from nurture.render import Renderer, RenderError, lead_values
 from nurture.store.views import lead_view
 
+LINKS: Final = ("accept", "return")
+
 
 class NoticeError(Exception):
     """Raised when a notice cannot be built: no template, no address, a render error."""
@@ -35,14 +38,16 @@ def outbound(
     routing: Mapping[str, Any],
     renderer: Renderer,
     settings: Settings,
+    now: datetime,
 ) -> OutboundMessage:
-    """The message of one notice; `NoticeError` says why there is none."""
+    """The message of one notice at `now`; `NoticeError` says why there is none."""
     assignment = session.get(Assignment, notice.assignment_id)
     lead = session.get(Lead, notice.lead_id)
-    record = None if assignment is None else session.get(MqlRecord, assignment.mql_id)
-    if assignment is None or lead is None or record is None:
-        raise NoticeError("the lead or its MQL is gone")
-    values = template_values(session, lead, record, assignment, routing, renderer, settings)
+    if assignment is None or lead is None:
+        raise NoticeError("the lead is gone")
+    mql = assignment.mql_id
+    record = None if mql is None else session.get(MqlRecord, mql)
+    values = template_values(session, lead, record, assignment, routing, renderer, settings, now)
     near = str(Path(str(routing.get("path") or "routing.nurture")))
     channel = "webhook" if notice.channel == "wecom" else notice.channel
     try:
@@ -81,32 +86,50 @@ def outbound(
 def template_values(
     session: Session,
     lead: Lead,
-    record: MqlRecord,
+    record: MqlRecord | None,
     assignment: Assignment,
     routing: Mapping[str, Any],
     renderer: Renderer,
     settings: Settings,
+    now: datetime,
 ) -> dict[str, Any]:
-    """What a notice's template sees: `lead`, `owner`, `mql`, `timeline`, `links`, `tags`."""
-    told = story(session, lead)
+    """What a notice's template sees: `lead`, `owner`, `mql`, `timeline`, `links`.
+
+    A lead given to its account's owner (no MQL) has the assignment's cause and
+    the lead's scores under `mql`, and no links: there is nothing to accept.
+    """
+    told = story(session, lead, now)
     member = members(routing).get(assignment.owner or "")
     link = f"{settings.base_url.rstrip('/')}/s/{renderer.signer.answer_token(assignment.id)}"
+    links = {"accept": link, "return": link + "#return"} if record else dict.fromkeys(LINKS, "")
+    scores = told["scores"]
+    mql = {
+        "cause": assignment.cause,
+        "rule": "",
+        "reason": assignment.reason,
+        "at": assignment.at.isoformat(),
+        "fit": scores["fit"],
+        "interest": scores["interest"],
+        "grade": scores["grade"] or "",
+        "because": scores["because"],
+        "sla_due_at": "",
+    }
+    if record is not None:
+        mql.update(
+            cause=_cause(session, lead.id, record) or record.rule,
+            rule=record.rule,
+            at=record.at.isoformat(),
+            fit=record.fit,
+            interest=round(record.interest, 2),
+            grade=record.grade or "",
+            sla_due_at=record.sla_due_at.isoformat() if record.sla_due_at else "",
+        )
     return {
         "lead": lead_values(lead_view(session, lead).fields),
         "owner": {"email": assignment.owner, "name": (member and member.name) or assignment.owner},
-        "mql": {
-            "cause": _cause(session, lead.id, record) or record.rule,
-            "rule": record.rule,
-            "reason": assignment.reason,
-            "at": record.at.isoformat(),
-            "fit": record.fit,
-            "interest": round(record.interest, 2),
-            "grade": record.grade or "",
-            "sla_due_at": record.sla_due_at.isoformat() if record.sla_due_at else "",
-        },
+        "mql": mql,
         "timeline": told["timeline"],
-        "tags": told["tags"],
-        "links": {"accept": link, "return": link + "#return"},
+        "links": links,
     }
 
 

@@ -1,4 +1,5 @@
-"""A lead's whole story, the 360 view: profile, tags, scores, MQLs, and a timeline.
+"""A lead's whole story, the 360 view: profile, tags, scores with the rules behind their
+points, MQLs, and a timeline.
 
 The timeline is every touch, event, stage change and assignment in time
 order, each in words. `nurture leads show` prints it; the notification to an
@@ -14,6 +15,8 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture.engine.scoring import Reason, explain
+from nurture.engine.state import utc
 from nurture.models import (
     Assignment,
     Campaign,
@@ -26,6 +29,8 @@ from nurture.models import (
     MqlRecord,
     Tag,
 )
+from nurture.store.definitions import active_scoring
+from nurture.store.views import engine_events, last_returned_at, lead_view
 
 PROFILE: Final = (
     "email",
@@ -42,20 +47,36 @@ PROFILE: Final = (
 )
 
 
-def story(session: Session, lead: Lead) -> dict[str, Any]:
-    """The lead's 360 view as plain data (JSON-ready: times as ISO text)."""
+def story(session: Session, lead: Lead, now: datetime) -> dict[str, Any]:
+    """The lead's 360 view at `now` as plain data (JSON-ready: times as ISO text)."""
     return {
         "lead": {"id": lead.id, **{name: getattr(lead, name) for name in PROFILE}},
         "fields": dict(sorted((lead.attributes or {}).items())),
         "created_at": _iso(lead.created_at),
         "tags": sorted(session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id))),
-        "scores": {"fit": lead.fit, "interest": round(lead.interest, 2), "grade": lead.grade},
+        "scores": {
+            "fit": lead.fit,
+            "interest": round(lead.interest, 2),
+            "grade": lead.grade,
+            "because": [
+                {"part": r.part, "rule": r.rule, "points": round(r.points, 2), "times": r.times}
+                for r in _reasons(session, lead, now)
+            ],
+        },
         "mqls": [_mql(row) for row in _rows(session, MqlRecord, lead.id, MqlRecord.at)],
         "timeline": [
             {"at": _iso(at), "kind": kind, "what": what}
             for at, kind, what in sorted(_timeline(session, lead.id), key=lambda e: e[0])
         ],
     }
+
+
+def _reasons(session: Session, lead: Lead, now: datetime) -> list[Reason]:
+    """The scoring rules behind the lead's points, as its scores are computed."""
+    model = active_scoring(session)
+    after = last_returned_at(session, lead.id)
+    events = engine_events(session, lead.id, until=utc(now), after=after)
+    return explain(model, lead_view(session, lead), events, utc(now))
 
 
 def _rows(session: Session, model: Any, lead_id: int, at: Any) -> list[Any]:

@@ -86,7 +86,9 @@ class NoticeSender:
         messages: list[OutboundMessage] = []
         for notice in rows:
             try:
-                message = outbound(session, notice, routing, self.renderer, self.settings)
+                message = outbound(
+                    session, notice, routing, self.renderer, self.settings, self.clock.now()
+                )
             except NoticeError as e:
                 notice.status, notice.error = "failed", str(e)
                 logger.warning("notice %d to %s failed: %s", notice.id, notice.owner, e)

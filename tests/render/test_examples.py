@@ -200,6 +200,20 @@ HANDOFF: dict[str, Any] = {
         "interest": 55,
         "grade": "A",
         "sla_due_at": "2026-03-03 09:00 UTC",
+        "because": [
+            {
+                "part": "fit",
+                "rule": '+20 when lead.industry in ["logistics"]',
+                "points": 20,
+                "times": 1,
+            },
+            {
+                "part": "interest",
+                "rule": '+20 per event "webinar_attended"',
+                "points": 40,
+                "times": 2,
+            },
+        ],
     },
     "timeline": [
         {"at": "2026-02-20 10:00 UTC", "what": 'opened "Welcome"'},
@@ -226,6 +240,7 @@ def test_the_handoff_templates_render_with_the_handoff_variables() -> None:
     for part in (blocks["html"], blocks["text"]):
         assert "rule 3: team east" in part and "attended the webinar" in part
         assert "https://t.example.com/s/r" in part and "李娜" in part
+        assert '+40 interest: +20 per event "webinar_attended" (×2)' in part.replace("&#34;", '"')
     assert 'href="https://t.example.com/s/a?t=1&amp;x=2"' in blocks["html"]
 
     # And the webhook body is JSON with the same facts
