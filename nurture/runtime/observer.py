@@ -28,7 +28,8 @@ class BatchReport:
     skipped: int = 0
     """Touches found already sent (or failed) by an earlier job: not sent again."""
     unknown: int = 0
-    """Touches found ``pending`` from a job that died, now marked ``unknown``."""
+    """Touches now ``unknown``: left handed to a channel by a job that died, or handed over
+    and never answered (a timeout or a dropped connection once the message went out)."""
     held: int = 0
     """Enrollments not run because a touch of theirs is ``unknown``."""
     enrolled: list[int] = field(default_factory=list)

@@ -10,7 +10,8 @@ planning, for enrollments with nothing to send):
   other actions in order (tag, untag, score, ``enroll``, MQL, suppressed
   touches) and its new state; after a transient failure, the old state, due
   again after the backoff; when held by an ``unknown`` touch, the old state,
-  looked at again after a lease. Claims are released where this job still
+  looked at again after a lease (also when a channel's answer was ``unknown``:
+  the message went out, its reply did not come back). Claims are released where this job still
   holds them; statuses and actions are written only by the job that sent.
 """
 
@@ -115,6 +116,11 @@ class Recorder:
             if receipt.ok:
                 report.sent += 1
                 statuses.append(_status(touch, "sent", None, now))
+            elif receipt.status == "unknown":  # handed over, no answer: never resent on its own
+                report.unknown += 1
+                statuses.append(_status(touch, "unknown", f"unknown: {receipt.detail}", None))
+                hold = span(self.clock, self.settings.lease_seconds)
+                retry = hold if retry is None else max(retry, hold)
             elif (
                 receipt.status == "failed_transient" and touch.attempts < self.settings.max_attempts
             ):
