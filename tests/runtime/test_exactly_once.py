@@ -1,17 +1,22 @@
-"""Exactly once at the border: a send whose answer is lost is ``unknown``, never sent again."""
+"""Exactly once: a send whose answer is lost is ``unknown``, never sent again; and only
+the sends handed to a channel can be."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from channels import OutboundMessage, Receipt, RecordingChannel
 from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
 from nurture.runtime.process import Runtime
-from tests.runtime.conftest import add_lead
+from tests.runtime.conftest import CHANNELS, add_lead
 from tests.runtime.helpers import Driver, deliveries, enrollments
 from tests.runtime.services import SmtpServer
 
@@ -56,3 +61,64 @@ def test_a_late_final_reply_leaves_the_touch_unknown_and_it_is_never_resent(
     [enrollment] = enrollments(smtp_runtime.sessions)
     assert enrollment.state == "active" and enrollment.cursor == "n1"
     assert late_smtp.message_ids() == {row.message_id: 1}
+
+
+class Stuck(RecordingChannel):
+    """Answers at once, except the third message: that one hangs until `free` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.free = threading.Event()
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        receipt = await super().send(message)
+        if len(self.messages) == 3:
+            while not self.free.is_set():
+                await asyncio.sleep(0.01)
+        return receipt
+
+
+def _wait(until: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not until():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_only_the_send_on_the_wire_is_unknown_when_a_job_stops_mid_batch(
+    settings: Settings, clock: VirtualClock, deployed: object
+) -> None:
+    # Given six new leads, and a process sending one at a time whose third send hangs
+    one_at_a_time = replace(settings, send_concurrency=1)
+    stuck = Stuck()
+    first = Runtime.start(one_at_a_time, clock, channels=lambda: dict.fromkeys(CHANNELS, stuck))
+    other = RecordingChannel()
+    second = Runtime.start(one_at_a_time, clock, channels=lambda: dict.fromkeys(CHANNELS, other))
+    try:
+        for n in range(6):
+            add_lead(first.sessions, f"lead{n}@client.example", phone=f"+86139123456{n:02d}")
+        job = threading.Thread(target=Driver(first).tick)
+        job.start()
+        _wait(lambda: len(stuck.messages) == 3)
+
+        # When its lease runs out with the third on the wire, and another process runs the work
+        clock.advance(timedelta(seconds=61))
+        reports = Driver(second).tick()
+
+        # Then only the touch on the wire is unknown; the three never handed over go out now
+        assert sum(r.unknown for r in reports) == 1
+        assert sum(r.sent for r in reports) == 3
+        assert sum(r.skipped for r in reports) == 2  # the two answered before the stop
+        rows = deliveries(second.sessions)
+        assert [r.status for r in rows].count("unknown") == 1
+
+        # and when the hung send comes back at last, the first job sends nothing more
+        stuck.free.set()
+        job.join(timeout=20)
+    finally:
+        stuck.free.set()
+        first.close()
+        second.close()
+    sent = [m.message_id for m in stuck.messages + other.messages]
+    assert sorted(sent) == sorted({r.message_id for r in rows}) and len(sent) == 6
+    assert {r.status for r in deliveries(second.sessions)} == {"sent"}  # its answer, stored late
