@@ -128,6 +128,14 @@ def current() -> Runtime:
         return _current
 
 
+def stop_handing() -> None:
+    """Shutting down: the channels take no more messages; sends on the wire finish."""
+    with _lock:
+        runtime = _current
+    if runtime is not None:
+        runtime.send_loop.stop_handing()
+
+
 def close_own() -> None:
     """Close the runtime `current` started, if it did."""
     global _current, _own
