@@ -115,10 +115,12 @@ def test_only_the_send_on_the_wire_is_unknown_when_a_job_stops_mid_batch(
         # and when the hung send comes back at last, the first job sends nothing more
         stuck.free.set()
         job.join(timeout=20)
+        assert not job.is_alive()
+        statuses = {r.status for r in deliveries(second.sessions)}
     finally:
         stuck.free.set()
         first.close()
         second.close()
     sent = [m.message_id for m in stuck.messages + other.messages]
     assert sorted(sent) == sorted({r.message_id for r in rows}) and len(sent) == 6
-    assert {r.status for r in deliveries(second.sessions)} == {"sent"}  # its answer, stored late
+    assert statuses == {"sent"}  # the hung one's answer too, stored late
