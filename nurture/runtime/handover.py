@@ -34,17 +34,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Text, bindparam, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
 
 from channels import Receipt
 from nurture.engine.clock import Clock
 from nurture.models import Delivery, Enrollment
-from nurture.runtime.database import among, table_of
+from nurture.runtime.database import table_of
 
 logger = logging.getLogger("nurture.runtime")
 
 DELIVERIES: Final = table_of(Delivery)
+ENROLLMENTS: Final = table_of(Enrollment)
 ANSWERED: Final = ("pending", "unknown")
 """Statuses an answer may replace: not answered yet, or made ``unknown`` by another job
 meanwhile (the real answer is better than a guess)."""
@@ -88,7 +101,7 @@ def answer_row(
     }
 
 
-def store_answers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def store_answers(session: Session | Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Store `answer_row`s where their job still owns the row; failures add to its log."""
     mine = (
         (DELIVERIES.c.id == bindparam("b_id"))
@@ -107,12 +120,14 @@ def store_answers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 class Ledger:
-    """Writes marks and answers for the sends of one process."""
+    """Writes marks and answers for the sends of one process (Core statements: they are
+    many and small)."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, max_attempts: int) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: Engine, clock: Clock, max_attempts: int) -> None:
+        self.engine = engine
         self.clock = clock
         self.max_attempts = max_attempts
+        self._postgres = engine.dialect.name == "postgresql"
 
     def write(
         self, hands: Sequence[Handoff], answers: Sequence[tuple[Handoff, Receipt]]
@@ -120,26 +135,30 @@ class Ledger:
         """One transaction: store `answers`, then mark `hands`; the delivery ids marked."""
         now = self.clock.now()
         marked: set[int] = set()
-        with self.sessions() as session, session.begin():
+        with self.engine.begin() as connection:
             if answers:
                 rows = [answer_row(h, r, now, self.max_attempts) for h, r in answers]
-                store_answers(session, rows)
+                store_answers(connection, rows)
             by_job: dict[str, list[int]] = defaultdict(list)
             for hand in hands:
                 by_job[hand.job].append(hand.delivery_id)
             for job, ids in by_job.items():
-                held = select(Enrollment.id).where(Enrollment.claimed_by == job)
-                taken = session.execute(
-                    update(Delivery)
+                held = select(ENROLLMENTS.c.id).where(ENROLLMENTS.c.claimed_by == job)
+                chosen = (
+                    DELIVERIES.c.id == any_(literal(ids, ARRAY(Integer)))
+                    if self._postgres
+                    else DELIVERIES.c.id.in_(ids)
+                )
+                taken = connection.execute(
+                    update(DELIVERIES)
                     .where(
-                        among(session, Delivery.id, ids),
-                        Delivery.status == "pending",
-                        Delivery.handed_by.is_(None),
-                        Delivery.enrollment_id.in_(held),
+                        chosen,
+                        DELIVERIES.c.status == "pending",
+                        DELIVERIES.c.handed_by.is_(None),
+                        DELIVERIES.c.enrollment_id.in_(held),
                     )
                     .values(handed_at=now, handed_by=job)
-                    .returning(Delivery.id)
-                    .execution_options(synchronize_session=False)
+                    .returning(DELIVERIES.c.id)
                 )
                 marked.update(taken.scalars())
         return marked

@@ -72,7 +72,7 @@ class Runtime:
         engine = runtime_engine(settings.database_url, pool_size=settings.worker_threads + 2)
         sessions = sessions_for(engine)
         graphs = Graphs()
-        ledger = Ledger(sessions, clock, settings.max_attempts)
+        ledger = Ledger(engine, clock, settings.max_attempts)
         send_loop = SendLoop(channels or (lambda: make_channels(settings)), ledger)
         signer = TokenSigner(list(settings.secret_keys()), clock=clock.now)
         templates = CachedTemplates(FileTemplates(settings.templates))
