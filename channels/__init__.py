@@ -11,6 +11,7 @@ from channels.email import SmtpChannel, SmtpConfig
 from channels.errors import (
     ChannelConfigError,
     ChannelError,
+    OutcomeUnknownError,
     PermanentChannelError,
     TransientChannelError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "DeliveryStatus",
     "OutboundMessage",
     "OutboxChannel",
+    "OutcomeUnknownError",
     "PermanentChannelError",
     "Receipt",
     "RecordingChannel",

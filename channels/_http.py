@@ -2,11 +2,13 @@
 
     2xx                     sent; provider_id from the JSON answer's "id" (or "msgid")
     408, 429, 5xx           failed_transient (with Retry-After, when given)
-    timeout, no connection  failed_transient
+    no connection           failed_transient (connect, pool or write failed: not wholly sent)
+    no answer               unknown (read timeout, connection lost after the request was sent)
     401, 403                ChannelConfigError: our credentials, not the message
     other 4xx, 3xx          failed_permanent, the reason from {"error": code, "message": text}
 
-A timeout after the request went out may hide a success: providers dedupe on the message id.
+A timeout after the request went out may hide a success, so it is `unknown`:
+never sent again on its own (the provider may also dedupe on the Idempotency-Key).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from channels.base import ClosingContext, Receipt
 from channels.errors import ChannelConfigError
 
 DEFAULT_TIMEOUT = 10.0
+_UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+"""Failures once the whole request was written: the provider may have acted on it."""
 
 
 class HttpChannel(ClosingContext):
@@ -57,6 +61,14 @@ class HttpChannel(ClosingContext):
         headers = {"Content-Type": "application/json", **self._auth, **headers}
         try:
             response = await self._client.post(url, content=content, headers=headers)
+        except _UNANSWERED as e:
+            what = f"{self.name} provider at {url} did not answer"
+            if isinstance(e, httpx.TimeoutException):
+                what = f"{what} within {self.timeout:g} s"
+            return Receipt.unknown(
+                f"{what} ({type(e).__name__}): the request was sent and may have been "
+                "carried out; not sent again"
+            )
         except httpx.TimeoutException as e:
             kind = type(e).__name__
             return Receipt.transient(

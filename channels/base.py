@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from channels.errors import PermanentChannelError, TransientChannelError
+from channels.errors import OutcomeUnknownError, PermanentChannelError, TransientChannelError
 
 #: Payload of a structured message: a JSON object, or JSON text (an SMS text for `sms`).
 Body = Mapping[str, Any] | str | None
@@ -60,6 +60,8 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED_PERMANENT = "failed_permanent"
     FAILED_TRANSIENT = "failed_transient"
+    UNKNOWN = "unknown"
+    """Handed over, then no answer (a timeout or a dropped connection): maybe delivered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,8 @@ class Receipt:
     """The outcome of one `send()`."""
 
     status: DeliveryStatus
-    """Sent, failed for good (do not retry), or failed for now (retry with backoff)."""
+    """Sent, failed for good (do not retry), failed for now (retry with backoff), or unknown
+    (the message went out but its answer did not come back: never retry on your own)."""
     provider_id: str | None = None
     """The provider's id for the message (SMTP queue id, SMS id, WeChat msgid), if it gave one."""
     detail: str = ""
@@ -87,14 +90,21 @@ class Receipt:
     def transient(cls, detail: str, retry_after: float | None = None) -> Receipt:
         return cls(DeliveryStatus.FAILED_TRANSIENT, None, detail, retry_after)
 
+    @classmethod
+    def unknown(cls, detail: str) -> Receipt:
+        return cls(DeliveryStatus.UNKNOWN, None, detail)
+
     @property
     def ok(self) -> bool:
         return self.status is DeliveryStatus.SENT
 
     def raise_for_status(self) -> Receipt:
-        """Return self when sent; raise `TransientChannelError` or `PermanentChannelError`."""
+        """Return self when sent; else raise `TransientChannelError`, `OutcomeUnknownError`
+        or `PermanentChannelError`."""
         if self.status is DeliveryStatus.FAILED_TRANSIENT:
             raise TransientChannelError(self.detail)
+        if self.status is DeliveryStatus.UNKNOWN:
+            raise OutcomeUnknownError(self.detail)
         if self.status is DeliveryStatus.FAILED_PERMANENT:
             raise PermanentChannelError(self.detail)
         return self

@@ -10,9 +10,12 @@ URL schemes: `smtp://` (plain, port 25), `smtp+starttls://` or `smtp://...?start
 `cafile` (a CA bundle for a private relay).
 
 Replies become receipts: 2xx sent; 5xx on RCPT, DATA or the message itself
-failed_permanent; 4xx, timeouts and dropped connections failed_transient. A
-pooled connection the server closed while idle is replaced and the message tried
-once more (such a connection fails at MAIL FROM, before the message is taken).
+failed_permanent; 4xx failed_transient. A timeout or a dropped connection before
+the DATA command is failed_transient (the server cannot have taken the message);
+from DATA on it is `unknown`: the server may have stored the message and its
+reply been lost, so the message is never sent again on its own. A pooled
+connection the server closed while idle is replaced and the message tried once
+more (such a connection fails at MAIL FROM, before the message is taken).
 Refused credentials, a refused sender and TLS failures raise
 `ChannelConfigError`: no message could go out, whoever the lead.
 """
@@ -26,7 +29,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
@@ -175,7 +178,21 @@ def _timeout(value: str | None, shown: str) -> float:
 
 
 class _Dropped(TransientChannelError):
-    """Raised inside the pool when the server dropped a connection; worth one retry."""
+    """Raised inside the pool when the server dropped a connection before DATA; worth one retry."""
+
+
+class _Client(aiosmtplib.SMTP):
+    """An SMTP connection that notes when a transaction reaches DATA.
+
+    From the DATA command on, a timeout or a lost connection may hide a stored
+    message: the server can have taken it and its reply been lost.
+    """
+
+    data_started = False
+
+    async def data(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_started = True
+        return await super().data(*args, **kwargs)
 
 
 class SmtpChannel(ClosingContext):
@@ -193,7 +210,7 @@ class SmtpChannel(ClosingContext):
         self._tls_context = _tls_context(config)
         self._local_hostname = config.local_hostname
         self._slots = asyncio.Semaphore(pool_size)
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[_Client] = []
         self._closed = False
 
     @classmethod
@@ -242,7 +259,7 @@ class SmtpChannel(ClosingContext):
                 raise
         return await self._transact(await self._connect(), email, address)
 
-    async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
+    async def _checkout(self) -> tuple[_Client, bool]:
         while self._idle:
             client = self._idle.pop()
             if client.is_connected:
@@ -250,17 +267,17 @@ class SmtpChannel(ClosingContext):
             _close(client)
         return await self._connect(), False
 
-    def _checkin(self, client: aiosmtplib.SMTP) -> None:
+    def _checkin(self, client: _Client) -> None:
         if self._closed or not client.is_connected:
             _close(client)
         else:
             self._idle.append(client)
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> _Client:
         if self._local_hostname is None:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         config = self.config
-        client = aiosmtplib.SMTP(
+        client = _Client(
             hostname=config.host,
             port=config.port,
             use_tls=config.security == "tls",
@@ -286,7 +303,8 @@ class SmtpChannel(ClosingContext):
         self.connections_opened += 1
         return client
 
-    async def _transact(self, client: aiosmtplib.SMTP, email: Content, to: str) -> Receipt:
+    async def _transact(self, client: _Client, email: Content, to: str) -> Receipt:
+        client.data_started = False
         try:
             _, reply = await _send(client, email, self._envelope_from, to)
         except aiosmtplib.SMTPRecipientsRefused as e:
@@ -304,17 +322,25 @@ class SmtpChannel(ClosingContext):
         except aiosmtplib.SMTPResponseException as e:
             self._checkin(client)
             return _refused("message refused", e.code, e.message)
+        except aiosmtplib.SMTPTimeoutError as e:  # an OSError too: caught first
+            _close(client)
+            what = f"SMTP server {self.config.host} timed out ({self.config.timeout:g} s)"
+            if client.data_started:
+                return _unknown(what, e)
+            raise TransientChannelError(f"{what} before DATA: {e}") from e
         except (aiosmtplib.SMTPServerDisconnected, OSError) as e:
             _close(client)
-            raise _Dropped(f"SMTP server {self.config.host} dropped the connection: {e}") from e
-        except aiosmtplib.SMTPTimeoutError as e:
-            _close(client)
-            raise TransientChannelError(f"SMTP server {self.config.host} timed out: {e}") from e
+            what = f"SMTP server {self.config.host} dropped the connection"
+            if client.data_started:
+                return _unknown(what, e)
+            raise _Dropped(f"{what}: {e}") from e
         except (aiosmtplib.SMTPNotSupported, ValueError) as e:
             self._checkin(client)  # checked before any command: the connection is clean
             return Receipt.permanent(f"cannot send to {to}: {e}")
         except aiosmtplib.SMTPException as e:
             _close(client)
+            if client.data_started:
+                return _unknown(f"SMTP error with {self.config.host}", e)
             raise TransientChannelError(f"SMTP error with {self.config.host}: {e}") from e
         except BaseException:
             _close(client)  # cancelled mid-transaction: the connection's state is unknown
@@ -330,6 +356,12 @@ async def _send(
     if isinstance(email, bytes):
         return await client.sendmail(sender, [to], email)
     return await client.send_message(email, sender=sender, recipients=[to])
+
+
+def _unknown(what: str, e: Exception) -> Receipt:
+    return Receipt.unknown(
+        f"{what} after DATA: the message may have been delivered; not sent again ({e})"
+    )
 
 
 def _refused(what: str, code: int, text: str) -> Receipt:
@@ -374,7 +406,7 @@ def _connect_error(e: Exception, config: SmtpConfig) -> Exception:
     return ChannelConfigError(f"{where}: {e}")  # STARTTLS or AUTH not offered, and the like
 
 
-async def _quit(client: aiosmtplib.SMTP) -> None:
+async def _quit(client: _Client) -> None:
     transport = client.transport
     try:
         await client.quit()

@@ -7,8 +7,9 @@
     4xx {"error": "invalid_number", "message": "..."}   refused for good
     408, 429, 5xx                      busy: try again later
 
-A provider should treat `message_id` as an idempotency key: a retry after a
-timeout may repeat a request that had in fact succeeded.
+A provider should treat `message_id` as an idempotency key. A request that
+went out but got no answer (a read timeout) is reported `unknown` and never
+sent again on its own; a connection that could not be made is retried.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 `v1` is HMAC-SHA256 with the shared secret over `<t>.<raw body>`; a receiver
 checks it with `verify_webhook()` and refuses old timestamps (replays). The
 answer is read like the SMS protocol's: 2xx sent, 408/429/5xx transient, other
-4xx permanent.
+4xx permanent, no answer once the request went out unknown (never resent on its own).
 """
 
 from __future__ import annotations

@@ -229,6 +229,8 @@ def worker_command(
             str(settings.worker_threads),
             "--queues",
             "nurture",
+            "--worker-shutdown-timeout",
+            str(round(settings.shutdown_seconds * 1000)),
         ]
     )
     raise typer.Exit(dramatiq_main(args) or 0)  # type: ignore[no-untyped-call]

@@ -102,6 +102,10 @@ class Settings:
     """Touches a lead may get from all campaigns together, e.g. ``5 per week``; unset: none."""
     lease_seconds: float = 300.0
     """How long a claimed enrollment is held; a lost message is sent again after this."""
+    shutdown_seconds: float = 30.0
+    """How long a ``nurture worker`` process may take to stop on SIGTERM or SIGINT (to it or
+    its process group): it takes no new work, lets the sends on the wire finish, stores
+    them, and hands the rest back; at the limit it exits (those sends become ``unknown``)."""
     scheduler_interval: float = 1.0
     """Seconds the scheduler sleeps between polls."""
     sweep_interval: float = 3600.0
@@ -187,6 +191,7 @@ class Settings:
             "batch_size": (1, 1000),
             "send_concurrency": (1, 1000),
             "lease_seconds": (1, 86400),
+            "shutdown_seconds": (1, 3600),
             "scheduler_interval": (0.01, 3600),
             "sweep_interval": (1, 365 * 86400),
             "max_attempts": (1, 100),
@@ -263,7 +268,14 @@ _INT_FIELDS = frozenset(
     }
 )
 _FLOAT_FIELDS = frozenset(
-    {"lease_seconds", "scheduler_interval", "sweep_interval", "retry_seconds", "render_seconds"}
+    {
+        "lease_seconds",
+        "shutdown_seconds",
+        "scheduler_interval",
+        "sweep_interval",
+        "retry_seconds",
+        "render_seconds",
+    }
 )
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 

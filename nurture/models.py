@@ -334,15 +334,21 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(32))
     template: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
-    """``pending`` (written, the channel not answered yet), ``sent``, ``failed`` (why in
-    ``error``), ``deferred`` (the enrollment's next run sends it again: a transient failure,
-    or released by an operator), ``unknown`` (its job died mid-send; never resent on its
+    """``pending`` (written, the channel not answered yet; see `handed_at`), ``sent``,
+    ``failed`` (why in ``error``), ``deferred`` (the enrollment's next run sends it again: a
+    transient failure, or released by an operator), ``unknown`` (handed to the channel and
+    no answer stored: its job died mid-send, or the reply was lost; never resent on its
     own) or ``suppressed`` (withheld from a suppressed lead). See `nurture.runtime.executor`."""
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    handed_at: Mapped[datetime | None]
+    """When the message was handed to its channel (committed just before the call); NULL:
+    never handed, so a ``pending`` row without it was not sent and is simply due again."""
+    handed_by: Mapped[str | None] = mapped_column(String(80))
+    """The job (its claim token) that handed it over; only that job stores the answer."""
     links: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONList)
     """The rendered message's tracked links, ``[{"index", "name", "url"}]`` with
     ``index`` the list position (`nurture.tracking.stored_links` builds it); a

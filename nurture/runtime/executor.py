@@ -4,27 +4,32 @@
 directly. It works in three steps:
 
 1. **Plan** (one transaction). Claim the enrollments (`nurture.runtime.claims`),
-   load them (`nurture.runtime.loading`), mark the touches a dead job left
-   ``pending`` as ``unknown``, and ask the core (`nurture.engine.decide`).
-   Every touch to send becomes a delivery row under its unique key
-   (enrollment, step, iteration), status ``pending``, with a deterministic
-   Message-ID, rendered, its tracked links stored. Then commit: the rows
-   exist before any channel is called. A touch whose row is already ``sent``
-   or ``failed`` is not sent again; enrollments with nothing to send are
+   mark the touches a dead job had handed to a channel without storing the
+   answer as ``unknown``, load them (`nurture.runtime.loading`), and ask the
+   core (`nurture.engine.decide`). Every touch to send becomes a delivery row
+   under its unique key (enrollment, step, iteration), status ``pending``,
+   with a deterministic Message-ID, rendered, its tracked links stored. Then
+   commit: the rows exist before any channel is called. A touch whose row is
+   already ``sent`` or ``failed`` is not sent again; one left ``pending`` and
+   never handed over is sent now; enrollments with nothing to send are
    stored right here.
 2. **Send** (no transaction). The batch's messages go out concurrently over
-   the process's channels (`nurture.runtime.sending`).
-3. **Record** (one transaction). Delivery statuses, the other actions of each
-   decision (tags, scores, MQL, ``enroll``), and the enrollments' new states.
+   the process's channels (`nurture.runtime.sending`); each row is marked
+   handed over, committed, just before its call, and gets its answer as soon
+   as the channel gives it (`nurture.runtime.handover`).
+3. **Record** (one transaction). Answers not stored yet, the other actions of
+   each decision (tags, scores, MQL, ``enroll``), and the enrollments' new states.
 
-A crash between 2 and 3 leaves rows ``pending``: the next job for the
-enrollment (its lease ran out, the scheduler enqueued it again) finds them,
-marks them ``unknown`` and holds the enrollment, looking again once per
-lease; an operator lists them (``nurture report deliveries --unknown``) and
-releases them (``nurture deliveries release``). Nothing is resent on its
-own. A job that outlives its lease still records what the channel said (a
-row another job marked ``unknown`` becomes ``sent``); the enrollment is then
-held until the next look finds nothing unknown and moves on.
+A crash during 2 or before 3 leaves the rows on the wire marked and
+``pending`` (at most the process's send concurrency; rows never handed over
+are simply sent by the next job): the next job for the enrollment (its lease
+ran out, the scheduler enqueued it again) marks them ``unknown`` and holds
+the enrollment, looking again once per lease; an operator lists them
+(``nurture report deliveries --unknown``) and releases them (``nurture
+deliveries release``). Nothing is resent on its own. A job that outlives its
+lease still stores what the channel said (a row another job marked
+``unknown`` becomes ``sent``); the enrollment is then held until the next
+look finds nothing unknown and moves on.
 
 Failures. A permanent failure marks the touch ``failed`` with the reason;
 when the address itself is bad (a hard bounce, an invalid number) the lead
@@ -57,6 +62,7 @@ from nurture.render import Renderer
 from nurture.runtime import claims
 from nurture.runtime.clock import span
 from nurture.runtime.database import allocate_ids, among, table_of
+from nurture.runtime.handover import Handoff
 from nurture.runtime.loading import Graphs, Item, load_batch
 from nurture.runtime.observer import BatchReport, Observer
 from nurture.runtime.recording import Recorder
@@ -64,11 +70,15 @@ from nurture.runtime.touches import Messages, Plan, touch_for
 
 logger = logging.getLogger("nurture.runtime")
 
+SEND_AGAIN: Final = ("deferred", "pending")
+"""Statuses of an existing row whose touch is sent (again): a transient failure, or a row
+a stopped job never handed over (rows it handed over are ``unknown`` by then)."""
 RECORD_ATTEMPTS: Final = 3
 """Tries of the record step when the database is briefly unavailable."""
 DELIVERIES: Final = table_of(Delivery)
 
-SendAll = Callable[[Sequence[OutboundMessage]], list[Receipt]]
+SendAll = Callable[[Sequence[OutboundMessage], Sequence[Handoff]], list[Receipt | None]]
+"""Sends messages, marking each `Handoff` before its call; None for one not handed over."""
 
 
 class Executor:
@@ -111,7 +121,7 @@ class Executor:
         if not waiting:
             self.observer.recorded(report)
             return report
-        self._send(waiting)
+        self._send(waiting, me)
         self._record_with_retries(waiting, me, report)
         self.observer.recorded(report)
         return report
@@ -134,11 +144,13 @@ class Executor:
         self._write_pending(session, plans, now)
         return plans
 
-    def _send(self, plans: Sequence[Plan]) -> None:
+    def _send(self, plans: Sequence[Plan], me: str) -> None:
         touches = [t for p in plans for t in p.touches if t.receipt is None and t.message]
         messages = [t.message for t in touches if t.message is not None]
+        for touch in touches:
+            touch.handoff = Handoff(touch.delivery_id, me, touch.attempts)
         self.observer.before_send(messages)
-        receipts = self.send_all(messages)
+        receipts = self.send_all(messages, [t.handoff for t in touches if t.handoff])
         for touch, receipt in zip(touches, receipts, strict=True):
             touch.receipt = receipt
         self.observer.after_send(messages, receipts)
@@ -176,11 +188,13 @@ class Executor:
             if touch is None:
                 continue
             existing = item.deliveries.get((touch.key.step, touch.key.iteration))
-            if existing is not None and existing.status != "deferred":
+            if existing is not None and existing.status not in SEND_AGAIN:
                 report.skipped += 1  # sent, failed or suppressed by an earlier job
                 continue
-            if existing is not None:
-                touch.delivery_id, touch.attempts = existing.id, existing.attempts + 1
+            if existing is not None:  # deferred: one more attempt; pending: never handed over
+                again = existing.status == "deferred"
+                touch.delivery_id, touch.exists = existing.id, True
+                touch.attempts = existing.attempts + 1 if again else existing.attempts
             plan.touches.append(touch)
         return plan
 
@@ -208,7 +222,7 @@ class Executor:
                 touch.message, links = outcome
             status = "failed" if touch.failed_early else "pending"
             error = touch.receipt.detail if touch.receipt is not None else None
-            if touch.attempts == 1:
+            if not touch.exists:
                 rows.append(
                     self.messages.row(item, touch, now)
                     | {"status": status, "error": error, "links": links}
@@ -222,9 +236,12 @@ class Executor:
             session.execute(DELIVERIES.insert(), rows)
         if again:
             log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
+            unsent = (DELIVERIES.c.status == "deferred") | (
+                (DELIVERIES.c.status == "pending") & DELIVERIES.c.handed_by.is_(None)
+            )  # a row another job handed over meanwhile keeps its mark: the send finds it taken
             session.execute(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.id == bindparam("b_id"))
+                .where(DELIVERIES.c.id == bindparam("b_id"), unsent)
                 .values(
                     status=bindparam("b_status"),
                     attempts=bindparam("b_attempts"),
@@ -233,17 +250,29 @@ class Executor:
                         (bindparam("b_error", type_=Text).is_(None), DELIVERIES.c.error), else_=log
                     ),
                     created_at=now,
+                    handed_at=None,
+                    handed_by=None,
                 ),
                 again,
             )
 
 
 def _mark_unknown(session: Session, enrollment_ids: Iterable[int], me: str, now: datetime) -> int:
-    """Touches left ``pending`` by a job that died mid-send: ``unknown`` now, never resent."""
-    note = f"unknown: pending when its job stopped; found by {me} at {now.isoformat()}"
+    """Touches handed to a channel by a job that stopped before storing the answer:
+    ``unknown`` now, never resent. (``pending`` ones never handed over are sent again.)"""
+    note = (
+        func.coalesce(Delivery.error + "\n", "")
+        + "unknown: handed to the channel by "
+        + func.coalesce(Delivery.handed_by, "?")
+        + f" and no answer stored when its job stopped; found by {me} at {now.isoformat()}"
+    )
     marked = session.execute(
         update(Delivery)
-        .where(among(session, Delivery.enrollment_id, enrollment_ids), Delivery.status == "pending")
+        .where(
+            among(session, Delivery.enrollment_id, enrollment_ids),
+            Delivery.status == "pending",
+            Delivery.handed_by.is_not(None),
+        )
         .values(status="unknown", error=note)
         .execution_options(synchronize_session=False)
     )

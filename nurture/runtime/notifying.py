@@ -5,10 +5,11 @@ committed (`send_ids`); the scheduler sends whatever is still pending every
 tick (`send_pending`), so a lost message delays a notice, never loses it. Rows are taken
 ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` in the transaction that
 built their messages, so two schedulers never send one notice; a crash while
-sending leaves it ``sending`` (shown in the lead's story, never resent on its
-own). A message the channel took is ``sent``; one it refused for good, or
-that could not be built, ``failed`` with the reason; a transient failure goes
-back to ``pending`` and is tried again on the next tick.
+sending, or an answer lost after the message went out, leaves it ``sending``
+(maybe delivered: never resent on its own). A message the channel took is
+``sent``; one it refused for good, or that could not be built, ``failed`` with
+the reason; a transient failure, or a send a stopping process did not start,
+goes back to ``pending`` and is tried again on the next tick.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from nurture.store.definitions import active_routing
 
 logger = logging.getLogger("nurture.runtime")
 
-SendAll = Callable[[Sequence[OutboundMessage]], list[Receipt]]
+SendAll = Callable[[Sequence[OutboundMessage]], list[Receipt | None]]
 
 
 class NoticeSender:
@@ -99,11 +100,15 @@ class NoticeSender:
         return ids, messages
 
 
-def _store(session: Session, notice_id: int, receipt: Receipt, now: datetime) -> None:
-    if receipt.ok:
-        values: dict[str, object] = {"status": "sent", "sent_at": now, "error": None}
+def _store(session: Session, notice_id: int, receipt: Receipt | None, now: datetime) -> None:
+    if receipt is None:  # not handed to the channel (the process is stopping): again later
+        values: dict[str, object] = {"status": "pending"}
+    elif receipt.ok:
+        values = {"status": "sent", "sent_at": now, "error": None}
     elif receipt.status is DeliveryStatus.FAILED_TRANSIENT:
         values = {"status": "pending", "error": receipt.detail}
+    elif receipt.status is DeliveryStatus.UNKNOWN:  # maybe delivered: never sent again
+        values = {"error": receipt.detail}
     else:
         values = {"status": "failed", "error": receipt.detail}
     session.execute(update(Notice).where(Notice.id == notice_id).values(**values))
@@ -113,7 +118,7 @@ def notice_sender(runtime: Runtime) -> NoticeSender:
     """A sender on a worker runtime's database, renderer and channels."""
     settings = runtime.settings
 
-    def send_all(messages: Sequence[OutboundMessage]) -> list[Receipt]:
+    def send_all(messages: Sequence[OutboundMessage]) -> list[Receipt | None]:
         return runtime.send_loop.send_all(messages, settings.send_concurrency)
 
     renderer = runtime.executor.renderer

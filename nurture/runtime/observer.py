@@ -3,8 +3,9 @@
 An `Observer` subclass overrides what it needs. The executor calls the hooks
 in order: `claimed`, `before_send`, `after_send`, `recorded`. A hook that
 raises stops the batch where it is, exactly as a crash there would: a test
-raising in `after_send` leaves the touches sent but not recorded, which the
-next run finds as ``pending`` and marks ``unknown``.
+raising in `after_send` leaves the touches sent, their answers stored (each
+as it came) but the enrollments not moved on: the next run finds the touches
+sent and moves on without sending them again.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ class BatchReport:
     skipped: int = 0
     """Touches found already sent (or failed) by an earlier job: not sent again."""
     unknown: int = 0
-    """Touches found ``pending`` from a job that died, now marked ``unknown``."""
+    """Touches now ``unknown``: left handed to a channel by a job that died, or handed over
+    and never answered (a timeout or a dropped connection once the message went out)."""
     held: int = 0
     """Enrollments not run because a touch of theirs is ``unknown``."""
+    handed_back: int = 0
+    """Touches not handed to a channel (the process is stopping, or another job has them):
+    their rows stay ``pending``, unmarked, and their enrollments are due again at once."""
     enrolled: list[int] = field(default_factory=list)
     """Enrollments created by ``enroll "<campaign>"`` steps."""
 
@@ -44,8 +49,10 @@ class Observer:
     def before_send(self, messages: Sequence[OutboundMessage]) -> None:
         """The pending delivery rows are committed; these messages go out next."""
 
-    def after_send(self, messages: Sequence[OutboundMessage], receipts: Sequence[Receipt]) -> None:
-        """The channels answered; the results are not stored yet."""
+    def after_send(
+        self, messages: Sequence[OutboundMessage], receipts: Sequence[Receipt | None]
+    ) -> None:
+        """The channels answered (None: not handed over); the batch is not recorded yet."""
 
     def recorded(self, report: BatchReport) -> None:
         """The batch's results and the enrollments' new states are committed."""

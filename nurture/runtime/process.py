@@ -33,6 +33,7 @@ from nurture.render import Renderer
 from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.enrolling import check_lead, current_triggers
 from nurture.runtime.executor import Executor
+from nurture.runtime.handover import Handoff, Ledger
 from nurture.runtime.loading import CachedTemplates, Graphs
 from nurture.runtime.observer import Observer
 from nurture.runtime.sending import SendLoop, make_channels
@@ -72,14 +73,17 @@ class Runtime:
         engine = runtime_engine(settings.database_url, pool_size=settings.worker_threads + 2)
         sessions = sessions_for(engine)
         graphs = Graphs()
-        send_loop = SendLoop(channels or (lambda: make_channels(settings)))
+        ledger = Ledger(engine, clock, settings.max_attempts)
+        send_loop = SendLoop(channels or (lambda: make_channels(settings)), ledger)
         signer = TokenSigner(list(settings.secret_keys()), clock=clock.now)
         templates = CachedTemplates(FileTemplates(settings.templates))
         limits = Limits(settings.render_max_size, settings.render_seconds)
         renderer = Renderer(templates, signer, settings.base_url, limits=limits)
 
-        def send_all(messages: Sequence[OutboundMessage]) -> list[Receipt]:
-            return send_loop.send_all(messages, settings.send_concurrency)
+        def send_all(
+            messages: Sequence[OutboundMessage], handoffs: Sequence[Handoff]
+        ) -> list[Receipt | None]:
+            return send_loop.send_all(messages, settings.send_concurrency, handoffs)
 
         executor = Executor(
             sessions,
@@ -124,6 +128,14 @@ def current() -> Runtime:
         if _current is None:
             _current, _own = Runtime.start(Settings.load()), True
         return _current
+
+
+def stop_handing() -> None:
+    """Shutting down: the channels take no more messages; sends on the wire finish."""
+    with _lock:
+        runtime = _current
+    if runtime is not None:
+        runtime.send_loop.stop_handing()
 
 
 def close_own() -> None:

@@ -5,12 +5,17 @@ planning, for enrollments with nothing to send):
 
 - each touch: ``sent`` with its time; ``failed`` with the reason (a hard
   bounce also records ``bounced_hard`` for the lead, which suppresses it);
-  ``deferred`` after a transient failure while attempts remain;
+  ``deferred`` after a transient failure while attempts remain; ``unknown``
+  when the answer was lost. Most were stored as the answers came
+  (`nurture.runtime.handover`); the rest are stored here, by the same rule.
+  A touch not handed over (stopping, or another job has it) stays ``pending``
+  and its enrollment is due again at once;
 - each enrollment: when all went out (or failed for good), its decision's
   other actions in order (tag, untag, score, ``enroll``, MQL, suppressed
   touches) and its new state; after a transient failure, the old state, due
   again after the backoff; when held by an ``unknown`` touch, the old state,
-  looked at again after a lease. Claims are released where this job still
+  looked at again after a lease (also when a channel's answer was ``unknown``:
+  the message went out, its reply did not come back). Claims are released where this job still
   holds them; statuses and actions are written only by the job that sent.
 """
 
@@ -22,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Text, bindparam, delete, func, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.orm import Session
 
 from nurture.config import Settings
@@ -34,6 +39,7 @@ from nurture.models import Tag as TagRow
 from nurture.runtime.clock import span
 from nurture.runtime.database import insert_ignoring, table_of
 from nurture.runtime.enrolling import enroll_into
+from nurture.runtime.handover import answer_row, store_answers
 from nurture.runtime.keys import Key
 from nurture.runtime.loading import Graphs, Item, columns_of
 from nurture.runtime.observer import BatchReport
@@ -77,7 +83,7 @@ class Recorder:
             else:
                 self._perform(session, plan, now, report, rules)
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
-        _store_statuses(session, statuses)
+        store_answers(session, statuses)
         table = ENROLLMENTS
         mine = (table.c.id == bindparam("b_id")) & (table.c.claimed_by == bindparam("b_me"))
         free = {"claimed_by": None, "claimed_until": None}
@@ -103,36 +109,36 @@ class Recorder:
         report: BatchReport,
     ) -> timedelta | None:
         """Collect each touch's status; the delay before a retry, or None to move on."""
-        retry: timedelta | None = None
+        delays: list[timedelta] = []
         for touch in plan.touches:
-            receipt = touch.receipt
-            if receipt is None:
-                continue
+            receipt, handoff = touch.receipt, touch.handoff
             if touch.failed_early:
                 report.failed += 1
                 continue
-            if receipt.ok:
+            if receipt is None or handoff is None:  # not handed over: due again at once
+                report.handed_back += 1
+                delays.append(timedelta(0))
+                continue
+            row = answer_row(handoff, receipt, now, self.settings.max_attempts)
+            if not handoff.stored:
+                statuses.append(row)
+            status = row["b_status"]
+            if status == "sent":
                 report.sent += 1
-                statuses.append(_status(touch, "sent", None, now))
-            elif (
-                receipt.status == "failed_transient" and touch.attempts < self.settings.max_attempts
-            ):
+            elif status == "unknown":  # handed over, no answer: never resent on its own
+                report.unknown += 1
+                delays.append(span(self.clock, self.settings.lease_seconds))
+            elif status == "deferred":
                 report.retrying += 1
-                statuses.append(_status(touch, "deferred", receipt.detail, None))
                 delay = retry_delay(
                     touch.attempts, self.settings.retry_seconds, receipt.retry_after
                 )
-                delay = span(self.clock, delay.total_seconds())
-                retry = delay if retry is None else max(retry, delay)
+                delays.append(span(self.clock, delay.total_seconds()))
             else:
                 report.failed += 1
-                detail = receipt.detail
-                if receipt.status == "failed_transient":
-                    detail = f"gave up after {touch.attempts} attempts: {detail}"
-                statuses.append(_status(touch, "failed", detail, None))
                 if receipt.status == "failed_permanent" and blames_address(receipt):
                     bounces.append((plan.item.lead.id, touch))
-        return retry
+        return max(delays) if delays else None
 
     def _perform(
         self,
@@ -229,23 +235,3 @@ STATE_COLUMNS: Final = (
 
 def _prefixed(decision: Decision) -> dict[str, Any]:
     return {f"b_{name}": value for name, value in columns_of(decision.state).items()}
-
-
-def _store_statuses(session: Session, statuses: Sequence[dict[str, Any]]) -> None:
-    """Sent rows get their time; failed and deferred ones add the reason to their log."""
-    sent = [s for s in statuses if s["b_status"] == "sent"]
-    failed = [s for s in statuses if s["b_status"] != "sent"]
-    where = DELIVERIES.c.id == bindparam("b_id")  # Core: no ORM bulk-update bookkeeping
-    if sent:
-        stamp: dict[str, Any] = {"status": bindparam("b_status"), "sent_at": bindparam("b_sent_at")}
-        session.execute(update(DELIVERIES).where(where).values(**stamp), sent)
-    if failed:
-        log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
-        note: dict[str, Any] = {"status": bindparam("b_status"), "error": log}
-        session.execute(update(DELIVERIES).where(where).values(**note), failed)
-
-
-def _status(
-    touch: Touch, status: str, error: str | None, sent_at: datetime | None
-) -> dict[str, Any]:
-    return {"b_id": touch.delivery_id, "b_status": status, "b_error": error, "b_sent_at": sent_at}

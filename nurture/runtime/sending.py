@@ -11,6 +11,12 @@ WeChat and webhooks to their configured providers (a channel without one
 fails each message permanently, naming the setting). Without an SMTP URL
 (the embedded mode) every message goes to the outbox folder.
 
+Each send is marked in the database as handed to its channel just before
+the call, and its answer stored as soon as it comes (`nurture.runtime.handover`).
+A message that could not be marked (another job has the touch) is not sent;
+nor is one whose turn comes after `SendLoop.stop_handing` (the process is
+shutting down): both come back as None, handed back to the next job.
+
 What a receipt means for the lead: `blames_address` tells a hard bounce (the
 server refused the recipient, the number or openid is invalid) from a
 failure of the message itself; only the former suppresses the lead.
@@ -39,6 +45,7 @@ from channels import (
     WechatChannel,
 )
 from nurture.config import Settings
+from nurture.runtime.handover import GroupCommit, Handoff, Ledger
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -95,8 +102,14 @@ MISSING_SETTING: Final = {
 class SendLoop:
     """An event loop in a daemon thread that owns the process's channels."""
 
-    def __init__(self, make: Callable[[], Mapping[str, Channel]]) -> None:
+    def __init__(
+        self, make: Callable[[], Mapping[str, Channel]], ledger: Ledger | None = None
+    ) -> None:
         self._loop = asyncio.new_event_loop()
+        self._ledger = ledger
+        self._commits: GroupCommit | None = None
+        self.stopping = threading.Event()
+        """Set by `stop_handing`: sends not yet handed over are handed back instead."""
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="nurture-send-loop", daemon=True
         )
@@ -113,8 +126,19 @@ class SendLoop:
         """Run `coroutine` on the loop and wait for its result (from any other thread)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    def send_all(self, messages: Sequence[OutboundMessage], limit: int) -> list[Receipt]:
-        """Send `messages` concurrently, at most `limit` at once in this process; a receipt each.
+    def stop_handing(self) -> None:
+        """Hand nothing more to the channels; sends on the wire finish (a graceful shutdown)."""
+        self.stopping.set()
+
+    def send_all(
+        self,
+        messages: Sequence[OutboundMessage],
+        limit: int,
+        handoffs: Sequence[Handoff] | None = None,
+    ) -> list[Receipt | None]:
+        """Send `messages` concurrently, at most `limit` at once in this process; a receipt
+        each, None for one not handed to its channel. `handoffs` (one a message) are
+        marked in the loop's ledger before each send and get their answers after.
 
         The bound is shared by every thread's batches and taken first come,
         first served: a batch queued first goes out first and its thread can
@@ -124,13 +148,18 @@ class SendLoop:
         """
         if not messages:
             return []
-        return self.run(self._send_all(messages, limit))
+        return self.run(self._send_all(messages, limit, handoffs))
 
-    async def _send_all(self, messages: Sequence[OutboundMessage], limit: int) -> list[Receipt]:
+    async def _send_all(
+        self, messages: Sequence[OutboundMessage], limit: int, handoffs: Sequence[Handoff] | None
+    ) -> list[Receipt | None]:
         slots = self._slots.get(limit)
         if slots is None:  # made on the loop, which alone uses it
             slots = self._slots[limit] = asyncio.Semaphore(limit)
-        return await send_all(self.channels, messages, slots)
+        if self._commits is None and self._ledger is not None:
+            self._commits = GroupCommit(self._ledger)
+        marks = Marks(self._commits, handoffs, self.stopping) if handoffs is not None else None
+        return await send_all(self.channels, messages, slots, marks)
 
     def close(self) -> None:
         """Close the channels and stop the loop."""
@@ -151,32 +180,78 @@ class SendLoop:
                 self._loop.close()
 
 
+class Marks:
+    """The handover marks of one batch: one `Handoff` a message, written through `commits`."""
+
+    def __init__(
+        self,
+        commits: GroupCommit | None,
+        handoffs: Sequence[Handoff],
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.commits = commits
+        self.handoffs = handoffs
+        self.stopping = stopping
+        self.written: list[asyncio.Future[None]] = []
+
+    async def hand(self, index: int) -> bool:
+        """Whether message `index` may go out: not stopping, and its mark committed."""
+        if self.stopping is not None and self.stopping.is_set():
+            return False
+        handoff = self.handoffs[index]
+        if self.commits is None:
+            handoff.handed = True
+            return True
+        return await self.commits.hand(handoff)
+
+    def answer(self, index: int, receipt: Receipt) -> None:
+        if self.commits is not None:
+            self.written.append(self.commits.answer(self.handoffs[index], receipt))
+
+
 async def send_all(
     channels: Mapping[str, Channel],
     messages: Sequence[OutboundMessage],
     limit: int | asyncio.Semaphore,
-) -> list[Receipt]:
+    marks: Marks | None = None,
+) -> list[Receipt | None]:
     """Each message over its channel, `limit` at once; never raises, every failure a receipt.
 
     `limit` may be a semaphore shared with other calls, to bound them together.
+    With `marks`, each message is marked handed over before its send (None when
+    it may not be: it is not sent) and its answer queued for storing while it
+    still holds its slot, so a process has at most `limit` sends marked and
+    unanswered at any moment.
     """
     slots = asyncio.Semaphore(limit) if isinstance(limit, int) else limit
 
-    async def one(message: OutboundMessage) -> Receipt:
+    async def one(index: int, message: OutboundMessage) -> Receipt | None:
         channel = channels.get(message.channel)
         if channel is None:
             setting = MISSING_SETTING.get(message.channel, "a channel")
             return Receipt.permanent(f"no {message.channel} channel: set {setting}")
         async with slots:
-            try:
-                return await channel.send(message)
-            except ChannelConfigError as e:
-                return Receipt.transient(f"the {message.channel} channel is misconfigured: {e}")
-            except Exception as e:  # a bug in a channel must not lose the batch's receipts
-                logger.exception("sending %s failed", message.message_id)
-                return Receipt.transient(f"{type(e).__name__}: {e}")
+            if marks is not None and not await marks.hand(index):
+                return None
+            receipt = await _send(channel, message)
+            if marks is not None:
+                marks.answer(index, receipt)
+            return receipt
 
-    return list(await asyncio.gather(*(one(m) for m in messages)))
+    receipts = list(await asyncio.gather(*(one(n, m) for n, m in enumerate(messages))))
+    if marks is not None and marks.written:
+        await asyncio.gather(*marks.written)
+    return receipts
+
+
+async def _send(channel: Channel, message: OutboundMessage) -> Receipt:
+    try:
+        return await channel.send(message)
+    except ChannelConfigError as e:  # raised before anything went out
+        return Receipt.transient(f"the {message.channel} channel is misconfigured: {e}")
+    except Exception as e:  # a bug in a channel: the message may or may not have gone out
+        logger.exception("sending %s failed", message.message_id)
+        return Receipt.unknown(f"{type(e).__name__}: {e}")
 
 
 def blames_address(receipt: Receipt) -> bool:

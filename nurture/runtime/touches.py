@@ -23,6 +23,7 @@ from dsl.graph import StepGraph
 from nurture.config import Settings
 from nurture.engine import Decision, NotifySales, Send
 from nurture.render import RenderContext, RenderedMessage, Renderer, RenderError
+from nurture.runtime.handover import Handoff
 from nurture.runtime.keys import Key, message_id
 from nurture.runtime.loading import Item
 from nurture.tracking.links import stored_links
@@ -46,9 +47,14 @@ class Touch:
     attempts: int = 1
     message: OutboundMessage | None = None
     receipt: Receipt | None = None
-    """The channel's answer, or the failure found before sending (no address, bad template)."""
+    """The channel's answer, or the failure found before sending (no address, bad template);
+    None after sending: it was not handed to the channel."""
     failed_early: bool = False
     """Failed before sending; its row already says so."""
+    exists: bool = False
+    """Its row was written by an earlier job (deferred, or never handed over)."""
+    handoff: Handoff | None = None
+    """Its handover mark and answer, once it is sent (`nurture.runtime.handover`)."""
 
 
 @dataclass(slots=True)

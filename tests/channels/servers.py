@@ -34,6 +34,10 @@ class Recorder:
 
     messages: list[Delivered] = field(default_factory=list)
     refusals: dict[str, str] = field(default_factory=dict)
+    late: float = 0.0
+    """Seconds to wait, after storing a message, before saying 250 (a reply the client may miss)."""
+    drop: bool = False
+    """Store each message, then close the connection instead of replying."""
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -50,6 +54,10 @@ class Recorder:
         self.messages.append(
             Delivered(str(envelope.mail_from), list(envelope.rcpt_tos), message, raw)
         )
+        if self.drop and server.transport is not None:
+            server.transport.close()
+        if self.late:
+            await asyncio.sleep(self.late)
         return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
 
 

@@ -17,6 +17,7 @@ from channels import (
     DeliveryStatus,
     OutboundMessage,
     OutboxChannel,
+    OutcomeUnknownError,
     PermanentChannelError,
     Receipt,
     RecordingChannel,
@@ -72,11 +73,18 @@ def test_receipts_raise_for_their_status() -> None:
         Receipt.transient("451 greylisted").raise_for_status()
     with pytest.raises(PermanentChannelError, match="550 no such user"):
         Receipt.permanent("550 no such user").raise_for_status()
+    with pytest.raises(OutcomeUnknownError, match="no answer"):
+        Receipt.unknown("no answer").raise_for_status()
 
 
 def test_status_is_a_plain_string_too() -> None:
     assert Receipt.permanent("x").status == "failed_permanent"
-    assert [s.value for s in DeliveryStatus] == ["sent", "failed_permanent", "failed_transient"]
+    assert [s.value for s in DeliveryStatus] == [
+        "sent",
+        "failed_permanent",
+        "failed_transient",
+        "unknown",
+    ]
 
 
 def test_errors_form_one_hierarchy_and_pickle() -> None:
@@ -85,6 +93,8 @@ def test_errors_form_one_hierarchy_and_pickle() -> None:
     assert isinstance(error, PermanentChannelError)
     assert isinstance(error, ChannelError)
     assert issubclass(TransientChannelError, ChannelError)
+    assert issubclass(OutcomeUnknownError, ChannelError)
+    assert not issubclass(OutcomeUnknownError, TransientChannelError)  # never retried
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is ChannelConfigError and str(copy) == str(error)
 

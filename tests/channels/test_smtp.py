@@ -146,6 +146,44 @@ async def test_retries_once_when_a_pooled_connection_turns_out_dead(
 
 
 @pytest.mark.asyncio
+async def test_a_reply_that_comes_after_the_timeout_leaves_the_message_unknown(
+    smtp_server: SmtpServer,
+) -> None:
+    # Given a server that stores a message but says 250 only after 1 s, and a 0.3 s timeout
+    smtp_server.recorder.late = 1.0
+    async with SmtpChannel.from_url(smtp_server.url(query="timeout=0.3"), pool_size=1) as channel:
+        assert (await channel.send(email(1))).status is DeliveryStatus.UNKNOWN
+
+        # When the first message's reply is lost, and the next goes over the same pool
+        receipt = await channel.send(email(2))
+
+    # Then each is unknown (maybe delivered), neither was sent again, and both arrived once
+    assert receipt.status is DeliveryStatus.UNKNOWN
+    assert "after DATA: the message may have been delivered" in receipt.detail
+    assert [m.message["Message-ID"] for m in smtp_server.messages] == [
+        "<d-1.s-1@mail.acme.test>",
+        "<d-2.s-1@mail.acme.test>",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_connection_dropped_after_data_is_not_retried(smtp_server: SmtpServer) -> None:
+    # Given a pooled connection, and a server that stores the next message and then hangs up
+    async with SmtpChannel.from_url(smtp_server.url(), pool_size=1) as channel:
+        assert (await channel.send(email(1))).ok
+        smtp_server.recorder.drop = True
+
+        # When a message goes out over the reused connection
+        receipt = await channel.send(email(2))
+
+    # Then it is unknown, and it reached the server once (no retry on a new connection)
+    assert receipt.status is DeliveryStatus.UNKNOWN, receipt.detail
+    assert "dropped the connection after DATA" in receipt.detail
+    assert len(smtp_server.messages) == 2
+    assert smtp_server.connections == 1
+
+
+@pytest.mark.asyncio
 async def test_reconnects_after_the_server_idle_timeout(
     smtp_server_factory: type[SmtpServer],
 ) -> None:

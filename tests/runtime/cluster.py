@@ -1,4 +1,5 @@
-"""Worker and scheduler processes for the fault tests: started, killed with SIGKILL, restarted.
+"""Worker and scheduler processes for the fault tests: started, killed with SIGKILL or
+stopped with SIGTERM, restarted.
 
 Each process is ``nurture worker`` or ``nurture scheduler`` in its own
 session (process group), so ``kill -9`` of the group takes Dramatiq's main
@@ -67,6 +68,14 @@ class Proc:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(timeout=10)
+
+    def terminate(self, within: float) -> float:
+        """SIGTERM the whole process group, as systemd does; the seconds it took to exit."""
+        assert self.popen is not None
+        started = time.monotonic()
+        os.killpg(self.popen.pid, signal.SIGTERM)
+        self.popen.wait(timeout=within)
+        return time.monotonic() - started
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not end within 10 s."""

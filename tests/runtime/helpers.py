@@ -8,10 +8,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from channels import OutboundMessage, Receipt
 from nurture.models import Delivery, Enrollment
 from nurture.runtime.observer import BatchReport
 from nurture.runtime.process import Hooks, Runtime
 from nurture.runtime.scheduler import Scheduler
+
+
+class ProcessDied(BaseException):
+    """Raised by a channel to stop a job with its message on the wire, as a process death
+    would: the message went out and no answer comes back (a BaseException: nothing catches
+    it on the way out)."""
+
+
+def dies_on_the_wire(message: OutboundMessage) -> Receipt:
+    """A `RecordingChannel` answer: the message is recorded, then the process 'dies'."""
+    raise ProcessDied(message.message_id)
 
 
 @dataclass

@@ -136,6 +136,10 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0
     """Seconds each message takes to accept (a slower server, for the fault tests)."""
+    late: float = 0.0
+    """Seconds to wait, after storing a message, before saying 250 (see `late_every`)."""
+    late_every: int = 1
+    """Only every n-th message is answered `late` (1: all of them)."""
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -154,14 +158,18 @@ class Recorder:
         with self.lock:
             self.messages.append(Received(list(envelope.rcpt_tos), message))
             count = len(self.messages)
+        if self.late and count % self.late_every == 0:
+            await asyncio.sleep(self.late)  # stored: a client that gives up first must not resend
         return f"250 2.0.0 Ok: queued as Q{count}"
 
 
 class SmtpServer(Controller):
     """aiosmtpd on 127.0.0.1, an ephemeral port, recording what it receives."""
 
-    def __init__(self, delay: float = 0.0, **kwargs: Any) -> None:
-        self.recorder = Recorder(delay=delay)
+    def __init__(
+        self, delay: float = 0.0, *, late: float = 0.0, late_every: int = 1, **kwargs: Any
+    ) -> None:
+        self.recorder = Recorder(delay=delay, late=late, late_every=late_every)
         super().__init__(self.recorder, hostname="127.0.0.1", port=0, **kwargs)
 
     def _trigger_server(self) -> None:
@@ -174,8 +182,8 @@ class SmtpServer(Controller):
         with self.recorder.lock:
             return list(self.recorder.messages)
 
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?from=news@acme.test&timeout=10"
+    def url(self, timeout: float = 10) -> str:
+        return f"smtp://127.0.0.1:{self.port}?from=news@acme.test&timeout={timeout:g}"
 
     def refuse(self, address: str, reply: str) -> None:
         self.recorder.refusals[address] = reply

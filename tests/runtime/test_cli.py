@@ -19,16 +19,16 @@ import redis
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from channels import RecordingChannel
 from nurture import db
 from nurture.cli import app
 from nurture.engine.clock import VirtualClock
 from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import campaign_files, deploy_sources
-from nurture.runtime.observer import Observer
 from nurture.runtime.process import Runtime
 from tests.runtime.campaign import write_campaign
 from tests.runtime.conftest import add_lead
-from tests.runtime.helpers import Driver, deliveries
+from tests.runtime.helpers import Driver, ProcessDied, deliveries, dies_on_the_wire
 
 REPO = Path(__file__).parents[2]
 NURTURE = str(Path(sys.executable).with_name("nurture"))
@@ -89,24 +89,16 @@ def test_releasing_an_id_no_delivery_can_have_names_it(migrated_url: str, delive
     assert output.strip() == f"error: cannot release {delivery}: no such delivery"
 
 
-class Crash(Exception):
-    pass
-
-
 def test_report_and_release_unknown_deliveries(
-    runtime: Runtime, clock: VirtualClock, db_url: str
+    runtime: Runtime, clock: VirtualClock, db_url: str, channel: RecordingChannel
 ) -> None:
-    # Given a touch left unknown by a job that died after sending
-    class DieAfterSend(Observer):
-        def after_send(self, messages: object, receipts: object) -> None:
-            raise Crash
-
-    runtime.executor.observer = DieAfterSend()
+    # Given a touch left unknown by a job that died with it on the wire
+    channel._respond = dies_on_the_wire
     driver = Driver(runtime)
     add_lead(runtime.sessions)
-    with pytest.raises(Crash):
+    with pytest.raises(ProcessDied):
         driver.tick()
-    runtime.executor.observer = Observer()
+    channel._respond = None
     clock.advance(timedelta(seconds=61))
     driver.tick()
     [row] = deliveries(runtime.sessions)

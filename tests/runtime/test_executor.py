@@ -14,13 +14,12 @@ from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
 from nurture.models import Event, Lead, Tag
 from nurture.runtime.keys import Key, message_id
-from nurture.runtime.observer import Observer
 from nurture.runtime.operations import ReleaseError, release, unknown_deliveries
 from nurture.runtime.process import Runtime
 from nurture.store.scoring import record_event
 from nurture.store.wake import wake_waiting
 from tests.runtime.conftest import CHANNELS, add_lead
-from tests.runtime.helpers import Driver, deliveries, enrollments
+from tests.runtime.helpers import Driver, ProcessDied, deliveries, dies_on_the_wire, enrollments
 
 
 class Crash(Exception):
@@ -96,28 +95,25 @@ def test_a_stale_message_finds_its_enrollments_claimed_by_a_newer_batch(
 def test_a_crash_after_the_send_leaves_the_touch_unknown_and_it_is_not_resent(
     settings: object, clock: VirtualClock, channel: RecordingChannel, runtime: Runtime
 ) -> None:
-    # Given a job that dies between the channel's answer and storing it
-    class DieAfterSend(Observer):
-        def after_send(self, messages: object, receipts: object) -> None:
-            raise Crash
-
-    runtime.executor.observer = DieAfterSend()
+    # Given a job that dies with its touch on the wire: handed to the channel, no answer
+    channel._respond = dies_on_the_wire
     driver = Driver(runtime)
     add_lead(runtime.sessions)
-    with pytest.raises(Crash):
+    with pytest.raises(ProcessDied):
         driver.tick()
     [row] = deliveries(runtime.sessions)
     assert row.status == "pending" and len(channel.messages) == 1
+    assert row.handed_by is not None and row.handed_at == clock.now()
 
     # When its lease runs out and the enrollment runs again
-    runtime.executor.observer = Observer()
+    channel._respond = None
     clock.advance(timedelta(seconds=61))
     [report] = driver.tick()
 
     # Then the touch is unknown, the enrollment is held, and nothing was resent
     assert (report.unknown, report.held, report.sent) == (1, 1, 0)
     [row] = deliveries(runtime.sessions)
-    assert row.status == "unknown" and "pending when its job stopped" in (row.error or "")
+    assert row.status == "unknown" and "handed to the channel by worker:" in (row.error or "")
     assert len(channel.messages) == 1
     # and an hour later it is still held, still not resent
     clock.advance(timedelta(hours=1, seconds=1))
@@ -156,16 +152,12 @@ def test_only_unknown_deliveries_can_be_released(runtime: Runtime) -> None:
 def test_a_crashed_touch_confirmed_delivered_moves_on_without_resending(
     runtime: Runtime, clock: VirtualClock, channel: RecordingChannel
 ) -> None:
-    class DieAfterSend(Observer):
-        def after_send(self, messages: object, receipts: object) -> None:
-            raise Crash
-
-    runtime.executor.observer = DieAfterSend()
+    channel._respond = dies_on_the_wire
     driver = Driver(runtime)
     add_lead(runtime.sessions)
-    with pytest.raises(Crash):
+    with pytest.raises(ProcessDied):
         driver.tick()
-    runtime.executor.observer = Observer()
+    channel._respond = None
     clock.advance(timedelta(seconds=61))
     driver.tick()
     [row] = deliveries(runtime.sessions)

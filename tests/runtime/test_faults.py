@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow
 TOUCHES = 2000
 WORKERS, THREADS, BATCH = 3, 4, 10
 LEASE = 5.0
+SHUTDOWN = 10.0
 SETTLE_WITHIN = 150.0
 
 
@@ -67,6 +68,7 @@ def cluster(
     deploy_sources(pg_sessions, campaign_files([file]), datetime.now(UTC))
     env = environment(pg_url, redis_url, slow_smtp.url(), lease=LEASE, batch=BATCH)
     env["NURTURE_SEND_CONCURRENCY"] = "4"
+    env["NURTURE_SHUTDOWN_SECONDS"] = str(SHUTDOWN)
     logs = tmp_path / "logs"
     logs.mkdir()
     cluster = Cluster(env, logs)
@@ -124,6 +126,33 @@ def test_a_redis_restart_mid_run_loses_and_doubles_nothing(
     # Then nothing was lost (the scheduler enqueued the work again) and nothing doubled
     _exactly_once(pg_sessions, slow_smtp, final)
     assert final.unknown <= WORKERS * THREADS * BATCH
+
+
+def test_sigterm_to_a_workers_process_group_stops_it_gracefully(
+    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer
+) -> None:
+    # Given touches are going out
+    started = time.monotonic()
+    _wait(lambda: tally(pg_sessions, TOUCHES).sent >= 200, 60, "200 sends", cluster)
+    assert not tally(pg_sessions, TOUCHES).settled, "the run ended before the stop"
+
+    # When one worker's process group gets SIGTERM (systemd's default), mid-batch
+    worker = cluster.workers[0]
+    took = worker.terminate(within=SHUTDOWN + 10)
+    assert worker.popen is not None
+    code = worker.popen.returncode
+    log = worker.log.read_text(errors="replace").rpartition("=== start")[2]
+    worker.start(cluster.env)
+    final = _settle(cluster, pg_sessions, started)
+
+    # Then it stopped within the bound, without Dramatiq's "kill now", exit code 0,
+    # and what it had in flight went out once: nothing unknown, lost or doubled
+    assert "Killing worker process" not in log, log[-3000:]
+    assert "signal 15 ignored" in log, log[-3000:]
+    assert code == 0, log[-3000:]
+    assert took < SHUTDOWN + 2, f"stopping took {took:.1f} s"
+    _exactly_once(pg_sessions, slow_smtp, final)
+    assert final.unknown == 0, f"{final.unknown} unknown after a graceful stop"
 
 
 def _settle(
