@@ -280,12 +280,15 @@ def _keeping(session: Session, ids: Any, holder: Any, taken_from: Any) -> tuple[
         select(taken_from, func.count())
         .where(
             taken_from.is_not(None),
+            Assignment.owner.is_not(None),  # not the MQLs that stayed: nobody was left
             Assignment.cause.like("not accepted within%"),
             Assignment.lead_id.in_(ids),
         )
         .group_by(taken_from)
     )
     moved = {str(name): int(count) for name, count in session.execute(taken)}
+    for name in moved:  # one the SLA took every MQL from still has a row
+        stats.setdefault(name, [0, 0, 0, []])
     return tuple(
         Keeping(
             name,

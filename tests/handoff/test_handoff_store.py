@@ -25,6 +25,7 @@ from nurture.handoff.answers import (
     set_away,
 )
 from nurture.models import Assignment, Enrollment, Lead, LifecycleTransition, MqlRecord
+from nurture.reports import funnel
 from nurture.runtime.deploying import deploy_sources
 from nurture.store import Rules, record_event
 from tests.handoff.test_route import routing
@@ -119,6 +120,12 @@ def test_an_mql_nobody_accepts_is_reassigned_then_escalated_then_left(session: S
         (None, "not accepted within 1 day; nobody left to reassign to"),
     ]
     assert sweep(session, T + 200 * HOUR) == []
+    taken = {k.name: k.reassigned for k in funnel(session, T + 200 * HOUR).sales.sla_by_owner}
+    assert taken == {"boss@t.io": 0, "li.na@t.io": 1, "wang.fang@t.io": 1}  # it stayed with boss
+    moved = select(Assignment.previous).where(
+        Assignment.owner.is_not(None), Assignment.previous.is_not(None)
+    )
+    assert sorted(session.scalars(moved)) == ["li.na@t.io", "wang.fang@t.io"]
 
 
 def test_accepting_stops_the_clock(session: Session) -> None:
