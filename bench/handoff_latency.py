@@ -24,14 +24,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,12 +45,12 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from e2e_throughput import NURTURE, REPO, SECRET, schema, wait_ready
+from e2e_throughput import REPO, SECRET, schema, wait_ready
 
 from nurture.models import Lead
 from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import deploy_sources
-from tests.live import serving
+from tests.live import free_port, healthy, nurture_process, serving, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 API_KEY = "bench-api-key"
@@ -111,47 +107,6 @@ def write_files(folder: Path) -> dict[str, str]:
     return {str(folder / name): text for name, text in sources.items()}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [NURTURE, *args],
-        cwd=REPO,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        out.close()
-
-
-def wait_healthy(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the tracking service at {url} did not start")
-
-
 def run(poll: float, args: argparse.Namespace) -> Row:
     redis.Redis.from_url(REDIS_URL).flushdb()
     receiver = Receiver()
@@ -192,12 +147,12 @@ def run(poll: float, args: argparse.Namespace) -> Row:
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         schedule = ["scheduler", "--interval", str(poll)]
         with (
-            process(workers, env, logs / "workers.log"),
-            process(serve, env, logs / "serve.log"),
-            process(schedule, env, logs / "scheduler.log"),
+            nurture_process(workers, env, logs / "workers.log", REPO),
+            nurture_process(serve, env, logs / "serve.log", REPO),
+            nurture_process(schedule, env, logs / "scheduler.log", REPO),
         ):
             wait_ready(logs / "workers.log", args.workers)
-            wait_healthy(f"http://127.0.0.1:{port}")
+            wait_for("the tracking service", lambda: healthy(f"http://127.0.0.1:{port}"))
             sent: dict[str, float] = {}
             headers = {"Authorization": f"Bearer {API_KEY}"}
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as api:

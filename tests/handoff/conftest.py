@@ -18,6 +18,7 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
         yield session
 
 
+from tests.browser.conftest import page  # noqa: E402, F401  (a fixture, shared)
 from tests.channels.conftest import (  # noqa: E402, F401  (fixtures, shared)
     provider,
     provider_server,
