@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from dsl.vocabulary import NAMED_LISTS
@@ -157,7 +157,12 @@ def store_accounts(
         session.execute(delete(AccountDomain).where(AccountDomain.domain.in_(row.domains)))
         session.add_all(AccountDomain(domain=d, account_id=account.id) for d in row.domains)
     session.flush()
-    unmatched = session.scalars(select(Lead).where(Lead.account_id.is_(None)).order_by(Lead.id))
+    domains = {d for row in rows for d in row.domains}
+    at = [Lead.email.like(f"%@{d}") for d in sorted(domains)]
+    maybe = or_(Lead.company.is_not(None), *at)  # a lead with neither can match no account
+    unmatched = session.scalars(
+        select(Lead).where(Lead.account_id.is_(None), maybe).order_by(Lead.id)
+    )
     matched = sum(match_lead(session, lead, routing, now) is not None for lead in unmatched)
     return created, updated, matched
 
