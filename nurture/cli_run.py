@@ -181,6 +181,14 @@ def _print_summary(console: Any, settings: Settings, summary: Any) -> None:
             f"{summary.started:%Y-%m-%d %H:%M} → {summary.ended:%Y-%m-%d %H:%M} UTC"
         )
     )
+    if summary.mqls:
+        told = ", ".join(f"{n} {s}" for s, n in sorted(summary.notices.items())) or "none"
+        console.print(
+            Text(
+                f"{summary.mqls} MQLs handed to sales; {summary.reassigned} reassigned after "
+                f"their SLA ran out; notices to owners: {told}"
+            )
+        )
     reading = summary.reading
     if reading is not None:
         failed = f" ({reading.failed} requests failed)" if reading.failed else ""

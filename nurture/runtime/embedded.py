@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from nurture import db
 from nurture.config import ConfigError, Settings
 from nurture.engine.clock import Clock, SystemClock
-from nurture.models import Delivery, Enrollment, Event, Lead
+from nurture.models import Assignment, Delivery, Enrollment, Event, Lead, MqlRecord, Notice
 from nurture.runtime import broker as brokers
 from nurture.runtime import process
 from nurture.runtime.clock import AcceleratedClock
@@ -85,6 +85,11 @@ class Summary:
     tracking_url: str | None = None
     reading: Reading | None = None
     """What the demo readers opened and clicked (None: no demo readers)."""
+    mqls: int = 0
+    reassigned: int = 0
+    """Hand-overs the SLA made: MQLs nobody accepted in time, to the next member or up."""
+    notices: dict[str, int] = field(default_factory=dict)
+    """Messages to owners by status."""
 
 
 Say = Callable[[str], None]
@@ -276,6 +281,11 @@ def _count(runtime: Runtime, summary: Summary) -> None:
             )
         )
         summary.deliveries = {(t, c, s): int(n) for t, c, s, n in rows}
+        summary.mqls = session.scalar(select(func.count()).select_from(MqlRecord)) or 0
+        late = Assignment.cause.like("not accepted within%") & Assignment.owner.is_not(None)
+        summary.reassigned = session.scalar(select(func.count()).where(late)) or 0
+        notices = select(Notice.status, func.count()).group_by(Notice.status)
+        summary.notices = {str(status): int(n) for status, n in session.execute(notices)}
 
 
 class _Tracking:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +37,6 @@ from tests.channels.provider import Provider
 from tests.channels.servers import SmtpServer
 from tests.live import free_port, healthy, nurture_process, wait_for
 from tests.runtime.services import RedisServer, unavailable
-
-pytestmark = pytest.mark.asyncio
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "stack-test-secret-0123456789abcdef0123"
@@ -173,6 +175,7 @@ def nurture(stack: dict[str, Any], *args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.asyncio
 async def test_a_demo_request_becomes_a_won_deal_through_mail_browser_and_crm(
     stack: dict[str, Any], smtp_server: SmtpServer, provider: Provider, page: Any, tmp_path: Path
 ) -> None:
@@ -210,6 +213,7 @@ async def test_a_demo_request_becomes_a_won_deal_through_mail_browser_and_crm(
     assert webinar["romi"] == 3.0
 
 
+@pytest.mark.asyncio
 async def test_a_lead_returned_in_the_browser_goes_back_to_nurture(
     stack: dict[str, Any], smtp_server: SmtpServer, page: Any
 ) -> None:
@@ -233,6 +237,7 @@ async def test_a_lead_returned_in_the_browser_goes_back_to_nurture(
     assert entered == ["Recycle"]
 
 
+@pytest.mark.asyncio
 async def test_an_mql_nobody_accepts_moves_to_the_next_member(
     stack: dict[str, Any], smtp_server: SmtpServer
 ) -> None:
@@ -247,3 +252,64 @@ async def test_an_mql_nobody_accepts_moves_to_the_next_member(
 
     assert "not accepted within 1 hour by amy@acme.example" in " ".join(text.split())
     assert mql(stack, "cy@corp.example").owner == "tom@acme.example"
+
+
+def test_nurture_run_hands_mqls_to_sales_and_reassigns_them_on_its_fast_clock(
+    tmp_path: Path,
+) -> None:
+    # Given campaigns where a demo lead's first open makes it an MQL, and an SLA of an hour
+    folder = tmp_path / "campaigns"
+    (folder / "templates" / "sales").mkdir(parents=True)
+    (folder / "templates" / "hello.email.j2").write_text(
+        '{% block subject %}Hello{% endblock %}{% block text %}Hi <a href="https://acme.example">'
+        'there</a>{% endblock %}{% block html %}<p>Hi <a href="https://acme.example">there</a>'
+        "</p>{% endblock %}",
+        encoding="utf-8",
+    )
+    template = REPO / "campaigns" / "templates" / "sales" / "new-mql.email.j2"
+    (folder / "templates" / "sales" / "new-mql.email.j2").write_text(template.read_text("utf-8"))
+    hello = 'campaign "Hello"\n  enroll when lead created\n  send email "hello"\n  wait 3 days\n'
+    scoring = 'scoring "Opens"\n  interest:\n    +30 per open\n  mql when interest >= 30\n'
+    routing = ROUTING.replace(
+        'notify by email "sales/new-mql" and webhook "crm/mql"', 'notify by email "sales/new-mql"'
+    )
+    for name, text in {"hello": hello, "scoring": scoring, "routing": routing}.items():
+        (folder / f"{name}.nurture").write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    env["NURTURE_BASE_URL"] = f"http://127.0.0.1:{free_port()}"
+
+    # When it runs two days of campaign time at a day a second, with demo leads
+    args = [
+        "run",
+        "campaigns",
+        "--speed",
+        "86400",
+        "--for",
+        "2d",
+        "--demo-leads",
+        "12",
+        "--seed",
+        "5",
+    ]
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("nurture")), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # Then the readers' opens made MQLs, owners were mailed, and the SLA moved them on
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = re.search(r"(\d+) MQLs handed to sales; (\d+) reassigned", done.stdout)
+    assert said is not None, done.stdout
+    mqls, reassigned = int(said.group(1)), int(said.group(2))
+    assert mqls >= 1 and reassigned >= 1
+    assert f"notices to owners: {mqls + reassigned} sent" in done.stdout
+    owners_mail = sorted((tmp_path / "outbox").glob("notice-*.eml"))
+    subjects = {
+        str(BytesParser(policy=default).parsebytes(f.read_bytes())["Subject"]) for f in owners_mail
+    }
+    assert len(owners_mail) == mqls + reassigned
+    assert all(subject.startswith("New MQL for you: ") for subject in subjects)
