@@ -6,8 +6,13 @@
                        prefetch links, so a GET must not unsubscribe)
     POST /u/<token>    unsubscribes: RFC 8058 one-click (``List-Unsubscribe=One-Click``)
                        and the page's button alike; 200 with a confirmation page
+    GET  /s/<token>    an MQL's owner's accept / return page (`nurture.tracking.answers`);
+                       a GET answers nothing
+    POST /s/<token>    accepts, or returns with a reason; 409 once the MQL moved on
     POST /api/events   records events, all or none (API key)
     POST /api/leads    creates or updates leads: cleaning, dedup, merges (API key)
+    POST /api/sales/<action>  accept, return, stage, away, as `nurture sales` (API key;
+                       `nurture.tracking.sales_api`)
     GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
 
 Status codes. A token that is forged, altered, truncated or made for another
