@@ -82,7 +82,7 @@ def main() -> None:
     table = Table("chain", "planning ms", "execution ms", "leads", title="segment count")
     try:
         db.upgrade(url.render_as_string(hide_password=False))
-        engine = db.make_engine(url, poolclass=pool.NullPool)
+        engine = db.make_engine(url, poolclass=pool.NullPool, statement_timeout=0)
         with engine.connect() as connection:
             for statement in (LEADS, TAGS, TERMS):
                 connection.execute(text(statement), {"n": options.leads})
