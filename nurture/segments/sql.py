@@ -3,9 +3,11 @@
 `to_sql` follows `nurture.engine.conditions` outside any enrollment (no
 waiting branch, no `refs`), which is how segments are evaluated in Python:
 
-- ``tagged`` is an ``EXISTS`` over ``tags``; ``event "x" within W`` and
-  ``opened``/``clicked``/``replied``/``bounced`` are ``EXISTS`` over
-  ``events`` that happened by `now` (and, with ``within``, in the last W).
+- ``tagged`` is an ``EXISTS`` over ``tags`` (a chain of them under one
+  ``and``/``or``: one subquery with an ``IN`` list, see `chains`);
+  ``event "x" within W`` and ``opened``/``clicked``/``replied``/``bounced``
+  are ``EXISTS`` over ``events`` that happened by `now` (and, with
+  ``within``, in the last W).
   An event's name is its type, or a custom event's own name.
 - ``clicked "pricing"``: the click's link contains the text, case aside.
   A named message (``opened whitepaper``) matches nothing: events carry no
