@@ -45,7 +45,9 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     """Run the migrations against the database."""
-    engine = make_engine(_url(), poolclass=pool.NullPool)
+    # No statement timeout: an index built over millions of rows may take minutes, and a
+    # cancelled migration would leave the operator with a database they cannot upgrade.
+    engine = make_engine(_url(), poolclass=pool.NullPool, statement_timeout=0)
     try:
         with engine.connect() as connection, _upgrade_lock(connection):
             context.configure(

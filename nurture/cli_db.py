@@ -15,11 +15,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from nurture import db
+from nurture.config import ConfigError
 
 app = typer.Typer(help="Database commands.", no_args_is_help=True)
 
-_FAILURES = (ArgumentError, SQLAlchemyError, CommandError, ImportError, OSError)
-"""What a bad URL, a missing driver or an unreachable database raises."""
+_FAILURES = (ArgumentError, SQLAlchemyError, CommandError, ImportError, OSError, ConfigError)
+"""What a bad URL or setting, a missing driver or an unreachable database raises."""
+QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE for a statement cancelled, by ``statement_timeout`` among others."""
 
 
 @app.command()
@@ -64,7 +67,10 @@ def _why(error: BaseException) -> str:
     """The first line of the driver's message; SQLAlchemy appends SQL and a help link."""
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
-    return lines[0] if lines else type(cause).__name__
+    first = lines[0] if lines else type(cause).__name__
+    if getattr(cause, "sqlstate", None) == QUERY_CANCELED and "statement timeout" in first:
+        return f"it ran longer than NURTURE_STATEMENT_TIMEOUT allows ({first}; 0 means no limit)"
+    return first
 
 
 def migrated_engine(url: str, make: Callable[[str], Engine] | None = None) -> Engine:

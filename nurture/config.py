@@ -122,6 +122,10 @@ class Settings:
     """Characters in a rendered message (all parts) and in any value its template makes."""
     render_seconds: float = 2.0
     """Time one message's templates may take to render; past it the delivery fails."""
+    statement_timeout: float = 60.0
+    """Seconds any one PostgreSQL statement nurture sends may run (``statement_timeout`` on
+    every connection); past it the server cancels it. 0: no limit. An export's rows are one
+    ``COPY`` that runs as long as the reader takes, so only the count before it is limited."""
 
     @classmethod
     def load(
@@ -145,6 +149,33 @@ class Settings:
         except ConfigError as e:
             raise _naming_toml(e, toml, from_toml) from None
         return settings
+
+    @classmethod
+    def load_one(
+        cls,
+        name: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> Any:
+        """One setting as `load` reads it, for commands that read no other from the environment.
+
+        ``nurture.toml`` is read (and checked) whole; of the environment only this setting's
+        variable, so a bad value elsewhere stops only the commands that use it.
+        """
+        env = os.environ if env is None else env
+        toml = Path(cwd or ".") / TOML_FILE
+        values = {k: v for k, v in _read_toml(toml).items() if k == name} if toml.is_file() else {}
+        from_toml = set(values)
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw.strip() != "":
+            values[name] = _parse(name, raw, ENV_PREFIX + name.upper())
+            from_toml.clear()
+        try:
+            settings = cls(**values)
+            settings.check()
+        except ConfigError as e:
+            raise _naming_toml(e, toml, from_toml) from None
+        return getattr(settings, name)
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with `changes`, checked like loaded settings."""
@@ -198,6 +229,7 @@ class Settings:
             "retry_seconds": (0.001, 86400),
             "render_max_size": (1000, 100_000_000),
             "render_seconds": (0.01, 600),
+            "statement_timeout": (0, 86400),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
@@ -275,6 +307,7 @@ _FLOAT_FIELDS = frozenset(
         "sweep_interval",
         "retry_seconds",
         "render_seconds",
+        "statement_timeout",
     }
 )
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)

@@ -63,13 +63,50 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and real transactions."""
+def make_engine(url: str | URL, *, statement_timeout: float | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL and real transactions.
+
+    On PostgreSQL every connection gets a ``statement_timeout`` of that many
+    seconds (None: ``NURTURE_STATEMENT_TIMEOUT``; 0: none), see `limit_statements`.
+    """
     parsed = supported_url(url)
     engine = create_engine(parsed, json_serializer=dump_json, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
+    else:
+        limit_statements(
+            engine, configured_timeout() if statement_timeout is None else statement_timeout
+        )
     return engine
+
+
+def configured_timeout() -> float:
+    """``NURTURE_STATEMENT_TIMEOUT`` (or ``nurture.toml``'s), in seconds; `ConfigError` if bad."""
+    from nurture.config import Settings  # config reads this module's URL helpers
+
+    seconds: float = Settings.load_one("statement_timeout")
+    return seconds
+
+
+def limit_statements(engine: Engine, seconds: float) -> None:
+    """Have PostgreSQL cancel any statement on `engine`'s connections that runs over `seconds`.
+
+    A ``SET`` as each connection opens, so the options in the URL the user gave
+    (a ``search_path``, say) stay as they are; a URL whose ``options`` set a
+    ``statement_timeout`` of its own keeps it. The limit is PostgreSQL's, per
+    statement: a transaction of many short statements is never cut, and the
+    server stops a statement even when the client that sent it is gone.
+    """
+    options = engine.url.query.get("options", "")
+    if seconds <= 0 or "statement_timeout" in str(options):
+        return
+    milliseconds = max(1, round(seconds * 1000))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {milliseconds}")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:

@@ -38,12 +38,21 @@ BUSY_TIMEOUT_SECONDS = 30.0
 """How long a SQLite writer waits for another to finish before giving up."""
 
 
-def runtime_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for the scheduler, the workers or ``nurture run``."""
+def runtime_engine(
+    url: str, *, pool_size: int = 5, statement_timeout: float | None = None
+) -> Engine:
+    """An engine for the scheduler, the workers or ``nurture run``.
+
+    `statement_timeout`: see `nurture.db.make_engine` (None: the configured one).
+    """
     parsed = db.normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
         return db.make_engine(
-            parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            statement_timeout=statement_timeout,
         )
     engine = create_engine(
         parsed, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, json_serializer=db.dump_json

@@ -70,7 +70,11 @@ class Runtime:
     ) -> Runtime:
         """Connect to the database and open the channels (`channels` replaces the configured)."""
         clock = clock or SystemClock()
-        engine = runtime_engine(settings.database_url, pool_size=settings.worker_threads + 2)
+        engine = runtime_engine(
+            settings.database_url,
+            pool_size=settings.worker_threads + 2,
+            statement_timeout=settings.statement_timeout,
+        )
         sessions = sessions_for(engine)
         graphs = Graphs()
         ledger = Ledger(engine, clock, settings.max_attempts)
@@ -206,7 +210,9 @@ def default_hooks() -> Hooks:
             from nurture.runtime.broker import Queue, make_broker
 
             settings = Settings.load()
-            engine = runtime_engine(settings.database_url)
+            engine = runtime_engine(
+                settings.database_url, statement_timeout=settings.statement_timeout
+            )
             enqueue: Enqueue = _nowhere
             notify = None
             if settings.broker_url:

@@ -404,6 +404,12 @@ def _copy(
     count ran in) and is announced to ``before_cursor_execute`` listeners.
     Each COPY message is one row; they are gathered `COPY_ROWS` at a time and
     written as they came, without a decode where `out` allows (`_byte_writer`).
+
+    The COPY is one statement that lasts as long as the reader takes to read a
+    million rows, so the connection's ``statement_timeout`` is lifted for it
+    (for this transaction); the command line's count before it, which
+    evaluates the same condition, runs under the limit. A reader that goes away ends the COPY at
+    the server's next write.
     """
     statement, params = _copy_statement(connection, query, format)
     if not connection.in_transaction():
@@ -412,6 +418,7 @@ def _copy(
     assert raw is not None
     write = _byte_writer(out, raw.info.encoding)
     with raw.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")  # this transaction only: see above
         connection.dispatch.before_cursor_execute(
             connection, cursor, statement, params, None, False
         )

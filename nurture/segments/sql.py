@@ -3,9 +3,11 @@
 `to_sql` follows `nurture.engine.conditions` outside any enrollment (no
 waiting branch, no `refs`), which is how segments are evaluated in Python:
 
-- ``tagged`` is an ``EXISTS`` over ``tags``; ``event "x" within W`` and
-  ``opened``/``clicked``/``replied``/``bounced`` are ``EXISTS`` over
-  ``events`` that happened by `now` (and, with ``within``, in the last W).
+- ``tagged`` is an ``EXISTS`` over ``tags`` (a chain of them under one
+  ``and``/``or``: one subquery with an ``IN`` list, see `chains`);
+  ``event "x" within W`` and ``opened``/``clicked``/``replied``/``bounced``
+  are ``EXISTS`` over ``events`` that happened by `now` (and, with
+  ``within``, in the last W).
   An event's name is its type, or a custom event's own name.
 - ``clicked "pricing"``: the click's link contains the text, case aside.
   A named message (``opened whitepaper``) matches nothing: events carry no
@@ -25,8 +27,9 @@ a bad regular expression) is ``false()`` here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -36,12 +39,14 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    distinct,
     exists,
     false,
     func,
     literal,
     not_,
     or_,
+    select,
     true,
 )
 
@@ -50,6 +55,7 @@ from dsl.vocabulary import GRADES, STAGE_RANK
 from nurture.engine.state import utc
 from nurture.models import EVENT_TYPES, Event, Lead, Tag
 from nurture.segments import values
+from nurture.segments.chains import Chain
 from nurture.segments.dialect import EmailDomain, JsonKind, JsonText, ToNumber
 from nurture.segments.values import Bool, Expr, Facets, Predicate
 from nurture.store.views import PROFILE
@@ -84,11 +90,25 @@ def _sql(cond: Json, now: datetime) -> Bool:
 
 
 def _and(cond: dict[str, Json], now: datetime) -> Bool:
-    return and_(true(), *(_sql(c, now) for c in cond.get("args") or ()))
+    chain = Chain.of("and", cond)
+    parts = [_sql(c, now) for c in chain.rest]
+    if chain.tags:
+        parts.append(_all_tagged(chain.tags))
+    if chain.untags:
+        parts.append(not_(_any_tagged(chain.untags)))
+    return and_(true(), *parts)
 
 
 def _or(cond: dict[str, Json], now: datetime) -> Bool:
-    return or_(false(), *(_sql(c, now) for c in cond.get("args") or ()))
+    chain = Chain.of("or", cond)
+    parts = [_sql(c, now) for c in chain.rest]
+    if chain.tags:
+        parts.append(_any_tagged(chain.tags))
+    if chain.untags:
+        parts.append(not_(_all_tagged(chain.untags)))
+    for name, wanted in chain.equals.items():
+        parts.append(field_where(name, partial(values.equals_any, values=wanted)))
+    return or_(false(), *parts)
 
 
 def _not(cond: dict[str, Json], now: datetime) -> Bool:
@@ -100,6 +120,17 @@ def _tagged(cond: dict[str, Json], now: datetime) -> Bool:
     if not isinstance(tag, str):
         return false()
     return exists().where(Tag.lead_id == Lead.id, Tag.tag == tag)
+
+
+def _any_tagged(tags: Sequence[str]) -> Bool:
+    """Some of `tags`: one ``EXISTS`` with an ``IN`` list (see `chains`)."""
+    return exists().where(Tag.lead_id == Lead.id, Tag.tag.in_(tags))
+
+
+def _all_tagged(tags: Sequence[str]) -> Bool:
+    """All of `tags`: the lead's distinct tags among them number as many as they do."""
+    found = select(func.count(distinct(Tag.tag))).where(Tag.lead_id == Lead.id, Tag.tag.in_(tags))
+    return found.scalar_subquery() == len(set(tags))
 
 
 def _truthy(cond: dict[str, Json], now: datetime) -> Bool:

@@ -236,13 +236,35 @@ def compare(f: Facets, cmp: str, right: Any) -> Bool:
 
 def any_equal(f: Facets, values: Sequence[Any]) -> Bool:
     """Some element of the value (itself, unless it is a list) equals some of `values`."""
-    scalar = or_(false(), *(equal(f, v) for v in values))
+    scalar = equal_some(f, values)
     if f.elements is None:
         return scalar
     return or_(
         and_(not_(f.array), scalar),
-        and_(f.array, f.elements(lambda e: or_(false(), *(equal(e, v) for v in values)))),
+        and_(f.array, f.elements(lambda e: equal_some(e, values))),
     )
+
+
+def equals_any(f: Facets, values: Sequence[Any]) -> Bool:
+    """``value == v1 or value == v2 ...``: `compare` with ``==``, for many values at once."""
+    return and_(present(f), equal_some(f, values))
+
+
+def equal_some(f: Facets, values: Sequence[Any]) -> Bool:
+    """Some `equal(f, v)` for `v` in `values`, the text comparisons as one ``IN`` list."""
+    texts = [v for v in dict.fromkeys(values) if isinstance(v, str)]
+    branches = [_text_equal(f, texts)] if texts else []
+    for right in values:
+        branches += _other_equal(f, right) if isinstance(right, str) else [equal(f, right)]
+    return or_(false(), *branches)
+
+
+def _text_equal(f: Facets, texts: Sequence[str]) -> Bool:
+    """Text equal to one of `texts`, case aside (as lower-cased by the database)."""
+    lowered = [func.lower(literal(t, String())) for t in texts]
+    if len(lowered) == 1:
+        return and_(f.string, func.lower(f.text) == lowered[0])
+    return and_(f.string, func.lower(f.text).in_(lowered))
 
 
 def equal(f: Facets, right: Any) -> Bool:
@@ -250,21 +272,26 @@ def equal(f: Facets, right: Any) -> Bool:
     if isinstance(right, bool):
         return _boolean_is(f, right)
     if isinstance(right, str):
-        branches = [and_(f.string, func.lower(f.text) == func.lower(literal(right, String())))]
-        number = _number(right)
-        if number is not None:
-            branches.append(and_(f.json_number, _number_compare(f, "==", number)))
-        flag = _boolean(right)
-        if flag is not None:
-            branches.append(f.true_ if flag else f.false_)
-        instant = as_instant(right)
-        if f.instant is not None and instant is not None:
-            branches.append(and_(f.instant.is_not(None), f.instant == instant))
-        return or_(false(), *branches)
+        return or_(false(), _text_equal(f, [right]), *_other_equal(f, right))
     if isinstance(right, int | float):
         flag_branch = f.true_ if right else f.false_
         return or_(_number_compare(f, "==", float(right)), flag_branch)
     return false()
+
+
+def _other_equal(f: Facets, right: str) -> list[Bool]:
+    """How text `right` may equal a value that is not text: as a number, a flag or an instant."""
+    branches: list[Bool] = []
+    number = _number(right)
+    if number is not None:
+        branches.append(and_(f.json_number, _number_compare(f, "==", number)))
+    flag = _boolean(right)
+    if flag is not None:
+        branches.append(f.true_ if flag else f.false_)
+    instant = as_instant(right)
+    if f.instant is not None and instant is not None:
+        branches.append(and_(f.instant.is_not(None), f.instant == instant))
+    return branches
 
 
 def order(f: Facets, cmp: str, right: Any) -> Bool:

@@ -41,6 +41,21 @@ def test_render_limits_come_from_the_environment(tmp_path: Path) -> None:
     assert (Settings().render_max_size, Settings().render_seconds) == (1_000_000, 2.0)
 
 
+def test_the_statement_timeout_alone_reads_like_the_others(tmp_path: Path) -> None:
+    # Given a nurture.toml with a timeout and an environment with a bad unrelated setting
+    (tmp_path / "nurture.toml").write_text("statement_timeout = 5\n")
+    env = {"NURTURE_BATCH_SIZE": "0"}
+    # Then the timeout alone is read from the file, and the environment wins over it
+    assert Settings.load_one("statement_timeout", env, tmp_path) == 5.0
+    env["NURTURE_STATEMENT_TIMEOUT"] = "0.25"
+    assert Settings.load_one("statement_timeout", env, tmp_path) == 0.25
+    assert Settings.load_one("statement_timeout", {}, tmp_path / "none") == 60.0
+    # And a value that cannot work names where it came from
+    (tmp_path / "nurture.toml").write_text("statement_timeout = -5\n")
+    with pytest.raises(ConfigError, match=r"nurture.toml: statement_timeout must be between 0"):
+        Settings.load_one("statement_timeout", {}, tmp_path)
+
+
 def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
     url = "smtp://mail.acme.example:2525?from=Acme%20%3Cnews%40acme.example%3E"
     assert Settings(smtp_url=url).sender_domain() == "acme.example"
@@ -78,6 +93,8 @@ def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
         ({"NURTURE_RENDER_SECONDS": "0"}, "NURTURE_RENDER_SECONDS must be between 0.01 and 600"),
         ({"NURTURE_RENDER_MAX_SIZE": "10"}, "NURTURE_RENDER_MAX_SIZE must be between 1000 and"),
         ({"NURTURE_RENDER_MAX_SIZE": "big"}, "NURTURE_RENDER_MAX_SIZE"),
+        ({"NURTURE_STATEMENT_TIMEOUT": "-1"}, "NURTURE_STATEMENT_TIMEOUT must be between 0 and"),
+        ({"NURTURE_STATEMENT_TIMEOUT": "1m"}, "NURTURE_STATEMENT_TIMEOUT must be a number of"),
     ],
 )
 def test_bad_values_are_one_line_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:

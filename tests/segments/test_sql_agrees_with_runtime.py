@@ -372,6 +372,89 @@ def test_sql_and_the_runtime_select_alike_on_leads_the_store_built(engine: Engin
         agree()
 
 
+# ---------------------------------------------------------------- long chains
+
+FIELD_VALUES: dict[str, tuple[Any, ...]] = {
+    "title": ("CEO", "ceo", "VP", "vp sales", "", "Ünïcode", 900, True),
+    "industry": ("saas", "Finance", "retail", "x"),
+    "employees": (900, "900", "1200", "1,200", 900.0, "1e3", False),
+    "email_domain": ("acme.com", "GMAIL.com", "corp.cn", "y.cn"),
+    "stage": ("lead", "SQL", "customer"),
+    "created_at": ("2026-01-01", "x"),
+}
+"""Values `lead.<field> ==` chains compare with: text in either case, numbers, flags."""
+
+
+def _chain_terms() -> st.SearchStrategy[Json]:
+    tags = st.sampled_from((*TAG_NAMES, "absent", "vip"))
+    tagged = st.builds(lambda t: {"op": "tagged", "tag": t}, tags)
+    field_equals = st.sampled_from(list(FIELD_VALUES)).flatmap(
+        lambda name: st.builds(
+            lambda v: {"op": "compare", "subject": "field", "field": name, "cmp": "==", "value": v},
+            st.sampled_from(FIELD_VALUES[name]),
+        )
+    )
+    return st.one_of(
+        tagged,
+        st.builds(lambda t: {"op": "not", "arg": t}, tagged),
+        field_equals,
+        _atoms(),
+    )
+
+
+CHAINS = st.recursive(
+    _chain_terms(),
+    lambda inner: (
+        st.builds(
+            lambda op, args: {"op": op, "args": args},
+            st.sampled_from(("and", "or")),
+            st.lists(inner, min_size=2, max_size=12),
+        )
+        | st.builds(lambda a: {"op": "not", "arg": a}, inner)
+    ),
+    max_leaves=24,
+)
+
+
+def test_long_chains_select_alike_in_sql_and_in_the_runtime(engine: Engine) -> None:
+    # Given the leads the store built
+    with Session(engine) as session:
+        build_leads(session)
+        many = [f"t:{k}" for k in range(150)]
+
+        # When long chains of tagged, not tagged and lead.<field> == terms are compiled
+        # into one set operation a group (nested and negated too), Then they select what
+        # the runtime selects
+        for op in ("and", "or"):
+            for chain in (
+                [{"op": "tagged", "tag": t} for t in (*many, *TAG_NAMES)],
+                [{"op": "not", "arg": {"op": "tagged", "tag": t}} for t in (*many, "customer")],
+                [
+                    {"op": "tagged", "tag": t}
+                    if k % 3
+                    else {"op": "not", "arg": {"op": "tagged", "tag": t}}
+                    for k, t in enumerate((*TAG_NAMES, *many, *TAG_NAMES))
+                ],
+                [
+                    {"op": "compare", "subject": "field", "field": name, "cmp": "==", "value": v}
+                    for name, values in FIELD_VALUES.items()
+                    for v in values
+                ],
+            ):
+                for cond in (
+                    {"op": op, "args": chain},
+                    {"op": "not", "arg": {"op": op, "args": chain}},
+                ):
+                    assert by_sql(session, cond, T) == by_python(session, cond, T), cond
+
+        @settings(max_examples=150, deadline=None, database=None)
+        @given(cond=CHAINS)
+        def agree(cond: Json) -> None:
+            assert by_sql(session, cond, T) == by_python(session, cond, T), cond
+
+        agree()
+
+
 def test_decay_halves_an_event_at_the_period_boundary_and_segments_read_the_result(
     engine: Engine,
 ) -> None:
