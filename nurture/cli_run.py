@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from rich.table import Table
@@ -34,6 +34,11 @@ from nurture import cli_db, cli_lang
 from nurture.config import ConfigError, Settings
 
 DEFAULT_CAMPAIGNS = Path("campaigns")
+
+
+IDLE_POLL_MS: Final = 100
+"""An idle worker asks the broker for work at least this often. Dramatiq's default, a
+second, would hold a new MQL's notice to its owner for up to that long."""
 
 
 def register(app: typer.Typer) -> None:
@@ -225,6 +230,9 @@ def worker_command(
     except ConfigError as e:
         _fail(str(e))
     _check_database(settings)
+    # Dramatiq reads its idle poll when its worker module is first imported (here, and in
+    # each worker process it starts, which inherit the environment).
+    os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
