@@ -157,3 +157,12 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     redis_server.flush()
     yield redis_server.url()
     redis_server.flush()
+
+
+@pytest.fixture
+def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated PostgreSQL schema of the test's own (for the cluster tests)."""
+    db.upgrade(pg_url)
+    engine = runtime_engine(pg_url)
+    yield sessions_for(engine)
+    engine.dispose()

@@ -21,9 +21,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nurture import db
 from nurture.models import Delivery
-from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from tests.runtime.campaign import ONE_TOUCH, write_campaign
 from tests.runtime.cluster import Cluster, Tally, environment, seed_due, tally
@@ -36,14 +34,6 @@ WORKERS, THREADS, BATCH = 3, 4, 10
 LEASE = 5.0
 SHUTDOWN = 10.0
 SETTLE_WITHIN = 150.0
-
-
-@pytest.fixture
-def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
-    db.upgrade(pg_url)
-    engine = runtime_engine(pg_url)
-    yield sessions_for(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -31,9 +31,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nurture import db
 from nurture.models import Delivery
-from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from tests.runtime.campaign import ONE_TOUCH, write_campaign
 from tests.runtime.cluster import NURTURE, REPO, Cluster, Tally, environment, tally
@@ -49,14 +47,6 @@ LATE_EVERY = 150
 EVENTS = 6
 """Stops while the touches go out: SIGKILL and process-group SIGTERM in turn."""
 SETTLE_WITHIN = 240.0
-
-
-@pytest.fixture
-def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
-    db.upgrade(pg_url)
-    engine = runtime_engine(pg_url)
-    yield sessions_for(engine)
-    engine.dispose()
 
 
 @pytest.fixture
