@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -122,6 +123,32 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    accept_rate: Annotated[
+        float,
+        typer.Option(
+            "--accept-rate",
+            metavar="P",
+            help="Share of MQLs the salesperson they are routed to accepts (0 to 1); the "
+            "others run out the routing's SLA.",
+        ),
+    ] = 0.7,
+    accept_after: Annotated[
+        str,
+        typer.Option(
+            "--accept-after",
+            metavar="MIN..MAX",
+            help="How long a salesperson takes to accept, drawn evenly between MIN and MAX, "
+            "e.g. 6h..48h, 30m..2d, or one time: 4h.",
+        ),
+    ] = "6h..48h",
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Also print every MQL's assignment, acceptance, reassignment and escalation "
+            "with its reason, in time order (with --json: the report's trace list).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     templates: TemplatesOption = None,
 ) -> None:
@@ -130,33 +157,64 @@ def simulate_command(
     Prints per-step reach (entered, sent, deferred, opened, clicked), touches per
     lead, the most touches in any 7 days, MQLs and days to MQL (and the MQLs of
     each campaign: its mql steps', and the MQL rule's while a lead is in it),
-    exits by reason and the leads still in flight. --json prints one object with
-    the keys leads, days, seed, campaigns (each with its mql count), steps,
-    touches_per_lead, max_touches_7d, mql, exits, in_flight (and more). The same
-    seed always gives the same numbers.
+    exits by reason and the leads still in flight. With a routing among the
+    files, MQLs go to sales by it, and simulated salespeople accept a share of
+    them (--accept-rate, after --accept-after); the others run out the SLA and
+    are reassigned or escalated as the routing says (the handoff section).
+    --json prints one object with the keys leads, days, seed, campaigns (each
+    with its mql count), steps, touches_per_lead, max_touches_7d, mql, exits,
+    in_flight, handoff (and more). The same seed always gives the same numbers.
     """
     rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate)
     wanted = DEFAULT_LEADS if leads is None else leads
-    problems = Settings(leads=wanted, days=days, seed=seed, rates=rates).problems()
+    after = _accept_after(accept_after)
+    problems = Settings(
+        leads=wanted, days=days, seed=seed, rates=rates, accept_rate=accept_rate, accept_after=after
+    ).problems()
     if problems:
         _fail("; ".join(problems))
     cap = _global_cap(global_cap)
     program = _load(paths, templates)
     entry = _entry(program, campaign or [], paths)
     people, count = _people(profile, program, wanted if profile is None or leads else None, seed)
-    settings = Settings(leads=count, days=days, seed=seed, rates=rates, entry=entry, global_cap=cap)
+    settings = Settings(
+        leads=count,
+        days=days,
+        seed=seed,
+        rates=rates,
+        entry=entry,
+        global_cap=cap,
+        accept_rate=accept_rate,
+        accept_after=after,
+    )
+    lines: list[str] = []
     try:
         with _progress(count) as tell:
-            data = simulate(program, settings, people, tell)
+            data = simulate(program, settings, people, tell, lines.append if trace else None)
     except KeyboardInterrupt:
         _fail("interrupted: nothing printed", code=130)
     data["profile"] = None if profile is None else str(profile)
     if cap is not None:
         data["global_cap"] = describe_cap(cap)
     if as_json:
+        if trace:
+            data["trace"] = lines
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
+        for line in lines:
+            typer.echo(line)
         render(data, _stdout())
+
+
+def _accept_after(text: str) -> tuple[timedelta, timedelta]:
+    """`6h..48h` (or one time, `4h`) as the shortest and longest time to accept."""
+    from nurture.runtime.embedded import parse_duration
+
+    low, _, high = text.partition("..")
+    try:
+        return parse_duration(low), parse_duration(high or low)
+    except ValueError as e:
+        _fail(f"--accept-after {text!r}: {e}; write a range such as 6h..48h")
 
 
 def _load(paths: list[Path], templates: list[Path] | None) -> CompiledProgram:

@@ -11,7 +11,7 @@ When no rule assigns, the SLA's escalation user (if any) gets the MQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -99,23 +99,85 @@ def choose(
     account_owner: str | None = None,
 ) -> Choice:
     """The owner the routing gives `lead` at `now`, with the reason in words."""
-    crew = teams(routing)
+    holds = holding(routing, lead, events, now)
+    return choose_by(routing, holds, lead.field("owner"), desk, account_owner=account_owner)
+
+
+def holding(
+    routing: Mapping[str, Any], lead: LeadView, events: Sequence[Event], now: datetime
+) -> tuple[bool, ...]:
+    """Whether each rule's condition holds for `lead` at `now` (no condition: it holds).
+
+    This is all of the lead that routing looks at besides its owner, so a dry run
+    can keep it and let the desk choose later (`choose_by`).
+    """
     context = Context(lead, events, now)
+    return tuple(
+        rule.get("when") is None or bool(evaluate(rule["when"], context))
+        for rule in routing.get("rules") or ()
+    )
+
+
+def choose_by(
+    routing: Mapping[str, Any],
+    holds: Sequence[bool],
+    owner: Any,
+    desk: Desk,
+    *,
+    account_owner: str | None = None,
+) -> Choice:
+    """`choose` with the rules' conditions already evaluated (`holding`) and the lead's owner."""
+    crew = teams(routing)
     passed: list[str] = []
     for number, written in enumerate(routing.get("rules") or (), start=1):
-        rule = _rule(written, number)
-        when = rule.get("when")
-        if when is not None and not evaluate(when, context):
+        if not holds[number - 1]:
             continue
+        rule = _rule(written, number)
         label = _label(rule)
-        owner, how, team, words = _apply(rule, lead, crew, desk, account_owner)
-        if owner is None:
+        chosen, how, team, words = _apply(rule, owner, crew, desk, account_owner)
+        if chosen is None:
             passed.append(f"{label}: {words}")
             continue
         reason = "; ".join([*passed, f"{label} → {words}"])
-        return Choice(owner, how, reason, team, int(rule["number"]))
+        return Choice(chosen, how, reason, team, int(rule["number"]))
     why = "; ".join(passed) if passed else "no routing rule held"
     return escalation(routing, desk, why) or Choice(None, "none", f"{why}; nobody assigned")
+
+
+def after_deadline(
+    routing: Mapping[str, Any],
+    owner: str | None,
+    team: str | None,
+    team_way: str,
+    had: frozenset[str],
+    desk: Desk,
+    again: Callable[[], Choice],
+) -> Choice | None:
+    """Who an MQL goes to when `owner` let its SLA run out, or None when nobody is left.
+
+    ``reassign``: an MQL nobody held goes through the rules again (`again`);
+    one of a team to its next available member who has not had it (by
+    `team_way`: round robin or fewest open); then, as for ``escalate``, the
+    escalation user, unless they had it already.
+    """
+    reassigning = (routing.get("sla") or {}).get("action") == "reassign"
+    if reassigning:
+        if owner is None:
+            found = again()
+            if found.owner is not None and found.owner not in had:
+                return found
+        elif team is not None:
+            crew = teams(routing).get(team, ())
+            member = pick(team_way, team, crew, desk, exclude=had)
+            if member is not None:
+                way = "round robin" if team_way == "round_robin" else "fewest open leads"
+                reason = f"team {team} → {member}, {way}, after {', '.join(sorted(had))}"
+                return Choice(member, team_way, reason, team)
+    why = "nobody left to reassign to" if reassigning else "the SLA escalates"
+    chosen = escalation(routing, desk, why)
+    if chosen is None or chosen.owner in had:
+        return None
+    return chosen
 
 
 def _rule(rule: Mapping[str, Any], number: int) -> dict[str, Any]:
@@ -137,7 +199,7 @@ def _label(rule: Mapping[str, Any]) -> str:
 
 def _apply(
     rule: Mapping[str, Any],
-    lead: LeadView,
+    lead_owner: Any,
     crew: Mapping[str, tuple[Member, ...]],
     desk: Desk,
     account_owner: str | None,
@@ -145,7 +207,7 @@ def _apply(
     """(owner or None, how, team, words) for one rule that holds."""
     how = str(rule["assign"])
     if how == "owner":
-        owner = lead.field("owner") or account_owner
+        owner = lead_owner or account_owner
         if not owner:
             return None, how, None, "the lead has no owner yet"
         owner = str(owner).lower()

@@ -31,7 +31,7 @@ from dsl.draw import duration_words
 from nurture.engine.state import utc
 from nurture.handoff import notices
 from nurture.handoff.assign import read_desk, record_choice, sla_times
-from nurture.handoff.route import Choice, Desk, choose, escalation, pick, teams
+from nurture.handoff.route import Choice, Desk, after_deadline, choose
 from nurture.models import Assignment, Lead, MqlRecord
 from nurture.store.definitions import active_routing
 from nurture.store.views import engine_events, last_returned_at, lead_view
@@ -99,30 +99,17 @@ def _next(
     had: frozenset[str],
     now: datetime,
 ) -> Choice | None:
-    """The owner after the deadline, or None when nobody is left."""
-    if routing["sla"].get("action") == "reassign":
-        if record.owner is None:  # nobody held it: try the rules again
-            view = lead_view(session, lead)
-            after = last_returned_at(session, lead.id)
-            found = choose(
-                routing, view, engine_events(session, lead.id, until=now, after=after), now, desk
-            )
-            if found.owner is not None and found.owner not in had:
-                return found
-        elif record.team is not None:
-            how = _team_way(session, record)
-            crew = teams(routing).get(record.team, ())
-            member = pick(how, record.team, crew, desk, exclude=had)
-            if member is not None:
-                way = "round robin" if how == "round_robin" else "fewest open leads"
-                reason = f"team {record.team} → {member}, {way}, after {', '.join(sorted(had))}"
-                return Choice(member, how, reason, record.team)
-    reassigning = routing["sla"].get("action") == "reassign"
-    why = "nobody left to reassign to" if reassigning else "the SLA escalates"
-    chosen = escalation(routing, desk, why)
-    if chosen is None or chosen.owner in had:
-        return None
-    return chosen
+    """The owner after the deadline, or None when nobody is left (`route.after_deadline`)."""
+
+    def again() -> Choice:
+        view = lead_view(session, lead)
+        after = last_returned_at(session, lead.id)
+        return choose(
+            routing, view, engine_events(session, lead.id, until=now, after=after), now, desk
+        )
+
+    way = _team_way(session, record) if record.team is not None else "team"
+    return after_deadline(routing, record.owner, record.team, way, had, desk, again)
 
 
 def remind(

@@ -205,9 +205,11 @@ def _loop(
     end = clock.now() + options.duration if options.duration is not None else None
     interval = poll_interval(runtime.settings.scheduler_interval, options.speed)
     next_note = time.monotonic()
+    seen = 0
     while not stop.is_set():
         try:
-            scheduler.tick()
+            if scheduler.tick().expired:
+                seen = _sla_moves(runtime, seen, say)
         except Exception:
             logger.exception("scheduler tick failed; trying again")
         if readers is not None:
@@ -223,6 +225,24 @@ def _loop(
         stop.wait(interval)
     if isinstance(clock, AcceleratedClock):
         clock.halt()
+
+
+def _sla_moves(runtime: Runtime, after: int, say: Say) -> int:
+    """Say what the SLA clock did since assignment `after`: who lost an MQL to whom, and why;
+    the last assignment said."""
+    late = Assignment.cause.like("not accepted within%")
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Assignment, Lead.email)
+            .join(Lead, Lead.id == Assignment.lead_id)
+            .where(Assignment.id > after, late)
+            .order_by(Assignment.id)
+        ).all()
+    for row, email in rows:
+        to = row.owner or "nobody"
+        say(f"{row.at:%a %Y-%m-%d %H:%M} UTC: SLA: {email} {row.cause} → {to} ({row.reason})")
+        after = row.id
+    return after
 
 
 def _deployed(outcomes: list[Outcome]) -> str:

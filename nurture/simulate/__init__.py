@@ -11,6 +11,7 @@ leads around it. Modules, one job each:
 - `model`: the settings, and the loop's records of leads, enrollments, campaigns;
 - `agenda`: the loop's wake-ups in time order;
 - `scores`: each lead's scores kept current as events arrive and decay;
+- `handoff`: MQLs routed to simulated sales, and the SLA clock, on the virtual clock;
 - `run`: the event loop on a virtual clock;
 - `report`: the counters and the report built from them;
 - `render`: the report as Rich tables.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dsl.graph import StepGraph
 from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment, SentTouch
@@ -41,12 +41,21 @@ class Settings:
     start: datetime = START
     global_cap: Cap | None = None
     """A cap over every campaign's touches, as the production settings may set one."""
+    accept_rate: float = 0.7
+    """The share of MQLs a salesperson accepts (the others run out their SLA)."""
+    accept_after: tuple[timedelta, timedelta] = (timedelta(hours=6), timedelta(hours=48))
+    """How long a salesperson who accepts takes, drawn evenly between the two."""
 
     def problems(self) -> list[str]:
         """What is wrong with these settings, in words for the command line."""
         found = [] if self.leads >= 1 else [f"--leads must be at least 1 (got {self.leads})"]
         if not 1 <= self.days <= MAX_DAYS:
             found.append(f"--days must be between 1 and {MAX_DAYS} (got {self.days})")
+        if not 0 <= self.accept_rate <= 1:
+            found.append(f"--accept-rate must be between 0 and 1 (got {self.accept_rate:g})")
+        low, high = self.accept_after
+        if low < timedelta(0) or high < low:
+            found.append("--accept-after must be a range from a shorter to a longer time")
         return found + self.rates.problems()
 
 

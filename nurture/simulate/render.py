@@ -33,6 +33,8 @@ def render(data: dict[str, Any], console: Console) -> None:
     console.print()
     console.print(Text("Totals", style="bold"))
     console.print(_totals_table(data))
+    if data.get("handoff"):
+        _handoff(data["handoff"], console)
     notes = list(_notes(data))
     if notes:
         console.print()
@@ -115,6 +117,46 @@ def _totals_table(data: dict[str, Any]) -> Table:
         steps = f"{engine['steps']:,} steps in {engine['decisions']:,} decisions"
         table.add_row("engine", steps)
     return table
+
+
+def _handoff(section: dict[str, Any], console: Console) -> None:
+    """The handoff to sales: what happened to the MQLs, then each team and member."""
+    console.print()
+    low, high = section["accept_after_hours"]
+    sales = (
+        f"sales accept {section['accept_rate']:.0%} of their MQLs after {low:g} to {high:g} hours"
+    )
+    rules = f"{section['routing']}: {section['sla'] or 'no SLA'}"
+    console.print(Text(f"Handoff to sales ({rules}; {sales})", style="bold"))
+    table = Table(show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("MQLs", "mqls"),
+        ("assigned at once", "assigned"),
+        ("accepted in time", "accepted_in_time"),
+        ("accepted late", "accepted_late"),
+        ("reassigned after the SLA ran out", "reassigned"),
+        ("escalated", "escalated"),
+        ("reminders to owners", "reminders"),
+        ("nobody left to reassign to", "nobody_left"),
+        ("unassigned at the end", "unassigned"),
+        ("waiting for an answer at the end", "waiting_at_end"),
+    ):
+        table.add_row(label, f"{section[key]:,}")
+    median = section["hours_to_accept_median"]
+    table.add_row("median hours from MQL to accepted", "·" if median is None else f"{median:g}")
+    console.print(table)
+    for title, rows in (("team", section["teams"]), ("member", section["members"])):
+        if not rows:
+            continue
+        who = Table()
+        who.add_column(title)
+        for column in ("assigned", "accepted", "expired"):
+            who.add_column(column, justify="right")
+        for name, counts in rows.items():
+            who.add_row(name, *(_count(counts[c]) for c in ("assigned", "accepted", "expired")))
+        console.print(who)
 
 
 def _notes(data: dict[str, Any]) -> Iterable[Text]:

@@ -103,6 +103,7 @@ from nurture.simulate.graphs import (
     TAGS,
     custom_events,
 )
+from nurture.simulate.handoff import SalesDesk, Trace
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings
 from nurture.simulate.report import LeadTotals, StepCounts, iso, report
@@ -139,6 +140,7 @@ class Simulation:
         settings: Settings,
         profiles: Iterable[Profile],
         progress: Progress | None = None,
+        trace: Trace | None = None,
     ) -> None:
         problems = settings.problems()
         if problems:
@@ -166,6 +168,11 @@ class Simulation:
         """One trace for every decision: `_decide` reads it before the next one starts."""
         self.next_id = 0
         self.tally = _Tally()
+        routing = program.routing
+        self.desk = (
+            SalesDesk(routing, settings, trace) if routing and routing.get("rules") else None
+        )
+        """The sales desk MQLs go to, when the files have a routing (`handoff`)."""
 
     def _caps(self) -> Iterator[dict[str, Any]]:
         for graph in self.program.campaigns.values():
@@ -526,6 +533,10 @@ class Simulation:
             runs = [step_of] if step_of is not None else [e.run for e in lead.active]
             for run in dict.fromkeys(runs):
                 run.counts.mql_by[cause] += 1
+            if self.desk is not None:
+                self.scores.refresh(lead, now)
+                owner = lead.view.field("account_owner")
+                self.desk.note(lead.view, lead.events, now, cause, str(owner) if owner else None)
 
     def _sweep(self, lead: Lead, now: datetime) -> None:
         """Check `inactive for` (and segment) triggers once the lead has been quiet long enough."""
@@ -587,6 +598,7 @@ class Simulation:
             "events": dict(sorted(tally.events.items())),
             "notifications": dict(sorted(tally.notifications.items())),
             "engine": {"decisions": tally.decisions, "steps": tally.steps},
+            "handoff": None if self.desk is None else self.desk.play(self.end),
         }
         runs = [run.counts for run in self.campaigns.values()]
         return report(
@@ -624,6 +636,7 @@ def simulate(
     settings: Settings,
     profiles: Iterable[Profile],
     progress: Progress | None = None,
+    trace: Trace | None = None,
 ) -> dict[str, Any]:
     """Run a dry run and return its report (see `Simulation`)."""
-    return Simulation(program, settings, profiles, progress).run()
+    return Simulation(program, settings, profiles, progress, trace).run()

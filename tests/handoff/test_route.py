@@ -8,7 +8,16 @@ from typing import Any
 
 import dsl
 from nurture.engine.state import LeadView
-from nurture.handoff.route import Desk, choose, pick, teams
+from nurture.handoff.route import (
+    Choice,
+    Desk,
+    after_deadline,
+    choose,
+    choose_by,
+    holding,
+    pick,
+    teams,
+)
 from nurture.models import Definition
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -155,3 +164,42 @@ def deployed(body: dict[str, Any]) -> Definition:
     return Definition(
         kind="routing", name="", version=1, content_hash="0" * 64, body=body, source="routing"
     )
+
+
+def test_the_rules_evaluated_apart_choose_as_the_lead_would() -> None:
+    # The dry run keeps only which rules hold (holding) and chooses later (choose_by)
+    lead = LeadView(1, {"region": "Shanghai", "employees": 20}, frozenset(), "mql")
+    holds = holding(routing(), lead, [], NOW)
+    desk = Desk(turns={("east", "li.na@t.io"): 1})
+
+    assert holds == (False, False, True, True)
+    assert choose_by(routing(), holds, None, desk) == choose(routing(), lead, [], NOW, desk)
+    assert choose_by(routing(), holds, None, desk).owner == "wang.fang@t.io"
+
+
+def test_after_the_deadline_the_mql_never_goes_back_to_somebody_who_had_it() -> None:
+    def again() -> Choice:
+        raise AssertionError("only an MQL nobody held goes through the rules again")
+
+    had = frozenset({"li.na@t.io"})
+    desk = Desk()
+
+    moved = after_deadline(routing(), "li.na@t.io", "east", "round_robin", had, desk, again)
+    escalated = after_deadline(
+        routing(), "wang.fang@t.io", "east", "round_robin", had | {"wang.fang@t.io"}, desk, again
+    )
+    nobody = after_deadline(
+        routing(),
+        "boss@t.io",
+        "east",
+        "round_robin",
+        had | {"wang.fang@t.io", "boss@t.io"},
+        desk,
+        again,
+    )
+
+    assert moved is not None and moved.owner == "wang.fang@t.io"
+    assert moved.reason == "team east → wang.fang@t.io, round robin, after li.na@t.io"
+    assert escalated is not None and escalated.how == "escalation"
+    assert escalated.owner == "boss@t.io"
+    assert nobody is None

@@ -307,6 +307,9 @@ def test_nurture_run_hands_mqls_to_sales_and_reassigns_them_on_its_fast_clock(
     mqls, reassigned = int(said.group(1)), int(said.group(2))
     assert mqls >= 1 and reassigned >= 1
     assert f"notices to owners: {mqls + reassigned} sent" in done.stdout
+    moves = re.findall(r"SLA: \S+ not accepted within 1 hour by (\S+) → (\S+) \(", done.stdout)
+    assert len([m for m in moves if m[1] != "nobody"]) == reassigned, done.stdout
+    assert all(before != after for before, after in moves)
     owners_mail = sorted((tmp_path / "outbox").glob("notice-*.eml"))
     subjects = {
         str(BytesParser(policy=default).parsebytes(f.read_bytes())["Subject"]) for f in owners_mail
