@@ -19,6 +19,7 @@ from dsl.vocabulary import (
     NAMED_LISTS,
     UNITS,
     WEEKDAYS,
+    stored_field,
 )
 
 END = "end"
@@ -274,11 +275,12 @@ def _cond(cond: ast.Cond) -> Json:
             "within": seconds(cond.within) if cond.within else None,
         }
     if isinstance(cond, ast.Truthy):
-        return {"op": "truthy", "field": cond.field}
+        return {"op": "truthy", "field": stored_field(cond.field)}
+    field = cond.subject.field
     return {
         "op": "compare",
         "subject": cond.subject.kind,
-        "field": cond.subject.field,
+        "field": None if field is None else stored_field(field),
         "cmp": cond.op,
         "value": _value(cond.value, cond.subject.kind),
     }

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Sequence
 
 from dsl.graph import Edge, Json, Node, StepGraph
-from dsl.vocabulary import NAMED_LISTS
+from dsl.vocabulary import NAMED_LISTS, written_field
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -81,10 +81,11 @@ def _atom(cond: dict[str, Json]) -> str:
     if op == "event":
         return f"event {quoted(str(cond.get('name')))}" + _within(cond)
     if op == "truthy":  # the compiler keeps a truthy field's `lead.` prefix
-        return "lead." + str(cond.get("field")).removeprefix("lead.")
+        return "lead." + written_field(str(cond.get("field")).removeprefix("lead."))
     if op == "compare":
         subject = str(cond.get("subject"))
-        left = f"lead.{cond.get('field')}" if subject == "field" else subject.replace("_", " ")
+        field = written_field(str(cond.get("field")))
+        left = f"lead.{field}" if subject == "field" else subject.replace("_", " ")
         value = _value(cond.get("value"), bare=subject in _BARE_SUBJECTS)
         return f"{left} {cond.get('cmp')} {value}"
     return json.dumps(cond, ensure_ascii=False)

@@ -65,7 +65,7 @@ class GrammarChanged(Exception):
 # The fast forms only drop capturing groups and unroll the string loop; each matches
 # the same text as the grammar's pattern at any position.
 _TERMINALS = {
-    "FIELD": (r"lead\.[^\W\d]\w*", r"lead\.[^\W\d]\w*"),
+    "FIELD": (r"lead(\.[^\W\d]\w*)+", r"lead(?:\.[^\W\d]\w*)+"),
     "NAME": (r"[^\W\d]\w*", r"[^\W\d]\w*"),
     "STRING": ('"(\\\\.|[^"\\\\\n])*"', r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'),
     "_NL": ("(\r?\n[\t ]*(#[^\n]*)?)+", r"(?:\r?\n[\t ]*(?:#[^\n]*)?)+"),

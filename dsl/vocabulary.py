@@ -112,13 +112,37 @@ LEAD_FIELDS: dict[str, str] = {
     "owner": "text",
     "stage": "text",
     "is_customer": "bool",
-    "account_name": "text",
-    "account_status": "text",
-    "account_owner": "text",
+    "account.name": "text",
+    "account.status": "text",
+    "account.owner": "text",
     "created_at": "date",
     "last_activity_at": "date",
 }
-"""The standard B2B profile; a `fields` block declares a project's own."""
+"""The standard B2B profile; a `fields` block declares a project's own.
+
+`account.name`, `account.status` and `account.owner` are the lead's account
+(`nurture accounts import`); they are stored with the lead as `account_name`,
+`account_status` and `account_owner` (`stored_field`), which is what
+compiled conditions name.
+"""
+
+ACCOUNT_FIELDS = ("name", "status", "owner")
+"""What `lead.account.X` may read."""
+
+
+def stored_field(name: str) -> str:
+    """The name a field is stored and compiled under: `account.name` -> `account_name`."""
+    if name.startswith("account.") and name[8:] in ACCOUNT_FIELDS:
+        return "account_" + name[8:]
+    return name
+
+
+def written_field(name: str) -> str:
+    """The language's spelling of a stored field name: `account_name` -> `account.name`."""
+    if name.startswith("account_") and name[8:] in ACCOUNT_FIELDS:
+        return "account." + name[8:]
+    return name
+
 
 NAMED_LISTS: dict[str, tuple[str, ...]] = {
     "freemail": (

@@ -464,13 +464,25 @@ def _pulled_in(template: nodes.Template) -> Iterator[tuple[int, str]]:
 
 def _lead_attributes(template: nodes.Template) -> set[str]:
     """Every `lead.X` and `lead["X"]` that a template reads."""
-    found = set()
+    found, bases = set(), set()
     for node in template.find_all((nodes.Getattr, nodes.Getitem)):
         assert isinstance(node, nodes.Getattr | nodes.Getitem)
-        if not (isinstance(node.node, nodes.Name) and node.node.name == "lead"):
+        inner = node.node
+        if isinstance(inner, nodes.Getattr | nodes.Getitem) and _read(inner) == ("lead", "account"):
+            bases.add(id(inner))  # `lead.account.name` reads `account.name`, not `account`
+            key = _read(node)[1]
+            found.add(f"account.{key}" if key else "account")
             continue
-        if isinstance(node, nodes.Getattr):
-            found.add(node.attr)
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            found.add(node.arg.value)
-    return found
+        read = _read(node)
+        if read[0] == "lead" and read[1]:
+            found.add(read[1])
+    return found - ({"account"} if bases else set())
+
+
+def _read(node: nodes.Getattr | nodes.Getitem) -> tuple[str | None, str | None]:
+    """`(name, key)` of `name.key` or `name["key"]`; None where it is not that plain."""
+    base = node.node.name if isinstance(node.node, nodes.Name) else None
+    if isinstance(node, nodes.Getattr):
+        return base, node.attr
+    arg = node.arg
+    return base, arg.value if isinstance(arg, nodes.Const) and isinstance(arg.value, str) else None

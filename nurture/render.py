@@ -82,7 +82,7 @@ from markupsafe import Markup
 
 from dsl.sandbox import BoundedSandbox, Limits, TemplateLimitError, bounded
 from dsl.templates import TemplateSource, template_filename
-from dsl.vocabulary import LEAD_FIELDS
+from dsl.vocabulary import ACCOUNT_FIELDS, LEAD_FIELDS
 from nurture.tokens import TokenSigner
 from nurture.tracked_links import (
     PIXEL,
@@ -440,7 +440,7 @@ def _variables(
         "template": template_name,
     }
     variables = {
-        "lead": Namespace("lead", lead_values(context.lead)),
+        "lead": Namespace("lead", _with_account(lead_values(context.lead))),
         "campaign": Namespace("campaign", {"name": context.campaign}),
         "message": Namespace("message", message),
         "unsubscribe_url": unsubscribe_url,
@@ -452,10 +452,20 @@ def _variables(
     return variables
 
 
+def _with_account(values: dict[str, Any]) -> dict[str, Any]:
+    """`lead.account` naming itself in errors too (`lead.account.bogus` is undefined)."""
+    return {**values, "account": Namespace("lead.account", values["account"])}
+
+
 def lead_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The lead as templates see it: every standard field defined, `None` as `""`."""
-    values: dict[str, Any] = dict.fromkeys(LEAD_FIELDS, "")
+    """The lead as templates see it: every standard field defined, `None` as `""`, and its
+    account as `lead.account.name`, `.status` and `.owner`."""
+    values: dict[str, Any] = {k: "" for k in LEAD_FIELDS if not k.startswith("account.")}
     values.update((k, "" if v is None else v) for k, v in fields.items())
+    values["account"] = {
+        name: "" if fields.get(f"account_{name}") is None else fields[f"account_{name}"]
+        for name in ACCOUNT_FIELDS
+    }
     if not values["name"]:
         values["name"] = " ".join(str(values[k]) for k in ("first_name", "last_name") if values[k])
     email = values["email"]

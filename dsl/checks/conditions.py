@@ -20,8 +20,17 @@ def check_condition_fields(ctx: Context) -> Iterator[Diagnostic]:
         else:
             continue
         if field not in ctx.fields:
-            hint = _did_you_mean(field, ctx.fields, "declare it in a `fields` block", "`lead.{}`")
-            yield _error("unknown-field", span, f"unknown lead field `lead.{field}`", hint)
+            yield _error(
+                "unknown-field", span, f"unknown lead field `lead.{field}`", field_hint(ctx, field)
+            )
+
+
+def field_hint(ctx: Context, field: str) -> str | None:
+    """What to write instead of an unknown `lead.<field>`."""
+    if field.startswith("account."):
+        known = [f"`lead.account.{name}`" for name in voc.ACCOUNT_FIELDS]
+        return f"a lead's account has {', '.join(known[:-1])} and {known[-1]}"
+    return _did_you_mean(field, ctx.fields, "declare it in a `fields` block", "`lead.{}`")
 
 
 _SUBJECT_TYPES = {

@@ -9,6 +9,7 @@ from jinja2 import TemplateSyntaxError
 from dsl import ast, walk
 from dsl import vocabulary as voc
 from dsl.checks.base import Context, _did_you_mean, _error, _one_of, _unknown, _warning
+from dsl.checks.conditions import field_hint
 from dsl.errors import Diagnostic
 from dsl.templates import TemplateSource, template_filename
 
@@ -105,6 +106,6 @@ def _jinja(
         hint = hint or _did_you_mean(name, names, known)
         yield _warning("unknown-variable", span, f"unknown variable `{name}` in {where}", hint)
     for field in sorted(facts.lead_fields - ctx.fields.keys()):
-        hint = _did_you_mean(field, ctx.fields, "declare it in a `fields` block", "`lead.{}`")
+        hint = field_hint(ctx, field)
         yield _warning("unknown-field", span, f"unknown lead field `lead.{field}` in {where}", hint)
     return facts

@@ -12,7 +12,8 @@ A lead matched to a customer or an open deal goes straight to the account's
 owner, recorded as an assignment and notified as the routing says, so sales
 never meets an existing customer as a new lead. The lead carries
 ``account_name``, ``account_status``, ``account_owner`` and ``is_customer``
-for conditions, segments and templates. This module imports nothing of
+(the language reads them as ``lead.account.name`` and so on,
+`dsl.vocabulary.stored_field`). This module imports nothing of
 `nurture.store`, which calls it.
 """
 

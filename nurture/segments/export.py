@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 
 from dsl.graph import Json
-from dsl.vocabulary import LEAD_FIELDS
+from dsl.vocabulary import LEAD_FIELDS, stored_field
 from nurture.models import Lead, Tag
 from nurture.segments.cells import (
     AttributeJson,
@@ -158,7 +158,7 @@ def _field(name: str) -> Cell:
         return Cell.plain(name, DateText(DATE_COLUMNS[name]))
     if name == "email_domain":
         return _email_domain()
-    key = literal(name, String())
+    key = literal(stored_field(name), String())  # `account.name` is stored as `account_name`
     return Cell(name, AttributeText(Lead.attributes, key), AttributeJson(Lead.attributes, key))
 
 

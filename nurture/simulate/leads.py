@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dsl.graph import CompiledProgram, Json
-from dsl.vocabulary import LEAD_FIELDS, STAGES
+from dsl.vocabulary import LEAD_FIELDS, STAGES, stored_field
 from nurture.csv_words import csv_words, separator_words
 from nurture.simulate.graphs import field_literals
 
@@ -393,7 +393,7 @@ def _rows(reader: Iterator[list[str]], name: str, types: Mapping[str, str]) -> l
 
 def _profile(cells: dict[str, str], types: Mapping[str, str], number: int) -> Profile:
     fields = {
-        key: _typed(key, text.strip(), types.get(key, "text"))
+        stored_field(key): _typed(key, text.strip(), types.get(key, "text"))
         for key, text in cells.items()
         if key not in SPECIAL and text.strip()
     }

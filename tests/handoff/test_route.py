@@ -203,3 +203,17 @@ def test_after_the_deadline_the_mql_never_goes_back_to_somebody_who_had_it() -> 
     assert escalated is not None and escalated.how == "escalation"
     assert escalated.owner == "boss@t.io"
     assert nobody is None
+
+
+def test_a_rule_reads_the_leads_account_as_lead_account() -> None:
+    # Given a rule on the account's status, written as the language spells it
+    rule = {"number": 1, "assign": "user", "team": None, "user": "zhang@t.io"}
+    rules = [{**rule, "when": when('lead.account.status == "opportunity"')}]
+    deal = LeadView(1, {"account_status": "opportunity"}, frozenset(), "mql")
+    other = LeadView(2, {"account_status": "prospect"}, frozenset(), "mql")
+
+    # Then a lead of an open deal is given by it, with the rule in the language's words
+    chosen = choose(routing(rules=rules), deal, [], NOW, Desk())
+    assert chosen.owner == "zhang@t.io"
+    assert chosen.reason == 'rule 1 (lead.account.status == "opportunity") → zhang@t.io'
+    assert choose(routing(rules=rules), other, [], NOW, Desk()).owner == "boss@t.io"

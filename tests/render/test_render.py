@@ -241,7 +241,8 @@ def test_templates_see_exactly_the_documented_globals() -> None:
 
 def test_lead_values_define_every_standard_field() -> None:
     values = lead_values({"first_name": "Wei", "last_name": None, "email": "w@Lanting.CN"})
-    assert set(LEAD_FIELDS) <= set(values)
+    assert {field for field in LEAD_FIELDS if not field.startswith("account.")} <= set(values)
+    assert values["account"] == {"name": "", "status": "", "owner": ""}
     assert values["last_name"] == ""
     assert values["name"] == "Wei"
     assert values["email_domain"] == "lanting.cn"
@@ -381,3 +382,15 @@ def test_the_campaigns_subject_is_compiled_once_too() -> None:
 def test_a_base_url_must_be_a_web_url() -> None:
     with pytest.raises(ValueError, match="base_url"):
         Renderer(DictTemplates({}), TokenSigner("k"), "t.example.com")
+
+
+def test_templates_read_the_leads_account_as_lead_account() -> None:
+    # Given a lead matched to an account (stored as the accounts import stores it)
+    lead = {"email": "ada@acme.com", "account_name": "Acme, Inc.", "account_owner": "zoe@t.io"}
+    source = email(html="<p>{{ lead.account.name }} / {{ lead.account.owner }}</p>")
+
+    # When a template reads lead.account.*, then it gets the account, and "" for no account
+    assert "<p>Acme, Inc. / zoe@t.io</p>" in render({"t.email": source}, lead=lead).html
+    assert "<p> / </p>" in render({"t.email": source}, lead={"email": "a@b.cn"}).html
+    error = fails({"t.email": email(html="{{ lead.account.bogus }}")}, lead=lead)
+    assert "`lead.account.bogus` is undefined" in error.reason

@@ -480,3 +480,49 @@ def test_decay_halves_an_event_at_the_period_boundary_and_segments_read_the_resu
 def rescore_at(session: Session, lead_id: int, now: datetime, webinar: datetime) -> float:
     recorded = record_event(session, lead_id, "custom", "webinar_attended", webinar, now=now)
     return recorded.scores.interest
+
+
+# ---------------------------------------------------------------- accounts
+
+ACCOUNT_WHERES = (
+    'lead.account.name == "Acme Corp"',
+    'lead.account.status in ["customer", "opportunity"]',
+    'lead.account.owner == "amy@acme.com"',
+    "lead.account.owner",
+    "not lead.account.name",
+    "lead.is_customer",
+    'not lead.is_customer and lead.account.status == "prospect"',
+    'lead.account.name matches "(?i)^acme"',
+)
+
+
+def test_account_fields_select_alike_in_sql_and_in_the_runtime(engine: Engine) -> None:
+    # Given accounts imported as `nurture accounts import` stores them, and leads matched to
+    # them by domain and by company name, and one that matches none
+    from nurture.handoff.accounts import check_account, store_accounts
+
+    rows = [
+        {"name": "Acme Corp", "domains": "acme.com", "owner": "amy@acme.com"},
+        {"name": "Globex GmbH", "domains": "globex.com", "status": "customer"},
+        {"name": "初创科技有限公司", "owner": "tom@acme.com", "status": "opportunity"},
+    ]
+    accounts = [check_account({"status": "prospect", **row})[0] for row in rows]
+    with Session(engine) as session:
+        store_accounts(session, [a for a in accounts if a is not None], None, T)
+        for fields in (
+            {"email": "a@acme.com"},
+            {"email": "b@globex.com"},
+            {"email": "c@startup.cn", "company": "初创科技"},
+            {"email": "d@nowhere.net", "company": "Nobody Ltd"},
+        ):
+            upsert_lead(session, fields, T)
+        session.commit()
+        assert len(set(session.scalars(select(Lead.account_id)))) == 4  # three and None
+
+        # Then each condition in the language's spelling selects the same leads both ways
+        for text in ACCOUNT_WHERES:
+            cond = where(text)
+            assert by_sql(session, cond, T) == by_python(session, cond, T), text
+        assert len(by_sql(session, where('lead.account.name == "Acme Corp"'), T)) == 1
+        assert len(by_sql(session, where("lead.is_customer"), T)) == 1
+        assert len(by_sql(session, where("lead.account.owner"), T)) == 2
