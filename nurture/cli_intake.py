@@ -172,6 +172,8 @@ def accounts_command(
     Status is customer, opportunity or prospect (the default). An account is found again
     by its normalised name and updated. Leads are matched to accounts by email domain,
     else by company name; a customer's or open deal's lead goes to the account's owner.
+    Importing an account again brings its leads up to date (name, status, owner,
+    is_customer); a lead keeps an owner it already has.
     """
     from nurture.handoff.accounts import check_account, store_accounts
     from nurture.intake import RowProblems
@@ -191,12 +193,22 @@ def accounts_command(
     accounts = [account for _, account, _ in checked if account is not None]
     with _transaction(settings, commit=not dry_run) as session:
         routing = active_routing(session)
-        created, updated, matched = store_accounts(session, accounts, routing, datetime.now(UTC))
+        done = store_accounts(session, accounts, routing, datetime.now(UTC))
     if as_json:
-        data = {"created": created, "updated": updated, "leads_matched": matched}
+        data = {
+            "created": done.created,
+            "updated": done.updated,
+            "leads_matched": done.matched,
+            "leads_updated": done.refreshed,
+        }
         typer.echo(json.dumps({**data, "dry_run": dry_run}, indent=2))
         return
-    table = _table(("created", created), ("updated", updated), ("leads matched", matched))
+    table = _table(
+        ("created", done.created),
+        ("updated", done.updated),
+        ("leads matched", done.matched),
+        ("leads updated", done.refreshed),
+    )
     _print(table, f"{file}: {cli_lang._plural(len(rows), 'row')} {_done(dry_run, 'imported')}")
 
 

@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -137,12 +137,24 @@ def check_account(item: Any) -> tuple[AccountRow | None, list[tuple[str, str]]]:
     return AccountRow(name, key, domains, owner, status), []
 
 
+class Imported(NamedTuple):
+    """What an accounts import did."""
+
+    created: int
+    updated: int
+    matched: int
+    """Leads that had no account and now have one."""
+    refreshed: int
+    """Leads of updated accounts whose account fields (or owner) changed."""
+
+
 def store_accounts(
     session: Session, rows: Sequence[AccountRow], routing: Mapping[str, Any] | None, now: datetime
-) -> tuple[int, int, int]:
-    """Create or update the accounts (by key, domains replaced), then match the leads that have
-    no account yet; (created, updated, leads matched)."""
+) -> Imported:
+    """Create or update the accounts (by key, domains replaced), bring the leads of updated
+    accounts up to date (`attach`), then match the leads that have no account yet."""
     created = updated = 0
+    changed: list[Account] = []
     for row in rows:
         account = session.scalar(select(Account).where(Account.key == row.key))
         if account is None:
@@ -151,6 +163,8 @@ def store_accounts(
             created += 1
         else:
             updated += 1
+            if (account.name, account.owner, account.status) != (row.name, row.owner, row.status):
+                changed.append(account)
         account.name, account.owner, account.status = row.name, row.owner, row.status
         account.imported_at = now
         session.flush()
@@ -158,6 +172,12 @@ def store_accounts(
         session.execute(delete(AccountDomain).where(AccountDomain.domain.in_(row.domains)))
         session.add_all(AccountDomain(domain=d, account_id=account.id) for d in row.domains)
     session.flush()
+    refreshed = 0
+    for account in changed:
+        theirs = session.scalars(
+            select(Lead).where(Lead.account_id == account.id).order_by(Lead.id)
+        )
+        refreshed += sum(attach(session, lead, account, routing, now) for lead in theirs)
     domains = {d for row in rows for d in row.domains}
     at = [Lead.email.like(f"%@{d}") for d in sorted(domains)]
     maybe = or_(Lead.company.is_not(None), *at)  # a lead with neither can match no account
@@ -165,7 +185,7 @@ def store_accounts(
         select(Lead).where(Lead.account_id.is_(None), maybe).order_by(Lead.id)
     )
     matched = sum(match_lead(session, lead, routing, now) is not None for lead in unmatched)
-    return created, updated, matched
+    return Imported(created, updated, matched, refreshed)
 
 
 def match_lead(
@@ -178,14 +198,35 @@ def match_lead(
     account = _find(session, lead)
     if account is None:
         return None
+    attach(session, lead, account, routing, now)
+    return account
+
+
+def attach(
+    session: Session,
+    lead: Lead,
+    account: Account,
+    routing: Mapping[str, Any] | None,
+    now: datetime,
+) -> bool:
+    """Give the lead `account`'s fields as they are now; whether anything changed.
+
+    A lead of a customer or an open deal that has no owner yet gets the
+    account's owner, recorded and notified. An owner the lead already has is
+    kept, whatever the account says now (a salesperson holds it), and a lead
+    whose account stops being a customer keeps its owner too: only
+    `is_customer` and the account fields follow the account.
+    """
+    before = dict(lead.attributes or {})
     lead.account_id = account.id
     lead.attributes = {
-        **(lead.attributes or {}),
+        **before,
         "account_name": account.name,
         "account_status": account.status,
         "account_owner": account.owner,
         "is_customer": account.status == "customer",
     }
+    changed = lead.attributes != before
     if account.status in HANDED and account.owner and lead.owner is None:
         lead.owner = account.owner
         given = Assignment(
@@ -199,7 +240,8 @@ def match_lead(
         session.add(given)
         session.flush()
         notices.queue(session, given, routing or {}, "assigned", now)
-    return account
+        changed = True
+    return changed
 
 
 def _find(session: Session, lead: Lead) -> Account | None:

@@ -82,7 +82,13 @@ def test_existing_and_new_leads_are_matched_and_customers_go_to_their_owner(
     assert nurture("leads", "import", write(tmp_path, "b.csv", after))[0] == 0
 
     assert code == 0
-    assert json.loads(out) == {"created": 3, "updated": 0, "leads_matched": 3, "dry_run": False}
+    assert json.loads(out) == {
+        "created": 3,
+        "updated": 0,
+        "leads_matched": 3,
+        "leads_updated": 0,
+        "dry_run": False,
+    }
     found = leads(migrated_engine)
     assert {e: (lead.owner, lead.attributes.get("is_customer")) for e, lead in found.items()} == {
         "ada@acme.com": ("zoe@t.io", True),  # by domain
@@ -159,3 +165,55 @@ def test_an_imported_owner_is_kept_only_by_a_lead_without_one(
     assert nurture("leads", "import", write(tmp_path, "2.csv", second))[0] == 0
 
     assert leads(migrated_engine)["ada@corp.com"].owner == "zoe@t.io"
+
+
+def test_a_reimported_account_updates_its_leads_and_a_new_one_matches_leads_without_one(
+    url: str, migrated_engine: Engine, tmp_path: Path
+) -> None:
+    # Given the accounts and their leads, and a lead of a company not imported yet
+    nurture("accounts", "import", write(tmp_path, "a1.csv", ACCOUNTS))
+    people = "email\nada@acme.com\ndi@globex.de\nx@initech.com\n"
+    assert nurture("leads", "import", write(tmp_path, "l.csv", people))[0] == 0
+    before = leads(migrated_engine)
+    assert before["ada@acme.com"].owner == "zoe@t.io" and before["di@globex.de"].owner is None
+
+    # When a newer CRM export says Acme is now an open deal of max, Globex a customer, and
+    # adds Initech; the third account is unchanged
+    newer = """\
+name,domains,owner,status
+"Acme, Inc.",acme.com;acme.cn,max@t.io,opportunity
+华夏制造有限公司,huaxia.cn,li.na@t.io,opportunity
+Globex GmbH,globex.de,tom@t.io,customer
+Initech LLC,initech.com,amy@t.io,prospect
+"""
+    code, out, _ = nurture("accounts", "import", write(tmp_path, "a2.csv", newer), "--json")
+
+    # Then the leads of the changed accounts follow them, a lead keeps the owner it has,
+    # a lead with none gets its new customer account's owner, and Initech's lead is matched
+    assert code == 0
+    assert json.loads(out) == {
+        "created": 1,
+        "updated": 3,
+        "leads_matched": 1,
+        "leads_updated": 2,
+        "dry_run": False,
+    }
+    found = leads(migrated_engine)
+    ada, di, x = found["ada@acme.com"], found["di@globex.de"], found["x@initech.com"]
+    assert ada.owner == "zoe@t.io"
+    assert (ada.attributes["account_status"], ada.attributes["account_owner"]) == (
+        "opportunity",
+        "max@t.io",
+    )
+    assert ada.attributes["is_customer"] is False
+    assert di.owner == "tom@t.io" and di.attributes["is_customer"] is True
+    assert x.attributes["account_name"] == "Initech LLC" and x.owner is None
+    with Session(migrated_engine) as session:
+        causes = list(session.scalars(select(Assignment.cause).order_by(Assignment.id)))
+    assert causes[-1] == "existing customer: account Globex GmbH"
+
+    # And importing the same file again changes nothing
+    code, out, _ = nurture("accounts", "import", write(tmp_path, "a3.csv", newer), "--json")
+    assert json.loads(out)["leads_updated"] == 0 and json.loads(out)["leads_matched"] == 0
+    with Session(migrated_engine) as session:
+        assert len(list(session.scalars(select(Assignment.cause)))) == len(causes)
