@@ -173,7 +173,7 @@ NAMED_LISTS: dict[str, tuple[str, ...]] = {
 TEMPLATE_GLOBALS = frozenset({"lead", "campaign", "loop", "unsubscribe_url", "track", "message"})
 """Names every template may use; anything else is an unknown variable."""
 
-HANDOFF_TEMPLATE_GLOBALS = frozenset({"lead", "owner", "mql", "timeline", "links"})
+HANDOFF_TEMPLATE_GLOBALS = frozenset({"lead", "owner", "mql", "timeline", "notes", "links"})
 """Names a routing's `notify by` template may use: the lead, its owner, the MQL and its story."""
 
 

@@ -56,9 +56,10 @@ Url = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add ``leads`` and ``events`` to the main ``nurture`` app."""
-    from nurture.cli_sales import show_command
+    from nurture.cli_sales import note_command, show_command
 
     leads_app.command("show")(show_command)
+    leads_app.command("note")(note_command)
     app.add_typer(leads_app, name="leads")
     app.add_typer(events_app, name="events")
     app.add_typer(costs_app, name="costs")

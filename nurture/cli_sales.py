@@ -1,4 +1,5 @@
-"""``nurture sales``: sales answer for their MQLs; ``nurture leads show``: one lead's story.
+"""``nurture sales``: sales answer for their MQLs; ``nurture leads show``: one lead's story;
+``nurture leads note LEAD TEXT --by MEMBER``: a note on it.
 
 ``sales accept LEAD --by MEMBER``, ``sales return LEAD --by MEMBER --reason TEXT``,
 ``sales stage LEAD sql|opportunity|won|lost --by MEMBER [--amount N] [--reason TEXT]``
@@ -102,6 +103,26 @@ def away_command(
     _answer(url, lambda s, now: set_away(s, active_routing(s), member, moment, now))
 
 
+def note_command(
+    lead: LeadArgument,
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="What you learnt.")],
+    by: Annotated[
+        str, typer.Option("--by", metavar="MEMBER", help="Who writes it: a sales member.")
+    ],
+    url: Url = None,
+) -> None:
+    """Write a note on a lead: it shows in `nurture leads show` and the owner's notices."""
+    from nurture.handoff.answers import find_lead
+    from nurture.handoff.notes import add_note
+
+    def write(session: Session, now: datetime) -> str:
+        found = find_lead(session, lead)
+        note = add_note(session, found, by, text, now)
+        return f"note {note.id} on lead {found.id} by {note.author}"
+
+    typer.echo(_run(url, write, commit=True))
+
+
 def show_command(
     lead: LeadArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print the story as JSON.")] = False,
@@ -149,6 +170,17 @@ def _print_story(data: dict[str, Any]) -> None:
         )
         console.print(
             Text(f"MQL {mql['at']} ({mql['rule']}) → {mql['owner'] or 'nobody'}; " + answer)
+        )
+    if data.get("account"):
+        account = data["account"]
+        console.print(
+            Text(
+                f"account {account['name']} ({account['status']}), owner {account['owner'] or '-'}"
+            )
+        )
+    for note in data.get("notes", []):
+        console.print(
+            Text(f"note {note['at'][:16].replace('T', ' ')} {note['author']}: {note['text']}")
         )
     table = Table("at", "what", "", box=None, pad_edge=False)
     for entry in data["timeline"]:

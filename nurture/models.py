@@ -509,6 +509,20 @@ class Cost(Base):
     imported_at: Mapped[datetime]
 
 
+class LeadNote(Base):
+    """A note sales or an SDR wrote on a lead; part of its story (`nurture leads note`)."""
+
+    __tablename__ = "lead_notes"
+    __table_args__ = (Index(None, "lead_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(320))
+    """The sales member's address."""
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
 class SalesMember(Base):
     """A salesperson's availability: operational state, changed without a deploy."""
 

@@ -93,7 +93,7 @@ def template_values(
     settings: Settings,
     now: datetime,
 ) -> dict[str, Any]:
-    """What a notice's template sees: `lead`, `owner`, `mql`, `timeline`, `links`.
+    """What a notice's template sees: `lead`, `owner`, `mql`, `timeline`, `notes`, `links`.
 
     A lead given to its account's owner (no MQL) has the assignment's cause and
     the lead's scores under `mql`, and no links: there is nothing to accept.
@@ -129,6 +129,7 @@ def template_values(
         "owner": {"email": assignment.owner, "name": (member and member.name) or assignment.owner},
         "mql": mql,
         "timeline": told["timeline"],
+        "notes": told["notes"],
         "links": links,
     }
 

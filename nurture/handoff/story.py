@@ -1,8 +1,8 @@
-"""A lead's whole story, the 360 view: profile, tags, scores with the rules behind their
-points, MQLs, and a timeline.
+"""A lead's whole story, the 360 view: profile, account, tags, scores with the rules behind
+their points, MQLs, notes from sales, and a timeline.
 
-The timeline is every touch, event, stage change and assignment in time
-order, each in words. `nurture leads show` prints it; the notification to an
+The timeline is every touch, event, stage change, assignment and note in
+time order, each in words. `nurture leads show` prints it; the notification to an
 owner carries it; the console's lead page shows it. One query per table,
 whatever the length of the story.
 """
@@ -25,6 +25,7 @@ from nurture.models import (
     Enrollment,
     Event,
     Lead,
+    LeadNote,
     LifecycleTransition,
     MqlRecord,
     Tag,
@@ -63,12 +64,25 @@ def story(session: Session, lead: Lead, now: datetime) -> dict[str, Any]:
                 for r in _reasons(session, lead, now)
             ],
         },
+        "account": _account(lead),
         "mqls": [_mql(row) for row in _rows(session, MqlRecord, lead.id, MqlRecord.at)],
+        "notes": [
+            {"at": _iso(note.at), "author": note.author, "text": note.text}
+            for note in _rows(session, LeadNote, lead.id, LeadNote.at)
+        ],
         "timeline": [
             {"at": _iso(at), "kind": kind, "what": what}
             for at, kind, what in sorted(_timeline(session, lead.id), key=lambda e: e[0])
         ],
     }
+
+
+def _account(lead: Lead) -> dict[str, Any] | None:
+    """The lead's account as its fields say (`nurture accounts import`), or None."""
+    fields = lead.attributes or {}
+    if lead.account_id is None:
+        return None
+    return {name: fields.get(f"account_{name}") for name in ("name", "status", "owner")}
 
 
 def _reasons(session: Session, lead: Lead, now: datetime) -> list[Reason]:
@@ -121,6 +135,8 @@ def _timeline(session: Session, lead_id: int) -> list[tuple[datetime, str, str]]
     for mql in _rows(session, MqlRecord, lead_id, MqlRecord.at):
         if mql.accepted_at is not None:
             entries.append((mql.accepted_at, "accepted", f"accepted by {mql.owner}"))
+    for note in _rows(session, LeadNote, lead_id, LeadNote.at):
+        entries.append((note.at, "note", f"{note.author}: {note.text}"))
     for given in _rows(session, Assignment, lead_id, Assignment.at):
         who = given.owner or "nobody"
         entries.append((given.at, "assignment", f"to {who} ({given.cause}): {given.reason}"))

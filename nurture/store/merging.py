@@ -27,6 +27,7 @@ from nurture.models import (
     Event,
     Lead,
     LeadMerge,
+    LeadNote,
     LifecycleTransition,
     MqlRecord,
     Tag,
@@ -36,7 +37,7 @@ from nurture.store.views import manual_score, with_manual_score
 
 LIVE: Final = ("active", "waiting")
 """Enrollment states that may still send."""
-MOVED: Final = (Event, Delivery, LifecycleTransition, MqlRecord)
+MOVED: Final = (Event, Delivery, LifecycleTransition, MqlRecord, LeadNote)
 """Tables whose rows move to the survivor as they are (enrollments and tags need care)."""
 
 

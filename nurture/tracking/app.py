@@ -13,6 +13,7 @@
     POST /api/leads    creates or updates leads: cleaning, dedup, merges (API key)
     POST /api/sales/<action>  accept, return, stage, away, as `nurture sales` (API key;
                        `nurture.tracking.sales_api`)
+    POST /api/leads/note  a note on a lead, as `nurture leads note` (API key)
     GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
 
 Status codes. A token that is forged, altered, truncated or made for another
@@ -147,6 +148,7 @@ def create_app(
         Route("/api/events", _guarded(service.api_events), methods=["POST"]),
         Route("/api/leads", _guarded(service.api_leads), methods=["POST"]),
         Route("/api/sales/{action}", _guarded(service.api_sales), methods=["POST"]),
+        Route("/api/leads/note", _guarded(service.api_note), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {
@@ -322,6 +324,19 @@ class _Tracking:
         return JSONResponse(
             {"lead": done.lead_id or None, "said": done.said, "changed": done.changed}
         )
+
+    async def api_note(self, request: Request) -> Response:
+        self._authorize(request)
+        fields = sales_api.parse_note(await read_json(request, self.body_timeout))
+
+        def work(session: Session, now: datetime, effects: Effects) -> Any:
+            return sales_api.note(session, fields, now)
+
+        try:
+            done = await run_in_threadpool(self._write, work)
+        except AnswerError as e:
+            return _errors(404 if isinstance(e, NotFound) else 422, [Problem("$", str(e))])
+        return JSONResponse({"lead": done.lead_id, "said": done.said, "changed": True})
 
     def _authorize(self, request: Request) -> None:
         if self.api_key is None:

@@ -6,6 +6,9 @@
               "amount": N (optional), "reason": TEXT (required for lost)}
     away     {"member": MEMBER, "until": ISO-8601 | null}   (null: back now)
 
+and ``POST /api/leads/note`` {"lead": EMAIL|ID, "by": MEMBER, "text": TEXT}: a note on
+the lead (`nurture.handoff.notes`), 200 with the note, 422 for an empty or too long text.
+
 The body is checked first (422 naming each bad field); then the answer runs
 in one transaction: 200 with what was done, 404 for an unknown lead or
 member, 409 when the answer is refused (not the owner, a stage backwards, no
@@ -28,6 +31,7 @@ from nurture.handoff.answers import (
     report_stage,
     set_away,
 )
+from nurture.handoff.notes import MAX_NOTE, add_note
 from nurture.store.definitions import active_routing
 from nurture.tracking.schema import Invalid, Problem
 
@@ -38,7 +42,23 @@ FIELDS: Final = {
     "away": {"member": True, "until": False},
 }
 """Each action's fields, and whether each is required."""
+NOTE: Final = {"lead": True, "by": True, "text": True}
 MAX_TEXT: Final = 500
+
+
+def parse_note(body: Any) -> dict[str, str | None]:
+    """A note's fields; `Invalid` names every bad one (an empty or too long text too)."""
+    fields = _parse(NOTE, body, {"text": MAX_NOTE})
+    if not (fields["text"] or "").strip():
+        raise Invalid([Problem("$.text", "empty: write what you learnt")])
+    return fields
+
+
+def note(session: Session, fields: Mapping[str, str | None], now: datetime) -> Answered:
+    """Write the note; `AnswerError` (`NotFound`) for an unknown lead or member."""
+    lead = find_lead(session, fields["lead"] or "")
+    written = add_note(session, lead, fields["by"] or "", fields["text"] or "", now)
+    return Answered(lead.id, f"note {written.id} on lead {lead.id} by {written.author}")
 
 
 def parse(action: str, body: Any) -> dict[str, str | None]:
@@ -46,6 +66,12 @@ def parse(action: str, body: Any) -> dict[str, str | None]:
     wanted = FIELDS.get(action)
     if wanted is None:
         raise Invalid([Problem("$", f"no action {action!r}; actions: {', '.join(FIELDS)}")])
+    return _parse(wanted, body)
+
+
+def _parse(
+    wanted: Mapping[str, bool], body: Any, limits: Mapping[str, int] | None = None
+) -> dict[str, str | None]:
     if not isinstance(body, Mapping):
         raise Invalid([Problem("$", "send a JSON object")])
     problems = [Problem(f"$.{k}", "unknown field") for k in body if k not in wanted]
@@ -60,8 +86,8 @@ def parse(action: str, body: Any) -> dict[str, str | None]:
             fields[name] = str(value)
         elif not isinstance(value, str | int) or isinstance(value, bool):
             problems.append(Problem(f"$.{name}", "must be text"))
-        elif len(str(value)) > MAX_TEXT:
-            problems.append(Problem(f"$.{name}", f"longer than {MAX_TEXT} characters"))
+        elif len(str(value)) > (limit := (limits or {}).get(name, MAX_TEXT)):
+            problems.append(Problem(f"$.{name}", f"longer than {limit:,} characters"))
         else:
             fields[name] = str(value)
     if fields.get("until"):
