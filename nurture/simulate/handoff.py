@@ -19,13 +19,13 @@ import heapq
 import random
 import statistics
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from dsl.draw import duration_words
-from nurture.engine.state import LeadView
+from nurture.engine.state import Event, LeadView
 from nurture.handoff.route import Choice, Desk, after_deadline, choose_by, holding
 from nurture.simulate.model import Settings
 
@@ -88,7 +88,7 @@ class SalesDesk:
         self.noted: list[_Mql] = []
 
     def note(
-        self, view: LeadView, events: Any, now: datetime, cause: str, owner: str | None
+        self, view: LeadView, events: Sequence[Event], now: datetime, cause: str, owner: str | None
     ) -> None:
         """Keep what routing needs of a lead's first MQL, for `play`."""
         holds = holding(self.routing, view, events, now)

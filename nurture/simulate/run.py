@@ -35,6 +35,10 @@ and exit rule applies as it would in production:
   arrival) is recorded once, whichever comes first: the rule or an `mql` step;
   that MQL also counts for campaigns: an `mql` step's for its campaign, the
   rule's for every campaign the lead is enrolled in at that moment.
+- with a routing among the files, that first MQL is also noted for the sales
+  desk (`handoff`: which routing rules hold for the lead then), which plays
+  the routing and the SLA clock over every MQL in time order once the last
+  lead has run, since the desk is shared by all leads.
 
 While it runs, a lead keeps its events (the core needs them), its sends of
 the longest cap period, its enrollments and the moment of its pending DRIFT
