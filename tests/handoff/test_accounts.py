@@ -217,3 +217,31 @@ Initech LLC,initech.com,amy@t.io,prospect
     assert json.loads(out)["leads_updated"] == 0 and json.loads(out)["leads_matched"] == 0
     with Session(migrated_engine) as session:
         assert len(list(session.scalars(select(Assignment.cause)))) == len(causes)
+
+
+def test_a_segment_export_selects_and_shows_the_account_as_lead_account(
+    url: str, tmp_path: Path
+) -> None:
+    nurture("accounts", "import", write(tmp_path, "accounts.csv", ACCOUNTS))
+    people = "email\nada@acme.com\ndi@globex.de\nx@initech.com\n"
+    assert nurture("leads", "import", write(tmp_path, "l.csv", people))[0] == 0
+
+    code, out, err = nurture(
+        "segment",
+        "export",
+        "--where",
+        'lead.account.status in ["customer", "prospect"]',
+        "--fields",
+        "account.name,account.owner,is_customer",
+        "--format",
+        "jsonl",
+    )
+
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [
+        (r["email"], r["account.name"], r["account.owner"], r["is_customer"]) for r in rows
+    ] == [
+        ("ada@acme.com", "Acme, Inc.", "zoe@t.io", True),
+        ("di@globex.de", "Globex GmbH", "tom@t.io", False),
+    ]
