@@ -50,14 +50,12 @@ ACTOR: Final = "nurture.run_enrollments"
 """The actor that runs a batch of enrollments (`nurture.runtime.actors.run_enrollments`)."""
 NOTICES_ACTOR: Final = "nurture.send_notices"
 """The actor that sends owners' notices (`nurture.runtime.actors.send_notices`)."""
-
-_lock = threading.Lock()
-_installed: Broker | None = None
-
-
 RABBITMQ_SCHEMES: Final = ("amqp", "amqps")
 REACH_SECONDS: Final = 5.0
 """How long the start-up check waits for the broker to answer."""
+
+_lock = threading.Lock()
+_installed: Broker | None = None
 
 
 class BrokerUnreachable(Exception):
