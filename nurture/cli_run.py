@@ -1,7 +1,7 @@
 """``nurture run``, ``worker``, ``scheduler``, ``report deliveries`` and ``deliveries release``.
 
     nurture run [PATH...] [--speed X] [--for 7d] [--demo-leads N]   everything in one process
-    nurture worker [--processes N] [--threads M]                    Dramatiq workers (Redis)
+    nurture worker [--processes N] [--threads M]                    Dramatiq workers
     nurture scheduler [--once] [--interval S]                       due work to the workers
     nurture report deliveries [--unknown] [--json]                  what was sent, what is unknown
     nurture deliveries release ID... [--reason TEXT] [--delivered]  an operator's decision
@@ -221,7 +221,7 @@ def worker_command(
         int | None, typer.Option("--threads", "-t", min=1, help="Threads per process.")
     ] = None,
 ) -> None:
-    """Run Dramatiq worker processes for the queue on NURTURE_BROKER_URL (Redis)."""
+    """Run Dramatiq worker processes for the queue on NURTURE_BROKER_URL (Redis or RabbitMQ)."""
     changes = {"worker_processes": processes, "worker_threads": threads}
     settings = _settings(**{k: v for k, v in changes.items() if v is not None})
     _need_broker(settings, "nurture worker")
@@ -230,6 +230,7 @@ def worker_command(
     except ConfigError as e:
         _fail(str(e))
     _check_database(settings)
+    check_broker(settings.broker_url or "")
     # Dramatiq reads its idle poll when its worker module is first imported (here, and in
     # each worker process it starts, which inherit the environment).
     os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
@@ -267,16 +268,15 @@ def scheduler_command(
     except ConfigError as e:
         _fail(str(e))
     _check_database(settings)
-    from dramatiq.brokers.redis import RedisBroker
-
-    from nurture.runtime.broker import Queue
+    check_broker(settings.broker_url or "")
+    from nurture.runtime.broker import Queue, make_broker
     from nurture.runtime.notifying import notice_sender
     from nurture.runtime.process import Runtime
     from nurture.runtime.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = Runtime.start(settings, name="scheduler")  # notices to owners need the channels
-    queue = Queue(RedisBroker(url=settings.broker_url))  # type: ignore[no-untyped-call]
+    queue = Queue(make_broker(settings))
     scheduler = Scheduler(
         runtime.sessions,
         runtime.clock,
@@ -303,11 +303,23 @@ def scheduler_command(
 
 
 def _need_broker(settings: Settings, command: str) -> None:
+    """Exit 1 unless a broker is set (`check_broker`: and answers)."""
     if not settings.broker_url:
         _fail(
-            f"{command} needs a broker: set NURTURE_BROKER_URL=redis://host:6379/0 "
-            "(for everything in one process, use `nurture run`)"
+            f"{command} needs a broker: set NURTURE_BROKER_URL=redis://host:6379/0 or "
+            "amqp://user:password@host:5672/ (for everything in one process, use `nurture run`)"
         )
+
+
+def check_broker(url: str) -> None:
+    """Exit 1 with one line, naming the broker without its password, when it does not answer
+    (or refuses our user): better than Dramatiq's retries and tracebacks at start-up."""
+    from nurture.runtime.broker import BrokerUnreachable, check_reachable
+
+    try:
+        check_reachable(url)
+    except BrokerUnreachable as e:
+        _fail(str(e))
 
 
 def _check_database(settings: Settings) -> None:

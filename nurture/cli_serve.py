@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from nurture import cli_db, cli_lang, db, runtime
+from nurture.config import Settings
 from nurture.handoff import notices
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
@@ -71,6 +72,7 @@ def serve_command(
     except ConfigError as e:
         cli_lang._fail(cli_db.naming_option(str(e), url), code=1)
     _check_listen(host, port)
+    _check_broker(env)
     engine = _engine(config)
     sessions = db.session_factory(engine)
     notices.after_commit(sessions, runtime.on_notices)  # an MQL's owner hears at once
@@ -103,6 +105,19 @@ def _check_listen(host: str, port: int) -> None:
     except OSError as e:
         why = e.strerror or str(e)
         cli_lang._fail(f"--host/--port: cannot listen on {host}:{port}: {why}", code=1)
+
+
+def _check_broker(env: dict[str, str]) -> None:
+    """Exit 1 with one line when NURTURE_BROKER_URL is set and its broker does not answer
+    (the service would otherwise start and drop every wake-up it tries to enqueue)."""
+    try:
+        url = Settings.load(env).broker_url
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+    if url:
+        from nurture.cli_run import check_broker
+
+        check_broker(url)
 
 
 def _engine(config: TrackingConfig) -> Engine:

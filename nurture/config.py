@@ -40,7 +40,7 @@ ENV_PREFIX: Final = "NURTURE_"
 DEV_SECRET_KEY: Final = "nurture-development-key-not-secret-do-not-use-in-production"
 """The embedded mode's key when none is set: the tracking service's, so both sign alike."""
 DEFAULT_SENDER: Final = "Nurture <nurture@localhost>"
-BROKER_SCHEMES: Final = ("redis", "rediss", "unix")
+BROKER_SCHEMES: Final = ("redis", "rediss", "unix", "amqp", "amqps")
 CAP_PERIODS: Final = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
 MAX_CAP_PERIOD: Final = 366 * 86400
 
@@ -56,7 +56,8 @@ class Settings:
     database_url: str = db.DEFAULT_DATABASE_URL
     """SQLite file (embedded) or ``postgresql://...`` (production)."""
     broker_url: str | None = None
-    """``redis://host:6379/0``; unset: Dramatiq's in-process stub broker (``nurture run``)."""
+    """``redis://host:6379/0`` or ``amqp://user:password@host:5672/vhost`` (RabbitMQ); unset:
+    Dramatiq's in-process stub broker (``nurture run``)."""
     smtp_url: str | None = None
     """``smtp[s|+starttls]://user:pass@host:port?from=...``; unset: emails go to `outbox`."""
     outbox: Path = Path("outbox")
@@ -428,8 +429,13 @@ def _broker_url(value: str) -> None:
     parts = _split(where, value)
     if parts.scheme not in BROKER_SCHEMES:
         raise ConfigError(
-            f"{where} must be a Redis URL (redis://host:6379/0), got {parts.scheme!r}"
+            f"{where} must be a Redis URL (redis://host:6379/0) or a RabbitMQ URL "
+            f"(amqp://user:password@host:5672/vhost), got {parts.scheme!r}"
         )
+    if parts.scheme in ("amqp", "amqps"):
+        if not parts.hostname:
+            raise ConfigError(f"{where}: a RabbitMQ URL needs a host (amqp://host:5672/)")
+        return
     number = parts.path.strip("/")
     if parts.scheme != "unix" and number and not (number.isascii() and number.isdigit()):
         raise ConfigError(f"{where}: the database after the / must be a number, got {number!r}")

@@ -2,9 +2,9 @@
 
 Importing this module declares the actor on the broker of
 `nurture.runtime.broker`: the installed one (``nurture run``, tests), else
-the one ``NURTURE_BROKER_URL`` names, installed first. ``nurture worker``
-runs ``dramatiq nurture.runtime.actors``; Dramatiq finds the broker as this
-module's ``broker``.
+the one ``NURTURE_BROKER_URL`` names (Redis or RabbitMQ), installed first.
+``nurture worker`` runs ``dramatiq nurture.runtime.actors``; Dramatiq finds
+the broker as this module's ``broker``.
 
 A worker process stops gracefully on SIGTERM, whether sent to it or to its
 whole process group (`one_stop_per_process`), within ``NURTURE_SHUTDOWN_SECONDS``.

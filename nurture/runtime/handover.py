@@ -15,8 +15,9 @@ moment (the send concurrency of the process), not its whole batches.
 
 A mark is taken only on a row still ``pending``, unmarked, and whose
 enrollment the job still holds: of two jobs racing for one touch (a lease
-ran out) one hands it over and the other does not. An answer is stored only
-by the job that marked the row.
+ran out) one hands it over and the other does not, even when both marks ride
+in one transaction (two jobs of one process: the mark says which job it went
+to). An answer is stored only by the job that marked the row.
 
 The marks and answers of a process's concurrent sends are written together,
 one transaction at a time (`GroupCommit`): a send waits for the transaction
@@ -131,10 +132,15 @@ class Ledger:
 
     def write(
         self, hands: Sequence[Handoff], answers: Sequence[tuple[Handoff, Receipt]]
-    ) -> set[int]:
-        """One transaction: store `answers`, then mark `hands`; the delivery ids marked."""
+    ) -> set[tuple[str, int]]:
+        """One transaction: store `answers`, then mark `hands`; the (job, delivery id) marked.
+
+        By job, not by delivery alone: two jobs of one process can hand one touch over
+        in the same transaction (the first one's lease ran out while its send waited for
+        a slot, and the second took it over); only the one the mark went to may send.
+        """
         now = self.clock.now()
-        marked: set[int] = set()
+        marked: set[tuple[str, int]] = set()
         with self.engine.begin() as connection:
             if answers:
                 rows = [answer_row(h, r, now, self.max_attempts) for h, r in answers]
@@ -160,7 +166,7 @@ class Ledger:
                     .values(handed_at=now, handed_by=job)
                     .returning(DELIVERIES.c.id)
                 )
-                marked.update(taken.scalars())
+                marked.update((job, delivery_id) for delivery_id in taken.scalars())
         return marked
 
 
@@ -209,7 +215,7 @@ class GroupCommit:
                 logger.exception("marking %d sends as handed over failed", len(hands))
                 marked, stored = set(), False
             for handoff, done in hands:
-                handoff.handed = handoff.delivery_id in marked
+                handoff.handed = (handoff.job, handoff.delivery_id) in marked
                 if not done.done():
                     done.set_result(None)
             for handoff, _receipt, done in answers:

@@ -117,8 +117,19 @@ class Cluster:
         proc.start(self.env)
 
     def stop(self) -> None:
-        for proc in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
-            proc.stop()
+        """SIGTERM every process at once, then wait for each (SIGKILL after 10 s in all): one
+        after the other, each worker's graceful stop would add up."""
+        procs = [*self.workers, *([self.scheduler] if self.scheduler else [])]
+        for proc in procs:
+            if proc.popen is not None and proc.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in procs:
+            if proc.popen is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            proc.kill()  # what did not stop in time, and any straggler in the group
 
     def logs(self) -> str:
         parts = []

@@ -27,7 +27,13 @@ from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from nurture.runtime.process import Runtime
 from tests.runtime.campaign import write_campaign
-from tests.runtime.services import RedisServer, SmtpServer, unavailable
+from tests.runtime.services import (
+    RabbitServer,
+    RedisServer,
+    SmtpServer,
+    rabbitmq_missing,
+    unavailable,
+)
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -157,6 +163,41 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     redis_server.flush()
     yield redis_server.url()
     redis_server.flush()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitServer]:
+    """A RabbitMQ node of the tests' own, on free ports, for the whole session."""
+    missing = rabbitmq_missing()
+    if missing:
+        unavailable(missing)
+    server = RabbitServer(tmp_path_factory.mktemp("rabbitmq"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rabbitmq_url(rabbitmq_server: RabbitServer) -> str:
+    """A vhost of the test's own on the tests' RabbitMQ (started again if a test left it
+    stopped): its queues are the test's alone."""
+    if not rabbitmq_server.ping():
+        rabbitmq_server.start()
+    return rabbitmq_server.url(rabbitmq_server.new_vhost())
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> str:
+    """Each broker nurture runs on, by name (the fault tests run on both)."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def broker_url(broker: str, request: pytest.FixtureRequest) -> str:
+    """A namespace of the test's own on `broker`: a Redis database, or a RabbitMQ vhost."""
+    url: str = request.getfixturevalue(f"{broker}_url")
+    return url
 
 
 @pytest.fixture

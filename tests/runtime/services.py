@@ -1,16 +1,21 @@
-"""Real services for the runtime tests: Redis, an SMTP server, worker processes.
+"""Real services for the runtime tests: Redis, RabbitMQ, an SMTP server, worker processes.
 
 Redis is a ``redis-server`` the tests start on a port of their own (they flush
-and stop it); without ``redis-server`` the tests that need it are skipped
-with a reason, except on CI (``CI=true``), where that fails them.
+and stop it); RabbitMQ a ``rabbitmq-server`` node of their own, on its own
+ports, name and data folder (the fault tests kill it; the machine's node on
+:5672 is shared), with a vhost per test as its namespace. Without the
+server the tests that need it are skipped with a reason, except on CI
+(``CI=true``), where that fails them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,6 +116,126 @@ class RedisServer:
             pass  # stopped by the test; a new start is empty anyway
         finally:
             client.close()
+
+
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+"""Debian's scripts, run as they are (``/usr/sbin/rabbitmq-server`` would switch to the
+rabbitmq user and the machine's own node settings)."""
+
+
+def rabbitmq_missing() -> str | None:
+    """Why a RabbitMQ node of the tests' own cannot be started here, or None."""
+    if not (RABBITMQ_BIN / "rabbitmq-server").is_file():
+        return "rabbitmq-server is not installed (apt-get install rabbitmq-server)"
+    return None
+
+
+class RabbitServer:
+    """A ``rabbitmq-server`` node of the tests' own: its own AMQP and distribution ports,
+    node name, configuration, data and logs under `folder`, and its own Erlang cookie.
+
+    The fault tests kill it mid-run (SIGKILL: a crash) and start it again on the same
+    data, so the machine's node on :5672, which other runs share, is never touched.
+    Each test takes a vhost of its own (`new_vhost`): its queues, namespaced.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.dist_port = _free_port()
+        self.node = f"nurture-test-{self.port}@localhost"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._vhosts = itertools.count(1)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "rabbitmq.conf").write_text(f"listeners.tcp.local = {REDIS_HOST}:{self.port}\n")
+        (folder / "rabbitmq-env.conf").write_text("")
+        (folder / "enabled_plugins").write_text("[].\n")
+
+    def env(self) -> dict[str, str]:
+        folder = str(self.folder)
+        return {
+            **os.environ,
+            "HOME": folder,  # the node's and rabbitmqctl's Erlang cookie
+            "RABBITMQ_CONF_ENV_FILE": f"{folder}/rabbitmq-env.conf",
+            "RABBITMQ_CONFIG_FILE": f"{folder}/rabbitmq.conf",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": f"{folder}/enabled_plugins",
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": REDIS_HOST,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": f"{folder}/mnesia",
+            "RABBITMQ_LOG_BASE": f"{folder}/log",
+            "ERL_EPMD_ADDRESS": REDIS_HOST,
+            "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+
+    def url(self, vhost: str = "") -> str:
+        return f"amqp://guest:guest@{REDIS_HOST}:{self.port}/{vhost}"
+
+    def start(self) -> None:
+        """Start it (again, on the same ports and data) and wait until it takes connections."""
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(RABBITMQ_BIN / "rabbitmq-server")],
+                env=self.env(),
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 90
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.folder / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"rabbitmq-server did not start on port {self.port}:\n{tail}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL the node: it goes away at once, as in a crash (what it had on disk stays)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=20)
+        self.process = None
+
+    def stop(self) -> None:
+        """Stop it for good: SIGTERM to its process group, SIGKILL if it lingers."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.process = None
+
+    def ping(self) -> bool:
+        """Whether it takes an AMQP connection (the node is up, not just its port)."""
+        import pika
+        import pika.exceptions
+
+        parameters = pika.URLParameters(self.url())
+        parameters.connection_attempts, parameters.socket_timeout = 1, 2
+        try:
+            pika.BlockingConnection(parameters).close()
+        except pika.exceptions.AMQPError:
+            return False
+        return True
+
+    def new_vhost(self) -> str:
+        """A vhost no test used before, guest allowed in: the test's own namespace."""
+        vhost = f"t{next(self._vhosts)}"
+        for args in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", *[".*"] * 3]):
+            subprocess.run(
+                [str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", self.node, *args],
+                env=self.env(),
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        return vhost
 
 
 def _free_port() -> int:

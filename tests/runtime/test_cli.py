@@ -29,6 +29,7 @@ from nurture.runtime.process import Runtime
 from tests.runtime.campaign import write_campaign
 from tests.runtime.conftest import add_lead
 from tests.runtime.helpers import Driver, ProcessDied, deliveries, dies_on_the_wire
+from tests.runtime.services import RabbitServer
 
 REPO = Path(__file__).parents[2]
 NURTURE = str(Path(sys.executable).with_name("nurture"))
@@ -78,6 +79,53 @@ def test_a_worker_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     code, output = invoke("worker", NURTURE_DATABASE_URL=url, NURTURE_BROKER_URL="redis://x:1/0")
     assert code == 1 and "run `nurture db upgrade`" in output
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler", "serve"])
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+def test_a_broker_that_does_not_answer_is_one_line_naming_it_without_the_password(
+    migrated_url: str, command: str, scheme: str
+) -> None:
+    port = _closed_port()
+    url = f"{scheme}://guest:s3cret@127.0.0.1:{port}/" + ("0" if scheme == "redis" else "")
+    shown = url.replace(":s3cret@", ":***@")
+    args = [command, "--once"] if command == "scheduler" else [command]
+    if command == "serve":
+        args += ["--port", str(_closed_port())]
+    code, output = invoke(
+        *args,
+        NURTURE_DATABASE_URL=migrated_url,
+        NURTURE_BROKER_URL=url,
+        NURTURE_SECRET_KEY="cli-test-secret-0123456789abcdef0123456789",
+        NURTURE_API_KEY="cli-test-api-key",
+    )
+    assert code == 1, output
+    assert output.startswith(f"error: cannot reach the broker {shown}: "), output
+    assert "refused" in output.lower() and "s3cret" not in output
+    assert len(output.strip().splitlines()) == 1, output
+
+
+def test_a_rabbitmq_that_refuses_the_password_says_so(
+    migrated_url: str, rabbitmq_server: RabbitServer
+) -> None:
+    url = rabbitmq_server.url().replace("guest:guest@", "guest:wrong@")
+    code, output = invoke(
+        "worker",
+        NURTURE_DATABASE_URL=migrated_url,
+        NURTURE_BROKER_URL=url,
+        NURTURE_SECRET_KEY="cli-test-secret-0123456789abcdef0123456789",
+    )
+    assert code == 1
+    shown = url.replace(":wrong@", ":***@")
+    assert output.startswith(f"error: cannot reach the broker {shown}: it refused the user"), output
+    assert "wrong" not in output.replace(shown, "")
 
 
 @pytest.mark.parametrize("delivery", ["-1", str(2**64)])

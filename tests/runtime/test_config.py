@@ -6,9 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from dramatiq import Broker
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 
 from nurture.config import DEV_SECRET_KEY, ConfigError, Settings, parse_cap
 from nurture.engine.caps import Cap
+from nurture.runtime.broker import make_broker
 
 
 def test_with_nothing_set_everything_runs_embedded(tmp_path: Path) -> None:
@@ -32,6 +36,22 @@ def test_the_environment_wins_over_nurture_toml(tmp_path: Path) -> None:
     assert settings.sender_domain() == "acme.example"
     assert settings.global_cap == Cap(5, timedelta(weeks=1))
     assert settings.templates == (Path("extra"),)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:6379/0", RedisBroker),
+        ("amqp://guest:guest@127.0.0.1:5672/", RabbitmqBroker),
+        ("amqps://nurture:s3cret@mq.acme.example:5671/prod", RabbitmqBroker),
+    ],
+)
+def test_a_redis_or_rabbitmq_url_picks_its_broker(
+    tmp_path: Path, url: str, kind: type[Broker]
+) -> None:
+    settings = Settings.load({"NURTURE_BROKER_URL": url}, tmp_path)
+    broker = make_broker(settings)  # connects lazily: nothing needs to listen
+    assert settings.broker_url == url and isinstance(broker, kind)
 
 
 def test_render_limits_come_from_the_environment(tmp_path: Path) -> None:
@@ -68,7 +88,12 @@ def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
         ({"NURTURE_BATCH_SIZE": "lots"}, "NURTURE_BATCH_SIZE must be a whole number, got 'lots'"),
         ({"NURTURE_BATCH_SIZE": "0"}, "NURTURE_BATCH_SIZE must be between 1 and 1000, got 0"),
         ({"NURTURE_LEASE_SECONDS": "soon"}, "NURTURE_LEASE_SECONDS must be a number of seconds"),
-        ({"NURTURE_BROKER_URL": "amqp://rabbit"}, "NURTURE_BROKER_URL must be a Redis URL"),
+        (
+            {"NURTURE_BROKER_URL": "kafka://queue"},
+            "NURTURE_BROKER_URL must be a Redis URL (redis://host:6379/0) or a RabbitMQ URL "
+            "(amqp://user:password@host:5672/vhost), got 'kafka'",
+        ),
+        ({"NURTURE_BROKER_URL": "amqp:///"}, "NURTURE_BROKER_URL: a RabbitMQ URL needs a host"),
         ({"NURTURE_BROKER_URL": "redis://[::1"}, "NURTURE_BROKER_URL is not a valid URL"),
         (
             {"NURTURE_BROKER_URL": "redis://:s3cret@127.0.0.1:six/0"},

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ import pytest
 from channels import OutboundMessage, Receipt, RecordingChannel
 from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
+from nurture.runtime.observer import Observer
 from nurture.runtime.process import Runtime
 from tests.runtime.conftest import CHANNELS, add_lead
 from tests.runtime.helpers import Driver, deliveries, enrollments
@@ -124,3 +126,77 @@ def test_only_the_send_on_the_wire_is_unknown_when_a_job_stops_mid_batch(
     sent = [m.message_id for m in stuck.messages + other.messages]
     assert sorted(sent) == sorted({r.message_id for r in rows}) and len(sent) == 6
     assert statuses == {"sent"}  # the hung one's answer too, stored late
+
+
+class Gate(RecordingChannel):
+    """Records each message; the first `hold` wait for `open` (an event on the send loop, so
+    they all come back in one turn of it)."""
+
+    def __init__(self, hold: int) -> None:
+        super().__init__()
+        self.hold = hold
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        receipt = await super().send(message)
+        if len(self.messages) <= self.hold:
+            self.gate = self.gate or asyncio.Event()
+            await self.gate.wait()
+        return receipt
+
+    async def open(self) -> None:
+        self.gate = self.gate or asyncio.Event()
+        self.gate.set()
+
+
+class Batches(Observer):
+    """Counts the batches that reached their send step."""
+
+    def __init__(self) -> None:
+        self.sending = 0
+
+    def before_send(self, messages: Sequence[OutboundMessage]) -> None:
+        self.sending += 1
+
+
+def test_two_jobs_of_one_process_racing_for_a_touch_send_it_once(
+    settings: Settings, clock: VirtualClock, deployed: object
+) -> None:
+    # Given a process sending two at a time, whose job A has two sends on the wire (held)
+    # and a third touch queued behind them for a slot
+    gate, batches = Gate(hold=2), Batches()
+    runtime = Runtime.start(
+        replace(settings, send_concurrency=2),
+        clock,
+        channels=lambda: dict.fromkeys(CHANNELS, gate),
+        observer=batches,
+    )
+    jobs: list[threading.Thread] = []
+    try:
+        for n in range(3):
+            add_lead(runtime.sessions, f"lead{n}@client.example", phone=f"+86139123456{n:02d}")
+        jobs.append(threading.Thread(target=Driver(runtime).tick))
+        jobs[0].start()
+        _wait(lambda: len(gate.messages) == 2)
+
+        # When A's lease runs out and job B of the same process takes the touches over, its
+        # send of the third queued behind A's, and both get their slots in one turn
+        clock.advance(timedelta(seconds=61))
+        jobs.append(threading.Thread(target=Driver(runtime).tick))
+        jobs[1].start()
+        _wait(lambda: batches.sending == 2)
+        time.sleep(0.3)  # B's send reaches the slots' queue
+        runtime.send_loop.run(gate.open())
+        for job in jobs:
+            job.join(timeout=20)
+        rows = deliveries(runtime.sessions)
+    finally:
+        runtime.send_loop.run(gate.open())
+        for job in jobs:
+            job.join(timeout=20)
+        runtime.close()
+
+    # Then only one of them handed the third touch over: each touch reached the channel once
+    sent = Counter(m.message_id for m in gate.messages)
+    assert sent == Counter({r.message_id: 1 for r in rows}), sent
+    assert {r.status for r in rows} == {"sent"}  # the held ones answered late, stored anyway

@@ -1,17 +1,23 @@
-"""Faults, with real parts: PostgreSQL, Redis, an SMTP server and `nurture worker` processes.
+"""Faults, with real parts: PostgreSQL, a broker, an SMTP server and `nurture worker` processes.
 
-Two thousand touches are due; while they go out, worker processes are
+Each test runs on both brokers, ``[redis]`` and ``[rabbitmq]`` (the tests'
+own servers, a namespace per test). Touches are due (2,000 on Redis, fewer
+on RabbitMQ to keep CI short); while they go out, worker processes are
 killed with SIGKILL again and again (restarted as a supervisor would), or
-Redis is shut down without saving and started again. Afterwards every
-touch was delivered exactly once, counted by Message-ID at the SMTP server,
-or is ``unknown``: never lost, never doubled. ``unknown`` ones are at most
-the sends that were in flight in the processes that died, and every one of
-them reached the server at most once.
+the broker dies (Redis shut down without saving; the RabbitMQ node killed
+with SIGKILL) and is started again, or a worker's process group gets
+SIGTERM twice. Afterwards every touch was delivered exactly once, counted
+by Message-ID at the SMTP server, or is ``unknown``: never lost, never
+doubled. ``unknown`` ones are at most the sends that were in flight in the
+processes that died, and every one of them reached the server at most once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,11 +31,12 @@ from nurture.models import Delivery
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from tests.runtime.campaign import ONE_TOUCH, write_campaign
 from tests.runtime.cluster import Cluster, Tally, environment, seed_due, tally
-from tests.runtime.services import RedisServer, SmtpServer
+from tests.runtime.services import RabbitServer, RedisServer, SmtpServer
 
 pytestmark = pytest.mark.slow
 
-TOUCHES = 2000
+TOUCHES_ON = {"redis": 2000, "rabbitmq": 1000}
+"""Touches due, by broker."""
 WORKERS, THREADS, BATCH = 3, 4, 10
 LEASE = 5.0
 SHUTDOWN = 10.0
@@ -46,17 +53,24 @@ def slow_smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
+def touches(broker: str) -> int:
+    return TOUCHES_ON[broker]
+
+
+@pytest.fixture
 def cluster(
     pg_url: str,
     pg_sessions: sessionmaker[Session],
-    redis_url: str,
+    broker_url: str,
+    touches: int,
     slow_smtp: SmtpServer,
     tmp_path: Path,
 ) -> Iterator[Cluster]:
-    """A scheduler and three workers, started, with 2,000 touches due; stopped after."""
+    """A scheduler and three workers on the broker, started, with the touches due; stopped
+    after."""
     file = write_campaign(tmp_path / "campaigns", ONE_TOUCH, "once.nurture")
     deploy_sources(pg_sessions, campaign_files([file]), datetime.now(UTC))
-    env = environment(pg_url, redis_url, slow_smtp.url(), lease=LEASE, batch=BATCH)
+    env = environment(pg_url, broker_url, slow_smtp.url(), lease=LEASE, batch=BATCH)
     env["NURTURE_SEND_CONCURRENCY"] = "4"
     env["NURTURE_SHUTDOWN_SECONDS"] = str(SHUTDOWN)
     logs = tmp_path / "logs"
@@ -65,107 +79,117 @@ def cluster(
     try:
         cluster.start(workers=WORKERS, threads=THREADS)
         _wait(lambda: all(w.ready for w in cluster.workers), 60, "workers to start", cluster)
-        seed_due(pg_sessions, TOUCHES, datetime.now(UTC))
+        seed_due(pg_sessions, touches, datetime.now(UTC))
         yield cluster
     finally:
         cluster.stop()
 
 
 def test_killing_workers_repeatedly_loses_and_doubles_nothing(
-    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer
+    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer, touches: int
 ) -> None:
     # When a worker is killed (kill -9, the whole process group) every ~0.5 s while
     # touches are going out, and restarted at once
     rng = random.Random(7)
     started = time.monotonic()
-    while cluster.kills < 10 and not tally(pg_sessions, TOUCHES).settled:
+    while cluster.kills < 10 and not tally(pg_sessions, touches).settled:
         time.sleep(rng.uniform(0.3, 0.7))
         ready = [w for w in cluster.workers if w.ready]
         if ready:
             cluster.kill_and_restart(rng.choice(ready))
         assert time.monotonic() - started < SETTLE_WITHIN, cluster.logs()
-    final = _settle(cluster, pg_sessions, started)
+    final = _settle(cluster, pg_sessions, started, touches)
 
     # Then every touch was delivered exactly once or is unknown
     assert cluster.kills >= 5, "the run ended before enough kills"
-    _exactly_once(pg_sessions, slow_smtp, final)
+    _exactly_once(pg_sessions, slow_smtp, final, touches)
     in_flight = cluster.kills * THREADS * BATCH
     assert final.unknown <= in_flight, f"{final.unknown} unknown after {cluster.kills} kills"
 
 
-def test_a_redis_restart_mid_run_loses_and_doubles_nothing(
+def test_a_broker_restart_mid_run_loses_and_doubles_nothing(
     cluster: Cluster,
     pg_sessions: sessionmaker[Session],
     slow_smtp: SmtpServer,
-    redis_server: RedisServer,
+    touches: int,
+    broker: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    server: RedisServer | RabbitServer = request.getfixturevalue(f"{broker}_server")
     started = time.monotonic()
     try:
         # Given touches are going out
-        _wait(lambda: tally(pg_sessions, TOUCHES).sent >= 200, 60, "200 sends", cluster)
+        enough = touches // 10
+        _wait(lambda: tally(pg_sessions, touches).sent >= enough, 60, f"{enough} sends", cluster)
 
-        # When Redis goes away with every queued message, and comes back
-        before = tally(pg_sessions, TOUCHES)
-        assert not before.settled, "the run ended before Redis could be restarted"
-        redis_server.stop()  # the tests' own Redis, not the one on :6379
+        # When the broker goes away (Redis with every queued message; RabbitMQ killed, keeping
+        # what it had written to disk), and comes back
+        before = tally(pg_sessions, touches)
+        assert not before.settled, "the run ended before the broker could be restarted"
+        if isinstance(server, RedisServer):
+            server.stop()  # the tests' own, not the machine's
+        else:
+            server.kill()
         time.sleep(2)
     finally:
-        redis_server.start()
-    final = _settle(cluster, pg_sessions, started, restart_dead=True)
+        server.start()
+    final = _settle(cluster, pg_sessions, started, touches)
 
     # Then nothing was lost (the scheduler enqueued the work again) and nothing doubled
-    _exactly_once(pg_sessions, slow_smtp, final)
+    _exactly_once(pg_sessions, slow_smtp, final, touches)
     assert final.unknown <= WORKERS * THREADS * BATCH
 
 
 def test_sigterm_to_a_workers_process_group_stops_it_gracefully(
-    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer
+    cluster: Cluster, pg_sessions: sessionmaker[Session], slow_smtp: SmtpServer, touches: int
 ) -> None:
     # Given touches are going out
     started = time.monotonic()
-    _wait(lambda: tally(pg_sessions, TOUCHES).sent >= 200, 60, "200 sends", cluster)
-    assert not tally(pg_sessions, TOUCHES).settled, "the run ended before the stop"
+    enough = touches // 10
+    _wait(lambda: tally(pg_sessions, touches).sent >= enough, 60, f"{enough} sends", cluster)
+    assert not tally(pg_sessions, touches).settled, "the run ended before the stop"
 
-    # When one worker's process group gets SIGTERM (systemd's default), mid-batch
+    # When one worker's process group gets SIGTERM (systemd's default), mid-batch, and a
+    # second SIGTERM while it drains (an impatient operator, or a supervisor's repeat)
     worker = cluster.workers[0]
-    took = worker.terminate(within=SHUTDOWN + 10)
     assert worker.popen is not None
-    code = worker.popen.returncode
+    stopping = time.monotonic()
+    os.killpg(worker.popen.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):  # it may be gone already
+        os.killpg(worker.popen.pid, signal.SIGTERM)
+    code = worker.popen.wait(timeout=SHUTDOWN + 10)
+    took = time.monotonic() - stopping
     log = worker.log.read_text(errors="replace").rpartition("=== start")[2]
     worker.start(cluster.env)
-    final = _settle(cluster, pg_sessions, started)
+    final = _settle(cluster, pg_sessions, started, touches)
 
-    # Then it stopped within the bound, without Dramatiq's "kill now", exit code 0,
-    # and what it had in flight went out once: nothing unknown, lost or doubled
-    assert "Killing worker process" not in log, log[-3000:]
-    assert "signal 15 ignored" in log, log[-3000:]
+    # Then it stopped within the bound, exit code 0, and what it had in flight went out
+    # once: nothing unknown, lost or doubled
     assert code == 0, log[-3000:]
     assert took < SHUTDOWN + 2, f"stopping took {took:.1f} s"
-    _exactly_once(pg_sessions, slow_smtp, final)
+    _exactly_once(pg_sessions, slow_smtp, final, touches)
     assert final.unknown == 0, f"{final.unknown} unknown after a graceful stop"
 
 
 def _settle(
-    cluster: Cluster,
-    sessions: sessionmaker[Session],
-    started: float,
-    *,
-    restart_dead: bool = True,
+    cluster: Cluster, sessions: sessionmaker[Session], started: float, touches: int
 ) -> Tally:
     """Wait until every touch is sent or unknown; restart workers that exited meanwhile."""
     while True:
-        now = tally(sessions, TOUCHES)
+        now = tally(sessions, touches)
         if now.settled:
             return now
-        if restart_dead:
-            for worker in cluster.workers:
-                if not worker.alive:
-                    worker.start(cluster.env)
+        for worker in cluster.workers:
+            if not worker.alive:
+                worker.start(cluster.env)
         assert time.monotonic() - started < SETTLE_WITHIN, f"{now}\n{cluster.logs()}"
         time.sleep(0.5)
 
 
-def _exactly_once(sessions: sessionmaker[Session], smtp: SmtpServer, final: Tally) -> None:
+def _exactly_once(
+    sessions: sessionmaker[Session], smtp: SmtpServer, final: Tally, touches: int
+) -> None:
     received = smtp.message_ids()
     doubled = {m: n for m, n in received.items() if n > 1}
     assert doubled == {}, f"{len(doubled)} touches delivered twice"
@@ -173,7 +197,7 @@ def _exactly_once(sessions: sessionmaker[Session], smtp: SmtpServer, final: Tall
         rows = session.execute(select(Delivery.message_id, Delivery.status)).all()
     sent = {m for m, status in rows if status == "sent"}
     unknown = {m for m, status in rows if status == "unknown"}
-    assert len(rows) == TOUCHES == final.sent + final.unknown  # one row per touch, none lost
+    assert len(rows) == touches == final.sent + final.unknown  # one row per touch, none lost
     assert sent <= received.keys(), "a touch recorded as sent never reached the server"
     assert received.keys() <= sent | unknown, "the server got a touch nobody recorded"
 
