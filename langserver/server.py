@@ -1,0 +1,248 @@
+"""The language server: a thin LSP wire (pygls) over the plain functions of this package.
+
+Each open file is checked with its folder a short moment after the last
+edit (`DEBOUNCE`), in a worker thread so that completion and hover answer
+while a large file is checked; a result for text that has since changed is
+dropped. Every feature catches its own failure and answers nothing rather
+than letting the server die on a half-typed line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+from pygls.workspace import TextDocument
+from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
+
+from dsl import Diagnostic, Span
+from langserver import docs, folder, outline
+from langserver.complete import complete
+from langserver.navigate import definition, hover
+
+DEBOUNCE = 0.15
+"""Seconds of quiet after an edit before the file is checked again."""
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning}
+_SYMBOL = {
+    "campaign": lsp.SymbolKind.Module,
+    "scoring": lsp.SymbolKind.Class,
+    "routing": lsp.SymbolKind.Namespace,
+    "team": lsp.SymbolKind.Struct,
+    "member": lsp.SymbolKind.Field,
+    "segment": lsp.SymbolKind.Interface,
+    "fields": lsp.SymbolKind.Namespace,
+    "field": lsp.SymbolKind.Field,
+}
+_COMPLETION = {
+    "keyword": lsp.CompletionItemKind.Keyword,
+    "field": lsp.CompletionItemKind.Field,
+    "template": lsp.CompletionItemKind.File,
+    "campaign": lsp.CompletionItemKind.Module,
+    "segment": lsp.CompletionItemKind.Interface,
+    "team": lsp.CompletionItemKind.Struct,
+    "unit": lsp.CompletionItemKind.Unit,
+    "day": lsp.CompletionItemKind.EnumMember,
+    "value": lsp.CompletionItemKind.Value,
+}
+
+
+class NurtureServer(LanguageServer):
+    """pygls's server with the checks in flight and the diagnostics last published."""
+
+    def __init__(self, debounce: float = DEBOUNCE) -> None:
+        from nurture import __version__
+
+        super().__init__("nurture", __version__)
+        self.debounce = debounce
+        self.pending: dict[str, asyncio.Task[None]] = {}
+        self.published: dict[str, tuple[Diagnostic, ...]] = {}
+
+
+def path_of(uri: str) -> str:
+    """The file a URI names, or the URI itself for an unsaved buffer (then checked alone)."""
+    return (to_fs_path(uri) if uri.startswith("file:") else None) or uri
+
+
+def open_texts(server: NurtureServer) -> dict[str, str]:
+    return {path_of(uri): doc.source for uri, doc in server.workspace.text_documents.items()}
+
+
+def to_range(doc: TextDocument, span: Span) -> lsp.Range:
+    start = ServerTextPosition(max(span.line - 1, 0), max(span.column - 1, 0))
+    end = ServerTextPosition(max(span.end_line - 1, 0), max(span.end_column - 1, 0))
+    return doc.range_to_client_units(ServerTextRange(start, max(start, end)))
+
+
+def to_lsp(doc: TextDocument, d: Diagnostic) -> lsp.Diagnostic:
+    section = docs.code_section(d.code)
+    href = lsp.CodeDescription(href=section.link()) if section else None
+    return lsp.Diagnostic(
+        range=to_range(doc, d.span),
+        message=d.message,
+        severity=_SEVERITY.get(d.severity, lsp.DiagnosticSeverity.Error),
+        code=d.code,
+        code_description=href,
+        source="nurture",
+        data={"hint": d.hint} if d.hint else None,
+    )
+
+
+def schedule(server: NurtureServer, uri: str) -> None:
+    """Check the file after the debounce; a newer edit cancels the check not yet started."""
+    running = server.pending.pop(uri, None)
+    if running is not None:
+        running.cancel()
+    server.pending[uri] = asyncio.get_running_loop().create_task(_check_later(server, uri))
+
+
+async def _check_later(server: NurtureServer, uri: str) -> None:
+    await asyncio.sleep(server.debounce)
+    doc = server.workspace.get_text_document(uri)
+    text, version, path = doc.source, doc.version, path_of(uri)
+    files = folder.sources(path, text, open_texts(server))
+    try:
+        analysis = await asyncio.to_thread(folder.check, path, files)
+    except Exception:  # the checker failing must not take the editor's server down
+        log.exception("checking %s failed", path)
+        return
+    if server.workspace.get_text_document(uri).version != version:
+        return  # edited meanwhile: that edit's check publishes
+    for other_uri, other in list(server.workspace.text_documents.items()):
+        other_path = path_of(other_uri)
+        if other_path == path or (other_path in files and files[other_path] == other.source):
+            found = folder.diagnostics_for(analysis, other_path)
+            server.published[other_uri] = found
+            server.text_document_publish_diagnostics(
+                lsp.PublishDiagnosticsParams(
+                    uri=other_uri,
+                    version=other.version,
+                    diagnostics=[to_lsp(other, d) for d in found],
+                )
+            )
+
+
+def _safely(fn: Callable[..., T], *args: Any) -> T | None:
+    try:
+        return fn(*args)
+    except Exception:  # a feature failing on odd text answers nothing, the server lives on
+        log.exception("%s failed", getattr(fn, "__name__", fn))
+        return None
+
+
+def _names(server: NurtureServer, path: str, text: str) -> folder.Names:
+    return folder.names(folder.sources(path, text, open_texts(server)))
+
+
+def _position(doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
+    at = doc.position_from_client_units(position)
+    return at.line, at.character
+
+
+def create(debounce: float = DEBOUNCE) -> NurtureServer:
+    """A server with every feature registered."""
+    server = NurtureServer(debounce)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: NurtureServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        schedule(ls, params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: NurtureServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        schedule(ls, params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: NurtureServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        schedule(ls, params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: NurtureServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if (task := ls.pending.pop(uri, None)) is not None:
+            task.cancel()
+        ls.published.pop(uri, None)
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    @server.feature(
+        lsp.TEXT_DOCUMENT_COMPLETION,
+        lsp.CompletionOptions(trigger_characters=[" ", '"', "."]),
+    )
+    def completion(ls: NurtureServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        path = path_of(doc.uri)
+        line, column = _position(doc, params.position)
+        names = _names(ls, path, doc.source)
+        found = _safely(complete, path, doc.source, line, column, names) or []
+        items = []
+        for c in found:
+            where = ServerTextRange(
+                ServerTextPosition(line, c.start), ServerTextPosition(line, c.end)
+            )
+            edit = lsp.TextEdit(range=doc.range_to_client_units(where), new_text=c.insert)
+            items.append(
+                lsp.CompletionItem(
+                    label=c.label,
+                    kind=_COMPLETION.get(c.kind, lsp.CompletionItemKind.Text),
+                    detail=c.detail,
+                    text_edit=edit,
+                    filter_text=c.insert,
+                )
+            )
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: NurtureServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        path = path_of(doc.uri)
+        line, column = _position(doc, params.position)
+        names = _names(ls, path, doc.source)
+        diagnostics = ls.published.get(doc.uri, ())
+        text = _safely(hover, path, doc.source, line, column, names, diagnostics)
+        if not text:
+            return None
+        return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def on_definition(ls: NurtureServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        path = path_of(doc.uri)
+        line, column = _position(doc, params.position)
+        target = _safely(definition, path, doc.source, line, column, _names(ls, path, doc.source))
+        if target is None:
+            return None
+        uri = from_fs_path(target.path) if Path(target.path).is_absolute() else target.path
+        target_doc = ls.workspace.get_text_document(uri or target.path)
+        return lsp.Location(uri=uri or target.path, range=to_range(target_doc, target.span))
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def on_symbols(ls: NurtureServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        found = _safely(outline.items, doc.source, path_of(doc.uri)) or ()
+        return [_symbol(doc, s) for s in outline.symbols(found)]
+
+    return server
+
+
+def _symbol(doc: TextDocument, symbol: outline.Symbol) -> lsp.DocumentSymbol:
+    return lsp.DocumentSymbol(
+        name=symbol.name,
+        kind=_SYMBOL.get(symbol.kind, lsp.SymbolKind.Object),
+        detail=symbol.kind,
+        range=to_range(doc, symbol.span),
+        selection_range=to_range(doc, symbol.selection),
+        children=[_symbol(doc, c) for c in symbol.children],
+    )
+
+
+def serve() -> None:
+    """Speak LSP on stdin/stdout until the editor says exit."""
+    create().start_io()
