@@ -17,6 +17,7 @@ from langserver.grammar import Expected, grammar
 
 _ITEM_START = re.compile(r"[^\s#]")
 _PARTIAL = re.compile(r"(lead\.)?\w*$")
+_REST_OF_STRING = re.compile(r'(?:\\.|[^"\\])*"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,8 @@ def _cursor(line: str, column: int) -> _Cursor:
     head = line[:column]
     quote = _open_quote(head)
     if quote is not None:
-        end = column + 1 if line[column : column + 1] == '"' else column
-        return _Cursor(True, head[:quote], quote, end)
+        rest = _REST_OF_STRING.match(line, column)
+        return _Cursor(True, head[:quote], quote, rest.end() if rest else column)
     match = _PARTIAL.search(head)
     start = match.start() if match else column
     rest = re.match(r"\w*", line[column:])

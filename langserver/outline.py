@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 from dsl import DslSyntaxError, Span, ast, parse_module
@@ -20,8 +21,13 @@ from dsl import walk as walk
 _ITEM_START = re.compile(r"[^\s#]")
 
 
+@lru_cache(maxsize=64)
 def items(text: str, path: str) -> tuple[ast.Item, ...]:
-    """The top-level items of `text` that parse, with their real line numbers."""
+    """The top-level items of `text` that parse, with their real line numbers.
+
+    Kept for the last texts read: completion, hover and the outline ask about
+    the same unchanged files again and again.
+    """
     try:
         return parse_module(text, path).items
     except (DslSyntaxError, RecursionError):
