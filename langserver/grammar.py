@@ -2,7 +2,8 @@
 
 Completion asks the grammar itself (`dsl/nurture.lark`, read as data), so a
 construct added to the language is offered without a change here. The
-prefix is lexed with Lark's basic lexer and indented with Lark's `Indenter`,
+prefix is lexed with Lark's basic lexer and indented with Lark's `Indenter`
+(`indented`, which `langserver.layout` uses too),
 stopping before the dedents the end of the text would add: the cursor is
 still inside its blocks.
 """
@@ -75,7 +76,7 @@ class Grammar:
     def _expected(self, prefix: str) -> Expected:
         parser: Any = self.lark.parse_interactive("")
         fed: list[Token] = []
-        for tok in _indented(self.lark.lex(prefix, dont_ignore=False)):
+        for tok in indented(prefix):
             choices = parser.choices()
             if tok.type not in choices and tok.type in self.keywords and "NAME" in choices:
                 tok = Token("NAME", str(tok), tok.start_pos, tok.line, tok.column)
@@ -85,8 +86,9 @@ class Grammar:
         return Expected(frozenset(parser.accepts()), tuple(fed))
 
 
-def _indented(tokens: Iterator[Token]) -> Iterator[Token]:
-    """The tokens with INDENT/DEDENT, without the dedents that close the text's blocks."""
+def indented(text: str, close: bool = False) -> Iterator[Token]:
+    """The text's tokens with INDENT/DEDENT; the dedents that end the text only if `close`."""
+    tokens = grammar().lark.lex(text, dont_ignore=False)
     done = False
 
     def source() -> Iterator[Token]:
@@ -95,7 +97,7 @@ def _indented(tokens: Iterator[Token]) -> Iterator[Token]:
         done = True
 
     for tok in _Indenter().process(source()):  # type: ignore[no-untyped-call]
-        if done:
+        if done and not close:
             return
         yield tok
 

@@ -1,6 +1,7 @@
 """The language server: a thin LSP wire (pygls) over the plain functions of this package.
 
-Each open file is checked with its folder a short moment after the last
+Formatting is `langserver.layout`'s: indentation only, and only when provably
+the same program. Each open file is checked with its folder a short moment after the last
 edit (`DEBOUNCE`), in a worker thread so that completion and hover answer
 while a large file is checked; a result for text that has since changed is
 dropped. Every feature catches its own failure and answers nothing rather
@@ -24,6 +25,7 @@ from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 from dsl import Diagnostic, Span
 from langserver import docs, folder, outline
 from langserver.complete import complete
+from langserver.layout import format_text
 from langserver.navigate import definition, hover
 
 DEBOUNCE = 0.15
@@ -172,6 +174,12 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
         ls.published.pop(uri, None)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def files_changed(ls: NurtureServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        """A template or campaign changed on disk: check the open files again."""
+        for uri in list(ls.workspace.text_documents):
+            schedule(ls, uri)
+
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION,
         lsp.CompletionOptions(trigger_characters=[" ", '"', "."]),
@@ -222,6 +230,17 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
         uri = from_fs_path(target.path) if Path(target.path).is_absolute() else target.path
         target_doc = ls.workspace.get_text_document(uri or target.path)
         return lsp.Location(uri=uri or target.path, range=to_range(target_doc, target.span))
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    def on_format(ls: NurtureServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        formatted = _safely(format_text, doc.source)
+        if formatted is None:
+            return []
+        lines = doc.lines
+        end = ServerTextPosition(len(lines), 0)
+        whole = doc.range_to_client_units(ServerTextRange(ServerTextPosition(0, 0), end))
+        return [lsp.TextEdit(range=whole, new_text=formatted)]
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def on_symbols(ls: NurtureServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:

@@ -233,3 +233,20 @@ async def test_the_outline(client: Client, campaigns: Path) -> None:
         ("fields", "fields"),
     ]
     assert [c.name for c in found[2].children or []] == ["li@example.com"]
+
+
+async def test_formatting_reindents_and_keeps_comments(client: Client, campaigns: Path) -> None:
+    path = campaigns / "welcome.nurture"
+    messy = WELCOME.replace("\n  ", "\n    ").replace("  if opened", "# why\n    if opened")
+    path.write_text(messy, encoding="utf-8")
+    uri = client.open(path)
+    params = lsp.DocumentFormattingParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        options=lsp.FormattingOptions(tab_size=2, insert_spaces=True),
+    )
+    edits = await client.text_document_formatting_async(params)
+    assert edits is not None and len(edits) == 1
+    assert edits[0].new_text == WELCOME.replace("  if opened", "  # why\n  if opened")
+    client.replace(uri, 2, edits[0].new_text)
+    again = await client.text_document_formatting_async(params)
+    assert not again
