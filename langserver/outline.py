@@ -10,9 +10,10 @@ outline, completion and go to definition.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import pairwise
 
 from dsl import DslSyntaxError, Span, ast, parse_module
@@ -21,13 +22,31 @@ from dsl import walk as walk
 _ITEM_START = re.compile(r"[^\s#]")
 
 
-@lru_cache(maxsize=64)
-def items(text: str, path: str) -> tuple[ast.Item, ...]:
-    """The top-level items of `text` that parse, with their real line numbers.
+_KEEP = 64
+_read: OrderedDict[tuple[str, str], tuple[ast.Item, ...]] = OrderedDict()
+_read_lock = threading.Lock()
 
-    Kept for the last texts read: completion, hover and the outline ask about
-    the same unchanged files again and again.
-    """
+
+def remember(text: str, path: str, found: tuple[ast.Item, ...]) -> None:
+    """Keep a text's items (the last `_KEEP` texts): features ask about the same text often."""
+    with _read_lock:
+        _read[(path, text)] = found
+        _read.move_to_end((path, text))
+        while len(_read) > _KEEP:
+            _read.popitem(last=False)
+
+
+def items(text: str, path: str) -> tuple[ast.Item, ...]:
+    """The top-level items of `text` that parse, with their real line numbers."""
+    with _read_lock:
+        known = _read.get((path, text))
+    if known is None:
+        known = _items(text, path)
+        remember(text, path, known)
+    return known
+
+
+def _items(text: str, path: str) -> tuple[ast.Item, ...]:
     try:
         return parse_module(text, path).items
     except (DslSyntaxError, RecursionError):

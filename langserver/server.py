@@ -22,9 +22,10 @@ from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
-from dsl import Diagnostic, Span
+from dsl import Analysis, Diagnostic, Span, ast
 from langserver import docs, folder, outline
 from langserver.complete import complete
+from langserver.grammar import grammar
 from langserver.layout import format_text
 from langserver.navigate import definition, hover
 
@@ -68,6 +69,8 @@ class NurtureServer(LanguageServer):
         self.debounce = debounce
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.published: dict[str, tuple[Diagnostic, ...]] = {}
+        self.checked_items: dict[str, tuple[ast.Item, ...]] = {}
+        """Each file's items as of its last check: names for completion while typing."""
 
 
 def path_of(uri: str) -> str:
@@ -113,10 +116,11 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
     text, version, path = doc.source, doc.version, path_of(uri)
     files = folder.sources(path, text, open_texts(server))
     try:
-        analysis = await asyncio.to_thread(folder.check, path, files)
+        analysis = await asyncio.to_thread(_check_and_read, path, files)
     except Exception:  # the checker failing must not take the editor's server down
         log.exception("checking %s failed", path)
         return
+    server.checked_items[path] = await asyncio.to_thread(outline.items, text, path)
     if server.workspace.get_text_document(uri).version != version:
         return  # edited meanwhile: that edit's check publishes
     for other_uri, other in list(server.workspace.text_documents.items()):
@@ -133,6 +137,15 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
             )
 
 
+def _check_and_read(path: str, files: dict[str, str]) -> Analysis:
+    """The folder's check; the items it parsed are remembered for the other features."""
+    analysis = folder.check(path, files)
+    if analysis.program is not None:
+        for module in analysis.program.modules:
+            outline.remember(files[module.path], module.path, module.items)
+    return analysis
+
+
 def _safely(fn: Callable[..., T], *args: Any) -> T | None:
     try:
         return fn(*args)
@@ -141,8 +154,13 @@ def _safely(fn: Callable[..., T], *args: Any) -> T | None:
         return None
 
 
-def _names(server: NurtureServer, path: str, text: str) -> folder.Names:
-    return folder.names(folder.sources(path, text, open_texts(server)))
+def _names(server: NurtureServer, path: str, text: str, typing: bool = False) -> folder.Names:
+    """The folder's names; while `typing`, this file's as of its last check (no parse now)."""
+    files = folder.sources(path, text, open_texts(server))
+    if typing and path in server.checked_items:
+        others = {p: outline.items(t, p) for p, t in files.items() if p != path}
+        return folder.Names({**others, path: server.checked_items[path]})
+    return folder.names(files)
 
 
 def _position(doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
@@ -153,6 +171,11 @@ def _position(doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
 def create(debounce: float = DEBOUNCE) -> NurtureServer:
     """A server with every feature registered."""
     server = NurtureServer(debounce)
+
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: NurtureServer, params: lsp.InitializedParams) -> None:
+        """Build the parse table completion uses now, not on the first completion."""
+        asyncio.get_running_loop().run_in_executor(None, grammar)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: NurtureServer, params: lsp.DidOpenTextDocumentParams) -> None:
@@ -172,6 +195,7 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
         if (task := ls.pending.pop(uri, None)) is not None:
             task.cancel()
         ls.published.pop(uri, None)
+        ls.checked_items.pop(path_of(uri), None)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -188,7 +212,7 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         path = path_of(doc.uri)
         line, column = _position(doc, params.position)
-        names = _names(ls, path, doc.source)
+        names = _names(ls, path, doc.source, typing=True)
         found = _safely(complete, path, doc.source, line, column, names) or []
         items = []
         for c in found:
