@@ -50,6 +50,14 @@ def complete(path: str, text: str, line: int, column: int, names: folder.Names) 
     if expected is None:
         return []
     found: list[Completion] = []
+    if cursor.quoted and _in_template_code(lines[line][cursor.start : column]):
+        word = _PARTIAL.search(lines[line][:column])
+        start = word.start() if word else column
+        at = _Cursor(True, "", start, column)
+        return [
+            *_fields(names, at),
+            *(_item(g, "value", "template variable", at) for g in voc.TEMPLATE_GLOBALS),
+        ]
     if cursor.quoted:
         if "STRING" in expected.terminals:
             kind, words = _string_choices(expected, names, path)
@@ -78,6 +86,12 @@ def _cursor(line: str, column: int) -> _Cursor:
     start = match.start() if match else column
     rest = re.match(r"\w*", line[column:])
     return _Cursor(False, head[:start], start, column + (rest.end() if rest else 0))
+
+
+def _in_template_code(string: str) -> bool:
+    """Whether a text typed so far (from its quote) is inside `{{ ... }}` or `{% ... %}`."""
+    opened = max(string.rfind("{{"), string.rfind("{%"))
+    return opened >= 0 and opened > max(string.rfind("}}"), string.rfind("%}"))
 
 
 def _open_quote(head: str) -> int | None:

@@ -75,6 +75,7 @@ def sections(path: Path = GUIDE) -> tuple[Section, ...]:
     body: list[str] = []
     top = ""
     fenced = False
+    seen: dict[str, int] = {}
     for line in [*text.split("\n"), "## "]:
         fenced = fenced != line.startswith("```")
         match = None if fenced else _HEADING.match(line)
@@ -82,7 +83,10 @@ def sections(path: Path = GUIDE) -> tuple[Section, ...]:
             body.append(line)
             continue
         if title:
-            found.append(Section(level, title, slug(title), parent, "\n".join(body).strip()))
+            anchor = slug(title)
+            seen[anchor] = seen.get(anchor, -1) + 1
+            anchor += f"-{seen[anchor]}" if seen[anchor] else ""  # as GitHub numbers repeats
+            found.append(Section(level, title, anchor, parent, "\n".join(body).strip()))
         level, title, body = len(match.group(1)), match.group(2).strip(), []
         top = title if level == 2 else top
         parent = "" if level == 2 else top

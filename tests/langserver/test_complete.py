@@ -73,3 +73,10 @@ def test_a_string_being_typed_is_replaced_whole(tmp_path: Path) -> None:
     drip = next(c for c in found if c.label == "Product drip")
     assert (drip.insert, drip.start, drip.end) == ('"Product drip"', 9, 15)
     assert not any(c.kind == "keyword" for c in found)
+
+
+def test_inside_a_subjects_braces_lead_fields_and_template_variables(tmp_path: Path) -> None:
+    text = CAMPAIGN + '  send email "a" subject "Hi {{ lead.fi'
+    found = labels(text, tmp_path)
+    assert {"lead.first_name", "lead.budget", "unsubscribe_url"} <= found
+    assert "scoring" not in found
