@@ -213,9 +213,13 @@ def _string_choices(expected: Expected, names: folder.Names, path: str) -> Choic
     first = on_line[0] if on_line else ""
     if last == "NAME" and before in ("SEND", "BY", "AND"):
         channel = str(expected.tokens[-1])
-        return "template", _each(folder.template_names(path, channel), f"{channel} template")
+        return "template", _each(
+            folder.template_names(path, channel, names.roots), f"{channel} template"
+        )
     if last == "SALES":
-        return "template", _each(folder.template_names(path, "email"), "email template")
+        return "template", _each(
+            folder.template_names(path, "email", names.roots), "email template"
+        )
     if last == "ENROLL":
         return "campaign", _each(names.defined("campaign"), "campaign")
     if last == "SEGMENT" and before == "WHEN":

@@ -44,12 +44,13 @@ def sources(path: str, text: str, open_docs: Mapping[str, str]) -> dict[str, str
     return found
 
 
-def check(path: str, files: Mapping[str, str]) -> Analysis:
+def check(path: str, files: Mapping[str, str], roots: tuple[Path, ...] = ()) -> Analysis:
     """`nurture check` of the folder, with neighbours that do not parse left out.
 
-    A buffer never saved has no folder, so no templates beside it to check.
+    Templates are looked for beside the file, then in `roots` (as `--templates`);
+    a buffer never saved has no folder, so its templates are not checked.
     """
-    templates = FileTemplates(()) if Path(path).is_absolute() else None
+    templates = FileTemplates(roots) if Path(path).is_absolute() else None
     analysis = analyze(files, templates)
     if analysis.program is not None:
         return analysis
@@ -69,6 +70,8 @@ class Names:
 
     items: Mapping[str, tuple[ast.Item, ...]]
     """Each file's top-level items that parse."""
+    roots: tuple[Path, ...] = ()
+    """More template folders, searched after `templates/` beside the file (`--templates`)."""
 
     def defined(self, kind: str) -> dict[str, ast.Word]:
         """Names of one kind (campaign, segment, team, scoring, field), first definition wins."""
@@ -96,26 +99,34 @@ class Names:
         return []
 
 
-def names(files: Mapping[str, str]) -> Names:
-    return Names({path: outline.items(text, path) for path, text in files.items()})
+def names(files: Mapping[str, str], roots: tuple[Path, ...] = ()) -> Names:
+    return Names({path: outline.items(text, path) for path, text in files.items()}, roots)
 
 
-def template_names(path: str, channel: str) -> list[str]:
-    """Templates for `channel` in the `templates/` folder beside the campaign file."""
-    root = Path(path).parent / "templates"
+def template_names(path: str, channel: str, roots: tuple[Path, ...] = ()) -> list[str]:
+    """Templates for `channel` in `templates/` beside the campaign file, then in `roots`."""
     suffix = template_filename(channel, "")
-    if not Path(path).is_absolute() or not root.is_dir():
-        return []
-    try:
-        files = [p for p in root.rglob(f"*{suffix}") if p.is_file()]
-    except OSError:
-        return []
-    return sorted(p.relative_to(root).as_posix()[: -len(suffix)] for p in files)
+    found: set[str] = set()
+    for root in _roots(path, roots):
+        try:
+            files = [p for p in root.rglob(f"*{suffix}") if p.is_file()]
+        except OSError:
+            continue
+        found.update(p.relative_to(root).as_posix()[: -len(suffix)] for p in files)
+    return sorted(found)
 
 
-def template_file(path: str, channel: str, name: str) -> Path | None:
-    """The file a template name stands for, if it exists."""
-    if not Path(path).is_absolute() or ".." in Path(name).parts or Path(name).is_absolute():
+def template_file(path: str, channel: str, name: str, roots: tuple[Path, ...] = ()) -> Path | None:
+    """The file a template name stands for, where `nurture check` would find it."""
+    if ".." in Path(name).parts or Path(name).is_absolute():
         return None
-    file = Path(path).parent / "templates" / template_filename(channel, name)
-    return file if file.is_file() else None
+    for root in _roots(path, roots):
+        file = root / template_filename(channel, name)
+        if file.is_file():
+            return file
+    return None
+
+
+def _roots(path: str, roots: tuple[Path, ...]) -> list[Path]:
+    beside = [Path(path).parent / "templates"] if Path(path).is_absolute() else []
+    return [root for root in (*beside, *roots) if root.is_dir()]

@@ -50,7 +50,9 @@ def definition(path: str, text: str, line: int, column: int, names: folder.Names
     """Where the template, campaign, segment, team or field under the cursor is defined."""
     reference = _reference_at(path, text, line, column)
     if reference is not None and reference.kind == "template":
-        file = folder.template_file(path, reference.channel or "", reference.word.value)
+        file = folder.template_file(
+            path, reference.channel or "", reference.word.value, names.roots
+        )
         return Target(str(file), Span(str(file), 1, 1, 1, 1)) if file else None
     if reference is not None:
         word = names.defined(reference.kind).get(reference.word.value)
@@ -90,15 +92,15 @@ def _diagnostic(d: Diagnostic) -> str:
 def _about_reference(path: str, reference: outline.Reference, names: folder.Names) -> str:
     name = reference.word.value
     if reference.kind == "template":
-        return _about_template(path, reference.channel or "", name)
+        return _about_template(path, reference.channel or "", name, names.roots)
     word = names.defined(reference.kind).get(name)
     if word is None:
         return f"{reference.kind} `{name}`: not defined in this folder"
     return f"{reference.kind} `{name}`, defined in {_where(word.span)}"
 
 
-def _about_template(path: str, channel: str, name: str) -> str:
-    file = folder.template_file(path, channel, name)
+def _about_template(path: str, channel: str, name: str, roots: tuple[Path, ...]) -> str:
+    file = folder.template_file(path, channel, name, roots)
     if file is None:
         return f"{channel} template `{name}`: no file {Path('templates', name)}.{channel}.j2"
     head = f"{channel} template `{name}`: [{file.name}]({file.as_uri()})"

@@ -69,6 +69,8 @@ class NurtureServer(LanguageServer):
         self.debounce = debounce
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.published: dict[str, tuple[Diagnostic, ...]] = {}
+        self.template_roots: tuple[Path, ...] = ()
+        """Template folders from the editor's `templates` option, as `nurture check --templates`."""
         self.checked_items: dict[str, tuple[ast.Item, ...]] = {}
         """Each file's items as of its last check: names for completion while typing."""
 
@@ -116,7 +118,7 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
     text, version, path = doc.source, doc.version, path_of(uri)
     files = folder.sources(path, text, open_texts(server))
     try:
-        analysis = await asyncio.to_thread(_check_and_read, path, files)
+        analysis = await asyncio.to_thread(_check_and_read, path, files, server.template_roots)
     except Exception:  # the checker failing must not take the editor's server down
         log.exception("checking %s failed", path)
         return
@@ -137,9 +139,9 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
             )
 
 
-def _check_and_read(path: str, files: dict[str, str]) -> Analysis:
+def _check_and_read(path: str, files: dict[str, str], roots: tuple[Path, ...]) -> Analysis:
     """The folder's check; the items it parsed are remembered for the other features."""
-    analysis = folder.check(path, files)
+    analysis = folder.check(path, files, roots)
     if analysis.program is not None:
         for module in analysis.program.modules:
             outline.remember(files[module.path], module.path, module.items)
@@ -159,8 +161,8 @@ def _names(server: NurtureServer, path: str, text: str, typing: bool = False) ->
     files = folder.sources(path, text, open_texts(server))
     if typing and path in server.checked_items:
         others = {p: outline.items(t, p) for p, t in files.items() if p != path}
-        return folder.Names({**others, path: server.checked_items[path]})
-    return folder.names(files)
+        return folder.Names({**others, path: server.checked_items[path]}, server.template_roots)
+    return folder.names(files, server.template_roots)
 
 
 def _position(doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
@@ -171,6 +173,14 @@ def _position(doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
 def create(debounce: float = DEBOUNCE) -> NurtureServer:
     """A server with every feature registered."""
     server = NurtureServer(debounce)
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: NurtureServer, params: lsp.InitializeParams) -> None:
+        """More template folders: `{"templates": ["/abs/dir", ...]}` in the options."""
+        options = params.initialization_options
+        wanted = options.get("templates") if isinstance(options, dict) else None
+        if isinstance(wanted, list):
+            ls.template_roots = tuple(Path(d) for d in wanted if isinstance(d, str) and d)
 
     @server.feature(lsp.INITIALIZED)
     def initialized(ls: NurtureServer, params: lsp.InitializedParams) -> None:

@@ -1,6 +1,7 @@
 // The nurture extension's client: starts `nurture lsp` (path configurable) for .nurture files.
 "use strict";
 
+const path = require("path");
 const vscode = require("vscode");
 const { LanguageClient } = require("vscode-languageclient/node");
 
@@ -12,8 +13,11 @@ function start() {
     command: config.get("server.path") || "nurture",
     args: config.get("server.args") || ["lsp"],
   };
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+  const templates = (config.get("templates") || []).map((dir) => path.resolve(root, dir));
   client = new LanguageClient("nurture", "nurture", server, {
     documentSelector: [{ language: "nurture" }],
+    initializationOptions: { templates },
     synchronize: {
       fileEvents: vscode.workspace.createFileSystemWatcher("**/*.{nurture,j2}"),
     },
@@ -37,7 +41,7 @@ function activate(context) {
   context.subscriptions.push(
     vscode.commands.registerCommand("nurture.restartServer", restart),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration("nurture.server")) {
+      if (event.affectsConfiguration("nurture")) {
         restart();
       }
     }),

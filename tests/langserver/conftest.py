@@ -131,9 +131,8 @@ def campaigns(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest_asyncio.fixture
-async def client(campaigns: Path) -> AsyncIterator[Client]:
-    """`nurture lsp` started, initialized on the campaigns folder; shut down afterwards."""
+async def start(campaigns: Path, options: object = None) -> Client:
+    """`nurture lsp` started and initialized on the campaigns folder."""
     found = Client()
 
     @found.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
@@ -145,10 +144,22 @@ async def client(campaigns: Path) -> AsyncIterator[Client]:
         capabilities=lsp.ClientCapabilities(),
         root_uri=campaigns.as_uri(),
         workspace_folders=[lsp.WorkspaceFolder(uri=campaigns.as_uri(), name="campaigns")],
+        initialization_options=options,
     )
     await asyncio.wait_for(found.initialize_async(params), WAIT)
     found.initialized(lsp.InitializedParams())
-    yield found
+    return found
+
+
+async def stop(found: Client) -> None:
     await asyncio.wait_for(found.shutdown_async(None), WAIT)
     found.exit(None)
     await found.stop()
+
+
+@pytest_asyncio.fixture
+async def client(campaigns: Path) -> AsyncIterator[Client]:
+    """`nurture lsp` on the campaigns folder; shut down afterwards."""
+    found = await start(campaigns)
+    yield found
+    await stop(found)

@@ -9,7 +9,7 @@ from lsprotocol import types as lsp
 
 from dsl import FileTemplates, analyze
 from langserver import docs
-from tests.langserver.conftest import Client
+from tests.langserver.conftest import Client, start, stop
 
 pytestmark = pytest.mark.asyncio
 
@@ -250,3 +250,28 @@ async def test_formatting_reindents_and_keeps_comments(client: Client, campaigns
     client.replace(uri, 2, edits[0].new_text)
     again = await client.text_document_formatting_async(params)
     assert not again
+
+
+async def test_more_template_folders_from_the_editors_options(
+    campaigns: Path, tmp_path: Path
+) -> None:
+    # Given shared templates outside the campaigns folder, named in the initialization options
+    shared = tmp_path / "shared"
+    (shared / "brand").mkdir(parents=True)
+    (shared / "brand" / "news.email.j2").write_text(
+        "{% block subject %}News{% endblock %}\nHi", encoding="utf-8"
+    )
+    path = campaigns / "welcome.nurture"
+    path.write_text(WELCOME.replace("welcome/hello", "brand/news"), encoding="utf-8")
+    client = await start(campaigns, {"templates": [str(shared)]})
+    try:
+        uri = client.open(path)
+        # Then the template is found there, as `nurture check --templates` finds it
+        assert await client.next_diagnostics(uri) == []
+        found = await client.definition(uri, 3, 16)
+        assert found is not None and found.uri == (shared / "brand/news.email.j2").as_uri()
+        client.replace(uri, 2, WELCOME + '  send email "')
+        labels = {i.label for i in await client.complete(uri, 8, 14)}
+        assert {"brand/news", "welcome/hello"} <= labels
+    finally:
+        await stop(client)
