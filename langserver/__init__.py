@@ -10,6 +10,7 @@ the other modules are plain functions of text and a position.
 from __future__ import annotations
 
 from langserver.complete import Completion, complete
+from langserver.layout import format_text
 from langserver.navigate import Target, definition, hover
 from langserver.outline import Symbol, items, symbols
 
@@ -19,6 +20,7 @@ __all__ = [
     "Target",
     "complete",
     "definition",
+    "format_text",
     "hover",
     "items",
     "symbols",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,9 +64,11 @@ class NurtureServer(LanguageServer):
     """pygls's server with the checks in flight and the diagnostics last published."""
 
     def __init__(self, debounce: float = DEBOUNCE) -> None:
-        from nurture import __version__
-
-        super().__init__("nurture", __version__)
+        try:
+            installed = version("nurture")
+        except PackageNotFoundError:  # a source tree never installed
+            installed = "0.0.0"
+        super().__init__("nurture", installed)
         self.debounce = debounce
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.published: dict[str, tuple[Diagnostic, ...]] = {}
