@@ -94,7 +94,7 @@ def campaigns(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(text=campaigns())
 def test_formatting_keeps_the_program_and_is_idempotent(text: str) -> None:
     formatted = format_text(text)
