@@ -275,3 +275,23 @@ async def test_more_template_folders_from_the_editors_options(
         assert {"brand/news", "welcome/hello"} <= labels
     finally:
         await stop(client)
+
+
+async def test_an_edit_in_one_file_rechecks_the_open_files_of_its_folder(
+    client: Client, campaigns: Path
+) -> None:
+    # Given the welcome campaign enrolling into "Product drip", defined in the other open file
+    path = campaigns / "welcome.nurture"
+    path.write_text(WELCOME, encoding="utf-8")
+    welcome = client.open(path)
+    assert await client.next_diagnostics(welcome) == []
+    other = client.open(campaigns / "other.nurture")
+    assert await client.next_diagnostics(other) == []
+    # When the drip is renamed in the other file (not saved)
+    client.edit(other, 2, (0, 10), (0, 22), "Product tips")
+    # Then the welcome file hears that its enroll names no campaign now
+    found = await client.next_diagnostics(welcome)
+    while found == []:  # the welcome file's own first check may still be arriving
+        found = await client.next_diagnostics(welcome)
+    assert [str(d.code) for d in found] == ["unknown-campaign"]
+    assert found[0].range.start == lsp.Position(7, 9)
