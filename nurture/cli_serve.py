@@ -25,6 +25,8 @@ import uvicorn
 from sqlalchemy import Engine
 
 from nurture import cli_db, cli_lang, db, runtime
+from nurture.config import Settings
+from nurture.console import Lockout, create_console
 from nurture.handoff import notices
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
@@ -62,7 +64,8 @@ def serve_command(
         LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
     ] = LogLevel.info,
 ) -> None:
-    """Run the tracking service: open pixel, click redirects, unsubscribes, event and lead API."""
+    """Run the tracking service (opens, clicks, unsubscribes, event and lead API) and the
+    console at /console/."""
     env = dict(os.environ)
     if url:
         env["NURTURE_DATABASE_URL"] = url
@@ -75,6 +78,7 @@ def serve_command(
     sessions = db.session_factory(engine)
     notices.after_commit(sessions, runtime.on_notices)  # an MQL's owner hears at once
     try:
+        console = create_console(sessions, config.secret_keys, lockout=_lockout(env))
         app = create_app(
             sessions,
             config.signer(),
@@ -82,10 +86,22 @@ def serve_command(
             lead_rules=config.lead_rules,
             on_wake=runtime.on_wake,
             on_lead=runtime.on_lead,
+            console=console,
         )
         uvicorn.run(app, host=host, port=port, log_level=log_level.value, server_header=False)
     finally:
         engine.dispose()
+
+
+def _lockout(env: dict[str, str]) -> Lockout:
+    """The console's lock-out settings, or exit 1 naming the bad one."""
+    try:
+        return Lockout(
+            Settings.load_one("console_lockout_attempts", env),
+            Settings.load_one("console_lockout_seconds", env),
+        )
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
 
 
 def _check_listen(host: str, port: int) -> None:

@@ -1,0 +1,54 @@
+"""Who may do what in the console: the one place every view asks.
+
+    admin      everything, and manages users
+    marketer   every lead and MQL, read-only
+    analyst    every lead and MQL, read-only
+    sales      the leads they own, and answers for them
+
+Answering (accept, return, report a stage) is for the lead's owner alone,
+whatever their role, as `nurture.handoff.answers` insists too. A lead a user
+may not see is answered as if it did not exist (404), so lead ids cannot be
+probed; a page a role may not open is the forbidden page (403).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from nurture.models import Lead, User
+
+SEE_ALL: Final = ("admin", "marketer", "analyst")
+"""Roles that see every lead."""
+
+
+class Forbidden(Exception):
+    """Raised when the signed-in user may not open a page: rendered as the 403 page."""
+
+
+def sees_all(user: User) -> bool:
+    """True when the user sees every lead, not only their own."""
+    return user.role in SEE_ALL
+
+
+def may_see(user: User, lead: Lead) -> bool:
+    """True when the user may open the lead's page."""
+    return sees_all(user) or _owns(user, lead)
+
+
+def may_answer(user: User, lead: Lead) -> bool:
+    """True when the user may accept, return or move the lead: they own it."""
+    return _owns(user, lead)
+
+
+def may_manage_users(user: User) -> bool:
+    return user.role == "admin"
+
+
+def require(allowed: bool, what: str) -> None:
+    """`Forbidden` naming `what` when not `allowed`."""
+    if not allowed:
+        raise Forbidden(what)
+
+
+def _owns(user: User, lead: Lead) -> bool:
+    return lead.owner is not None and lead.owner.strip().lower() == user.email

@@ -1,0 +1,226 @@
+"""The console's views: each builds a plain context for its template, or answers a form.
+
+Each view runs in one transaction (`nurture.console.app.Console.route`) and
+asks `nurture.console.permissions` before it shows or changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.responses import RedirectResponse, Response
+
+from nurture.console import permissions as can
+from nurture.console import users
+from nurture.console.cookies import PATH, new_token, safe_next
+from nurture.console.inbox import inbox, lead_name
+from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
+from nurture.handoff.route import members
+from nurture.handoff.story import story
+from nurture.models import ROLES, Account, Lead, User
+from nurture.store.definitions import active_routing
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from nurture.console.app import Context
+
+INBOX: Final = f"{PATH}/inbox"
+MAX_REASON: Final = 500
+"""Characters a return or lost reason may have."""
+MAX_FIELD: Final = 320
+
+
+View = Callable[["Context", "Session"], Response]
+
+
+class Problem(Exception):
+    """Raised by a form's view when it cannot be done: the form's page again, with why."""
+
+    def __init__(self, status: int, words: str, again: View) -> None:
+        super().__init__(words)
+        self.status, self.words, self.again = status, words, again
+
+
+class Missing(Exception):
+    """Raised when a lead or user is not there, or not for this user's eyes: the 404 page."""
+
+
+def current_user(session: Session, data: dict[str, Any]) -> User | None:
+    """The signed-in user of the session, if they still exist."""
+    user_id = data.get("user")
+    return session.get(User, user_id) if isinstance(user_id, int) else None
+
+
+# ---------------------------------------------------------------- signing in
+
+
+def home(ctx: Context, session: Session) -> Response:
+    return RedirectResponse(INBOX, 303)
+
+
+def sign_in_page(ctx: Context, session: Session) -> Response:
+    target = safe_next(ctx.request.query_params.get("next"), INBOX)
+    if ctx.user is not None:
+        return RedirectResponse(target, 303)
+    return ctx.render("sign_in.html", next=target, email="")
+
+
+def sign_in(ctx: Context, session: Session) -> Response:
+    target = safe_next(ctx.form.get("next"), INBOX)
+    email = ctx.form.get("email", "")[:MAX_FIELD]
+    now = ctx.console.clock.now()
+    try:
+        user = users.sign_in(session, email, ctx.form.get("password", ""), now, ctx.console.lockout)
+    except users.SignInRefused as e:
+        ctx.problem = str(e)
+        return ctx.render("sign_in.html", 401, next=target, email=email)
+    ctx.session.clear()  # a new session: a new CSRF token
+    ctx.session.update(user=user.id, csrf=new_token())
+    return RedirectResponse(target, 303)
+
+
+def sign_out(ctx: Context, session: Session) -> Response:
+    ctx.session["end"] = True
+    return RedirectResponse(f"{PATH}/sign-in", 303)
+
+
+# ---------------------------------------------------------------- the inbox and a lead
+
+
+def inbox_page(ctx: Context, session: Session) -> Response:
+    user = _user(ctx)
+    found = inbox(session, user, can.sees_all(user), ctx.console.clock.now())
+    return ctx.render("inbox.html", inbox=found, reasons=_reasons(session), stages=FEEDBACK)
+
+
+def lead_page(ctx: Context, session: Session) -> Response:
+    user = _user(ctx)
+    lead = _lead(ctx, session)
+    data = story(session, lead, ctx.console.clock.now())
+    account = session.get(Account, lead.account_id) if lead.account_id is not None else None
+    latest = data["mqls"][-1] if data["mqls"] else None
+    waiting = latest is not None and latest["returned_at"] is None
+    return ctx.render(
+        "lead.html",
+        lead=lead,
+        name=lead_name(lead),
+        story=data,
+        account=account,
+        mql=latest if waiting else None,
+        answers=can.may_answer(user, lead) and waiting,
+        reasons=_reasons(session),
+        stages=FEEDBACK,
+    )
+
+
+def answer(ctx: Context, session: Session) -> Response:
+    """Accept, return or report a stage for a lead the user owns."""
+    user = _user(ctx)
+    lead = _lead(ctx, session)
+    action = str(ctx.request.path_params["action"])
+    back: View = lead_page if ctx.form.get("back") == "lead" else inbox_page
+    if action not in ("accept", "return", "stage"):
+        raise Missing("There is no such answer.")
+    can.require(can.may_answer(user, lead), "Only the lead's owner answers for it.")
+    now = ctx.console.clock.now()
+    try:
+        if action == "accept":
+            done = accept(session, lead, user.email, now)
+        elif action == "return":
+            done = give_back(session, lead, user.email, _reason(ctx, back), now)
+            back = inbox_page  # it is no longer theirs to look at
+        else:
+            stage = ctx.form.get("stage", "")
+            amount = ctx.form.get("amount", "").strip() or None
+            reason = ctx.form.get("reason", "").strip()[:MAX_REASON] or None
+            done = report_stage(session, lead, stage, user.email, now, amount=amount, reason=reason)
+            back = inbox_page if stage == "lost" else back
+    except NotFound as e:
+        raise _problem(404, str(e), back) from e
+    except AnswerError as e:
+        raise _problem(409, _words(str(e)), back) from e
+    target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
+    return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+# ---------------------------------------------------------------- users (admins)
+
+
+def users_page(ctx: Context, session: Session) -> Response:
+    can.require(can.may_manage_users(_user(ctx)), "Only admins manage users.")
+    known = members(active_routing(session))
+    return ctx.render("users.html", users=users.all_users(session), roles=ROLES, members=known)
+
+
+def add_user(ctx: Context, session: Session) -> Response:
+    can.require(can.may_manage_users(_user(ctx)), "Only admins manage users.")
+    role = ctx.form.get("role") or None
+    try:
+        user = users.add_user(
+            session,
+            ctx.form.get("email", "")[:MAX_FIELD],
+            role,
+            ctx.form.get("password", ""),
+            active_routing(session),
+        )
+    except users.UserError as e:
+        raise _problem(400, str(e), users_page) from e
+    return ctx.redirect(f"{PATH}/users", f"Added {user.email} ({user.role}).")
+
+
+def remove_user(ctx: Context, session: Session) -> Response:
+    me = _user(ctx)
+    can.require(can.may_manage_users(me), "Only admins manage users.")
+    user = session.get(User, ctx.request.path_params["user"])
+    if user is None:
+        raise Missing("There is no such user.")
+    if user.id == me.id:
+        raise _problem(400, "You cannot remove yourself; ask another admin.", users_page)
+    users.remove_user(session, user.email)
+    return ctx.redirect(f"{PATH}/users", f"Removed {user.email}.")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _user(ctx: Context) -> User:
+    assert ctx.user is not None  # the route let only signed-in users in
+    return ctx.user
+
+
+def _lead(ctx: Context, session: Session) -> Lead:
+    lead = session.get(Lead, ctx.request.path_params["lead"])
+    if lead is None or not can.may_see(_user(ctx), lead):
+        raise Missing("There is no such lead, or it is not yours.")
+    return lead
+
+
+def _reasons(session: Session) -> list[str]:
+    return [str(r) for r in (active_routing(session) or {}).get("return_reasons") or ()]
+
+
+def _reason(ctx: Context, back: View) -> str:
+    chosen = ctx.form.get("reason", "").strip()
+    other = ctx.form.get("other", "").strip()
+    reason = f"{chosen}: {other}" if chosen not in ("", "other") and other else other or chosen
+    if chosen == "other" and not other:
+        reason = ""
+    if not reason:
+        raise _problem(400, "Returning a lead needs a reason: choose one or say why.", back)
+    if len(reason) > MAX_REASON:
+        raise _problem(400, f"Keep the reason under {MAX_REASON} characters.", back)
+    return reason
+
+
+def _words(said: str) -> str:
+    """An answer's refusal in the console's words (the command line's option names dropped)."""
+    for option in (" (--reason)", " (--by)"):
+        said = said.replace(option, "")
+    said = said.replace("--amount", "the amount")
+    return said[:1].upper() + said[1:] + "."
+
+
+def _problem(status: int, words: str, again: View) -> Problem:
+    return Problem(status, words, again)
