@@ -41,10 +41,9 @@ from starlette.routing import Route
 
 from nurture.console import cookies, views
 from nurture.console.inbox import lead_name, time_left
-from nurture.console.permissions import Forbidden
+from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
-from nurture.models import User
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
 
 logger = logging.getLogger("nurture.console")
@@ -61,7 +60,7 @@ class Context:
     request: Request
     console: Console
     session: dict[str, Any]
-    user: User | None = None
+    user: Who | None = None
     form: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
     """Why the form just sent could not be done (shown at the top of its page)."""

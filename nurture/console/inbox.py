@@ -14,8 +14,9 @@ from typing import Final
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from nurture.console.permissions import Who
 from nurture.engine.state import utc
-from nurture.models import Lead, MqlRecord, User
+from nurture.models import Lead, MqlRecord
 
 LIMIT: Final = 200
 """Rows of each list on one page."""
@@ -47,7 +48,7 @@ class Inbox:
     """True when the lists are everyone's, not the user's own."""
 
 
-def inbox(session: Session, user: User, everyone: bool, now: datetime) -> Inbox:
+def inbox(session: Session, user: Who, everyone: bool, now: datetime) -> Inbox:
     """The user's inbox at `now` (`everyone`: all owners')."""
     now = utc(now)
     waiting = [
@@ -71,7 +72,7 @@ def inbox(session: Session, user: User, everyone: bool, now: datetime) -> Inbox:
     return Inbox(waiting, by_stage, everyone)
 
 
-def _open(user: User, everyone: bool) -> Select[MqlRecord, Lead]:
+def _open(user: Who, everyone: bool) -> Select[MqlRecord, Lead]:
     """MQLs not returned, held by the lead's current owner (the user, unless `everyone`)."""
     query = (
         select(MqlRecord, Lead)

@@ -13,6 +13,7 @@ probed; a page a role may not open is the forbidden page (403).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from nurture.models import Lead, User
@@ -21,26 +22,39 @@ SEE_ALL: Final = ("admin", "marketer", "analyst")
 """Roles that see every lead."""
 
 
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The signed-in user as the views and pages see them (read at each request)."""
+
+    id: int
+    email: str
+    role: str
+
+    @classmethod
+    def of(cls, user: User) -> Who:
+        return cls(user.id, user.email, user.role)
+
+
 class Forbidden(Exception):
     """Raised when the signed-in user may not open a page: rendered as the 403 page."""
 
 
-def sees_all(user: User) -> bool:
+def sees_all(user: Who) -> bool:
     """True when the user sees every lead, not only their own."""
     return user.role in SEE_ALL
 
 
-def may_see(user: User, lead: Lead) -> bool:
+def may_see(user: Who, lead: Lead) -> bool:
     """True when the user may open the lead's page."""
     return sees_all(user) or _owns(user, lead)
 
 
-def may_answer(user: User, lead: Lead) -> bool:
+def may_answer(user: Who, lead: Lead) -> bool:
     """True when the user may accept, return or move the lead: they own it."""
     return _owns(user, lead)
 
 
-def may_manage_users(user: User) -> bool:
+def may_manage_users(user: Who) -> bool:
     return user.role == "admin"
 
 
@@ -50,5 +64,5 @@ def require(allowed: bool, what: str) -> None:
         raise Forbidden(what)
 
 
-def _owns(user: User, lead: Lead) -> bool:
+def _owns(user: Who, lead: Lead) -> bool:
     return lead.owner is not None and lead.owner.strip().lower() == user.email

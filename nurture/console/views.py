@@ -47,10 +47,11 @@ class Missing(Exception):
     """Raised when a lead or user is not there, or not for this user's eyes: the 404 page."""
 
 
-def current_user(session: Session, data: dict[str, Any]) -> User | None:
+def current_user(session: Session, data: dict[str, Any]) -> can.Who | None:
     """The signed-in user of the session, if they still exist."""
     user_id = data.get("user")
-    return session.get(User, user_id) if isinstance(user_id, int) else None
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    return None if user is None else can.Who.of(user)
 
 
 # ---------------------------------------------------------------- signing in
@@ -185,7 +186,7 @@ def remove_user(ctx: Context, session: Session) -> Response:
 # ---------------------------------------------------------------- helpers
 
 
-def _user(ctx: Context) -> User:
+def _user(ctx: Context) -> can.Who:
     assert ctx.user is not None  # the route let only signed-in users in
     return ctx.user
 

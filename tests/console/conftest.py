@@ -26,11 +26,12 @@ from nurture import db
 from nurture.console import Lockout, create_console, users
 from nurture.console.users import add_user
 from nurture.engine.clock import VirtualClock
-from nurture.models import Lead
+from nurture.models import Definition, Lead
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
 from tests.handoff.test_route import deployed
+from tests.store.test_scoring_store import MODEL
 
 KEY = "console-test-secret-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -85,6 +86,16 @@ def build(url: str) -> World:
     world = World(engine, sessions, None, clock)
     with sessions() as session:
         session.add(deployed(ROUTING))
+        session.add(
+            Definition(
+                kind="scoring",
+                name="Test model",
+                version=1,
+                content_hash="0" * 64,
+                body=MODEL,
+                source="scoring",
+            )
+        )
         for email, first, company in (
             ("ada@corp.com", "Ada", "Analytical Engines"),
             ("li@corp.cn", "Li", "华夏"),
