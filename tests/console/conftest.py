@@ -1,7 +1,7 @@
 """A console over a database with a deployed routing, two MQLs and a user of each role.
 
-``world`` builds it on SQLite (``pg_world`` on PostgreSQL): the routing of the
-handoff tests with return reasons, two leads of team east qualified at `T`
+``world`` builds it on SQLite and on PostgreSQL (``pg_world`` on PostgreSQL alone): the
+routing of the handoff tests with return reasons, two leads of team east qualified at `T`
 (each goes to its round-robin owner), and users: both east members as sales,
 an admin, a marketer and an analyst, all with `PASSWORD`. The console's clock
 stands at `NOW`, an hour after the MQLs. ``client`` drives the whole service
@@ -120,9 +120,13 @@ def build(url: str) -> World:
     return world
 
 
-@pytest.fixture
-def world(sqlite_url: str) -> Iterator[World]:
-    built = build(sqlite_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    """The world on each kind of database."""
+    url: str = request.getfixturevalue(
+        {"sqlite": "sqlite_url", "postgresql": "pg_url"}[request.param]
+    )
+    built = build(url)
     yield built
     built.engine.dispose()
 
