@@ -24,10 +24,12 @@ import typer
 import uvicorn
 from sqlalchemy import Engine
 
+from dsl.templates import FileTemplates
 from nurture import cli_db, cli_lang, db, runtime
 from nurture.config import Settings
 from nurture.console import Lockout, create_console
 from nurture.handoff import notices
+from nurture.render import Renderer
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
 
@@ -78,7 +80,9 @@ def serve_command(
     sessions = db.session_factory(engine)
     notices.after_commit(sessions, runtime.on_notices)  # an MQL's owner hears at once
     try:
-        console = create_console(sessions, config.secret_keys, lockout=_lockout(env))
+        console = create_console(
+            sessions, config.secret_keys, lockout=_lockout(env), renderer=_renderer(config, env)
+        )
         app = create_app(
             sessions,
             config.signer(),
@@ -102,6 +106,15 @@ def _lockout(env: dict[str, str]) -> Lockout:
         )
     except ConfigError as e:
         cli_lang._fail(str(e), code=1)
+
+
+def _renderer(config: TrackingConfig, env: dict[str, str]) -> Renderer:
+    """The workers' templates, for the console to show a touch's message again."""
+    try:
+        roots = Settings.load_one("templates", env)
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+    return Renderer(FileTemplates(roots), config.signer(), config.base_url)
 
 
 def _check_listen(host: str, port: int) -> None:

@@ -6,6 +6,7 @@
     POST /console/sign-out           ends the session
     GET  /console/inbox              open MQLs with their SLA clocks, accepted leads by stage
     GET  /console/leads/<id>         the lead's 360 view
+    GET  /console/leads/<id>/touches/<delivery>  one touch's message, rendered again
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
@@ -44,6 +45,7 @@ from nurture.console.inbox import lead_name, time_left
 from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
+from nurture.render import Renderer
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
 
 logger = logging.getLogger("nurture.console")
@@ -85,8 +87,10 @@ class Console:
         secret_keys: Sequence[str],
         clock: Clock,
         lockout: Lockout,
+        renderer: Renderer | None,
     ) -> None:
         self.sessions = sessions
+        self.renderer = renderer
         self.cookies = cookies.Cookies(secret_keys)
         self.clock = clock
         self.lockout = lockout
@@ -175,14 +179,16 @@ def create_console(
     *,
     clock: Clock | None = None,
     lockout: Lockout | None = None,
+    renderer: Renderer | None = None,
 ) -> Starlette:
     """The console app, to mount at ``/console``; see the module docstring for its pages.
 
     `secret_keys` sign the session cookie (the service's keys, newest last);
     `clock` tells the SLA countdowns' and answers' time; `lockout` says when
-    wrong passwords lock a user.
+    wrong passwords lock a user; `renderer` renders a touch's message again for the lead
+    page (the workers' templates; None: messages are not shown).
     """
-    console = Console(sessions, secret_keys, clock or SystemClock(), lockout or Lockout())
+    console = Console(sessions, secret_keys, clock or SystemClock(), lockout or Lockout(), renderer)
     r = console.route
     routes = [
         Route("/", r(views.home), methods=["GET"]),
@@ -191,6 +197,7 @@ def create_console(
         Route("/sign-out", r(views.sign_out, signed_in=False, form=True), methods=["POST"]),
         Route("/inbox", r(views.inbox_page), methods=["GET"]),
         Route("/leads/{lead:int}", r(views.lead_page), methods=["GET"]),
+        Route("/leads/{lead:int}/touches/{touch:int}", r(views.touch_page), methods=["GET"]),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
         Route("/users", r(views.users_page), methods=["GET"]),
         Route("/users", r(views.add_user, form=True), methods=["POST"]),

@@ -15,6 +15,7 @@ from nurture.console import permissions as can
 from nurture.console import users
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.inbox import inbox, lead_name
+from nurture.console.message import show, touches
 from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
 from nurture.handoff.route import members
 from nurture.handoff.story import story
@@ -113,7 +114,17 @@ def lead_page(ctx: Context, session: Session) -> Response:
         answers=can.may_answer(user, lead) and waiting,
         reasons=_reasons(session),
         stages=FEEDBACK,
+        touches=touches(session, lead),
     )
+
+
+def touch_page(ctx: Context, session: Session) -> Response:
+    """One touch of the lead: its message rendered again, without tracking."""
+    lead = _lead(ctx, session)
+    shown = show(session, ctx.console.renderer, lead, ctx.request.path_params["touch"])
+    if shown is None:
+        raise Missing("This lead has no such touch.")
+    return ctx.render("touch.html", lead=lead, name=lead_name(lead), shown=shown)
 
 
 def answer(ctx: Context, session: Session) -> Response:

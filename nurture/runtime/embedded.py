@@ -328,12 +328,17 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
     except ImportError as e:  # pragma: no cover - the service ships with nurture now
         say(f"the tracking service is not available ({e}); opens and clicks are not recorded")
         return None
+    from dsl.templates import FileTemplates
     from nurture.console import Lockout, create_console
+    from nurture.render import Renderer
 
     keys = list(settings.secret_keys())
     signer = TokenSigner(keys, clock=runtime.clock.now)
     lockout = Lockout(settings.console_lockout_attempts, settings.console_lockout_seconds)
-    console = create_console(runtime.sessions, keys, clock=runtime.clock, lockout=lockout)
+    renderer = Renderer(FileTemplates(settings.templates), signer, settings.base_url)
+    console = create_console(
+        runtime.sessions, keys, clock=runtime.clock, lockout=lockout, renderer=renderer
+    )
     app = create_app(
         runtime.sessions,
         signer,
