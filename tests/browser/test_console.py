@@ -1,10 +1,12 @@
 """The console in a real browser (a phone-sized chromium), on PostgreSQL under uvicorn: a
 sales rep signs in, accepts an MQL, returns another with a reason from the list, and
-opens the lead to see its timeline. Screenshots of each page go to test-artifacts/."""
+opens the lead to see its timeline; an admin opens the users page and a touch's message.
+Screenshots of each page go to test-artifacts/."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import select
 from nurture.models import Lead, MqlRecord
 from tests.browser.conftest import snap
 from tests.console.conftest import PASSWORD, T, World, cheap_hashes, pg_world  # noqa: F401
+from tests.console.test_touch import with_touches
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
 from tests.live import serving
 
@@ -103,3 +106,28 @@ async def test_a_rep_signs_in_accepts_returns_and_reads_a_timeline(
     await page.goto(f"{url}/console/leads/{first.id}")
     assert "/console/sign-in" in page.url
     assert errors == []  # no script error, nothing refused by the content security policy
+
+
+async def test_an_admin_sees_the_users_and_reads_a_touchs_message(
+    page: Any,
+    pg_world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    world = with_touches(pg_world, tmp_path)
+    ada = world.leads["ada@corp.com"]
+    with serving(world.app, "console") as url:
+        await page.goto(f"{url}/console/users")
+        await page.fill("input[name=email]", "admin@t.io")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_selector("h1:has-text('Users')")  # where the admin was going
+        assert await page.locator("td:has-text('li.na@t.io')").count() == 1
+        await snap(page, "console-users")
+
+        await page.goto(f"{url}/console/leads/{ada.id}")
+        await page.get_by_role("link", name="hello/note").click()
+        await page.wait_for_selector("h2:has-text('Message')")
+        frame = page.frame_locator("iframe")
+        assert "Dear Ada of Analytical Engines" in await frame.locator("body").inner_text()
+        assert await frame.locator("a").get_attribute("href") == "https://corp.example/guide"
+        await snap(page, "console-touch")

@@ -37,6 +37,10 @@ NOTE = """{% block html %}<p>Dear {{ lead.first_name }} of {{ lead.company }},</
 
 @pytest.fixture
 def touched(world: World, tmp_path: Path) -> World:
+    return with_touches(world, tmp_path)
+
+
+def with_touches(world: World, tmp_path: Path) -> World:
     """A deployed campaign with its templates on disk, three touches of Ada's, and a console
     that renders them with those templates."""
     templates = tmp_path / "templates" / "hello"
