@@ -10,6 +10,9 @@
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
+    GET  /console/deliveries         unknown and failed touches (not for sales)
+    POST /console/deliveries/<id>/release  resend an unknown touch, or confirm it delivered
+                                     (admins; as ``nurture deliveries release``)
     GET  /console/users              the users (admins); POST adds one
     POST /console/users/<id>/remove  removes one (admins)
 
@@ -199,6 +202,12 @@ def create_console(
         Route("/leads/{lead:int}", r(views.lead_page), methods=["GET"]),
         Route("/leads/{lead:int}/touches/{touch:int}", r(views.touch_page), methods=["GET"]),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
+        Route("/deliveries", r(views.deliveries_page), methods=["GET"]),
+        Route(
+            "/deliveries/{delivery:int}/release",
+            r(views.release_delivery, form=True),
+            methods=["POST"],
+        ),
         Route("/users", r(views.users_page), methods=["GET"]),
         Route("/users", r(views.add_user, form=True), methods=["POST"]),
         Route("/users/{user:int}/remove", r(views.remove_user, form=True), methods=["POST"]),

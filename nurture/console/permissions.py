@@ -1,8 +1,8 @@
 """Who may do what in the console: the one place every view asks.
 
-    admin      everything, and manages users
-    marketer   every lead and MQL, read-only
-    analyst    every lead and MQL, read-only
+    admin      everything: manages users, releases unknown deliveries
+    marketer   every lead, MQL and delivery, read-only
+    analyst    every lead, MQL and delivery, read-only
     sales      the leads they own, and answers for them
 
 Answering (accept, return, report a stage) is for the lead's owner alone,
@@ -52,6 +52,16 @@ def may_see(user: Who, lead: Lead) -> bool:
 def may_answer(user: Who, lead: Lead) -> bool:
     """True when the user may accept, return or move the lead: they own it."""
     return _owns(user, lead)
+
+
+def may_see_deliveries(user: Who) -> bool:
+    """Unknown and failed touches: for everyone but sales."""
+    return sees_all(user)
+
+
+def may_release(user: Who) -> bool:
+    """Releasing an unknown touch for resending (or confirming it delivered): admins."""
+    return user.role == "admin"
 
 
 def may_manage_users(user: Who) -> bool:

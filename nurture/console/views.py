@@ -14,12 +14,14 @@ from starlette.responses import RedirectResponse, Response
 from nurture.console import permissions as can
 from nurture.console import users
 from nurture.console.cookies import PATH, new_token, safe_next
+from nurture.console.deliveries import deliveries
 from nurture.console.inbox import inbox, lead_name
 from nurture.console.message import show, touches
 from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
 from nurture.handoff.route import members
 from nurture.handoff.story import story
 from nurture.models import ROLES, Account, Lead, User
+from nurture.runtime.operations import ReleaseError, release
 from nurture.store.definitions import active_routing
 
 if TYPE_CHECKING:
@@ -155,6 +157,31 @@ def answer(ctx: Context, session: Session) -> Response:
         raise _problem(409, _words(str(e)), back) from e
     target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
     return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+def deliveries_page(ctx: Context, session: Session) -> Response:
+    user = _user(ctx)
+    can.require(can.may_see_deliveries(user), "Deliveries are for marketers, analysts and admins.")
+    found = deliveries(session)
+    return ctx.render("deliveries.html", found=found, release=can.may_release(user))
+
+
+def release_delivery(ctx: Context, session: Session) -> Response:
+    user = _user(ctx)
+    can.require(can.may_release(user), "Only admins release deliveries.")
+    delivery_id = int(ctx.request.path_params["delivery"])
+    delivered = ctx.form.get("delivered") == "yes"
+    reason = ctx.form.get("reason", "").strip()[:MAX_REASON]
+    now = ctx.console.clock.now()
+    try:
+        release(session, [delivery_id], now, by=user.email, reason=reason, delivered=delivered)
+    except ReleaseError as e:
+        raise _problem(409, str(e)[:1].upper() + str(e)[1:] + ".", deliveries_page) from e
+    what = "marked delivered" if delivered else "released for resending"
+    return ctx.redirect(f"{PATH}/deliveries", f"Delivery {delivery_id} {what}.")
 
 
 # ---------------------------------------------------------------- users (admins)

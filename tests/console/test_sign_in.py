@@ -10,13 +10,20 @@ from tests.console.conftest import PASSWORD, World, csrf_of, form, sign_in
 
 pytestmark = pytest.mark.asyncio
 
-PAGES = ["/console/inbox", "/console/leads/1", "/console/users"]
+PAGES = [
+    "/console/inbox",
+    "/console/leads/1",
+    "/console/leads/1/touches/1",
+    "/console/deliveries",
+    "/console/users",
+]
 FORMS = [
     "/console/leads/1/accept",
     "/console/leads/1/return",
     "/console/leads/1/stage",
     "/console/users",
     "/console/users/1/remove",
+    "/console/deliveries/1/release",
     "/console/sign-out",
 ]
 
