@@ -10,6 +10,9 @@
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
+    GET  /console/segments?where=EXPR|segment=NAME   a segment's count and first rows, or
+                                     the expression's located errors (not for sales)
+    GET  /console/segments.csv?...   its leads as CSV, streamed (``nurture segment export``)
     GET  /console/deliveries         unknown and failed touches (not for sales)
     POST /console/deliveries/<id>/release  resend an unknown touch, or confirm it delivered
                                      (admins; as ``nurture deliveries release``)
@@ -202,6 +205,8 @@ def create_console(
         Route("/leads/{lead:int}", r(views.lead_page), methods=["GET"]),
         Route("/leads/{lead:int}/touches/{touch:int}", r(views.touch_page), methods=["GET"]),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
+        Route("/segments", r(views.segments_page), methods=["GET"]),
+        Route("/segments.csv", r(views.segments_csv), methods=["GET"]),
         Route("/deliveries", r(views.deliveries_page), methods=["GET"]),
         Route(
             "/deliveries/{delivery:int}/release",

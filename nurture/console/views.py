@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote, urlencode
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from nurture.console import permissions as can
-from nurture.console import users
+from nurture.console import segments, users
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
 from nurture.console.inbox import inbox, lead_name
@@ -157,6 +158,46 @@ def answer(ctx: Context, session: Session) -> Response:
         raise _problem(409, _words(str(e)), back) from e
     target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
     return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+# ---------------------------------------------------------------- segments
+
+
+def segments_page(ctx: Context, session: Session) -> Response:
+    """A ``--where`` expression or a deployed segment: its count and first rows, or errors."""
+    can.require(can.sees_all(_user(ctx)), "Segments are for marketers, analysts and admins.")
+    where = ctx.request.query_params.get("where", "")
+    segment = ctx.request.query_params.get("segment", "")
+    values: dict[str, Any] = {"where": where, "segment": segment, "found": None}
+    values.update(names=segments.deployed_names(session), diagnostics=(), query="")
+    status = 200
+    if where.strip() or segment:
+        try:
+            cond, warnings = segments.condition(session, where, segment)
+            values["found"] = segments.counted(session, cond, warnings, ctx.console.clock.now())
+            values["query"] = urlencode({"where": where} if where.strip() else {"segment": segment})
+        except segments.Unusable as e:
+            ctx.problem = e.words[:1].upper() + e.words[1:] + "."
+            values["diagnostics"], status = e.diagnostics, 400
+    return ctx.render("segments.html", status, **values)
+
+
+def segments_csv(ctx: Context, session: Session) -> Response:
+    """The segment's leads as CSV, streamed (``nurture segment export``)."""
+    can.require(can.sees_all(_user(ctx)), "Segments are for marketers, analysts and admins.")
+    where = ctx.request.query_params.get("where", "")
+    segment = ctx.request.query_params.get("segment", "")
+    try:
+        cond, _warnings = segments.condition(session, where, segment)
+    except segments.Unusable as e:
+        raise _problem(400, e.words[:1].upper() + e.words[1:] + ".", segments_page) from e
+    lines = segments.csv_lines(ctx.console.sessions, cond, ctx.console.clock.now())
+    name = (segment or "segment").encode("ascii", "replace").decode().replace("?", "_")
+    headers = {
+        "Content-Disposition": f'attachment; filename="{quote(name, safe="")}.csv"',
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 # ---------------------------------------------------------------- deliveries

@@ -15,6 +15,8 @@ PAGES = [
     "/console/leads/1",
     "/console/leads/1/touches/1",
     "/console/deliveries",
+    "/console/segments",
+    "/console/segments.csv",
     "/console/users",
 ]
 FORMS = [
