@@ -10,6 +10,8 @@
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
+    GET  /console/funnel[?since=DATE]  the funnel and the handoff (not for sales); ``.json``:
+                                     the same numbers as ``nurture report funnel --json``
     GET  /console/segments?where=EXPR|segment=NAME   a segment's count and first rows, or
                                      the expression's located errors (not for sales)
     GET  /console/segments.csv?...   its leads as CSV, streamed (``nurture segment export``)
@@ -205,6 +207,8 @@ def create_console(
         Route("/leads/{lead:int}", r(views.lead_page), methods=["GET"]),
         Route("/leads/{lead:int}/touches/{touch:int}", r(views.touch_page), methods=["GET"]),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
+        Route("/funnel", r(views.funnel_page), methods=["GET"]),
+        Route("/funnel.json", r(views.funnel_json), methods=["GET"]),
         Route("/segments", r(views.segments_page), methods=["GET"]),
         Route("/segments.csv", r(views.segments_csv), methods=["GET"]),
         Route("/deliveries", r(views.deliveries_page), methods=["GET"]),

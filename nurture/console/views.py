@@ -7,10 +7,11 @@ asks `nurture.console.permissions` before it shows or changes anything.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlencode
 
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from nurture.console import permissions as can
 from nurture.console import segments, users
@@ -22,6 +23,7 @@ from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, giv
 from nurture.handoff.route import members
 from nurture.handoff.story import story
 from nurture.models import ROLES, Account, Lead, User
+from nurture.reports import funnel
 from nurture.runtime.operations import ReleaseError, release
 from nurture.store.definitions import active_routing
 
@@ -158,6 +160,43 @@ def answer(ctx: Context, session: Session) -> Response:
         raise _problem(409, _words(str(e)), back) from e
     target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
     return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+# ---------------------------------------------------------------- the funnel
+
+
+def funnel_page(ctx: Context, session: Session) -> Response:
+    """``nurture report funnel`` as a page: stage bars (inline SVG) and the handoff tables."""
+    can.require(can.sees_all(_user(ctx)), "The funnel is for marketers, analysts and admins.")
+    since = _since(ctx)
+    data = funnel(session, ctx.console.clock.now(), since)
+    top = max((s.reached for s in data.stages), default=0) or 1
+    bars = [(s, round(100 * s.reached / top, 1)) for s in data.stages]
+    query = f"?since={since.date().isoformat()}" if since else ""
+    return ctx.render("funnel.html", data=data, bars=bars, since=since, query=query)
+
+
+def funnel_json(ctx: Context, session: Session) -> Response:
+    """The same numbers as ``nurture report funnel --json``."""
+    can.require(can.sees_all(_user(ctx)), "The funnel is for marketers, analysts and admins.")
+    data = funnel(session, ctx.console.clock.now(), _since(ctx))
+    return JSONResponse(data.to_json(), headers={"Cache-Control": "no-store"})
+
+
+def _since(ctx: Context) -> datetime | None:
+    text = ctx.request.query_params.get("since", "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        raise _problem(
+            400, f"Since {text!r} is not a date such as 2026-01-31.", _no_funnel
+        ) from None
+
+
+def _no_funnel(ctx: Context, session: Session) -> Response:
+    return ctx.render("error.html", title="Not a date", words=ctx.problem or "")
 
 
 # ---------------------------------------------------------------- segments

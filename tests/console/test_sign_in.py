@@ -17,6 +17,8 @@ PAGES = [
     "/console/deliveries",
     "/console/segments",
     "/console/segments.csv",
+    "/console/funnel",
+    "/console/funnel.json",
     "/console/users",
 ]
 FORMS = [
