@@ -10,6 +10,9 @@
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
+    GET  /console/campaigns          deployed campaigns with their leads (not for sales)
+    GET  /console/campaigns/<id>     one campaign: its flow picture (Graphviz), versions with
+                                     their enrollments, touches and engagement per step
     GET  /console/funnel[?since=DATE]  the funnel and the handoff (not for sales); ``.json``:
                                      the same numbers as ``nurture report funnel --json``
     GET  /console/segments?where=EXPR|segment=NAME   a segment's count and first rows, or
@@ -49,6 +52,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from nurture.console import cookies, views
+from nurture.console.campaigns import Pictures
 from nurture.console.inbox import lead_name, time_left
 from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
@@ -99,6 +103,7 @@ class Console:
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
+        self.pictures = Pictures()
         self.cookies = cookies.Cookies(secret_keys)
         self.clock = clock
         self.lockout = lockout
@@ -207,6 +212,13 @@ def create_console(
         Route("/leads/{lead:int}", r(views.lead_page), methods=["GET"]),
         Route("/leads/{lead:int}/touches/{touch:int}", r(views.touch_page), methods=["GET"]),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
+        Route("/campaigns", r(views.campaigns_page), methods=["GET"]),
+        Route("/campaigns/{campaign:int}", r(views.campaign_page), methods=["GET"]),
+        Route(
+            "/campaigns/{campaign:int}/versions/{version:int}.svg",
+            r(views.campaign_svg),
+            methods=["GET"],
+        ),
         Route("/funnel", r(views.funnel_page), methods=["GET"]),
         Route("/funnel.json", r(views.funnel_json), methods=["GET"]),
         Route("/segments", r(views.segments_page), methods=["GET"]),

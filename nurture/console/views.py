@@ -13,8 +13,8 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from nurture.console import campaigns, segments, users
 from nurture.console import permissions as can
-from nurture.console import segments, users
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
 from nurture.console.inbox import inbox, lead_name
@@ -22,8 +22,8 @@ from nurture.console.message import show, touches
 from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
 from nurture.handoff.route import members
 from nurture.handoff.story import story
-from nurture.models import ROLES, Account, Lead, User
-from nurture.reports import funnel
+from nurture.models import ROLES, Account, Campaign, Lead, User
+from nurture.reports import ENGAGEMENT, campaign_report, funnel
 from nurture.runtime.operations import ReleaseError, release
 from nurture.store.definitions import active_routing
 
@@ -160,6 +160,39 @@ def answer(ctx: Context, session: Session) -> Response:
         raise _problem(409, _words(str(e)), back) from e
     target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
     return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+def campaigns_page(ctx: Context, session: Session) -> Response:
+    can.require(can.sees_all(_user(ctx)), "Campaigns are for marketers, analysts and admins.")
+    return ctx.render("campaigns.html", campaigns=campaigns.listed(session))
+
+
+def campaign_page(ctx: Context, session: Session) -> Response:
+    """One campaign: its flow picture, versions with their enrollments, and step counts."""
+    can.require(can.sees_all(_user(ctx)), "Campaigns are for marketers, analysts and admins.")
+    found = session.get(Campaign, ctx.request.path_params["campaign"])
+    if found is None:
+        raise Missing("There is no such campaign.")
+    report = campaign_report(session, found.name)
+    return ctx.render(
+        "campaign.html",
+        campaign=found,
+        report=report,
+        drawn=campaigns.Pictures.available(),
+        engagement=ENGAGEMENT,
+    )
+
+
+def campaign_svg(ctx: Context, session: Session) -> Response:
+    can.require(can.sees_all(_user(ctx)), "Campaigns are for marketers, analysts and admins.")
+    params = ctx.request.path_params
+    svg = ctx.console.pictures.svg(session, params["campaign"], params["version"])
+    if svg is None:
+        raise Missing("There is no such version, or no Graphviz to draw it.")
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private"})
 
 
 # ---------------------------------------------------------------- the funnel

@@ -19,6 +19,9 @@ PAGES = [
     "/console/segments.csv",
     "/console/funnel",
     "/console/funnel.json",
+    "/console/campaigns",
+    "/console/campaigns/1",
+    "/console/campaigns/1/versions/1.svg",
     "/console/users",
 ]
 FORMS = [
