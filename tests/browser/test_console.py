@@ -131,3 +131,57 @@ async def test_an_admin_sees_the_users_and_reads_a_touchs_message(
         assert "Dear Ada of Analytical Engines" in await frame.locator("body").inner_text()
         assert await frame.locator("a").get_attribute("href") == "https://corp.example/guide"
         await snap(page, "console-touch")
+
+
+async def sign_in_as(page: Any, url: str, email: str, to: str) -> None:
+    await page.goto(f"{url}{to}")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_a_marketer_opens_a_campaign_and_the_funnel(
+    page: Any,
+    pg_world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    world = with_touches(pg_world, tmp_path)
+    with serving(world.app, "console") as url:
+        await sign_in_as(page, url, "mia@t.io", "/console/campaigns")
+        await page.get_by_role("link", name="Hello").click()
+        await page.wait_for_selector("h2:has-text('Steps')")
+        picture = page.locator("img[alt^='The flow of Hello']")
+        await picture.scroll_into_view_if_needed()
+        assert await picture.evaluate("i => i.complete && i.naturalWidth > 0")  # the SVG loaded
+        steps = await page.locator("h2:has-text('Steps') + div table").inner_text()
+        assert "hello/note" in steps
+        await snap(page, "console-campaign")
+
+        await page.get_by_role("link", name="Funnel").click()
+        await page.wait_for_selector("svg[aria-label='Leads that reached each stage']")
+        await snap(page, "console-funnel")
+        await page.get_by_role("link", name="Deliveries").click()
+        await page.wait_for_selector("h1:has-text('Deliveries')")
+        await snap(page, "console-deliveries")
+
+
+async def test_an_analyst_previews_a_segment_and_downloads_it(
+    page: Any,
+    pg_world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    with serving(pg_world.app, "console") as url:
+        await sign_in_as(page, url, "ann@t.io", "/console/segments")
+        await page.fill("textarea[name=where]", 'lead.region == "Shanghai"')
+        await page.get_by_role("button", name="Count").click()
+        await page.wait_for_selector("h2:has-text('2 leads')")
+        assert "ada@corp.com" in await page.locator("table").inner_text()
+        await snap(page, "console-segments")
+
+        async with page.expect_download() as info:
+            await page.get_by_role("link", name="Download CSV").click()
+        download = await info.value
+        target = tmp_path / download.suggested_filename
+        await download.save_as(target)
+        lines = target.read_text(encoding="utf-8").splitlines()
+        assert lines[0].startswith("id,email,") and len(lines) == 3
