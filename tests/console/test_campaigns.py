@@ -52,6 +52,7 @@ async def test_the_flow_picture_is_an_svg_image(deployed: tuple[World, int]) -> 
         missing = await client.get(f"/console/campaigns/{campaign}/versions/9.svg")
 
     assert picture.headers["content-type"] == "image/svg+xml"
+    assert picture.headers["content-security-policy"].startswith("default-src 'none'")
     assert b"<svg" in picture.content and b"hello/note" in picture.content
     assert missing.status_code == 404
 
