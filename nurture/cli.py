@@ -43,6 +43,7 @@ COMMANDS: Final = {
     "segment": "cli_segment",
     "sales": "cli_sales",
     "lsp": "cli_lsp",
+    "users": "cli_users",
 }
 """Every command, in the order ``--help`` lists them, and the ``nurture`` module defining it."""
 

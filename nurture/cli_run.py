@@ -157,10 +157,12 @@ def _describe(console: Any, settings: Settings, options: Any) -> None:
     where = "SMTP" if settings.smtp_url else f"the outbox folder {settings.outbox}/"
     pace = f", {options.speed:g}× speed" if options.speed != 1 else ""
     until = f" for {_words(options.duration)} of campaign time" if options.duration else ""
+    base = settings.base_url.rstrip("/")
+    console_url = f"; console at {base}/console/" if options.tracking else ""
     console.print(
         Text(
             f"nurture run: {cli_db._redacted(settings.database_url)}, email to {where}{pace}"
-            f"{until}; Ctrl-C stops"
+            f"{until}{console_url}; Ctrl-C stops"
         )
     )
 

@@ -24,9 +24,12 @@ import typer
 import uvicorn
 from sqlalchemy import Engine
 
+from dsl.templates import FileTemplates
 from nurture import cli_db, cli_lang, db, runtime
 from nurture.config import Settings
+from nurture.console import Lockout, create_console
 from nurture.handoff import notices
+from nurture.render import Renderer
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
 
@@ -63,7 +66,8 @@ def serve_command(
         LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
     ] = LogLevel.info,
 ) -> None:
-    """Run the tracking service: open pixel, click redirects, unsubscribes, event and lead API."""
+    """Run the tracking service (opens, clicks, unsubscribes, event and lead API) and the
+    console at /console/."""
     env = dict(os.environ)
     if url:
         env["NURTURE_DATABASE_URL"] = url
@@ -77,6 +81,9 @@ def serve_command(
     sessions = db.session_factory(engine)
     notices.after_commit(sessions, runtime.on_notices)  # an MQL's owner hears at once
     try:
+        console = create_console(
+            sessions, config.secret_keys, lockout=_lockout(env), renderer=_renderer(config, env)
+        )
         app = create_app(
             sessions,
             config.signer(),
@@ -84,10 +91,31 @@ def serve_command(
             lead_rules=config.lead_rules,
             on_wake=runtime.on_wake,
             on_lead=runtime.on_lead,
+            console=console,
         )
         uvicorn.run(app, host=host, port=port, log_level=log_level.value, server_header=False)
     finally:
         engine.dispose()
+
+
+def _lockout(env: dict[str, str]) -> Lockout:
+    """The console's lock-out settings, or exit 1 naming the bad one."""
+    try:
+        return Lockout(
+            Settings.load_one("console_lockout_attempts", env),
+            Settings.load_one("console_lockout_seconds", env),
+        )
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+
+
+def _renderer(config: TrackingConfig, env: dict[str, str]) -> Renderer:
+    """The workers' templates, for the console to show a touch's message again."""
+    try:
+        roots = Settings.load_one("templates", env)
+    except ConfigError as e:
+        cli_lang._fail(str(e), code=1)
+    return Renderer(FileTemplates(roots), config.signer(), config.base_url)
 
 
 def _check_listen(host: str, port: int) -> None:

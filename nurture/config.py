@@ -123,6 +123,10 @@ class Settings:
     """Characters in a rendered message (all parts) and in any value its template makes."""
     render_seconds: float = 2.0
     """Time one message's templates may take to render; past it the delivery fails."""
+    console_lockout_attempts: int = 5
+    """Wrong passwords in a row that lock a console user out."""
+    console_lockout_seconds: float = 900.0
+    """How long a console user stays locked out after them."""
     statement_timeout: float = 60.0
     """Seconds any one PostgreSQL statement nurture sends may run (``statement_timeout`` on
     every connection); past it the server cancels it. 0: no limit. An export's rows are one
@@ -231,6 +235,8 @@ class Settings:
             "render_max_size": (1000, 100_000_000),
             "render_seconds": (0.01, 600),
             "statement_timeout": (0, 86400),
+            "console_lockout_attempts": (1, 1000),
+            "console_lockout_seconds": (1, 86400 * 30),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
@@ -298,6 +304,7 @@ _INT_FIELDS = frozenset(
         "send_concurrency",
         "max_attempts",
         "render_max_size",
+        "console_lockout_attempts",
     }
 )
 _FLOAT_FIELDS = frozenset(
@@ -309,6 +316,7 @@ _FLOAT_FIELDS = frozenset(
         "retry_seconds",
         "render_seconds",
         "statement_timeout",
+        "console_lockout_seconds",
     }
 )
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)

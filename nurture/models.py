@@ -78,6 +78,8 @@ NOTICE_KINDS: Final = ("assigned", "reminder")
 NOTICE_STATUSES: Final = ("pending", "sending", "sent", "failed")
 ASSIGNED_HOW: Final = ("owner", "user", "team", "round_robin", "escalation", "none")
 """How an owner was chosen: a routing rule's kind, the SLA's escalation, or nobody."""
+ROLES: Final = ("admin", "marketer", "sales", "analyst")
+"""Who may sign in to the console, and what they see (`nurture.console.permissions`)."""
 
 
 def unchecked_index() -> Index:
@@ -583,3 +585,31 @@ class Definition(Base):
     """The compiled JSON, as ``dsl.CompiledProgram`` holds it."""
     source: Mapped[str] = mapped_column(Text)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """Someone who signs in to the console. A ``sales`` user is the routing's team member
+    with the same address: the leads they see are the leads that address owns."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    """argon2id, as ``argon2.PasswordHasher`` writes it (parameters and salt included)."""
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Wrong passwords since the last sign-in; at the limit the user is locked."""
+    locked_until: Mapped[datetime | None]
+    """No sign-in before this moment, even with the right password; None: not locked."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    signed_in_at: Mapped[datetime | None]
+
+    @validates("email")
+    def _lower_email(self, _key: str, email: str) -> str:
+        """Addresses compare exactly (with `Lead.owner` too), so they are stored lower-case."""
+        return email.strip().lower()

@@ -348,7 +348,17 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
     except ImportError as e:  # pragma: no cover - the service ships with nurture now
         say(f"the tracking service is not available ({e}); opens and clicks are not recorded")
         return None
-    signer = TokenSigner(list(settings.secret_keys()), clock=runtime.clock.now)
+    from dsl.templates import FileTemplates
+    from nurture.console import Lockout, create_console
+    from nurture.render import Renderer
+
+    keys = list(settings.secret_keys())
+    signer = TokenSigner(keys, clock=runtime.clock.now)
+    lockout = Lockout(settings.console_lockout_attempts, settings.console_lockout_seconds)
+    renderer = Renderer(FileTemplates(settings.templates), signer, settings.base_url)
+    console = create_console(
+        runtime.sessions, keys, clock=runtime.clock, lockout=lockout, renderer=renderer
+    )
     app = create_app(
         runtime.sessions,
         signer,
@@ -357,6 +367,7 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
         on_wake=hooks.on_wake,
         on_lead=hooks.on_lead,
         clock=runtime.clock,
+        console=console,
     )
     return _Tracking(app, settings)
 

@@ -15,6 +15,7 @@
                        `nurture.tracking.sales_api`)
     POST /api/leads/note  a note on a lead, as `nurture leads note` (API key)
     GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
+    GET  /console/...  the console (`nurture.console`), when one is given; ``GET /`` goes there
 
 Status codes. A token that is forged, altered, truncated or made for another
 purpose is 404 (the unsubscribe page says the link is damaged) and records
@@ -69,7 +70,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from nurture.engine.clock import Clock, SystemClock
 from nurture.handoff.answers import AnswerError, NotFound
@@ -120,13 +122,15 @@ def create_app(
     clock: Clock | None = None,
     lead_rules: LeadRules = DEFAULT_RULES,
     body_timeout: float = BODY_TIMEOUT,
+    console: ASGIApp | None = None,
 ) -> Starlette:
     """The tracking service; see the module docstring for its endpoints and answers.
 
     `session_factory` makes sessions on the database (`nurture.db.session_factory`);
     `signer` reads tokens with the keys the renderer signed them with;
     `api_key` guards ``/api/*`` (None: the API answers 503); `clock` gives
-    the time of recorded events; `body_timeout` bounds the wait for a body.
+    the time of recorded events; `body_timeout` bounds the wait for a body;
+    `console` is mounted at ``/console`` (`nurture.console.create_console`).
     """
     service = _Tracking(
         session_factory,
@@ -138,7 +142,7 @@ def create_app(
         lead_rules,
         body_timeout,
     )
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/o/{token}", _guarded(service.open_pixel), methods=["GET"]),
         Route("/c/{token}", _guarded(service.click), methods=["GET"]),
         Route("/u/{token}", _guarded(service.unsubscribe_page), methods=["GET"]),
@@ -151,6 +155,11 @@ def create_app(
         Route("/api/leads/note", _guarded(service.api_note), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
     ]
+    if console is not None:
+        to_console = RedirectResponse("/console/", 303)
+        routes.append(Route("/", lambda _: to_console, methods=["GET"]))
+        routes.append(Route("/console", lambda _: to_console, methods=["GET"]))
+        routes.append(Mount("/console", app=console))
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {
         HTTPException: _http_error,
         Exception: _server_error,

@@ -194,6 +194,8 @@ def test_nurture_run_sends_the_welcome_flow_into_the_outbox(tmp_path: Path) -> N
     # Then the welcome emails are in the outbox, rendered, with an unsubscribe link
     assert done.returncode == 0, done.stdout + done.stderr
     assert "added 6 demo leads" in done.stdout
+    # and its start-up line says where the console is
+    assert f"console at {env['NURTURE_BASE_URL']}/console/; Ctrl-C stops" in done.stdout
     emails = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(emails) >= 6
     subjects = set()

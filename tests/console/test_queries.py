@@ -1,0 +1,65 @@
+"""How many SQL statements a page takes: the same for a short and a long story (no N+1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from nurture.models import Delivery, Event, Tag
+from nurture.store import record_event
+from tests.console.conftest import T, World, sign_in
+from tests.handoff.test_handoff_store import RULES, east_lead, qualify
+
+pytestmark = pytest.mark.asyncio
+
+
+async def queries_of(world: World, client: httpx.AsyncClient, path: str) -> int:
+    """The statements the database ran while `client` got `path` (a 200)."""
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(world.engine, "before_cursor_execute", count)
+    try:
+        response = await client.get(path)
+    finally:
+        event.remove(world.engine, "before_cursor_execute", count)
+    assert response.status_code == 200, response.text
+    return len([q for q in seen if not q.lstrip().upper().startswith(("BEGIN", "SAVEPOINT"))])
+
+
+def more_mqls(world: World, n: int) -> None:
+    with world.sessions() as session:
+        for i in range(n):
+            lead = east_lead(session, f"more{i}@corp.com")
+            assert qualify(session, lead, RULES, T) is not None
+        session.commit()
+
+
+def longer_story(world: World, email: str, n: int) -> None:
+    """`n` more events and tags for the lead."""
+    lead_id = world.leads[email].id
+    with world.sessions() as session:
+        for i in range(n):
+            record_event(session, lead_id, "custom", f"page_{i}", T, rules=RULES)
+            session.add(Tag(lead_id=lead_id, tag=f"t{i}"))
+        session.commit()
+
+
+async def test_the_lead_page_takes_the_same_queries_for_a_long_story(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await sign_in(client, "mia@t.io")
+    path = f"/console/leads/{world.leads['ada@corp.com'].id}"
+    short = await queries_of(world, client, path)
+    longer_story(world, "ada@corp.com", 15)
+
+    long = await queries_of(world, client, path)
+
+    assert short == long
+    with world.sessions() as session:
+        assert session.query(Event).count() > 15 and session.query(Delivery).count() == 0
