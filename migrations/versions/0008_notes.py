@@ -1,6 +1,6 @@
 """Notes on leads: what sales and SDRs write about a lead, shown in its story.
 
-Revision ID: 0008_notes
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_notes"
+revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
