@@ -97,6 +97,7 @@ CODES: dict[str, str] = {
     "bad-cap": "A frequency cap is zero, has an unknown period or contradicts another.",
     "over-cap": "A path sends more touches in a period than the campaign's cap allows.",
     "unknown-activity": "An interest rule counts an activity that does not exist.",
+    "event-in-fit": "A fit rule asks about events, which fit (the lead's profile) never sees.",
     "bad-decay": "An interest decay is not above 0% and at most 100%.",
     "too-many-points": "A scoring rule gives or takes more than 10,000 points.",
     "bad-grade": "A grade rule is out of order, lacks an `else`, or grades an unknown score.",
