@@ -14,8 +14,9 @@ after they reached the split). Each of the three rates (opened, clicked, MQL
 per lead) is compared across arms with a test from `scipy.stats`: Fisher's
 exact test for two arms (exact at the small counts B2B campaigns have), the
 chi-square test of independence for more. A winner is called only when the
-test says p < `ALPHA` and every arm has at least `MIN_LEADS` leads;
-otherwise the verdict says why not.
+test says p < `ALPHA`, every arm has at least `MIN_LEADS` leads and, for the
+chi-square test, every cell expects at least 5; otherwise the verdict says
+why not.
 """
 
 from __future__ import annotations
@@ -270,6 +271,12 @@ def compare_metric(arms: Sequence[Arm], metric: str) -> Comparison:
     known = [r for r in rates if r is not None]
     difference = known[1] - known[0] if len(known) == 2 else max(known) - min(known)
     p_value = p_of(table)
+    if len(arms) > 2 and _sparse(table):
+        verdict = (
+            "not enough data to call a winner: the chi-square test needs 5 leads expected "
+            "in every arm either way"
+        )
+        return Comparison(metric, name, p_value, difference, None, verdict)
     few = [a for a in arms if a.leads < MIN_LEADS]
     if few:
         names = ", ".join(f'"{a.label}" {a.leads}' for a in few)
@@ -284,6 +291,13 @@ def compare_metric(arms: Sequence[Arm], metric: str) -> Comparison:
     best = max(arms, key=lambda a: a.rate(metric) or 0.0)
     verdict = f'"{best.label}" wins (p = {p_value:.3g} < {ALPHA})'
     return Comparison(metric, name, p_value, difference, best.label, verdict)
+
+
+def _sparse(table: Sequence[tuple[int, int]]) -> bool:
+    """Whether a cell of the table expects fewer than 5 (the chi-square approximation's rule)."""
+    grand = sum(a + b for a, b in table)
+    columns = (sum(a for a, _ in table), sum(b for _, b in table))
+    return any((a + b) * c / grand < 5 for a, b in table for c in columns) if grand else True
 
 
 def p_of(table: Iterable[tuple[int, int]]) -> float:

@@ -262,3 +262,14 @@ def test_report_campaign_prints_the_arms_and_the_verdicts_and_json(
     assert [a["opened"] for a in split["arms"]] == [1, 3]
     assert split["comparisons"][0]["winner"] is None
     assert split["comparisons"][0]["verdict"].startswith("not enough data")
+
+
+def test_three_arms_call_no_winner_while_a_cell_expects_fewer_than_five() -> None:
+    # Given three arms of 40 leads with 1, 2 and 9 MQLs: 4 expected per arm
+    arms = [arm("a", 40, mqls=1), arm("b", 40, mqls=2), arm("c", 40, mqls=9)]
+    sparse = compare_metric(arms, "mql")
+    assert sparse.winner is None and sparse.verdict.startswith("not enough data")
+
+    # And with 3, 4 and 14 (expected 7 each), "c" wins
+    arms = [arm("a", 40, mqls=3), arm("b", 40, mqls=4), arm("c", 40, mqls=14)]
+    assert compare_metric(arms, "mql").winner == "c"
