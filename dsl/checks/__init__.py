@@ -79,7 +79,7 @@ CODES: dict[str, str] = {
     "large-condition": "A condition (or a segment's lines together) joins over 100 comparisons.",
     "count-pointless": "A `count` holds always or never, asks for none, or enrolls on the first.",
     "count-plain": "A `count` asks for at least one event, as the condition alone does.",
-    "count-without-window": "A `count` in the MQL rule or a re-entering trigger has no `within`.",
+    "count-without-window": "A `count` in the trigger of a re-entering campaign has no `within`.",
     "unknown-campaign": "`enroll` names a campaign that does not exist.",
     "self-enroll": "A campaign enrolls leads into itself.",
     "unknown-segment": "`enroll when segment` names a segment that does not exist.",

@@ -6,15 +6,12 @@ every lead and `< 0` for none; `< 1`, `<= 0` and `== 0` ask for no such event,
 which `not event "x"` says plainly; `>= 1`, `> 0` and `!= 0` ask for one, which
 the atom alone says (a warning).
 
-A window (`within`) is needed where the count is asked again and again of a
-lead that must be able to fall out of it:
-
-* the MQL rule: a lead sales returned may qualify again only by new
-  behaviour, and a count of all time never falls, so the next event of any
-  kind would make it an MQL again on old visits;
-* `enroll when event ... count` in a campaign that re-enters (`reenter
-  after`): without a window every later event would enroll the lead again once
-  the reentry time has passed.
+A window (`within`) is needed in the `enroll when` of a campaign that
+re-enters (`reenter after`): a count of all time never falls, so once it has
+held, every later event would enroll the lead again whenever the reentry time
+has passed. Elsewhere a count without a window counts every event so far,
+which is what it says (the MQL rule, for a lead sales returned, counts only
+what happened since: `nurture.store.scoring`).
 
 An `enroll when` count must also rise with the event that fires it: a trigger
 is tried when an event arrives, so `count < 3` would enroll on the first one.
@@ -44,13 +41,6 @@ def check_counts(ctx: Context) -> Iterator[Diagnostic]:
                 atom = f'event "{trigger.value.value}"'
                 yield from _pointless(trigger.count, atom, trigger.within)
                 yield from _trigger_rules(campaign, trigger, trigger.count)
-    for scoring in ctx.program.scorings():
-        for rule in scoring.mql:
-            for sub in walk.subconditions(rule.cond):
-                if not isinstance(sub, ast.Engagement | ast.EventCond):
-                    continue
-                if sub.count is not None and sub.within is None:
-                    yield _no_window(sub.count, _atom_text(sub), "mql")
 
 
 def _pointless(count: ast.Count, atom: str, within: ast.Duration | None) -> Iterator[Diagnostic]:
@@ -80,23 +70,14 @@ def _trigger_rules(
         yield _error("count-pointless", count.span, message, hint)
     reenters = any(r.after is not None for r in _settings(campaign, ast.Reenter))
     if trigger.within is None and reenters:
-        yield _no_window(count, atom, "reenter")
+        yield _no_window(count, atom)
 
 
-_WHY = {
-    "mql": (
-        "the MQL rule is asked again at each event, and a count of all time never falls: "
-        "a lead sales returned would qualify again on old behaviour"
-    ),
-    "reenter": (
-        "the campaign re-enters, and a count of all time never falls: every later event "
-        "would enroll the lead again"
-    ),
-}
-
-
-def _no_window(count: ast.Count, atom: str, where: str) -> Diagnostic:
-    message = f"`{atom} count {count.op} {count.number}` needs `within`: {_WHY[where]}"
+def _no_window(count: ast.Count, atom: str) -> Diagnostic:
+    message = (
+        f"`{atom} count {count.op} {count.number}` needs `within`: the campaign re-enters, and "
+        "a count of all time never falls, so every later event would enroll the lead again"
+    )
     hint = f"say over how long, as in `{atom} count {count.op} {count.number} within 7 days`"
     return _error("count-without-window", count.span, message, hint)
 
