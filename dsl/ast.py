@@ -78,14 +78,25 @@ class Truthy:
 
 
 @dataclass(frozen=True, slots=True)
+class Count:
+    """`count >= 3`: how many of the events an atom matches, compared with a whole number."""
+
+    op: str  # == != >= <= > <
+    number: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Engagement:
-    """`opened`, `clicked [link] [message]`, `replied`, `bounced`, with optional `within`."""
+    """`opened`, `clicked [link] [message]`, `replied`, `bounced`, with optional `count`
+    and `within`."""
 
     kind: str  # opened | clicked | replied | bounced
     link: Word | None
     message: Word | None
     within: Duration | None
     span: Span
+    count: Count | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +107,12 @@ class Tagged:
 
 @dataclass(frozen=True, slots=True)
 class EventCond:
-    """`event "pricing_viewed" [within 7 days]`."""
+    """`event "pricing_viewed" [count >= 3] [within 7 days]`."""
 
     name: Word
     within: Duration | None
     span: Span
+    count: Count | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +269,9 @@ class Trigger:
     value: Word | None
     duration: Duration | None
     span: Span
+    count: Count | None = None
+    """`enroll when event "x" count >= 3 [within 7 days]`: the count and its window."""
+    within: Duration | None = None
 
 
 @dataclass(frozen=True, slots=True)

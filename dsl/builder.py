@@ -108,6 +108,7 @@ _Branch = _constructor(ast.Branch)
 _Campaign = _constructor(ast.Campaign)
 _Cap = _constructor(ast.Cap)
 _Compare = _constructor(ast.Compare)
+_Count = _constructor(ast.Count)
 _Decay = _constructor(ast.Decay)
 _Duration = _constructor(ast.Duration)
 _EndAfter = _constructor(ast.EndAfter)
@@ -241,8 +242,10 @@ class AstBuilder:
     def trigger_tagged(self, span: Span, tag: Tok) -> ast.Trigger:
         return _Trigger("tagged", self._word(tag), None, span)
 
-    def trigger_event(self, span: Span, name: Tok) -> ast.Trigger:
-        return _Trigger("event", self._word(name), None, span)
+    def trigger_event(
+        self, span: Span, name: Tok, count: ast.Count | None = None, within: Any = None
+    ) -> ast.Trigger:
+        return _Trigger("event", self._word(name), None, span, count, within)
 
     def trigger_inactive(self, span: Span, duration: ast.Duration) -> ast.Trigger:
         return _Trigger("inactive", None, duration, span)
@@ -392,7 +395,8 @@ class AstBuilder:
         link = next((self._word(p) for p in parts if isinstance(p, Tok)), None)
         message = next((p for p in parts if isinstance(p, ast.Word)), None)
         within = next((p for p in parts if isinstance(p, ast.Duration)), None)
-        return _Engagement(kind, link, message, within, span)
+        count = next((p for p in parts if isinstance(p, ast.Count)), None)
+        return _Engagement(kind, link, message, within, span, count)
 
     def opened(self, span: Span, *parts: Any) -> ast.Engagement:
         return self._engagement("opened", span, parts)
@@ -415,8 +419,13 @@ class AstBuilder:
     def tagged(self, span: Span, tag: Tok) -> ast.Tagged:
         return _Tagged(self._word(tag), span)
 
-    def event(self, span: Span, name: Tok, within: ast.Duration | None = None) -> ast.EventCond:
-        return _EventCond(self._word(name), within, span)
+    def event(self, span: Span, name: Tok, *parts: Any) -> ast.EventCond:
+        within = next((p for p in parts if isinstance(p, ast.Duration)), None)
+        count = next((p for p in parts if isinstance(p, ast.Count)), None)
+        return _EventCond(self._word(name), within, span, count)
+
+    def count(self, span: Span, op: str, number: Tok) -> ast.Count:
+        return _Count(op, _int(number), span)
 
     def compare(self, span: Span, subj: ast.Subject, op: str, value: ast.Value) -> ast.Compare:
         return _Compare(subj, op, value, span)

@@ -204,7 +204,18 @@ def _trigger(trigger: ast.Trigger) -> dict[str, Json]:
         )
     if trigger.duration is not None:
         data["seconds"] = seconds(trigger.duration)
+    if trigger.count is not None:
+        _counted(data, trigger.count)
+        data["within"] = seconds(trigger.within) if trigger.within else None
     return data
+
+
+def _counted(atom: dict[str, Json], count: ast.Count | None) -> dict[str, Json]:
+    """`count >= 3` as `"count": {"cmp": ">=", "n": 3}`; an atom without one keeps its old
+    shape, so graphs (and their content hashes) written before counts existed do not change."""
+    if count is not None:
+        atom["count"] = {"cmp": count.op, "n": count.number}
+    return atom
 
 
 def _window(window: ast.Window) -> dict[str, Json]:
@@ -260,20 +271,26 @@ def _cond(cond: ast.Cond) -> Json:
     if isinstance(cond, ast.Not):
         return {"op": "not", "arg": _cond(cond.item)}
     if isinstance(cond, ast.Engagement):
-        return {
-            "op": cond.kind,
-            "message": cond.message.value if cond.message else None,
-            "link": cond.link.value if cond.link else None,
-            "within": seconds(cond.within) if cond.within else None,
-        }
+        return _counted(
+            {
+                "op": cond.kind,
+                "message": cond.message.value if cond.message else None,
+                "link": cond.link.value if cond.link else None,
+                "within": seconds(cond.within) if cond.within else None,
+            },
+            cond.count,
+        )
     if isinstance(cond, ast.Tagged):
         return {"op": "tagged", "tag": cond.tag.value}
     if isinstance(cond, ast.EventCond):
-        return {
-            "op": "event",
-            "name": cond.name.value,
-            "within": seconds(cond.within) if cond.within else None,
-        }
+        return _counted(
+            {
+                "op": "event",
+                "name": cond.name.value,
+                "within": seconds(cond.within) if cond.within else None,
+            },
+            cond.count,
+        )
     if isinstance(cond, ast.Truthy):
         return {"op": "truthy", "field": stored_field(cond.field)}
     field = cond.subject.field

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dsl.graph import Edge, Json, Node, StepGraph
 from dsl.vocabulary import NAMED_LISTS, written_field
@@ -75,11 +75,11 @@ def _atom(cond: dict[str, Json]) -> str:
             words.append(quoted(str(cond["link"])))
         if cond.get("message") is not None:
             words.append(str(cond["message"]))
-        return " ".join(words) + _within(cond)
+        return " ".join(words) + _count(cond) + _within(cond)
     if op == "tagged":
         return f"tagged {quoted(str(cond.get('tag')))}"
     if op == "event":
-        return f"event {quoted(str(cond.get('name')))}" + _within(cond)
+        return f"event {quoted(str(cond.get('name')))}" + _count(cond) + _within(cond)
     if op == "truthy":  # the compiler keeps a truthy field's `lead.` prefix
         return "lead." + written_field(str(cond.get("field")).removeprefix("lead."))
     if op == "compare":
@@ -91,7 +91,12 @@ def _atom(cond: dict[str, Json]) -> str:
     return json.dumps(cond, ensure_ascii=False)
 
 
-def _within(cond: dict[str, Json]) -> str:
+def _count(cond: Mapping[str, Json]) -> str:
+    count = cond.get("count")
+    return f" count {count.get('cmp')} {count.get('n')}" if isinstance(count, dict) else ""
+
+
+def _within(cond: Mapping[str, Json]) -> str:
     within = cond.get("within")
     return f" within {duration_words(within)}" if isinstance(within, int) else ""
 
@@ -180,7 +185,7 @@ def _timeout_label(node: Node) -> str:
     within = node.params.get("within")
     cond = node.params.get("cond")
     words = duration_words(within) if isinstance(within, int) else "the wait"
-    if isinstance(cond, dict) and cond.get("within") == within:
+    if isinstance(cond, dict) and cond.get("within") == within and "count" not in cond:
         if cond.get("op") in _ENGAGEMENT_NOUNS:
             return f"no {_ENGAGEMENT_NOUNS[cond['op']]} in {words}"
         if cond.get("op") == "event":
@@ -218,7 +223,7 @@ def _trigger(trigger: dict[str, Json]) -> str:
     if on == "inactive":
         return f"inactive for {duration_words(int(trigger.get('seconds') or 0))}"
     key = {"tagged": "tag", "event": "name", "segment": "segment"}.get(str(on), "")
-    return f"{on} {quoted(str(trigger.get(key)))}"
+    return f"{on} {quoted(str(trigger.get(key)))}" + _count(trigger) + _within(trigger)
 
 
 def _window(window: dict[str, Json]) -> str:

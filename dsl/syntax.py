@@ -136,8 +136,10 @@ class _Builder(Transformer[Token, Any]):
     def trigger_tagged(self, meta: Meta, tag: Token) -> ast.Trigger:
         return ast.Trigger("tagged", self._word(tag), None, self._s(meta))
 
-    def trigger_event(self, meta: Meta, name: Token) -> ast.Trigger:
-        return ast.Trigger("event", self._word(name), None, self._s(meta))
+    def trigger_event(
+        self, meta: Meta, name: Token, count: ast.Count | None = None, within: Any = None
+    ) -> ast.Trigger:
+        return ast.Trigger("event", self._word(name), None, self._s(meta), count, within)
 
     def trigger_inactive(self, meta: Meta, duration: ast.Duration) -> ast.Trigger:
         return ast.Trigger("inactive", None, duration, self._s(meta))
@@ -275,7 +277,8 @@ class _Builder(Transformer[Token, Any]):
         link = next((self._word(p) for p in parts if isinstance(p, Token)), None)
         message = next((p for p in parts if isinstance(p, ast.Word)), None)
         within = next((p for p in parts if isinstance(p, ast.Duration)), None)
-        return ast.Engagement(kind, link, message, within, self._s(meta))
+        count = next((p for p in parts if isinstance(p, ast.Count)), None)
+        return ast.Engagement(kind, link, message, within, self._s(meta), count)
 
     def opened(self, meta: Meta, *parts: Any) -> ast.Engagement:
         return self._engagement("opened", meta, parts)
@@ -298,8 +301,13 @@ class _Builder(Transformer[Token, Any]):
     def tagged(self, meta: Meta, tag: Token) -> ast.Tagged:
         return ast.Tagged(self._word(tag), self._s(meta))
 
-    def event(self, meta: Meta, name: Token, within: ast.Duration | None = None) -> ast.EventCond:
-        return ast.EventCond(self._word(name), within, self._s(meta))
+    def event(self, meta: Meta, name: Token, *parts: Any) -> ast.EventCond:
+        within = next((p for p in parts if isinstance(p, ast.Duration)), None)
+        count = next((p for p in parts if isinstance(p, ast.Count)), None)
+        return ast.EventCond(self._word(name), within, self._s(meta), count)
+
+    def count(self, meta: Meta, op: str, number: Token) -> ast.Count:
+        return ast.Count(op, _int(number), self._s(meta))
 
     def compare(self, meta: Meta, subj: ast.Subject, op: str, value: ast.Value) -> ast.Compare:
         return ast.Compare(subj, op, value, self._s(meta))

@@ -172,6 +172,8 @@ def campaign_durations(campaign: ast.Campaign) -> Iterator[tuple[str, ast.Durati
     for setting in campaign.settings:
         if isinstance(setting, ast.Trigger) and setting.duration is not None:
             yield "inactive for", setting.duration
+        elif isinstance(setting, ast.Trigger) and setting.within is not None:
+            yield "enroll when ... within", setting.within
         elif isinstance(setting, ast.Reenter) and setting.after is not None:
             yield "reenter after", setting.after
         elif isinstance(setting, ast.EndAfter):

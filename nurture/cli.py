@@ -28,6 +28,7 @@ COMMANDS: Final = {
     "check": "cli_lang",
     "graph": "cli_lang",
     "deploy": "cli_deploy",
+    "diff": "cli_diff",
     "simulate": "cli_simulate",
     "serve": "cli_serve",
     "run": "cli_run",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from nurture.handoff.report import Group, Keeping
     from nurture.reports import CampaignReport, Funnel
+    from nurture.split_report import SplitResult
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 Url = Annotated[
@@ -81,7 +82,8 @@ def campaign_command(
     as_json: AsJson = False,
     url: Url = None,
 ) -> None:
-    """One campaign: enrollments per version, and per step sends, opens, clicks, bounces."""
+    """One campaign: enrollments per version, per step sends, opens, clicks, bounces, and
+    each A/B split's arms with a significance test."""
     from dsl.vocabulary import suggest
     from nurture.reports import UnknownCampaign, campaign_report
 
@@ -207,6 +209,40 @@ def _print_campaign(data: CampaignReport) -> None:
         )
     console.print(versions)
     console.print(steps if data.steps else "no touches yet")
+    for split in data.splits:
+        _print_split(console, split)
+
+
+_METRIC_WORDS = {"opened": "opened", "clicked": "clicked", "mql": "MQL"}
+
+
+def _print_split(console: Console, split: SplitResult) -> None:
+    """One split: its arms side by side, then each rate compared with its test and verdict."""
+    title = f"A/B split at line {split.line} (v{split.version}, step {split.step})"
+    arms = Table(title=title, title_justify="left")
+    for column in ("arm", "share", "leads", "sends", "opened", "clicked", "MQLs"):
+        arms.add_column(column, justify="left" if column == "arm" else "right")
+    for a in split.arms:
+        arms.add_row(
+            a.label,
+            f"{a.share:g}%",
+            f"{a.leads:,}",
+            f"{a.sends:,}",
+            _engaged(a.opened, a.rate("opened")),
+            _engaged(a.clicked, a.rate("clicked")),
+            _engaged(a.mqls, a.rate("mql")),
+        )
+    tests = Table(show_header=True, box=None, pad_edge=False)
+    for column in ("rate", "difference", "test", "p", "verdict"):
+        tests.add_column(column)
+    for c in split.comparisons:
+        labels = [a.label for a in split.arms]
+        between = f"{labels[1]} vs {labels[0]}" if len(labels) == 2 else "best vs worst"
+        difference = "" if c.difference is None else f"{c.difference * 100:+.1f} points, {between}"
+        p_value = "" if c.p_value is None else f"{c.p_value:.3g}"
+        tests.add_row(_METRIC_WORDS[c.metric], difference, c.test, p_value, c.verdict)
+    console.print(arms)
+    console.print(tests)
 
 
 def _engaged(count: int, rate: float | None) -> str:

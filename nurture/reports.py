@@ -39,6 +39,7 @@ from nurture.models import (
     LifecycleTransition,
     MqlRecord,
 )
+from nurture.split_report import SplitResult, split_results
 
 FUNNEL: Final = tuple(s for s in STAGES if s != "returned")
 """The stages in funnel order; `returned` is a way back, reported beside them."""
@@ -264,6 +265,8 @@ class CampaignReport:
     name: str
     versions: tuple[Version, ...]
     steps: tuple[Step, ...]
+    splits: tuple[SplitResult, ...] = ()
+    """Each `split`'s arms, compared (`split_report`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -274,6 +277,7 @@ class CampaignReport:
             "steps": [
                 {**asdict(s), "rates": {e: s.rate(e) for e in ENGAGEMENT}} for s in self.steps
             ],
+            "splits": [split.to_json() for split in self.splits],
         }
 
 
@@ -287,7 +291,7 @@ class UnknownCampaign(LookupError):
 
 
 def campaign_report(session: Session, name: str) -> CampaignReport:
-    """Enrollments per version and touches per step of the campaign `name`."""
+    """Enrollments per version, touches per step and A/B results of the campaign `name`."""
     found = session.scalar(select(Campaign).where(Campaign.name == name))
     if found is None:
         raise UnknownCampaign(
@@ -304,6 +308,7 @@ def campaign_report(session: Session, name: str) -> CampaignReport:
         name,
         tuple(_version(session, v) for v in versions),
         tuple(step for v in versions for step in _steps(session, v)),
+        tuple(split for v in versions for split in split_results(session, v)),
     )
 
 

@@ -6,9 +6,9 @@ all and returns every problem, so a marketer sees the whole list at once.
 
 The checks live in themed modules: `names` (top-level items, settings),
 `templates` (channels, templates, subjects), `conditions` (fields, comparisons),
-`timing` (durations, windows, caps, lifetime), `flow` (enrollment, messages,
-reachability, loops, splits), `definitions` (scoring, fields) and `routing`
-(teams, routing rules, the SLA);
+`counts` (counting conditions), `timing` (durations, windows, caps, lifetime),
+`flow` (enrollment, messages, reachability, loops, splits), `definitions`
+(scoring, fields) and `routing` (teams, routing rules, the SLA);
 `base` holds the `Context` and the helpers they share.
 """
 
@@ -22,6 +22,7 @@ from dsl.checks.conditions import (
     check_condition_fields,
     check_condition_size,
 )
+from dsl.checks.counts import check_counts
 from dsl.checks.definitions import check_field_decls, check_scoring
 from dsl.checks.flow import (
     check_engagement_order,
@@ -76,6 +77,9 @@ CODES: dict[str, str] = {
     "bad-regex": "A `matches` pattern is not a valid regular expression.",
     "slow-regex": "A `matches` pattern can take exponential time: `(a+)+`, `(a|ab)*`.",
     "large-condition": "A condition (or a segment's lines together) joins over 100 comparisons.",
+    "count-pointless": "A `count` holds always or never, asks for none, or enrolls on the first.",
+    "count-plain": "A `count` asks for at least one event, as the condition alone does.",
+    "count-without-window": "A `count` in the trigger of a re-entering campaign has no `within`.",
     "unknown-campaign": "`enroll` names a campaign that does not exist.",
     "self-enroll": "A campaign enrolls leads into itself.",
     "unknown-segment": "`enroll when segment` names a segment that does not exist.",
@@ -93,6 +97,7 @@ CODES: dict[str, str] = {
     "bad-cap": "A frequency cap is zero, has an unknown period or contradicts another.",
     "over-cap": "A path sends more touches in a period than the campaign's cap allows.",
     "unknown-activity": "An interest rule counts an activity that does not exist.",
+    "event-in-fit": "A fit rule asks about events, which fit (the lead's profile) never sees.",
     "bad-decay": "An interest decay is not above 0% and at most 100%.",
     "too-many-points": "A scoring rule gives or takes more than 10,000 points.",
     "bad-grade": "A grade rule is out of order, lacks an `else`, or grades an unknown score.",
@@ -132,6 +137,7 @@ CHECKS: tuple[Check, ...] = (
     check_condition_fields,
     check_comparisons,
     check_condition_size,
+    check_counts,
     check_durations,
     check_wait_until,
     check_windows,

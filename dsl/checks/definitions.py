@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from dsl import ast
+from dsl import ast, walk
 from dsl import vocabulary as voc
 from dsl.checks.base import Context, _error, _keyword, _one_of, _repeats, _unknown, _warning
 from dsl.errors import Diagnostic
@@ -23,6 +23,7 @@ def check_scoring(ctx: Context) -> Iterator[Diagnostic]:
                 otherwise = f'use {_one_of(known)}, or event "name"'
                 yield _unknown("unknown-activity", "activity", rule.activity, known, otherwise)
         yield from _too_many_points(scoring)
+        yield from _events_in_fit(scoring)
         for decay in scoring.decay:
             if not 0 < decay.percent <= 100:
                 message = f"a decay of {decay.percent:g}% is not possible"
@@ -33,6 +34,18 @@ def check_scoring(ctx: Context) -> Iterator[Diagnostic]:
             yield _error("bad-grade", word.span, f"a second `grade {word.value}` rule", hint)
         for grades in scoring.grades:
             yield from _grade_rule(grades)
+
+
+def _events_in_fit(scoring: ast.Scoring) -> Iterator[Diagnostic]:
+    """Fit is the lead's profile: the engine scores fit rules without the lead's events, so
+    `event "x"` there never holds (and `not event "x"`, or `count < 3`, always does)."""
+    for rule in scoring.fit:
+        for sub in walk.subconditions(rule.cond):
+            if isinstance(sub, ast.Engagement | ast.EventCond):
+                what = "an event" if isinstance(sub, ast.EventCond) else f"`{sub.kind}`"
+                message = f"a fit rule asks about {what}, but fit reads only the lead's profile"
+                hint = 'score behaviour under `interest:` (`+15 per event "x"`), or in `mql when`'
+                yield _error("event-in-fit", sub.span, message, hint)
 
 
 def _too_many_points(scoring: ast.Scoring) -> Iterator[Diagnostic]:

@@ -20,6 +20,8 @@ leads (`scoring.CompiledScoring`, `triggers.Segments`), and must answer alike.
 
 from __future__ import annotations
 
+import operator
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -156,6 +158,10 @@ def _engagement(cond: dict[str, Json], ctx: Context) -> Truth:
         for e in ctx.events
         if _is_kind(e.name, kind) and e.at <= ctx.now and _link_matches(e.link, link)
     ]
+    count = cond.get("count")
+    if count is not None:
+        mine = _of_enrollment(found, cond.get("message"), ctx)
+        return counted([e.at for e in mine or ()], count, span_of(cond.get("within")), ctx)
     mine = _of_message(found, cond.get("message"), ctx)
     if mine is None:
         return False
@@ -164,6 +170,9 @@ def _engagement(cond: dict[str, Json], ctx: Context) -> Truth:
 
 def _event(cond: dict[str, Json], ctx: Context) -> Truth:
     found = [e for e in ctx.events if e.name == cond.get("name") and e.at <= ctx.now]
+    count = cond.get("count")
+    if count is not None:
+        return counted([e.at for e in found], count, span_of(cond.get("within")), ctx)
     return timed(found, span_of(cond.get("within")), ctx, lookback=True)
 
 
@@ -193,6 +202,15 @@ def _of_message(events: list[Event], message: Json, ctx: Context) -> list[Event]
     return [e for e in events if e.delivery and ref.is_key(e.delivery, refs.enrollment)]
 
 
+def _of_enrollment(events: list[Event], message: Json, ctx: Context) -> list[Event] | None:
+    """What a count counts: a named message's events as `_of_message` finds them; with no
+    message, in an enrollment, the events of all its messages (not only the last one)."""
+    refs = ctx.refs
+    if refs is None or message is not None:
+        return _of_message(events, message, ctx)
+    return [e for e in events if e.delivery and e.delivery.enrollment == refs.enrollment]
+
+
 def span_of(within: Json) -> timedelta | None:
     """A `within` in seconds as a span (None: no `within`)."""
     return None if within is None else timedelta(seconds=float(within))
@@ -219,6 +237,63 @@ def timed(events: list[Event], span: timedelta | None, ctx: Scope, lookback: boo
     if events and any(e.at <= deadline and (lower is None or e.at >= lower) for e in events):
         return True
     return None if ctx.now < deadline else False
+
+
+def counted(times: list[datetime], count: Json, span: timedelta | None, ctx: Scope) -> Truth:
+    """`count <cmp> N [within W]` over the moments of the matching events (all by `ctx.now`).
+
+    Without `within`, every event so far counts. Outside a waiting branch, the
+    events of the last W count. In a branch reached at `since`, what is compared
+    is the most events any W-long span ending during the wait held (the peak),
+    so `count >= 3 within 7 days` is "three within some 7 days, the last of them
+    during the wait", as `event "x" within 7 days` is the same with one. The
+    peak only grows until the deadline, so the answer is known early when no
+    larger peak could change it (`>= 3` once 3 are seen; `< 3` is false then),
+    and unknown (None) until the deadline otherwise.
+    """
+    if not isinstance(count, dict):
+        return False
+    test = COUNT_TESTS.get(count.get("cmp"))
+    number = count.get("n")
+    if test is None or not isinstance(number, int):
+        return False
+    if span is None:
+        return test(len(times), number)
+    if ctx.since is None:
+        start = ctx.now - span
+        return test(sum(1 for at in times if at >= start), number)
+    deadline = ctx.since + span
+    most = peak(times, span, ctx.since, min(ctx.now, deadline))
+    if ctx.now >= deadline or settled(str(count.get("cmp")), most, number):
+        return test(most, number)
+    return None
+
+
+def settled(cmp: str, peak: int, number: int) -> bool:
+    """Whether `peak <cmp> number` stays as it is however much the peak still grows."""
+    return peak > number or (peak == number and cmp in (">=", "<"))
+
+
+def peak(times: list[datetime], span: timedelta, first: datetime, last: datetime) -> int:
+    """The most of `times` that any span [t - `span`, t] holds, for t from `first` to `last`.
+
+    The count changes only where an event enters, so the candidates for t are
+    `first` and each event time between `first` and `last`.
+    """
+    ordered = sorted(times)
+    ends = [first, *(at for at in ordered if first <= at <= last)]
+    return max(bisect_right(ordered, t) - bisect_left(ordered, t - span) for t in ends)
+
+
+COUNT_TESTS: dict[Any, Callable[[int, int], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+"""How a count compares with its number."""
 
 
 # ---------------------------------------------------------------- comparisons

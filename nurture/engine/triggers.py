@@ -1,12 +1,15 @@
 """Which leads a campaign enrolls, and whether a lead may enter it again.
 
 Triggers are the compiled `enroll when` settings: `{"on": "created"}`,
-`{"on": "tagged", "tag": ...}`, `{"on": "event", "name": ...}`,
+`{"on": "tagged", "tag": ...}`, `{"on": "event", "name": ...}` (with `"count"` and
+`"within"` for `enroll when event "x" count >= 3 within 7 days`),
 `{"on": "inactive", "seconds": ...}`, `{"on": "segment", "segment": ...}` and
 `{"on": "returned"}` (sales sent the lead back to nurture).
 
 `created`, `tagged`, `event` and `returned` fire on the happening itself (a tag the lead
-already had when the campaign was deployed does not enroll it). `inactive`
+already had when the campaign was deployed does not enroll it); a counted `event` fires
+on the event that brings the count to what it asks, so the candidate must carry the
+lead's events. `inactive`
 and `segment` are states, checked on a periodic `Sweep`; `segment` is also
 checked on every other happening, since any change may bring a lead into a
 segment. Whether a lead enters is then up to `reenter`: never again when the
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dsl.graph import Json, StepGraph
-from nurture.engine.conditions import Context, Facts, evaluate
+from nurture.engine.conditions import Context, Facts, counted, evaluate, span_of
 from nurture.engine.predicates import Predicate, compile_condition
 from nurture.engine.state import Event, LeadView
 from nurture.engine.values import as_instant
@@ -102,7 +105,9 @@ def fires(
     if on == "tagged":
         return isinstance(happening, TagAdded) and happening.tag == trigger.get("tag")
     if on == "event":
-        return isinstance(happening, EventOccurred) and happening.event.name == trigger.get("name")
+        if not isinstance(happening, EventOccurred) or happening.event.name != trigger.get("name"):
+            return False
+        return "count" not in trigger or _count_reached(trigger, candidate, happening.at)
     if on == "returned":
         return isinstance(happening, Returned)
     if on == "inactive":
@@ -162,6 +167,15 @@ def last_activity(candidate: Candidate, now: datetime) -> datetime | None:
     if moments:
         return max(moments)
     return as_instant(candidate.lead.field("created_at"))
+
+
+def _count_reached(trigger: Mapping[str, Json], candidate: Candidate, at: datetime) -> bool:
+    """`enroll when event "x" count >= 3 within 7 days`: the count as it stood when this
+    event happened (not when the trigger is checked), counting it and those before it."""
+    name = trigger.get("name")
+    times = [e.at for e in candidate.events if e.name == name and e.at <= at]
+    span = span_of(trigger.get("within"))
+    return counted(times, trigger.get("count"), span, Facts(candidate.lead, (), at)) is True
 
 
 def _inactive(candidate: Candidate, trigger: Mapping[str, Json], now: datetime) -> bool:

@@ -196,7 +196,8 @@ def _enroll(
     now: datetime,
 ) -> list[int]:
     """Enroll `lead` where a happening fires a trigger and reentry allows; the new ids."""
-    candidate = _candidate(session, lead, now, segments=any(_segment(v) for v in versions))
+    reads = any(_segment(v) or _counts(v) for v in versions)
+    candidate = _candidate(session, lead, now, with_events=reads)
     segments = active_segments(session) if any(_segment(v) for v in versions) else None
     created: list[int] = []
     past = list(candidate.past)
@@ -218,9 +219,15 @@ def _on(version: Version, kind: str) -> bool:
     return any(t.get("on") == kind for t in version.graph.triggers)
 
 
-def _candidate(session: Session, lead: Lead, now: datetime, *, segments: bool) -> Candidate:
+def _counts(version: Version) -> bool:
+    """Whether a trigger counts events (`enroll when event "x" count >= 3`): it reads them."""
+    return any("count" in t for t in version.graph.triggers)
+
+
+def _candidate(session: Session, lead: Lead, now: datetime, *, with_events: bool) -> Candidate:
+    """The lead as triggers see it; its events only when a segment or a count reads them."""
     tags = session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id))
-    events = load_events(session, [lead.id], now).get(lead.id, []) if segments else []
+    events = load_events(session, [lead.id], now).get(lead.id, []) if with_events else []
     return Candidate(lead_view(lead, tags), events, past_enrollments(session, lead.id))
 
 
@@ -256,7 +263,7 @@ def enroll_into(
     lead = _lock_lead(session, lead_id)
     if version is None or lead is None:
         return None
-    candidate = _candidate(session, lead, now, segments=False)
+    candidate = _candidate(session, lead, now, with_events=False)
     if candidate.lead.suppressed:
         return None
     if not may_enter(version.graph, candidate.past, now):

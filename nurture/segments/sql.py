@@ -7,7 +7,8 @@ waiting branch, no `refs`), which is how segments are evaluated in Python:
   ``and``/``or``: one subquery with an ``IN`` list, see `chains`);
   ``event "x" within W`` and ``opened``/``clicked``/``replied``/``bounced``
   are ``EXISTS`` over ``events`` that happened by `now` (and, with
-  ``within``, in the last W).
+  ``within``, in the last W); with ``count >= N`` (any comparison), a
+  ``COUNT`` of those events compared with N.
   An event's name is its type, or a custom event's own name.
 - ``clicked "pricing"``: the click's link contains the text, case aside.
   A named message (``opened whitepaper``) matches nothing: events carry no
@@ -52,6 +53,7 @@ from sqlalchemy import (
 
 from dsl.graph import Json
 from dsl.vocabulary import GRADES, STAGE_RANK
+from nurture.engine.conditions import COUNT_TESTS
 from nurture.engine.state import utc
 from nurture.models import EVENT_TYPES, Event, Lead, Tag
 from nurture.segments import values
@@ -144,13 +146,13 @@ def _event(cond: dict[str, Json], now: datetime) -> Bool:
     name = cond.get("name")
     if not isinstance(name, str):
         return false()
-    return _events(_named(lambda text: text == name, name), cond.get("within"), now)
+    return _events(_named(lambda text: text == name, name), cond, now)
 
 
 def _engagement(cond: dict[str, Json], now: datetime) -> Bool:
     kind, link, message = cond["op"], cond.get("link"), cond.get("message")
-    if message is not None:
-        return false()  # events carry no `as` name (see the module docstring)
+    if message is not None:  # events carry no `as` name (see the module docstring)
+        return _none_counted(cond)
     if kind == "bounced":
         kinds = _named(lambda text: or_(text == kind, text.startswith("bounced_", autoescape=True)))
     else:
@@ -162,7 +164,7 @@ def _engagement(cond: dict[str, Json], now: datetime) -> Bool:
             Event.link.is_not(None),
             func.lower(Event.link).contains(wanted, autoescape=True),
         )
-    return _events(kinds, cond.get("within"), now)
+    return _events(kinds, cond, now)
 
 
 def _named(test: Callable[[Any], Bool], name: str | None = None) -> Bool:
@@ -180,15 +182,36 @@ def _named(test: Callable[[Any], Bool], name: str | None = None) -> Bool:
     return or_(and_(custom, test(Event.name)), and_(not_(custom), test(Event.type)))
 
 
-def _events(which: Bool, within: Json, now: datetime) -> Bool:
-    found = exists().where(Event.lead_id == Lead.id, Event.occurred_at <= now, which)
-    if within is None:
-        return found
-    try:
-        since = now - timedelta(seconds=float(within))
-    except (TypeError, ValueError, OverflowError):
+def _events(which: Bool, cond: dict[str, Json], now: datetime) -> Bool:
+    """Some of the events `which` selects happened by `now` (in the last `within`); with a
+    `count`, how many of them did, compared with its number."""
+    within, count = cond.get("within"), cond.get("count")
+    where = [Event.lead_id == Lead.id, Event.occurred_at <= now, which]
+    if within is not None:
+        try:
+            where.append(Event.occurred_at >= now - timedelta(seconds=float(within)))
+        except (TypeError, ValueError, OverflowError):
+            return false()
+    if count is None:
+        return exists().where(*where)
+    test, number = _count_test(count)
+    if test is None:
         return false()
-    return found.where(Event.occurred_at >= since)
+    return test(select(func.count(Event.id)).where(*where).scalar_subquery(), number)
+
+
+def _count_test(count: Json) -> tuple[Callable[[Any, int], Bool] | None, int]:
+    """The comparison of `count <cmp> N` and N (None: a count `conditions` finds false)."""
+    if not isinstance(count, dict) or not isinstance(count.get("n"), int):
+        return None, 0
+    test: Any = COUNT_TESTS.get(count.get("cmp"))  # the operator module's: SQL or ints alike
+    return test, int(str(count["n"]))
+
+
+def _none_counted(cond: dict[str, Json]) -> Bool:
+    """An atom that matches no event: false, or with a count, whether 0 passes it."""
+    test, number = _count_test(cond.get("count"))
+    return true() if test is not None and test(0, number) else false()
 
 
 # ---------------------------------------------------------------- comparisons

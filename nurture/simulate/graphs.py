@@ -31,6 +31,9 @@ SCORES = 16
 FIELDS = 32
 ANY = ENGAGE | CUSTOM | TAGS | STAGE | SCORES | FIELDS
 
+EVENT_ATOMS = ("event", "opened", "clicked", "replied", "bounced")
+"""Condition atoms about events, whose `within` span time alone moves past."""
+
 
 def atoms(cond: Json) -> Iterator[dict[str, Json]]:
     """Every leaf of a compiled condition (`and`/`or`/`not` are walked through)."""
@@ -81,7 +84,8 @@ class Drift:
 
     Two things change a condition's truth by time alone: an event leaving a
     `within` span (`event "x" within 30 days` turns false: only under a `not`
-    can that make the whole condition true) and interest decaying (`interest
+    can that make the whole condition true; a count falls, so `count < 3 within
+    30 days` may turn true) and interest decaying (`interest
     < 20` may turn true; `interest >= 20` only false, but under a `not` the
     other way round). `and` and `or` never turn a part's change around, so a
     part whose change can only make the whole false is left out.
@@ -106,13 +110,26 @@ class Drift:
                 self._walk(arg, positive, falls)
         elif op == "not":
             self._walk(cond.get("arg"), not positive, falls)
-        elif op in ("event", "opened", "clicked", "replied", "bounced"):
+        elif op in EVENT_ATOMS:
             within = cond.get("within")
-            if within is not None and not positive:
+            if within is not None and _lapses_to(cond, positive):
                 name = str(cond.get("name")) if op == "event" else str(op)
                 self.spans.setdefault(name, set()).add(float(within))
         elif _decays_to(cond, positive, falls):
             self.decay = True
+
+
+def _lapses_to(atom: dict[str, Json], positive: bool) -> bool:
+    """Whether an event leaving the atom's `within` span can turn the atom to `positive`.
+
+    Without a count the atom can only turn false. A count falls as events
+    leave: that can make `<`/`<=` true and `>=`/`>` false, and `==`/`!=` either.
+    """
+    count = atom.get("count")
+    if not isinstance(count, dict):
+        return not positive
+    cmp = count.get("cmp")
+    return cmp in ("==", "!=") or (cmp in RISING) == positive
 
 
 def _decays_to(atom: dict[str, Json], positive: bool, falls: bool) -> bool:
@@ -144,10 +161,8 @@ def hopeful(cond: Json, falls: bool = True, positive: bool = True) -> Json:
         return {**cond, "args": [hopeful(a, falls, positive) for a in cond.get("args") or ()]}
     if op == "not":
         return {**cond, "arg": hopeful(cond.get("arg"), falls, not positive)}
-    lapses = op in ("event", "opened", "clicked", "replied", "bounced")
-    if (lapses and cond.get("within") is not None and not positive) or _decays_to(
-        cond, positive, falls
-    ):
+    lapses = op in EVENT_ATOMS and cond.get("within") is not None
+    if (lapses and _lapses_to(cond, positive)) or _decays_to(cond, positive, falls):
         return ALWAYS if positive else NEVER
     return cond
 
@@ -201,13 +216,21 @@ def _follow_ups(graph: StepGraph, send_id: str) -> tuple[str, ...]:
 
 
 def custom_events(program: CompiledProgram) -> tuple[str, ...]:
-    """Custom events the scoring model counts and `enroll when event` triggers wait for."""
+    """Custom events the scoring model counts, `enroll when event` triggers wait for, and
+    `event "x" count ...` conditions count (the MQL rule's "three visits in a week")."""
     names: list[str] = []
-    for rule in (program.scoring or {}).get("interest") or ():
+    scoring = program.scoring or {}
+    for rule in scoring.get("interest") or ():
         if rule.get("event") == "custom" and rule.get("name"):
             names.append(str(rule["name"]))
+    conds: list[Json] = [scoring.get("mql"), *program.segments.values()]
     for graph in program.campaigns.values():
         names.extend(str(t["name"]) for t in graph.triggers if t.get("on") == "event")
+        conds.extend(conditions(graph))
+    for cond in conds:
+        names.extend(
+            str(a["name"]) for a in atoms(cond) if a.get("op") == "event" and a.get("count")
+        )
     return tuple(dict.fromkeys(names))
 
 

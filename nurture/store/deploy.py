@@ -8,32 +8,31 @@ Versions: a campaign whose content hash equals its current version's is
 unchanged; one whose text equals an older version's is *reverted* (the
 current version points back at it; hashes are unique per campaign); any
 other text is version ``newest + 1``. Leads in flight keep the version they
-entered. A step map (``--migrate``) moves the in-flight enrollments of the
-previous current version to the new one, and only when it maps every step
-they are at; otherwise the whole deploy is refused.
+entered. A step map (``--migrate``) moves in-flight enrollments of older
+versions to the new current one, planned by `migrating`: every older version
+with leads in flight must be covered (moved or kept by name), and every step
+they are at mapped; otherwise the whole deploy is refused. `preview` plans the
+same and raises nothing, for ``deploy --dry-run``; its caller rolls back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dsl import ast
 from dsl.graph import CompiledProgram, StepGraph
-from nurture.models import Campaign, CampaignVersion, Definition, Enrollment
+from nurture.models import Campaign, CampaignVersion, Definition
 from nurture.store.definitions import active, content_hash
+from nurture.store.migrating import IN_FLIGHT, MOVE, Placed, StepMap, VersionPlan, apply, plan
 
 NEW, CHANGED, UNCHANGED, REVERTED = "new", "changed", "unchanged", "reverted"
-IN_FLIGHT: Final = ("active", "waiting")
-"""Enrollment states a step map moves; done and exited ones stay where they ended."""
-
-StepMap = Mapping[str, Mapping[str, str]]
-"""``{campaign: {old_step_id: new_step_id}}``."""
+__all__ = ["IN_FLIGHT", "StepMap"]
 
 
 class DeployError(Exception):
@@ -69,8 +68,13 @@ class Outcome:
     """``new``, ``changed``, ``reverted`` or ``unchanged``."""
     previous: int | None = None
     """The version that was current before, for changed and reverted campaigns."""
-    moved: int = 0
-    """Enrollments moved to this version by the step map."""
+    plans: tuple[VersionPlan, ...] = ()
+    """What happens to the leads in flight on each older version (`migrating`)."""
+
+    @property
+    def moved(self) -> int:
+        """Enrollments moved to this version by the step map."""
+        return sum(p.in_flight for p in self.plans if p.action == MOVE)
 
 
 # ---------------------------------------------------------------- what to deploy
@@ -144,31 +148,55 @@ def deploy(
 ) -> list[Outcome]:
     """Store what changed in `items` at `now`; with `step_map`, move enrollments too.
 
-    Raises `DeployError` for a step map that names unknown campaigns or steps,
-    or that leaves an in-flight enrollment unmapped.
+    Raises `DeployError` for a step map that names unknown campaigns, versions
+    or steps, that leaves an older version with leads in flight uncovered, or
+    an in-flight enrollment unmapped.
     """
-    items = list(items)
-    campaigns = [i for i in items if i.kind == "campaign"]
-    placed = [_place_campaign(session, item, now) for item in campaigns]
-    outcomes = [outcome for outcome, _ in placed]
-    if step_map:
-        versions = {o.name: (o, pair) for o, pair in placed}
-        outcomes = _migrate(session, step_map, versions, outcomes)
-    outcomes += [_place_definition(session, i, now) for i in items if i.kind != "campaign"]
-    session.flush()
+    outcomes, problems = _deploy(session, items, now, step_map, move=True)
+    if problems:
+        raise DeployError(problems)
     return outcomes
 
 
-_Pair = tuple[CampaignVersion | None, CampaignVersion]
-"""The version current before the deploy (None for a new campaign) and the one after."""
+def preview(
+    session: Session, items: Iterable[Item], now: datetime, *, step_map: StepMap | None = None
+) -> tuple[list[Outcome], list[str]]:
+    """What `deploy` would do, and why it would be refused (no problems: it would not be).
+
+    It writes as `deploy` does, moving nothing; the caller rolls the transaction back.
+    """
+    return _deploy(session, items, now, step_map, move=False)
 
 
-def _place_campaign(session: Session, item: Item, now: datetime) -> tuple[Outcome, _Pair]:
+def _deploy(
+    session: Session,
+    items: Iterable[Item],
+    now: datetime,
+    step_map: StepMap | None,
+    *,
+    move: bool,
+) -> tuple[list[Outcome], list[str]]:
+    items = list(items)
+    campaigns = [i for i in items if i.kind == "campaign"]
+    placed = [_place_campaign(session, item, now) for item in campaigns]
+    migration = plan(session, step_map, (p for _, p in placed))
+    if move and not migration.problems:
+        apply(migration)
+    outcomes = [
+        replace(o, plans=tuple(p for p in migration.plans if p.campaign == o.name))
+        for o, _ in placed
+    ]
+    outcomes += [_place_definition(session, i, now) for i in items if i.kind != "campaign"]
+    session.flush()
+    return outcomes, migration.problems
+
+
+def _place_campaign(session: Session, item: Item, now: datetime) -> tuple[Outcome, Placed]:
     campaign = _campaign(session, item.name)
     current = _version(session, campaign.id, campaign.current_version)
     if current is not None and current.content_hash == item.hash:
         unchanged = Outcome("campaign", item.name, current.version, item.hash, UNCHANGED)
-        return unchanged, (current, current)
+        return unchanged, Placed(item.name, campaign.id, current, current, True)
     target = session.scalars(
         select(CampaignVersion).where(
             CampaignVersion.campaign_id == campaign.id, CampaignVersion.content_hash == item.hash
@@ -180,7 +208,7 @@ def _place_campaign(session: Session, item: Item, now: datetime) -> tuple[Outcom
     campaign.current_version = target.version
     previous = None if current is None else current.version
     outcome = Outcome("campaign", item.name, target.version, item.hash, status, previous)
-    return outcome, (current, target)
+    return outcome, Placed(item.name, campaign.id, current, target, False)
 
 
 def _campaign(session: Session, name: str) -> Campaign:
@@ -245,134 +273,3 @@ def _place_definition(session: Session, item: Item, now: datetime) -> Outcome:
         )
     )
     return Outcome(item.kind, item.name, version, item.hash, NEW if newest is None else CHANGED)
-
-
-# ---------------------------------------------------------------- migrating enrollments
-
-
-def _migrate(
-    session: Session,
-    step_map: StepMap,
-    versions: Mapping[str, tuple[Outcome, _Pair]],
-    outcomes: list[Outcome],
-) -> list[Outcome]:
-    problems = list(_map_problems(step_map, versions))
-    if problems:
-        raise DeployError(problems)
-    moved: dict[str, int] = {}
-    for name, mapping in step_map.items():
-        outcome, (before, after) = versions[name]
-        assert before is not None  # _map_problems refused new and unchanged campaigns
-        moved[name] = _move(session, outcome, before, after, mapping)
-    return [
-        Outcome(o.kind, o.name, o.version, o.hash, o.status, o.previous, moved.get(o.name, 0))
-        for o in outcomes
-    ]
-
-
-def _map_problems(
-    step_map: StepMap, versions: Mapping[str, tuple[Outcome, _Pair]]
-) -> Iterable[str]:
-    for name, mapping in step_map.items():
-        if name not in versions:
-            known = ", ".join(_q(n) for n in versions) or "none"
-            yield (
-                f"--migrate names campaign {_q(name)}, which this deploy does not have "
-                f"(campaigns: {known})"
-            )
-            continue
-        outcome, (before, after) = versions[name]
-        if before is None or outcome.status == UNCHANGED:
-            why = "is new" if before is None else "is unchanged"
-            yield f"--migrate maps campaign {_q(name)}, but it {why}: no version to move from"
-            continue
-        old_nodes, new_nodes = before.graph["nodes"], after.graph["nodes"]
-        old_ids = {n["id"] for n in old_nodes}
-        new_ids = {n["id"] for n in new_nodes}
-        for old, new in mapping.items():
-            if old not in old_ids:
-                yield f"--migrate {_q(name)}: step {old} is not in v{before.version}"
-            if new not in new_ids:
-                yield f"--migrate {_q(name)}: step {new} is not in v{after.version}"
-
-
-def _move(
-    session: Session,
-    outcome: Outcome,
-    before: CampaignVersion,
-    after: CampaignVersion,
-    mapping: Mapping[str, str],
-) -> int:
-    enrollments = session.scalars(
-        select(Enrollment)
-        .where(Enrollment.campaign_version_id == before.id, Enrollment.state.in_(IN_FLIGHT))
-        .order_by(Enrollment.id)
-        .with_for_update()
-    ).all()
-    old_nodes = {n["id"]: n for n in before.graph["nodes"]}
-    unmapped: dict[str, list[Enrollment]] = {}
-    for enrollment in enrollments:
-        for step in _steps_of(enrollment, old_nodes):
-            if step not in mapping:
-                unmapped.setdefault(step, []).append(enrollment)
-    if unmapped:
-        raise DeployError(_unmapped_message(outcome, before, after, unmapped, old_nodes))
-    for enrollment in enrollments:
-        _remap(enrollment, after, mapping)
-    return len(enrollments)
-
-
-def _steps_of(enrollment: Enrollment, old_nodes: Mapping[str, Any]) -> list[str]:
-    """The old step ids an enrollment refers to: its cursor, its wait, its loop counters."""
-    steps = [enrollment.cursor]
-    waiting = enrollment.waiting_for
-    if isinstance(waiting, dict) and isinstance(waiting.get("node"), str):
-        steps.append(waiting["node"])
-    steps += [key for key in enrollment.iterations if key in old_nodes]
-    return list(dict.fromkeys(steps))
-
-
-def _remap(enrollment: Enrollment, after: CampaignVersion, mapping: Mapping[str, str]) -> None:
-    enrollment.campaign_version_id = after.id
-    enrollment.cursor = mapping[enrollment.cursor]
-    waiting = enrollment.waiting_for
-    if isinstance(waiting, dict) and isinstance(waiting.get("node"), str):
-        enrollment.waiting_for = {**waiting, "node": mapping[waiting["node"]]}
-    enrollment.iterations = {mapping.get(k, k): v for k, v in enrollment.iterations.items()}
-
-
-def _unmapped_message(
-    outcome: Outcome,
-    before: CampaignVersion,
-    after: CampaignVersion,
-    unmapped: Mapping[str, list[Enrollment]],
-    old_nodes: Mapping[str, Any],
-) -> list[str]:
-    count = len({e.id for found in unmapped.values() for e in found})
-    lines = [
-        f"cannot migrate {_q(outcome.name)} v{before.version} → v{after.version}: "
-        f"{count} in-flight {'enrollment is' if count == 1 else 'enrollments are'} "
-        "at steps the map does not mention:"
-    ]
-    for step in sorted(unmapped, key=_step_order):
-        found = unmapped[step]
-        node = old_nodes.get(step, {})
-        where = f"{node.get('kind', '?')}, line {node.get('line', '?')}"
-        ids = ", ".join(f"{e.id} (lead {e.lead_id})" for e in found[:10])
-        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
-        noun = "enrollment" if len(found) == 1 else "enrollments"
-        lines.append(f"  {step} ({where}): {noun} {ids}{more}")
-    lines.append(
-        f"map these steps to steps of v{after.version}, "
-        f"or deploy without --migrate to leave them on v{before.version}"
-    )
-    return lines
-
-
-def _step_order(step: str) -> tuple[int, str]:
-    digits = step.lstrip("n")
-    return (int(digits), step) if digits.isdigit() else (1 << 30, step)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '\\"') + '"'

@@ -95,6 +95,9 @@ def condition_of(cond: str) -> object:
         'tagged "活跃" and lead.city == "上海"',
         'lead.company == "Say \\"hi\\""',
         "interest < 10 or fit <= 5",
+        'event "page_viewed" count >= 3 within 7 days',
+        "opened count >= 2 within 2 weeks",
+        'clicked "download" whitepaper count < 2',
     ],
 )
 def test_describe_condition_gives_back_the_source_words(cond: str) -> None:

@@ -38,6 +38,14 @@ GRADES = st.sampled_from([None, "A", "b", "C", "F", "Z"])
 TAGS_ = st.sampled_from(["a", "b", "customer"])
 MESSAGES = st.sampled_from([None, "first", "story"])
 WITHIN = st.sampled_from([None, 0, 3600, 86400, 7 * 86400])
+COUNTS = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {"cmp": st.sampled_from(["==", "!=", ">=", "<=", ">", "<", "~"]), "n": st.integers(0, 3)}
+    ),
+    st.sampled_from([{}, "3", {"cmp": ">=", "n": "2"}]),
+)
+"""`count` of an event atom: none, a comparison (an odd one too), malformed shapes."""
 HOURS = st.integers(-300, 48).map(lambda h: NOW + timedelta(hours=h))
 KEY = st.builds(
     DeliveryKey,
@@ -110,7 +118,8 @@ def atoms() -> st.SearchStrategy[Any]:
             "message": MESSAGES,
             "link": st.sampled_from([None, "pricing", "DOWNLOAD"]),
             "within": WITHIN,
-        }
+        },
+        optional={"count": COUNTS},
     )
     return st.one_of(
         compare,
@@ -118,7 +127,8 @@ def atoms() -> st.SearchStrategy[Any]:
         st.fixed_dictionaries({"op": st.just("tagged"), "tag": TAGS_}),
         st.fixed_dictionaries({"op": st.just("truthy"), "field": FIELD}),
         st.fixed_dictionaries(
-            {"op": st.just("event"), "name": st.sampled_from(["webinar", "x"]), "within": WITHIN}
+            {"op": st.just("event"), "name": st.sampled_from(["webinar", "x"]), "within": WITHIN},
+            optional={"count": COUNTS},
         ),
         st.sampled_from([{"op": "teleport"}, {}, None, "tagged", {"op": "and"}]),
     )

@@ -63,6 +63,9 @@ def statements(draw: st.DrawFn, depth: int, indent: str, in_loop: bool) -> list[
         elif kind in ("if_engaged", "if_tagged"):
             if kind == "if_engaged":
                 what = draw(st.sampled_from(["opened", "clicked", 'clicked "pricing"']))
+                if draw(st.booleans()):  # a count: the peak of the wait, known early or not
+                    cmp = draw(st.sampled_from([">=", ">", "<", "<=", "==", "!="]))
+                    what += f" count {cmp} {draw(st.integers(2, 3))}"
                 cond = f"{what} within {draw(st.sampled_from(DURATIONS))}"
                 if draw(st.booleans()):
                     cond = "not " + cond

@@ -105,6 +105,71 @@ def test_an_enroll_step_enters_the_target_campaign(
     assert campaigns_of(runtime.sessions, lead_id) == ["After the webinar", "Product drip"]
 
 
+BURST = """\
+campaign "Three visits"
+  enroll when event "page_viewed" count >= 3 within 7 days
+  send email "t/more"
+"""
+
+
+def test_a_count_trigger_enrolls_when_the_third_visit_of_a_week_arrives(
+    runtime: Runtime, sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock
+) -> None:
+    # Given a campaign entered on three page views in a week
+    file = write_campaign(tmp_path / "burst", BURST, "burst.nurture")
+    deploy_sources(sessions, {str(file): file.read_text()}, clock.now())
+    driver = Driver(runtime)
+    steady = add_lead(runtime.sessions, triggers_checked_at=MONDAY)
+    burst = add_lead(
+        runtime.sessions, "burst@example.com", phone="+8613912345679", triggers_checked_at=MONDAY
+    )
+
+    # When one lead visits on days 0, 4, 8 and 12, each checked as it comes,
+    # and the other on days 12 and 13, checked, then day 15
+    def visit(lead_id: int, day: int) -> None:
+        clock.advance_to(max(clock.now(), MONDAY + timedelta(days=day)))
+        with runtime.sessions() as session, session.begin():
+            record_event(session, lead_id, "page_viewed", None, MONDAY + timedelta(days=day))
+        driver.tick()
+
+    for day in (0, 4, 8, 12):
+        visit(steady, day)
+    visit(burst, 12)
+    visit(burst, 13)
+    assert campaigns_of(runtime.sessions, burst) == []
+    visit(burst, 15)
+
+    # Then only the burst enters, at its third visit, and once however often it is checked
+    driver.tick()
+    assert campaigns_of(runtime.sessions, steady) == []
+    assert campaigns_of(runtime.sessions, burst) == ["Three visits"]
+
+
+def test_visits_checked_together_late_still_count_as_they_happened(
+    runtime: Runtime, sessions: sessionmaker[Session], tmp_path: Path, clock: VirtualClock
+) -> None:
+    # Given the same campaign, and visits recorded before any check: days 0, 5 and 10, and
+    # for a second lead days 0, 1 and 2, all checked in one poll a while later
+    file = write_campaign(tmp_path / "burst", BURST, "burst.nurture")
+    deploy_sources(sessions, {str(file): file.read_text()}, clock.now())
+    driver = Driver(runtime)
+    spread = add_lead(runtime.sessions, triggers_checked_at=MONDAY)
+    close = add_lead(
+        runtime.sessions, "close@example.com", phone="+8613912345679", triggers_checked_at=MONDAY
+    )
+    with runtime.sessions() as session, session.begin():
+        for lead_id, days in ((spread, (0, 5, 10)), (close, (0, 1, 2))):
+            for day in days:
+                at = MONDAY + timedelta(days=day)
+                record_event(session, lead_id, "page_viewed", None, at, now=at)
+    clock.advance(timedelta(days=40))
+    driver.tick()
+
+    # Then each count is taken as of its own visit: the close visits enroll, the spread ones not
+    assert campaigns_of(runtime.sessions, close) == ["Three visits"]
+    assert campaigns_of(runtime.sessions, spread) == []
+
+
 def test_inactive_leads_enroll_on_the_sweep_and_reenter_after_the_gap(
     runtime: Runtime, flows: Path, clock: VirtualClock
 ) -> None:

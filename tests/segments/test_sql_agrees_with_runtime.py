@@ -526,3 +526,116 @@ def test_account_fields_select_alike_in_sql_and_in_the_runtime(engine: Engine) -
         assert len(by_sql(session, where('lead.account.name == "Acme Corp"'), T)) == 1
         assert len(by_sql(session, where("lead.is_customer"), T)) == 1
         assert len(by_sql(session, where("lead.account.owner"), T)) == 2
+
+
+# ---------------------------------------------------------------- counts
+
+COUNT_SPANS = (None, 86400, 3 * 86400, 7 * 86400, 14 * 86400)
+VISITS: tuple[tuple[float, ...], ...] = (
+    (),
+    (0.5,),
+    (1, 2, 3),  # three in a week
+    (1, 5, 9, 13),  # one a week, never three
+    (0, 0.25, 3, 7, 7, 20),  # two at the 7-day edge exactly
+    (2, 4, 6, 8, 10),
+)
+"""Each lead's page views, in days before T (ages at the edge of a window count, as `>=`)."""
+
+
+def _counted_atoms() -> st.SearchStrategy[Json]:
+    counts = st.builds(
+        lambda cmp, n: {"cmp": cmp, "n": n},
+        st.sampled_from(("==", "!=", ">=", "<=", ">", "<")),
+        st.integers(0, 5),
+    )
+    return st.one_of(
+        st.builds(
+            lambda w, c: {"op": "event", "name": "page_viewed", "within": w, "count": c},
+            st.sampled_from(COUNT_SPANS),
+            counts,
+        ),
+        st.builds(
+            lambda op, w, c: {"op": op, "message": None, "link": None, "within": w, "count": c},
+            st.sampled_from(("opened", "clicked")),
+            st.sampled_from(COUNT_SPANS),
+            counts,
+        ),
+        st.builds(
+            lambda w, c: {
+                "op": "clicked",
+                "message": None,
+                "link": "pricing",
+                "within": w,
+                "count": c,
+            },
+            st.sampled_from(COUNT_SPANS),
+            counts,
+        ),
+    )
+
+
+COUNTED = st.recursive(
+    _counted_atoms(),
+    lambda inner: st.one_of(
+        st.builds(lambda a: {"op": "and", "args": a}, st.lists(inner, max_size=3)),
+        st.builds(lambda a: {"op": "or", "args": a}, st.lists(inner, max_size=3)),
+        st.builds(lambda a: {"op": "not", "arg": a}, inner),
+    ),
+    max_leaves=4,
+)
+
+
+def test_counts_select_alike_in_sql_and_in_the_runtime(engine: Engine) -> None:
+    # Given leads with page views, opens and clicks at many ages, stored by the store
+    with Session(engine) as session:
+        for i, days in enumerate(VISITS):
+            lead, _ = upsert_lead(session, {"email": f"v{i}@acme.com"}, T - 60 * DAY)
+            for age in days:
+                record_event(session, lead.id, "page_viewed", None, T - age * DAY, now=T)
+            for age in days[: i % 4]:
+                record_event(session, lead.id, "opened", None, T - age * DAY, now=T)
+                link = "https://x.test/pricing" if i % 2 else "https://x.test/other"
+                record_event(session, lead.id, "clicked", None, T - age * DAY, now=T, link=link)
+        session.commit()
+
+        # Then the key moment "three visits in a week" picks the lead that had them, alike
+        three = where('event "page_viewed" count >= 3 within 7 days')
+        assert by_sql(session, three, T) == by_python(session, three, T)
+        assert len(by_sql(session, three, T)) == 3  # (1, 2, 3), the edge pair, (2, 4, 6)
+
+        # And any counting condition selects the same leads in SQL and in the runtime
+        @settings(max_examples=150, deadline=None, database=None)
+        @given(cond=COUNTED)
+        def agree(cond: Json) -> None:
+            assert by_sql(session, cond, T) == by_python(session, cond, T), cond
+
+        agree()
+
+
+def test_three_visits_in_a_week_make_an_mql_at_the_third(engine: Engine) -> None:
+    # Given the agreement's key moment as the MQL rule
+    rule = """
+scoring "Key moments"
+  interest:
+    +2 per visit
+  mql when event "page_viewed" count >= 3 within 7 days
+"""
+    with Session(engine) as session:
+        deploy_scoring(session, rule)
+        steady, _ = upsert_lead(session, {"email": "steady@acme.com"}, T - 60 * DAY)
+        burst, _ = upsert_lead(session, {"email": "burst@acme.com"}, T - 60 * DAY)
+
+        # When one lead visits once a week for a month and the other three times in four days
+        for week in range(4):
+            record_event(session, steady.id, "page_viewed", None, T + week * 7 * DAY)
+        for day in (0, 1):
+            record_event(session, burst.id, "page_viewed", None, T + day * DAY)
+        assert burst.stage == "lead"
+        third = T + 4 * DAY
+        record_event(session, burst.id, "page_viewed", None, third)
+        session.commit()
+
+        # Then only the burst is an MQL, from its third visit
+        assert steady.stage == "lead" and not mqls(session, steady.id)
+        [record] = mqls(session, burst.id)
+        assert burst.stage == "mql" and record.at == third
