@@ -42,6 +42,7 @@ COMMANDS: Final = {
     "deliveries": "cli_run",
     "segment": "cli_segment",
     "sales": "cli_sales",
+    "doctor": "cli_doctor",
 }
 """Every command, in the order ``--help`` lists them, and the ``nurture`` module defining it."""
 

@@ -569,3 +569,17 @@ class Definition(Base):
     """The compiled JSON, as ``dsl.CompiledProgram`` holds it."""
     source: Mapped[str] = mapped_column(Text)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WechatToken(Base):
+    """A WeChat app's access token, shared by every worker; its row is the lock that lets
+    one of them at a time fetch a new one (see `nurture.runtime.wechat_tokens`)."""
+
+    __tablename__ = "wechat_tokens"
+
+    appid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None]
+    fetches: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Tokens fetched for this app so far (the endpoint's daily limit is counted by WeChat)."""

@@ -73,22 +73,38 @@ ADDRESS_FAILURES: Final = (
 def make_channels(settings: Settings) -> dict[str, Channel]:
     """The channels `settings` configure, by channel name; call on the loop that runs them."""
     sender = Sender(settings.sender_address())
+    dkim = settings.dkim_signer()
     webhooks = settings.webhook_url or settings.crm_webhook_url or settings.wecom_url
     if settings.smtp_url is None:
-        outbox = OutboxChannel(settings.outbox, sender=sender)
+        outbox = OutboxChannel(settings.outbox, sender=sender, dkim=dkim)
         made: dict[str, Channel] = dict.fromkeys(CHANNELS, outbox)
         if webhooks:  # a configured webhook is called, outbox or not
             made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
         return made
-    smtp = SmtpChannel(settings.smtp_config(), pool_size=settings.send_concurrency)
+    smtp = SmtpChannel(settings.smtp_config(), pool_size=settings.send_concurrency, dkim=dkim)
     made = {"email": smtp}
     if settings.sms_url:
         made["sms"] = SmsChannel(settings.sms_url, token=settings.sms_token)
-    if settings.wechat_url:
-        made["wechat"] = WechatChannel(settings.wechat_url, token=settings.wechat_token)
+    wechat = wechat_channel(settings)
+    if wechat is not None:
+        made["wechat"] = wechat
     if webhooks:
         made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
     return made
+
+
+def wechat_channel(settings: Settings) -> WechatChannel | None:
+    """WeChat through the relay, or WeChat itself with the database's shared token; or None."""
+    if settings.wechat_url:
+        return WechatChannel(settings.wechat_url, token=settings.wechat_token)
+    endpoint = settings.wechat_token_endpoint()
+    if endpoint is None:
+        return None
+    from nurture.runtime.database import runtime_engine, sessions_for
+    from nurture.runtime.wechat_tokens import SharedTokens
+
+    sessions = sessions_for(runtime_engine(settings.database_url, pool_size=1))
+    return WechatChannel(tokens=SharedTokens(sessions, endpoint), api_url=settings.wechat_api_url)
 
 
 MISSING_SETTING: Final = {
