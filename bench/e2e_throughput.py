@@ -280,7 +280,7 @@ def end_to_end(
         )
         engine = runtime_engine(url, pool_size=4)
         sessions = sessions_for(engine)
-        deploy_sources(sessions, write_campaign(folder / f"p{processes}"), datetime.now(UTC))
+        deploy_sources(sessions, write_campaign(folder / f"p{processes}{dkim}"), datetime.now(UTC))
         seed(sessions, args.touches, datetime.now(UTC) + timedelta(days=1))
         log = folder / f"workers-{processes}{dkim}.log"
         workers = start_workers(

@@ -242,6 +242,8 @@ class SmtpChannel(ClosingContext):
         try:
             address = recipient(message.to)[1]
             email = self._content(message, address)
+        except ChannelConfigError:  # no DKIM key for the message's From: nothing can go out
+            raise
         except PermanentChannelError as e:
             return Receipt.permanent(str(e))
         async with self._slots:

@@ -180,6 +180,16 @@ def test_a_sender_domain_without_a_key_is_a_config_error(smtp_server: SmtpServer
 
 
 @pytest.mark.asyncio
+async def test_a_from_header_of_a_domain_without_a_key_is_a_config_error(
+    smtp_server: SmtpServer, ed_key: DkimKey
+) -> None:
+    async with SmtpChannel.from_url(smtp_server.url(), dkim=DkimSigner([ed_key])) as channel:
+        with pytest.raises(ChannelConfigError, match="no DKIM key for the sender's domain other"):
+            await channel.send(email(headers={"From": "Other <news@other.test>"}))
+    assert smtp_server.messages == []
+
+
+@pytest.mark.asyncio
 async def test_the_outbox_writes_what_smtp_would_send_signed(
     tmp_path: Path, ed_key: DkimKey
 ) -> None:
