@@ -136,8 +136,9 @@ def wechat_channel(settings: Settings) -> WechatChannel | None:
     from nurture.runtime.database import runtime_engine, sessions_for
     from nurture.runtime.wechat_tokens import SharedTokens
 
-    sessions = sessions_for(runtime_engine(settings.database_url, pool_size=1))
-    return WechatChannel(tokens=SharedTokens(sessions, endpoint), api_url=settings.wechat_api_url)
+    engine = runtime_engine(settings.database_url, pool_size=1)
+    tokens = SharedTokens(sessions_for(engine), endpoint, owned=engine)
+    return WechatChannel(tokens=tokens, api_url=settings.wechat_api_url)
 
 
 MISSING_SETTING: Final = {

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +41,7 @@ class SharedTokens:
         *,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
+        owned: Engine | None = None,
     ) -> None:
         self.sessions = sessions
         self.endpoint = endpoint
@@ -48,6 +49,8 @@ class SharedTokens:
         """Tokens this instance fetched from WeChat (for tests and logs)."""
         self._client = client or httpx.Client(follow_redirects=False)
         self._clock = clock
+        self._owned = owned
+        """The engine made for this cache alone, disposed when it closes."""
         self._current: AccessToken | None = None
         self._lock = asyncio.Lock()
 
@@ -62,6 +65,8 @@ class SharedTokens:
 
     def close(self) -> None:
         self._client.close()
+        if self._owned is not None:
+            self._owned.dispose()
 
     async def _shared(self, rejected: str | None) -> str:
         async with self._lock:  # one caller of this process at the database at a time
