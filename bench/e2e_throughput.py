@@ -30,6 +30,11 @@ so the CPU-bound ceiling, the CPUs divided by all that work per touch, is
 the most a row could reach with nothing idle; a ratio goal above a row's
 ceiling cannot be met here without making a touch cheaper in CPU.
 
+`--dkim rsa ed25519` (the default; `--dkim` alone: none) adds end-to-end rows
+with the first `--workers` count whose every message is DKIM-signed with an
+RSA-2048 or an Ed25519 key, so the signature's CPU per touch shows beside
+the unsigned row; a last line times signing alone in this process.
+
 Needs PostgreSQL (``NURTURE_TEST_PG_URL``, default the local ``test``
 database) and Redis on 127.0.0.1:6379 (database 8 is flushed).
 """
@@ -65,7 +70,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from smtp_raw import raw
 from smtp_sink import Sink, running_sink
 
-from channels import OutboundMessage, Sender, email_bytes
+from channels import DkimSigner, OutboundMessage, Sender, email_bytes, generate_key
+from channels.dkim import key_file
 from dsl.templates import FileTemplates
 from nurture import db
 from nurture.config import Settings
@@ -91,6 +97,7 @@ NURTURE = str(Path(sys.executable).with_name("nurture"))
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 BASE_URL = "https://t.acme.example"
 FROM = "news@acme.example"
+DKIM_LABELS = {"rsa": "RSA-2048", "ed25519": "Ed25519"}
 CAMPAIGN = """\
 campaign "Bench"
   enroll when lead created
@@ -214,7 +221,7 @@ def per_process(processes: int, args: argparse.Namespace) -> int:
 
 
 def start_workers(
-    url: str, sink: Sink, processes: int, args: argparse.Namespace, log: Path
+    url: str, sink: Sink, processes: int, args: argparse.Namespace, log: Path, dkim: str = ""
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
     env.update(
@@ -225,6 +232,7 @@ def start_workers(
         NURTURE_BASE_URL=BASE_URL,
         NURTURE_BATCH_SIZE=str(args.batch),
         NURTURE_SEND_CONCURRENCY=str(per_process(processes, args)),
+        NURTURE_DKIM=dkim,
     )
     out = log.open("wb")
     return subprocess.Popen(
@@ -245,7 +253,26 @@ def wait_ready(log: Path, processes: int, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Path) -> Row:
+def dkim_setting(algorithm: str, folder: Path) -> str:
+    """``NURTURE_DKIM`` for a new key of `algorithm` (RSA-2048 or Ed25519), written in `folder`."""
+    key = generate_key("acme.example", f"bench-{algorithm}", algorithm, 2048)
+    path = folder / f"{algorithm}.key"
+    path.write_bytes(key_file(key))
+    return f"{key.domain}:{key.selector}:{path}:{algorithm}"
+
+
+def signing_ms(data: bytes, algorithm: str, count: int = 200) -> float:
+    """CPU milliseconds to sign `data` once with a new key of `algorithm`, in this process."""
+    signer = DkimSigner([generate_key("acme.example", "s", algorithm, 2048)])
+    start = time.process_time()
+    for _ in range(count):
+        signer.sign(data, "acme.example")
+    return (time.process_time() - start) / count * 1000
+
+
+def end_to_end(
+    sink: Sink, processes: int, args: argparse.Namespace, folder: Path, dkim: str = ""
+) -> Row:
     redis.Redis.from_url(REDIS_URL).flushdb()
     with schema() as url:
         settings = Settings(
@@ -253,10 +280,12 @@ def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Pat
         )
         engine = runtime_engine(url, pool_size=4)
         sessions = sessions_for(engine)
-        deploy_sources(sessions, write_campaign(folder / f"p{processes}"), datetime.now(UTC))
+        deploy_sources(sessions, write_campaign(folder / f"p{processes}{dkim}"), datetime.now(UTC))
         seed(sessions, args.touches, datetime.now(UTC) + timedelta(days=1))
-        log = folder / f"workers-{processes}.log"
-        workers = start_workers(url, sink, processes, args, log)
+        log = folder / f"workers-{processes}{dkim}.log"
+        workers = start_workers(
+            url, sink, processes, args, log, dkim_setting(dkim, folder) if dkim else ""
+        )
         broker = RedisBroker(url=REDIS_URL)  # type: ignore[no-untyped-call]
         queue = Queue(broker)
         scheduler = Scheduler(sessions, SystemClock(), settings, queue, backlog=queue.backlog)
@@ -288,7 +317,7 @@ def end_to_end(sink: Sink, processes: int, args: argparse.Namespace, folder: Pat
             workers.wait(timeout=30)
             broker.close()
             engine.dispose()
-    label = "nurture end to end"
+    label = f"nurture end to end, DKIM {DKIM_LABELS[dkim]}" if dkim else "nurture end to end"
     connections = processes * per_process(processes, args)
     return Row(label, processes, connections, args.touches, seconds, cpu, sink_cpu, services)
 
@@ -354,6 +383,13 @@ def main() -> None:
         action="store_true",
         help="share --connections among the worker processes (default: each has them all)",
     )
+    parser.add_argument(
+        "--dkim",
+        nargs="*",
+        choices=sorted(DKIM_LABELS),
+        default=sorted(DKIM_LABELS, reverse=True),
+        help="DKIM-signed end-to-end rows (default: rsa ed25519)",
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, running_sink() as sink:
@@ -363,6 +399,8 @@ def main() -> None:
         raw_before = raw_row(sink, args.touches, args.connections, data)
         for processes in args.workers:
             rows.append(end_to_end(sink, processes, args, Path(tmp)))
+        for algorithm in args.dkim:
+            rows.append(end_to_end(sink, args.workers[0], args, Path(tmp), algorithm))
         raw_after = raw_row(sink, args.touches, args.connections, data)
     best_raw = max(raw_before, raw_after, key=lambda r: r.rate)
     table = Table(
@@ -403,6 +441,9 @@ def main() -> None:
         "(PostgreSQL, Redis, the scheduler) and all of them; CPU-bound ceiling: the ratio that "
         "work would reach with every CPU busy with it"
     )
+    signing = ", ".join(f"{DKIM_LABELS[a]} {signing_ms(data, a):.2f} ms" for a in args.dkim)
+    if signing:
+        console.print(f"DKIM signing alone, CPU per message in this process (dkimpy): {signing}")
 
 
 def ceiling(row: Row) -> float:

@@ -54,15 +54,19 @@ class HttpChannel(ClosingContext):
         if self._own_client:
             await self._client.aclose()
 
-    async def _post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Receipt:
+    async def _post(
+        self, url: str, content: bytes, headers: Mapping[str, str], shown: str | None = None
+    ) -> Receipt:
+        """POST `content` to `url`; `shown` names the URL in messages (without its secrets)."""
         if self._closed:
             raise RuntimeError(f"{type(self).__name__}.send() after aclose()")
         self._check_loop()
         headers = {"Content-Type": "application/json", **self._auth, **headers}
+        shown = shown or url
         try:
             response = await self._client.post(url, content=content, headers=headers)
         except _UNANSWERED as e:
-            what = f"{self.name} provider at {url} did not answer"
+            what = f"{self.name} provider at {shown} did not answer"
             if isinstance(e, httpx.TimeoutException):
                 what = f"{what} within {self.timeout:g} s"
             return Receipt.unknown(
@@ -72,13 +76,13 @@ class HttpChannel(ClosingContext):
         except httpx.TimeoutException as e:
             kind = type(e).__name__
             return Receipt.transient(
-                f"{self.name} provider at {url} timed out after {self.timeout:g} s ({kind})"
+                f"{self.name} provider at {shown} timed out after {self.timeout:g} s ({kind})"
             )
         except httpx.TransportError as e:
-            return Receipt.transient(f"cannot reach {self.name} provider at {url}: {e!r}")
-        return self._receipt(response)
+            return Receipt.transient(f"cannot reach {self.name} provider at {shown}: {e!r}")
+        return self._receipt(response, shown)
 
-    def _receipt(self, response: httpx.Response) -> Receipt:
+    def _receipt(self, response: httpx.Response, shown: str) -> Receipt:
         answer = json_object(response)
         status = response.status_code
         if response.is_success:
@@ -86,7 +90,7 @@ class HttpChannel(ClosingContext):
         reason = error_reason(answer, response)
         if status in (401, 403):
             raise ChannelConfigError(
-                f"{self.name} provider at {response.url} refused our credentials: {reason}"
+                f"{self.name} provider at {shown} refused our credentials: {reason}"
             )
         if status in (408, 429) or status >= 500:
             return Receipt.transient(

@@ -18,6 +18,10 @@ connection the server closed while idle is replaced and the message tried once
 more (such a connection fails at MAIL FROM, before the message is taken).
 Refused credentials, a refused sender and TLS failures raise
 `ChannelConfigError`: no message could go out, whoever the lead.
+
+With a `DkimSigner` every message is DKIM-signed with the keys of its From's
+domain (`channels.dkim`); a signer without a key for the sender's domain is a
+`ChannelConfigError` when the channel is made.
 """
 
 from __future__ import annotations
@@ -35,14 +39,20 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import aiosmtplib
 
 from channels.base import ClosingContext, OutboundMessage, Receipt, require_channel
+from channels.dkim import DkimSigner
 from channels.errors import ChannelConfigError, PermanentChannelError, TransientChannelError
-from channels.mime import Sender, build_email, email_bytes, recipient
+from channels.mime import SMTP_POLICY, Sender, build_email, email_bytes, from_domain, recipient
 
 __all__ = ["Sender", "SmtpChannel", "SmtpConfig", "build_email", "email_bytes"]
 
 Security = Literal["plain", "starttls", "tls"]
 Content = bytes | EmailMessage
 """A message as `email_bytes()` wrote it, or as an `EmailMessage` for aiosmtplib to write."""
+
+
+class _Utf8(bytes):
+    """A signed message that needs SMTPUTF8 (an address is not ASCII): sent as these bytes."""
+
 
 _SCHEMES: dict[str, tuple[Security, int]] = {
     "smtp": ("plain", 25),
@@ -198,7 +208,9 @@ class _Client(aiosmtplib.SMTP):
 class SmtpChannel(ClosingContext):
     """Sends email over a pool of up to `pool_size` persistent SMTP connections."""
 
-    def __init__(self, config: SmtpConfig, *, pool_size: int = 4) -> None:
+    def __init__(
+        self, config: SmtpConfig, *, pool_size: int = 4, dkim: DkimSigner | None = None
+    ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         self.config = config
@@ -207,6 +219,9 @@ class SmtpChannel(ClosingContext):
         """How many connections this channel has opened (for tests and metrics)."""
         self._sender = config.sender
         self._envelope_from = parseaddr(self._sender.from_addr)[1]
+        self._dkim = dkim
+        if dkim is not None:
+            dkim.check_domain(from_domain(self._sender.from_addr))
         self._tls_context = _tls_context(config)
         self._local_hostname = config.local_hostname
         self._slots = asyncio.Semaphore(pool_size)
@@ -214,8 +229,10 @@ class SmtpChannel(ClosingContext):
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 4) -> SmtpChannel:
-        return cls(SmtpConfig.from_url(url), pool_size=pool_size)
+    def from_url(
+        cls, url: str, *, pool_size: int = 4, dkim: DkimSigner | None = None
+    ) -> SmtpChannel:
+        return cls(SmtpConfig.from_url(url), pool_size=pool_size, dkim=dkim)
 
     async def send(self, message: OutboundMessage) -> Receipt:
         require_channel(message, "email", "SmtpChannel")
@@ -225,6 +242,8 @@ class SmtpChannel(ClosingContext):
         try:
             address = recipient(message.to)[1]
             email = self._content(message, address)
+        except ChannelConfigError:  # no DKIM key for the message's From: nothing can go out
+            raise
         except PermanentChannelError as e:
             return Receipt.permanent(str(e))
         async with self._slots:
@@ -237,11 +256,19 @@ class SmtpChannel(ClosingContext):
         """The message's bytes; an `EmailMessage` when an address needs SMTPUTF8.
 
         aiosmtplib generates such a message in UTF-8 and asks the server for
-        SMTPUTF8; everything else goes as prepared bytes, generated once.
+        SMTPUTF8; everything else goes as prepared bytes, generated once. With
+        DKIM keys the bytes are signed (a UTF-8 message is generated here, then signed).
         """
-        if address.isascii() and self._envelope_from.isascii():
-            return email_bytes(message, self._sender)
-        return build_email(message, self._sender)
+        ascii = address.isascii() and self._envelope_from.isascii()
+        if self._dkim is None:
+            return (
+                email_bytes(message, self._sender) if ascii else build_email(message, self._sender)
+            )
+        domain = from_domain(message.headers.get("From", self._sender.from_addr))
+        if ascii:
+            return self._dkim.sign(email_bytes(message, self._sender), domain)
+        raw = build_email(message, self._sender).as_bytes(policy=SMTP_POLICY.clone(utf8=True))
+        return _Utf8(self._dkim.sign(raw, domain))
 
     async def aclose(self) -> None:
         """Say QUIT on idle connections; busy ones close when their message is done."""
@@ -353,6 +380,12 @@ class SmtpChannel(ClosingContext):
 async def _send(
     client: aiosmtplib.SMTP, email: Content, sender: str, to: str
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    if isinstance(email, _Utf8):
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        if not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(f"the server does not take SMTPUTF8 for {to}")
+        return await client.sendmail(sender, [to], email, mail_options=["SMTPUTF8"])
     if isinstance(email, bytes):
         return await client.sendmail(sender, [to], email)
     return await client.send_message(email, sender=sender, recipients=[to])

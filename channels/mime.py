@@ -156,6 +156,11 @@ def recipient(to: str) -> tuple[str, str]:
     return (formataddr((name, address)) if name else address), address
 
 
+def from_domain(from_addr: str) -> str:
+    """The domain of a From header's address, lower case (`localhost` when it has none)."""
+    return parseaddr(from_addr)[1].rpartition("@")[2].lower().rstrip(".") or "localhost"
+
+
 def _unsubscribe_headers(message: OutboundMessage) -> list[tuple[str, str]]:
     targets = []
     url = message.unsubscribe_url

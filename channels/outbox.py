@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from channels.base import ClosingContext, OutboundMessage, Receipt
+from channels.dkim import DkimSigner
 from channels.errors import ChannelConfigError, PermanentChannelError
-from channels.mime import Sender, email_bytes
+from channels.mime import Sender, email_bytes, from_domain
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 _MAX_STEM = 150
@@ -35,12 +36,18 @@ class OutboxChannel(ClosingContext):
         *,
         sender: Sender | None = None,
         fsync: bool = True,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.folder = Path(folder)
         """Where the files go; created on the first message."""
         self.sender = sender or Sender("nurture@localhost")
         """The From and Reply-To written into each email."""
         self.fsync = fsync
+        """Flush each file to disk before it is renamed into place (off for simulations)."""
+        self.dkim = dkim
+        """Signs each email as the SMTP channel would, so the files are what would be sent."""
+        if dkim is not None:
+            dkim.check_domain(from_domain(self.sender.from_addr))
         """Flush each file to disk before it is renamed into place (off for simulations)."""
         self._closed = False
 
@@ -70,7 +77,12 @@ class OutboxChannel(ClosingContext):
 
     def _render(self, message: OutboundMessage) -> bytes:
         if message.channel == "email":
-            return email_bytes(message, self.sender)
+            data = email_bytes(message, self.sender)
+            if self.dkim is None:
+                return data
+            return self.dkim.sign(
+                data, from_domain(message.headers.get("From", self.sender.from_addr))
+            )
         record = {
             "channel": message.channel,
             "to": message.to,

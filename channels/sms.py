@@ -7,6 +7,10 @@
     4xx {"error": "invalid_number", "message": "..."}   refused for good
     408, 429, 5xx                      busy: try again later
 
+Providers' own answers, passed on by a relay (Aliyun, Tencent Cloud, Twilio),
+are read too: rate limits, invalid numbers, opted-out numbers and account
+problems each mean what `channels.sms_answers` says, HTTP 200 or not.
+
 A provider should treat `message_id` as an idempotency key. A request that
 went out but got no answer (a read timeout) is reported `unknown` and never
 sent again on its own; a connection that could not be made is retried.
@@ -16,8 +20,9 @@ from __future__ import annotations
 
 import httpx
 
-from channels._http import DEFAULT_TIMEOUT, HttpChannel, dumps
-from channels.base import OutboundMessage, Receipt, require_channel
+from channels._http import DEFAULT_TIMEOUT, HttpChannel, dumps, json_object, retry_after
+from channels.base import DeliveryStatus, OutboundMessage, Receipt, require_channel
+from channels.sms_answers import classify
 
 
 class SmsChannel(HttpChannel):
@@ -46,3 +51,13 @@ class SmsChannel(HttpChannel):
         return await self._post(
             self.endpoint, dumps(payload), {"Idempotency-Key": message.message_id}
         )
+
+    def _receipt(self, response: httpx.Response, shown: str) -> Receipt:
+        """The HTTP status's receipt, unless the answer holds a provider code we know."""
+        known = classify(json_object(response), f"the SMS provider at {shown}")
+        if known is None:
+            return super()._receipt(response, shown)
+        waited = retry_after(response)
+        if known.status is DeliveryStatus.FAILED_TRANSIENT and waited is not None:
+            return Receipt.transient(known.detail, waited)  # the provider's own wait wins
+        return known

@@ -45,6 +45,7 @@ COMMANDS: Final = {
     "sales": "cli_sales",
     "lsp": "cli_lsp",
     "users": "cli_users",
+    "doctor": "cli_doctor",
 }
 """Every command, in the order ``--help`` lists them, and the ``nurture`` module defining it."""
 

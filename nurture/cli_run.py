@@ -154,14 +154,16 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def _describe(console: Any, settings: Settings, options: Any) -> None:
-    where = "SMTP" if settings.smtp_url else f"the outbox folder {settings.outbox}/"
+    from nurture.runtime.sending import destinations
+
+    where = ", ".join(f"{name} to {place}" for name, place in destinations(settings).items())
     pace = f", {options.speed:g}× speed" if options.speed != 1 else ""
     until = f" for {_words(options.duration)} of campaign time" if options.duration else ""
     base = settings.base_url.rstrip("/")
     console_url = f"; console at {base}/console/" if options.tracking else ""
     console.print(
         Text(
-            f"nurture run: {cli_db._redacted(settings.database_url)}, email to {where}{pace}"
+            f"nurture run: {cli_db._redacted(settings.database_url)}, {where}{pace}"
             f"{until}{console_url}; Ctrl-C stops"
         )
     )

@@ -33,7 +33,7 @@ from nurture import db
 from nurture.engine.caps import Cap
 
 if TYPE_CHECKING:
-    from channels import SmtpConfig
+    from channels import DkimSigner, SmtpConfig, TokenEndpoint
 
 TOML_FILE: Final = "nurture.toml"
 ENV_PREFIX: Final = "NURTURE_"
@@ -47,6 +47,24 @@ MAX_CAP_PERIOD: Final = 366 * 86400
 
 class ConfigError(ValueError):
     """Raised when a setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DkimEntry:
+    """One key of ``NURTURE_DKIM``: where its record is and which file holds it."""
+
+    domain: str
+    """The signing domain (`d=`)."""
+    selector: str
+    """The selector (`s=`)."""
+    keyfile: Path
+    """The private key: PEM (RSA or Ed25519) or an Ed25519 seed in base64."""
+    algorithm: str | None = None
+    """``rsa`` or ``ed25519``, checked against the file; None: the file's own."""
+
+    def __str__(self) -> str:
+        text = f"{self.domain}:{self.selector}:{self.keyfile}"
+        return f"{text}:{self.algorithm}" if self.algorithm else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,12 @@ class Settings:
     """The tracking service's ``/api/*`` key; unset: the API answers 503."""
     sender: str | None = None
     """The From of every email (``Acme <news@acme.example>``); unset: the SMTP URL's ``from``."""
+    dkim: tuple[DkimEntry, ...] = ()
+    """DKIM keys, ``domain:selector:keyfile[:algorithm]`` comma-separated (``rsa`` or
+    ``ed25519``; the file's own key type when omitted): every email from the domain (or a
+    subdomain) is signed with each of its keys, email and outbox alike. Rotation: add the
+    new selector's key, publish its TXT record (``nurture doctor dkim``), switch, retire the
+    old one a week later (see the README)."""
     sales_email: str | None = None
     """Where ``notify sales`` sends its email when the lead has no owner address."""
     sms_url: str | None = None
@@ -77,9 +101,20 @@ class Settings:
     sms_token: str | None = None
     """Bearer token for `sms_url`."""
     wechat_url: str | None = None
-    """The WeChat template-message endpoint or relay (see `channels.wechat`)."""
+    """A relay for WeChat template messages that keeps the access token itself (see
+    `channels.wechat`); or set `wechat_appid` and `wechat_secret` to call WeChat directly."""
     wechat_token: str | None = None
     """Bearer token for `wechat_url`."""
+    wechat_appid: str | None = None
+    """The official account's appid: WeChat is called directly, its access token fetched
+    from `wechat_token_url` and shared by all workers through the database."""
+    wechat_secret: str | None = None
+    """The appid's secret (AppSecret)."""
+    wechat_api_url: str = "https://api.weixin.qq.com"
+    """Where the WeChat API is: template messages go to ``/cgi-bin/message/template/send``."""
+    wechat_token_url: str | None = None
+    """Where tokens come from: ``.../cgi-bin/stable_token`` (the default, under
+    `wechat_api_url`) or ``.../cgi-bin/token``."""
     webhook_url: str | None = None
     """Where ``send webhook`` messages are POSTed."""
     webhook_secret: str | None = None
@@ -201,7 +236,9 @@ class Settings:
         if self.smtp_url is not None:
             self.smtp_config()
         _http_url("NURTURE_BASE_URL", self.base_url)
-        for name in ("sms_url", "wechat_url", "webhook_url", "crm_webhook_url", "wecom_url"):
+        self._check_wechat()
+        urls = ("sms_url", "wechat_url", "webhook_url", "crm_webhook_url", "wecom_url")
+        for name in (*urls, "wechat_api_url", "wechat_token_url"):
             value = getattr(self, name)
             if value is not None:
                 _http_url(ENV_PREFIX + name.upper(), value)
@@ -213,7 +250,38 @@ class Settings:
             value = getattr(self, name)
             if value is not None and "@" not in parseaddr(value)[1]:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} is not an email address: {value!r}")
+        self._check_dkim()
         self._check_numbers()
+
+    def _check_dkim(self) -> None:
+        from channels import ChannelConfigError
+
+        signer = self.dkim_signer()
+        if signer is not None:
+            try:
+                signer.check_domain(self.sender_domain())
+            except ChannelConfigError as e:
+                raise ConfigError(f"NURTURE_DKIM: {e}") from e
+
+    def _check_wechat(self) -> None:
+        if bool(self.wechat_appid) != bool(self.wechat_secret):
+            raise ConfigError(
+                "NURTURE_WECHAT_APPID and NURTURE_WECHAT_SECRET go together: set both, or neither"
+            )
+        if self.wechat_appid and self.wechat_url:
+            raise ConfigError(
+                "NURTURE_WECHAT_URL (a relay) and NURTURE_WECHAT_APPID (WeChat itself) are both "
+                "set: keep one"
+            )
+
+    def wechat_token_endpoint(self) -> TokenEndpoint | None:
+        """Where and as whom to fetch WeChat access tokens; None without an appid."""
+        from channels import TokenEndpoint
+
+        if not (self.wechat_appid and self.wechat_secret):
+            return None
+        url = self.wechat_token_url or self.wechat_api_url.rstrip("/") + "/cgi-bin/stable_token"
+        return TokenEndpoint(self.wechat_appid, self.wechat_secret, url)
 
     def _check_keys(self) -> None:
         raw = self.secret_key or ""
@@ -274,6 +342,26 @@ class Settings:
             return SmtpConfig.from_url(self.smtp_url, from_addr=self.sender)
         except ChannelConfigError as e:
             raise ConfigError(f"NURTURE_SMTP_URL: {e}") from e
+
+    def dkim_signer(self) -> DkimSigner | None:
+        """The keys of `dkim`, read from their files; None when none is configured."""
+        from channels import ChannelConfigError, DkimSigner, load_key
+
+        if not self.dkim:
+            return None
+        keys = []
+        for entry in self.dkim:
+            try:
+                data = entry.keyfile.read_bytes()
+            except OSError as e:
+                raise ConfigError(
+                    f"NURTURE_DKIM: cannot read the key file of {entry}: {e.strerror or e}"
+                ) from e
+            try:
+                keys.append(load_key(entry.domain, entry.selector, data, entry.algorithm))
+            except ChannelConfigError as e:
+                raise ConfigError(f"NURTURE_DKIM: {e} (file {entry.keyfile})") from e
+        return DkimSigner(keys)
 
     def sender_address(self) -> str:
         """The From of every email: `sender`, else the SMTP URL's ``from``, else a local one."""
@@ -337,6 +425,30 @@ def parse_cap(text: str, where: str = "NURTURE_GLOBAL_CAP") -> Cap:
     return Cap(count, timedelta(seconds=periods * CAP_PERIODS[unit]))
 
 
+def parse_dkim(text: str, where: str = "NURTURE_DKIM") -> tuple[DkimEntry, ...]:
+    """``domain:selector:keyfile[:algorithm],...`` as entries; the files are read later."""
+    entries = []
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        parts = item.split(":")
+        algorithm = None
+        if len(parts) == 4 and parts[3].strip().lower() in ("rsa", "ed25519"):
+            algorithm = parts.pop().strip().lower()
+        if len(parts) != 3 or not all(p.strip() for p in parts):
+            raise ConfigError(
+                f"{where}: {item!r} must read domain:selector:keyfile[:rsa|ed25519], "
+                "as in acme.example:s2026:/etc/nurture/dkim.key"
+            )
+        domain, selector, keyfile = (p.strip() for p in parts)
+        if "." not in domain or not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
+            raise ConfigError(f"{where}: {domain!r} in {item!r} is not a domain name")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", selector):
+            raise ConfigError(f"{where}: the selector {selector!r} in {item!r} is not a DNS label")
+        entries.append(DkimEntry(domain.lower(), selector, Path(keyfile), algorithm))
+    return tuple(entries)
+
+
 def describe_cap(cap: Cap) -> str:
     """The words `parse_cap` reads back: ``5 per week``, ``3 per 2 days``."""
     seconds = int(cap.period.total_seconds())
@@ -363,6 +475,8 @@ def _parse(name: str, raw: str, where: str) -> Any:
             raise ConfigError(f"{where} must be a number of seconds, got {raw!r}") from None
     if name == "global_cap":
         return parse_cap(text, where)
+    if name == "dkim":
+        return parse_dkim(text, where)
     if name == "competitor_domains":
         return tuple(d.strip().lower() for d in text.split(",") if d.strip())
     if name == "default_calling_code":
@@ -412,10 +526,11 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number of seconds, got {value!r}")
         return float(value)
-    if key in ("templates", "competitor_domains") and isinstance(value, list):
+    if key in ("templates", "competitor_domains", "dkim") and isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of text")
-        return _parse(key, os.pathsep.join(value) if key == "templates" else ",".join(value), where)
+        joined = os.pathsep.join(value) if key == "templates" else ",".join(value)
+        return _parse(key, joined, where)
     if not isinstance(value, str):
         raise ConfigError(f"{where} must be text, got {value!r}")
     return _parse(key, value, where)

@@ -613,3 +613,17 @@ class User(Base):
     def _lower_email(self, _key: str, email: str) -> str:
         """Addresses compare exactly (with `Lead.owner` too), so they are stored lower-case."""
         return email.strip().lower()
+
+
+class WechatToken(Base):
+    """A WeChat app's access token, shared by every worker; its row is the lock that lets
+    one of them at a time fetch a new one (see `nurture.runtime.wechat_tokens`)."""
+
+    __tablename__ = "wechat_tokens"
+
+    appid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None]
+    fetches: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Tokens fetched for this app so far (the endpoint's daily limit is counted by WeChat)."""

@@ -6,10 +6,11 @@ pool of persistent connections across batches, the HTTP channels their
 clients. A batch's messages go out concurrently (`send_all`), bounded by a
 semaphore the process's batches share and by each channel's own pool.
 
-Which channel: with ``NURTURE_SMTP_URL`` email goes over SMTP, and SMS,
-WeChat and webhooks to their configured providers (a channel without one
-fails each message permanently, naming the setting). Without an SMTP URL
-(the embedded mode) every message goes to the outbox folder.
+Which channel: with ``NURTURE_SMTP_URL`` email goes over SMTP, else to the
+outbox folder (the embedded mode). SMS, WeChat and webhooks go to their
+configured providers in both modes; one without a provider writes to the
+outbox in the embedded mode, and fails each message permanently, naming the
+setting, otherwise.
 
 Each send is marked in the database as handed to its channel just before
 the call, and its answer stored as soon as it comes (`nurture.runtime.handover`).
@@ -31,6 +32,7 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from channels import (
     Channel,
@@ -71,30 +73,78 @@ ADDRESS_FAILURES: Final = (
 
 
 def make_channels(settings: Settings) -> dict[str, Channel]:
-    """The channels `settings` configure, by channel name; call on the loop that runs them."""
+    """The channels `settings` configure, by channel name; call on the loop that runs them.
+
+    Email goes over SMTP when ``NURTURE_SMTP_URL`` is set, else to the outbox
+    folder. SMS, WeChat and webhooks go to their providers whenever those are
+    configured, SMTP or not; without one, to the outbox in the embedded mode
+    (no SMTP URL), and nowhere otherwise (each message fails, naming the setting).
+    """
     sender = Sender(settings.sender_address())
-    webhooks = settings.webhook_url or settings.crm_webhook_url or settings.wecom_url
+    dkim = settings.dkim_signer()
+    made: dict[str, Channel] = {}
     if settings.smtp_url is None:
-        outbox = OutboxChannel(settings.outbox, sender=sender)
-        made: dict[str, Channel] = dict.fromkeys(CHANNELS, outbox)
-        if webhooks:  # a configured webhook is called, outbox or not
-            made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
-        return made
-    smtp = SmtpChannel(settings.smtp_config(), pool_size=settings.send_concurrency)
-    made = {"email": smtp}
+        made = dict.fromkeys(CHANNELS, OutboxChannel(settings.outbox, sender=sender, dkim=dkim))
+    else:
+        made["email"] = SmtpChannel(
+            settings.smtp_config(), pool_size=settings.send_concurrency, dkim=dkim
+        )
     if settings.sms_url:
         made["sms"] = SmsChannel(settings.sms_url, token=settings.sms_token)
-    if settings.wechat_url:
-        made["wechat"] = WechatChannel(settings.wechat_url, token=settings.wechat_token)
-    if webhooks:
+    wechat = wechat_channel(settings)
+    if wechat is not None:
+        made["wechat"] = wechat
+    if settings.webhook_url or settings.crm_webhook_url or settings.wecom_url:
         made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
     return made
+
+
+def destinations(settings: Settings) -> dict[str, str]:
+    """Where each channel's messages go, in words, for a start-up line."""
+    outbox = f"the outbox folder {settings.outbox}/"
+    fallback = outbox if settings.smtp_url is None else "nowhere"
+    email = outbox
+    if settings.smtp_url is not None:
+        config = settings.smtp_config()
+        email = f"SMTP {config.host}:{config.port}"
+    wechat = _shown(settings.wechat_url) if settings.wechat_url else fallback
+    if settings.wechat_appid:
+        wechat = f"WeChat {settings.wechat_api_url} (appid {settings.wechat_appid})"
+    return {
+        "email": email,
+        "SMS": _shown(settings.sms_url) if settings.sms_url else fallback,
+        "WeChat": wechat,
+        "webhooks": _shown(settings.webhook_url) if settings.webhook_url else fallback,
+    }
+
+
+def _shown(url: str | None) -> str:
+    """A provider URL without its query, credentials or fragment (they may hold secrets)."""
+    parts = urlsplit(url or "")
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def wechat_channel(settings: Settings) -> WechatChannel | None:
+    """WeChat through the relay, or WeChat itself with the database's shared token; or None."""
+    if settings.wechat_url:
+        return WechatChannel(settings.wechat_url, token=settings.wechat_token)
+    endpoint = settings.wechat_token_endpoint()
+    if endpoint is None:
+        return None
+    from nurture.runtime.database import runtime_engine, sessions_for
+    from nurture.runtime.wechat_tokens import SharedTokens
+
+    engine = runtime_engine(settings.database_url, pool_size=1)
+    tokens = SharedTokens(sessions_for(engine), endpoint, owned=engine)
+    return WechatChannel(tokens=tokens, api_url=settings.wechat_api_url)
 
 
 MISSING_SETTING: Final = {
     "email": "NURTURE_SMTP_URL",
     "sms": "NURTURE_SMS_URL",
-    "wechat": "NURTURE_WECHAT_URL",
+    "wechat": "NURTURE_WECHAT_APPID and NURTURE_WECHAT_SECRET (or a relay in NURTURE_WECHAT_URL)",
     "webhook": "NURTURE_WEBHOOK_URL",
 }
 

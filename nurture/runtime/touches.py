@@ -30,6 +30,13 @@ from nurture.tracking.links import stored_links
 
 ADDRESSES: Final = {"email": "email", "sms": "phone", "wechat": "messaging_id"}
 """The lead field each channel sends to (webhooks go to ``NURTURE_WEBHOOK_URL``)."""
+MISSING_ADDRESS: Final = {
+    "email": "email address",
+    "sms": "phone number",
+    "wechat": "WeChat openid (messaging_id)",
+}
+OUTBOX_WEBHOOK: Final = "outbox:webhook"
+"""The `to` of a webhook written to the outbox because ``NURTURE_WEBHOOK_URL`` is not set."""
 
 
 @dataclass(slots=True)
@@ -84,8 +91,7 @@ class Messages:
         """The outbound message and its links to store, or why it cannot be sent."""
         to = self._address(item, touch)
         if to is None:
-            what = "a sales address (NURTURE_SALES_EMAIL)" if touch.notify else "an address"
-            return Receipt.permanent(f"no {touch.channel} {what} for lead {item.lead.id}")
+            return Receipt.permanent(self._nowhere(item, touch))
         context = RenderContext(
             lead=item.view.fields,
             campaign=item.version.campaign,
@@ -118,10 +124,25 @@ class Messages:
             owner = item.lead.owner
             return owner if owner and "@" in owner else self.settings.sales_email
         if touch.channel == "webhook":
+            if self.settings.webhook_url is None and self.settings.smtp_url is None:
+                return OUTBOX_WEBHOOK  # the embedded mode writes it to the outbox
             return self.settings.webhook_url
         column = ADDRESSES.get(touch.channel)
         value = getattr(item.lead, column) if column else None
         return str(value) if value else None
+
+    @staticmethod
+    def _nowhere(item: Item, touch: Touch) -> str:
+        """Why `touch` has no recipient, as a sentence."""
+        lead = item.lead.id
+        if touch.notify:
+            return (
+                f"lead {lead} has no owner with an email address and NURTURE_SALES_EMAIL is not "
+                f"set: nowhere to send its sales {touch.channel}"
+            )
+        if touch.channel == "webhook":
+            return f"NURTURE_WEBHOOK_URL is not set: nowhere to post the webhook of lead {lead}"
+        return f"lead {lead} has no {MISSING_ADDRESS.get(touch.channel, 'address')}"
 
     def _outbound(
         self, item: Item, touch: Touch, to: str, rendered: RenderedMessage

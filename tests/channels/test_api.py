@@ -32,7 +32,8 @@ from channels import (
 
 def test_all_is_sorted_and_complete() -> None:
     public = {name for name in dir(channels) if not name.startswith("_")}
-    modules = {"base", "email", "errors", "mime", "outbox", "sms", "webhook", "wechat"}
+    modules = {"base", "dkim", "email", "errors", "mime", "outbox", "sms", "webhook", "wechat"}
+    modules.update({"wechat_token", "sms_answers"})
     modules.add("annotations")
 
     assert channels.__all__ == sorted(channels.__all__)

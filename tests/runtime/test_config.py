@@ -120,6 +120,17 @@ def test_the_smtp_url_gives_the_sender_unless_one_is_set() -> None:
         ({"NURTURE_RENDER_MAX_SIZE": "big"}, "NURTURE_RENDER_MAX_SIZE"),
         ({"NURTURE_STATEMENT_TIMEOUT": "-1"}, "NURTURE_STATEMENT_TIMEOUT must be between 0 and"),
         ({"NURTURE_STATEMENT_TIMEOUT": "1m"}, "NURTURE_STATEMENT_TIMEOUT must be a number of"),
+        ({"NURTURE_WECHAT_APPID": "wx1"}, "NURTURE_WECHAT_APPID and NURTURE_WECHAT_SECRET go"),
+        (
+            {
+                "NURTURE_WECHAT_APPID": "wx1",
+                "NURTURE_WECHAT_SECRET": "s",
+                "NURTURE_WECHAT_URL": "https://relay.example/wechat",
+            },
+            "NURTURE_WECHAT_URL (a relay) and NURTURE_WECHAT_APPID (WeChat itself) are both set",
+        ),
+        ({"NURTURE_WECHAT_API_URL": "api.weixin.qq.com"}, "NURTURE_WECHAT_API_URL must be an"),
+        ({"NURTURE_DKIM": "acme.example"}, "NURTURE_DKIM: 'acme.example' must read domain:"),
     ],
 )
 def test_bad_values_are_one_line_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:

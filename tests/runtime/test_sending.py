@@ -54,7 +54,10 @@ def test_a_batch_gets_a_receipt_per_message_whatever_goes_wrong() -> None:
 
     assert receipts[0].ok
     assert receipts[1].status == "failed_transient" and "misconfigured" in receipts[1].detail
-    assert receipts[2] == Receipt.permanent("no wechat channel: set NURTURE_WECHAT_URL")
+    assert receipts[2] == Receipt.permanent(
+        "no wechat channel: set NURTURE_WECHAT_APPID and NURTURE_WECHAT_SECRET "
+        "(or a relay in NURTURE_WECHAT_URL)"
+    )
 
 
 def test_the_batches_of_a_process_share_one_bound_first_come_first_served() -> None:
