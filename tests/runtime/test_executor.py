@@ -399,3 +399,50 @@ def test_a_template_over_the_time_limit_fails_its_delivery_and_other_leads_go_on
     assert len(failed) == 1
     assert "render failed: " in (failed[0].error or "")
     assert "rendering took longer than 0.3 s" in (failed[0].error or "")
+
+
+def test_a_batch_renders_for_half_its_lease_and_hands_the_rest_back(
+    settings: Settings,
+    clock: VirtualClock,
+    channel: RecordingChannel,
+    deployed: object,
+    campaign: Path,
+) -> None:
+    # Given four leads whose template renders until its limit of 0.3 s, and a lease of 1 s
+    template = campaign / "templates" / "t" / "hello.email.j2"
+    template.write_text(
+        "{% block subject %}Hi{% endblock %}{% block text %}{% for i in range(100000) %}"
+        "{% for j in range(100000) %}{% endfor %}{% endfor %}Hello{% endblock %}"
+    )
+    limited = settings.with_changes(render_seconds=0.3, lease_seconds=1)
+    runtime = Runtime.start(limited, clock, channels=lambda: dict.fromkeys(CHANNELS, channel))
+    try:
+        for n in range(4):
+            add_lead(runtime.sessions, f"lead{n}@client.example", phone=None)
+        driver = Driver(runtime)
+
+        # When their batch runs
+        [first] = driver.tick()
+        rows = deliveries(runtime.sessions)
+        states = enrollments(runtime.sessions)
+
+        # Then it stopped rendering after half its lease: what it rendered failed with the
+        # reason, the rest is pending, never handed over, and due again at once
+        assert 1 <= first.failed < 4 and first.failed + first.handed_back == 4
+        pending = [r for r in rows if r.status == "pending"]
+        assert len(pending) == first.handed_back
+        assert all(r.handed_by is None and r.links is None for r in pending)
+        waiting = {r.enrollment_id for r in pending}
+        again = [e for e in states if e.id in waiting]
+        assert [(e.state, e.claimed_by) for e in again] == [("active", None)] * len(waiting)
+        assert all(e.next_run_at == clock.now() for e in again)
+
+        # and the next jobs render the rest, each touch once, nothing sent
+        for _ in range(4):
+            driver.tick()
+        rows = deliveries(runtime.sessions)
+    finally:
+        runtime.close()
+    assert [r.status for r in rows] == ["failed"] * 4
+    assert all((r.error or "").count("rendering took longer than 0.3 s") == 1 for r in rows)
+    assert channel.messages == []
