@@ -132,7 +132,7 @@ class Executor:
         self.renders = Renders(self.messages, settings)
         self.recorder = Recorder(settings, clock, self.graphs)
 
-    # ------------------------------------------------------------ the three steps
+    # ------------------------------------------------------------ the four steps
 
     def run(self, ids: Sequence[int], lease: str | None = None) -> BatchReport:
         """Run the enrollments `ids` of one message (claimed by the scheduler under `lease`)."""
