@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +33,18 @@ class NoticeError(Exception):
     """Raised when a notice cannot be built: no template, no address, a render error."""
 
 
+@dataclass(frozen=True, slots=True)
+class NoticeDraft:
+    """What a notice's message is made of, read from the database; rendered by `message_of`
+    with no transaction open (a template may take ``NURTURE_RENDER_SECONDS``)."""
+
+    id: int
+    channel: str
+    template: str
+    owner: str
+    values: dict[str, Any]
+
+
 def outbound(
     session: Session,
     notice: Notice,
@@ -41,6 +54,19 @@ def outbound(
     now: datetime,
 ) -> OutboundMessage:
     """The message of one notice at `now`; `NoticeError` says why there is none."""
+    drafted = draft(session, notice, routing, renderer, settings, now)
+    return message_of(drafted, routing, renderer, settings)
+
+
+def draft(
+    session: Session,
+    notice: Notice,
+    routing: Mapping[str, Any],
+    renderer: Renderer,
+    settings: Settings,
+    now: datetime,
+) -> NoticeDraft:
+    """What the message of one notice at `now` is made of; `NoticeError` if the lead is gone."""
     assignment = session.get(Assignment, notice.assignment_id)
     lead = session.get(Lead, notice.lead_id)
     if assignment is None or lead is None:
@@ -48,10 +74,17 @@ def outbound(
     mql = assignment.mql_id
     record = None if mql is None else session.get(MqlRecord, mql)
     values = template_values(session, lead, record, assignment, routing, renderer, settings, now)
+    return NoticeDraft(notice.id, notice.channel, notice.template, notice.owner, values)
+
+
+def message_of(
+    notice: NoticeDraft, routing: Mapping[str, Any], renderer: Renderer, settings: Settings
+) -> OutboundMessage:
+    """The message of a drafted notice; `NoticeError` says why there is none."""
     near = str(Path(str(routing.get("path") or "routing.nurture")))
     channel = "webhook" if notice.channel == "wecom" else notice.channel
     try:
-        rendered = renderer.render_notice(notice.channel, notice.template, near, values)
+        rendered = renderer.render_notice(notice.channel, notice.template, near, notice.values)
     except RenderError as e:
         raise NoticeError(f"render failed: {e}") from e
     headers = {"X-Nurture-Notice": str(notice.id)}

@@ -52,6 +52,10 @@ MAX_TICK = timedelta(minutes=10)
 """The most campaign time between two scheduler polls."""
 MIN_POLL = 0.05
 """The least real time between two scheduler polls, in seconds."""
+DRAIN_SECONDS = 5.0
+"""Real seconds the batches queued when the run ends may still render; the touches left
+after that are handed back (``pending``, sent by the next run), so the run ends on time
+even when a campaign's templates are slow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,7 @@ def _serve(
                 readers = DemoReaders(settings.outbox, summary.tracking_url, options.seed or 0)
                 summary.reading = readers.reading
         _loop(scheduler, runtime, options, say, stop, readers)
+        runtime.executor.finish_rendering_by(time.monotonic() + DRAIN_SECONDS)
         try:
             broker.join(brokers.QUEUE, timeout=30_000)
         except dramatiq.errors.QueueJoinTimeout:

@@ -1,26 +1,47 @@
 """Running a batch of enrollments: decide, send each touch exactly once, store the outcome.
 
 `Executor.run(ids, lease)` is what the Dramatiq actor calls; tests call it
-directly. It works in three steps:
+directly. It works in four steps, and no transaction is open while a
+template renders (a template may take ``NURTURE_RENDER_SECONDS`` a message):
 
-1. **Plan** (one transaction). Claim the enrollments (`nurture.runtime.claims`),
-   mark the touches a dead job had handed to a channel without storing the
-   answer as ``unknown``, load them (`nurture.runtime.loading`), and ask the
-   core (`nurture.engine.decide`). Every touch to send becomes a delivery row
-   under its unique key (enrollment, step, iteration), status ``pending``,
-   with a deterministic Message-ID, rendered, its tracked links stored. Then
-   commit: the rows exist before any channel is called. A touch whose row is
-   already ``sent`` or ``failed`` is not sent again; one left ``pending`` and
-   never handed over is sent now; enrollments with nothing to send are
-   stored right here.
-2. **Send** (no transaction). The batch's messages go out concurrently over
-   the process's channels (`nurture.runtime.sending`); each row is marked
-   handed over, committed, just before its call, and gets its answer as soon
-   as the channel gives it (`nurture.runtime.handover`).
-3. **Record** (one transaction). Answers not stored yet, the other actions of
-   each decision (tags, scores, MQL, ``enroll``), and the enrollments' new states.
+1. **Plan** (one short transaction). Claim the enrollments
+   (`nurture.runtime.claims`), mark the touches a dead job had handed to a
+   channel without storing the answer as ``unknown``, load them
+   (`nurture.runtime.loading`), and ask the core (`nurture.engine.decide`).
+   Every touch to send becomes a delivery row under its unique key
+   (enrollment, step, iteration), status ``pending``, with its id and its
+   deterministic Message-ID, not rendered yet. Then commit: the rows exist
+   before anything is rendered or sent. A touch whose row is already ``sent``
+   or ``failed`` is not sent again; one left ``pending`` and never handed
+   over is sent now; enrollments with nothing to send are stored right here.
+2. **Render** (no transaction; `nurture.runtime.rendering`), a slice at a
+   time, cheapest templates first, at most half the lease in all. After each
+   slice one short transaction stores the messages' tracked links, and
+   ``failed`` with the reason for touches that could not be rendered or
+   addressed, on rows still ``pending``, unmarked, of enrollments this job
+   holds. Touches left unrendered (the budget is spent, the process is
+   stopping) stay ``pending`` and unmarked, their enrollments due again.
+3. **Send** (no transaction), each slice as soon as it is stored. Its
+   messages go out concurrently over the process's channels
+   (`nurture.runtime.sending`); each row is marked handed over, committed,
+   just before its call, and gets its answer as soon as the channel gives it
+   (`nurture.runtime.handover`).
+4. **Record** (one transaction; one more after a slice that finishes some of
+   the batch's enrollments while others wait). Answers not stored yet, the
+   other actions of each decision (tags, scores, MQL, ``enroll``), and the
+   enrollments' new states.
 
-A crash during 2 or before 3 leaves the rows on the wire marked and
+Why the rows are written unrendered and filled later, rather than deciding
+in one transaction and writing rendered rows in another if the enrollment
+did not change meanwhile: the claim (a lease in the enrollment's row, not a
+database lock) already keeps other jobs off the enrollment between the
+transactions, the handover mark already decides which of two racing jobs
+sends a row, and a ``pending`` row never handed over already means "render
+and send me" to the next job. So a crash between any two steps leaves
+nothing the existing rules do not cover, with no version check and no
+second decision to compare.
+
+A crash during 3 or before 4 leaves the rows on the wire marked and
 ``pending`` (at most the process's send concurrency; rows never handed over
 are simply sent by the next job): the next job for the enrollment (its lease
 ran out, the scheduler enqueued it again) marks them ``unknown`` and holds
@@ -46,9 +67,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Text, bindparam, case, func, update
+from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,7 +78,7 @@ from nurture.config import Settings
 from nurture.engine import decide
 from nurture.engine.caps import Cap
 from nurture.engine.clock import Clock
-from nurture.models import Delivery
+from nurture.models import Delivery, Enrollment
 from nurture.render import Renderer
 from nurture.runtime import claims
 from nurture.runtime.clock import span
@@ -66,7 +87,8 @@ from nurture.runtime.handover import Handoff
 from nurture.runtime.loading import Graphs, Item, load_batch
 from nurture.runtime.observer import BatchReport, Observer
 from nurture.runtime.recording import Recorder
-from nurture.runtime.touches import Messages, Plan, touch_for
+from nurture.runtime.rendering import Pair, Renders
+from nurture.runtime.touches import Messages, Plan, Touch, touch_for
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -76,6 +98,7 @@ a stopped job never handed over (rows it handed over are ``unknown`` by then).""
 RECORD_ATTEMPTS: Final = 3
 """Tries of the record step when the database is briefly unavailable."""
 DELIVERIES: Final = table_of(Delivery)
+ENROLLMENTS: Final = table_of(Enrollment)
 
 SendAll = Callable[[Sequence[OutboundMessage], Sequence[Handoff]], list[Receipt | None]]
 """Sends messages, marking each `Handoff` before its call; None for one not handed over."""
@@ -106,9 +129,10 @@ class Executor:
         self.name = name
         self.global_cap: Cap | None = settings.global_cap
         self.messages = Messages(renderer, settings)
+        self.renders = Renders(self.messages, settings)
         self.recorder = Recorder(settings, clock, self.graphs)
 
-    # ------------------------------------------------------------ the three steps
+    # ------------------------------------------------------------ the four steps
 
     def run(self, ids: Sequence[int], lease: str | None = None) -> BatchReport:
         """Run the enrollments `ids` of one message (claimed by the scheduler under `lease`)."""
@@ -121,10 +145,28 @@ class Executor:
         if not waiting:
             self.observer.recorded(report)
             return report
-        self._send(waiting, me)
+        pairs = [(p.item, t) for p in waiting for t in p.touches]
+        done: set[int] = set()
+        for rendered in self.renders.slices(pairs):
+            self._fill(rendered, me)
+            self._send([t for _item, t in rendered], me)
+            done.update(id(t) for _item, t in rendered)
+            ready = [p for p in waiting if all(id(t) in done for t in p.touches)]
+            if ready and len(ready) < len(waiting):  # the others wait for their slices
+                self._record_with_retries(ready, me, report)
+                kept = {id(p) for p in ready}
+                waiting = [p for p in waiting if id(p) not in kept]
         self._record_with_retries(waiting, me, report)
         self.observer.recorded(report)
         return report
+
+    def stop_rendering(self) -> None:
+        """Render nothing more (shutting down): unrendered touches are handed back."""
+        self.renders.stop()
+
+    def finish_rendering_by(self, deadline: float) -> None:
+        """Start no render after `deadline` (``time.monotonic()``): the run is ending."""
+        self.renders.finish_by(deadline)
 
     def _plan(
         self, session: Session, ids: Sequence[int], lease: str | None, me: str, report: BatchReport
@@ -144,9 +186,11 @@ class Executor:
         self._write_pending(session, plans, now)
         return plans
 
-    def _send(self, plans: Sequence[Plan], me: str) -> None:
-        touches = [t for p in plans for t in p.touches if t.receipt is None and t.message]
+    def _send(self, rendered: Sequence[Touch], me: str) -> None:
+        touches = [t for t in rendered if t.receipt is None and t.message]
         messages = [t.message for t in touches if t.message is not None]
+        if not messages:
+            return
         for touch in touches:
             touch.handoff = Handoff(touch.delivery_id, me, touch.attempts)
         self.observer.before_send(messages)
@@ -199,43 +243,22 @@ class Executor:
         return plan
 
     def _write_pending(self, session: Session, plans: Sequence[Plan], now: datetime) -> None:
-        """Write every touch's row before anything is sent: ``pending``, rendered, links stored.
-
-        New rows get their ids first (the render needs the id for the tracking
-        tokens), so each row is inserted once, complete; a touch that cannot be
-        rendered or addressed is written ``failed`` instead and never sent.
-        """
+        """Write every touch's row before anything is rendered or sent: ``pending``, with its
+        Message-ID; new rows get their ids here (the render needs the id for the tracking
+        tokens). A row written by an earlier job becomes ``pending`` again, unmarked."""
         touches = [(p.item, t) for p in plans for t in p.touches]
         new = [t for _item, t in touches if not t.delivery_id]
         for touch, delivery_id in zip(
             new, allocate_ids(session, DELIVERIES, len(new)), strict=True
         ):
             touch.delivery_id = delivery_id
-        rows: list[dict[str, Any]] = []
-        again: list[dict[str, Any]] = []
-        for item, touch in touches:
-            outcome = self.messages.build(item, touch)
-            links: list[dict[str, Any]] | None = None
-            if isinstance(outcome, Receipt):
-                touch.receipt, touch.failed_early = outcome, True
-            else:
-                touch.message, links = outcome
-            status = "failed" if touch.failed_early else "pending"
-            error = touch.receipt.detail if touch.receipt is not None else None
-            if not touch.exists:
-                rows.append(
-                    self.messages.row(item, touch, now)
-                    | {"status": status, "error": error, "links": links}
-                )
-            else:
-                again.append(
-                    {"b_id": touch.delivery_id, "b_attempts": touch.attempts, "b_links": links}
-                    | {"b_status": status, "b_error": error}
-                )
+        rows = [self.messages.row(item, t, now) for item, t in touches if not t.exists]
+        again = [
+            {"b_id": t.delivery_id, "b_attempts": t.attempts} for _item, t in touches if t.exists
+        ]
         if rows:
             session.execute(DELIVERIES.insert(), rows)
         if again:
-            log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
             unsent = (DELIVERIES.c.status == "deferred") | (
                 (DELIVERIES.c.status == "pending") & DELIVERIES.c.handed_by.is_(None)
             )  # a row another job handed over meanwhile keeps its mark: the send finds it taken
@@ -243,18 +266,49 @@ class Executor:
                 update(DELIVERIES)
                 .where(DELIVERIES.c.id == bindparam("b_id"), unsent)
                 .values(
-                    status=bindparam("b_status"),
+                    status="pending",
                     attempts=bindparam("b_attempts"),
-                    links=bindparam("b_links"),
-                    error=case(
-                        (bindparam("b_error", type_=Text).is_(None), DELIVERIES.c.error), else_=log
-                    ),
                     created_at=now,
                     handed_at=None,
                     handed_by=None,
                 ),
                 again,
             )
+
+    def _fill(self, rendered: Sequence[Pair], me: str) -> None:
+        """One short transaction after a slice is rendered, before any of it is sent: the
+        tracked links of each message, or ``failed`` with the reason for each touch that
+        could not be rendered or addressed. Only rows still ``pending``, unmarked, of
+        enrollments this job still holds (a job whose lease ran out changes nothing)."""
+        links = [
+            {"b_id": t.delivery_id, "b_links": t.links}
+            for _item, t in rendered
+            if t.message is not None and (t.links is not None or t.exists)
+        ]
+        failed = [
+            {"b_id": t.delivery_id, "b_error": t.receipt.detail}
+            for _item, t in rendered
+            if t.failed_early and t.receipt is not None
+        ]
+        if not links and not failed:
+            return
+        held = select(ENROLLMENTS.c.id).where(ENROLLMENTS.c.claimed_by == me)
+        ours = (
+            (DELIVERIES.c.id == bindparam("b_id"))
+            & (DELIVERIES.c.status == "pending")
+            & DELIVERIES.c.handed_by.is_(None)
+            & DELIVERIES.c.enrollment_id.in_(held)
+        )
+        log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
+        with self.sessions() as session, session.begin():
+            if links:
+                session.execute(
+                    update(DELIVERIES).where(ours).values(links=bindparam("b_links")), links
+                )
+            if failed:
+                session.execute(
+                    update(DELIVERIES).where(ours).values(status="failed", error=log), failed
+                )
 
 
 def _mark_unknown(session: Session, enrollment_ids: Iterable[int], me: str, now: datetime) -> int:

@@ -2,21 +2,25 @@
 
 A worker's actor sends the notices a transaction queued the moment it
 committed (`send_ids`); the scheduler sends whatever is still pending every
-tick (`send_pending`), so a lost message delays a notice, never loses it. Rows are taken
-``FOR UPDATE SKIP LOCKED`` and marked ``sending`` in the transaction that
-built their messages, so two schedulers never send one notice; a crash while
-sending, or an answer lost after the message went out, leaves it ``sending``
-(maybe delivered: never resent on its own). A message the channel took is
-``sent``; one it refused for good, or that could not be built, ``failed`` with
-the reason; a transient failure, or a send a stopping process did not start,
-goes back to ``pending`` and is tried again on the next tick.
+tick (`send_pending`), so a lost message delays a notice, never loses it. A
+notice's data is read in one short transaction, its template rendered with
+none open (a template may take ``NURTURE_RENDER_SECONDS``), and it is marked
+``sending`` in another short one only if it is still ``pending``, so two
+senders never send one notice and a crash before that leaves it ``pending``.
+A crash while sending, or an answer lost after the message went out, leaves
+it ``sending`` (maybe delivered: never resent on its own). A message the
+channel took is ``sent``; one it refused for good, or that could not be
+built, ``failed`` with the reason; a transient failure, or a send a stopping
+process did not start, goes back to ``pending`` and is tried again on the
+next tick.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from channels import DeliveryStatus, OutboundMessage, Receipt
 from nurture.config import Settings
 from nurture.engine.clock import Clock
-from nurture.handoff.messages import NoticeError, outbound
+from nurture.handoff.messages import NoticeDraft, NoticeError, draft, message_of
 from nurture.models import Notice
 from nurture.render import Renderer
 from nurture.runtime.process import Runtime
@@ -63,7 +67,12 @@ class NoticeSender:
     def send(self, limit: int, ids: Sequence[int] | None) -> int:
         """Send up to `limit` pending notices (of `ids`, when given); how many were sent."""
         with self.sessions() as session, session.begin():
-            ids, messages = self._claim(session, limit, ids)
+            routing, drafts = self._drafts(session, limit, ids)
+        if not drafts:
+            return 0
+        built = [self._build(d, routing) for d in drafts]
+        with self.sessions() as session, session.begin():
+            ids, messages = _take(session, built)
         if not messages:
             return 0
         receipts = self.send_all(messages)
@@ -72,32 +81,56 @@ class NoticeSender:
                 _store(session, notice_id, receipt, self.clock.now())
         return len(messages)
 
-    def _claim(
+    def _drafts(
         self, session: Session, limit: int, wanted: Sequence[int] | None
-    ) -> tuple[list[int], list[OutboundMessage]]:
+    ) -> tuple[dict[str, Any], list[NoticeDraft]]:
+        """The pending notices' drafts; one whose lead is gone is ``failed`` here."""
         query = select(Notice).where(Notice.status == "pending")
         if wanted is not None:
             query = query.where(Notice.id.in_(wanted))
         query = query.order_by(Notice.id).limit(limit).with_for_update(skip_locked=True)
         rows = list(session.scalars(query))
         if not rows:
-            return [], []
-        routing = active_routing(session) or {}
-        ids: list[int] = []
-        messages: list[OutboundMessage] = []
+            return {}, []
+        routing = dict(active_routing(session) or {})
+        drafts: list[NoticeDraft] = []
         for notice in rows:
             try:
-                message = outbound(
-                    session, notice, routing, self.renderer, self.settings, self.clock.now()
+                drafts.append(
+                    draft(session, notice, routing, self.renderer, self.settings, self.clock.now())
                 )
             except NoticeError as e:
                 notice.status, notice.error = "failed", str(e)
                 logger.warning("notice %d to %s failed: %s", notice.id, notice.owner, e)
-                continue
-            notice.status = "sending"
+        return routing, drafts
+
+    def _build(
+        self, notice: NoticeDraft, routing: Mapping[str, Any]
+    ) -> tuple[NoticeDraft, OutboundMessage | NoticeError]:
+        try:
+            return notice, message_of(notice, routing, self.renderer, self.settings)
+        except NoticeError as e:
+            return notice, e
+
+
+def _take(
+    session: Session, built: Sequence[tuple[NoticeDraft, OutboundMessage | NoticeError]]
+) -> tuple[list[int], list[OutboundMessage]]:
+    """Mark each rendered notice ``sending`` (each one that could not be, ``failed``) if it is
+    still ``pending``: of two senders that rendered one notice, one sends it."""
+    ids: list[int] = []
+    messages: list[OutboundMessage] = []
+    for notice, outcome in built:
+        still = update(Notice).where(Notice.id == notice.id, Notice.status == "pending")
+        if isinstance(outcome, NoticeError):
+            session.execute(still.values(status="failed", error=str(outcome)))
+            logger.warning("notice %d to %s failed: %s", notice.id, notice.owner, outcome)
+            continue
+        taken = session.execute(still.values(status="sending").returning(Notice.id)).first()
+        if taken is not None:
             ids.append(notice.id)
-            messages.append(message)
-        return ids, messages
+            messages.append(outcome)
+    return ids, messages
 
 
 def _store(session: Session, notice_id: int, receipt: Receipt | None, now: datetime) -> None:

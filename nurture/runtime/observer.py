@@ -1,7 +1,9 @@
 """Hooks around each batch, for metrics, audit and tests; the defaults do nothing.
 
 An `Observer` subclass overrides what it needs. The executor calls the hooks
-in order: `claimed`, `before_send`, `after_send`, `recorded`. A hook that
+in order: `claimed`, `before_send` and `after_send` once for each slice of
+rendered messages (`nurture.runtime.rendering`; most batches are one slice),
+`recorded`. A hook that
 raises stops the batch where it is, exactly as a crash there would: a test
 raising in `after_send` leaves the touches sent, their answers stored (each
 as it came) but the enrollments not moved on: the next run finds the touches

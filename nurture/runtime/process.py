@@ -135,10 +135,12 @@ def current() -> Runtime:
 
 
 def stop_handing() -> None:
-    """Shutting down: the channels take no more messages; sends on the wire finish."""
+    """Shutting down: nothing more is rendered, the channels take no more messages; sends
+    on the wire finish."""
     with _lock:
         runtime = _current
     if runtime is not None:
+        runtime.executor.stop_rendering()
         runtime.send_loop.stop_handing()
 
 

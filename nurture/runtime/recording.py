@@ -1,7 +1,8 @@
 """Recording a batch: delivery statuses, the decisions' other actions, the new states.
 
 One transaction per batch, after the channels answered (or right after
-planning, for enrollments with nothing to send):
+planning, for enrollments with nothing to send; and after a slice of
+rendering that finished some enrollments while others wait their turn):
 
 - each touch: ``sent`` with its time; ``failed`` with the reason (a hard
   bounce also records ``bounced_hard`` for the lead, which suppresses it);

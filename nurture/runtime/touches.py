@@ -53,6 +53,9 @@ class Touch:
     delivery_id: int = 0
     attempts: int = 1
     message: OutboundMessage | None = None
+    """The rendered message (None: not rendered, or it cannot be sent)."""
+    links: list[dict[str, Any]] | None = None
+    """Its tracked links, stored with its row before it is sent."""
     receipt: Receipt | None = None
     """The channel's answer, or the failure found before sending (no address, bad template);
     None after sending: it was not handed to the channel."""

@@ -4,6 +4,9 @@ webhook and WeCom over real HTTP; the accept / return links answer only by POST.
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +17,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine, select
+from sqlalchemy import text as sql
+from sqlalchemy.exc import OperationalError
 
 from channels import OutboxChannel, WebhookChannel
 from nurture.config import Settings
@@ -297,3 +302,75 @@ async def test_a_configured_crm_webhook_is_called_in_the_embedded_default_too(
     assert isinstance(made["webhook"], WebhookChannel)
     for channel in {id(c): c for c in made.values()}.values():
         await channel.aclose()
+
+
+SLOW_EMAIL = """\
+{% block subject %}New MQL{% endblock %}
+{% block text %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}\
+{% endfor %}{{ links.accept }}{% endblock %}
+"""
+
+
+def writable_within(url: str, engine: Engine, seconds: float) -> bool:
+    """Whether a writer gets the notices' rows within `seconds` (no lock held meanwhile)."""
+    if url.startswith("sqlite"):
+        connection = sqlite3.connect(url.partition(":///")[2], timeout=seconds)
+        connection.isolation_level = None
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as e:
+            assert "database is locked" in str(e)
+            return False
+        finally:
+            connection.close()
+    try:
+        with engine.begin() as connection:
+            connection.execute(sql(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
+            connection.execute(sql("SELECT id FROM notices FOR UPDATE"))
+        return True
+    except OperationalError as e:
+        assert "lock timeout" in str(e)
+        return False
+
+
+def test_a_slow_notice_template_fails_with_its_reason_and_holds_no_lock(
+    setup: tuple[Runtime, Rules],
+    folder: Path,
+    migrated_url: str,
+    migrated_engine: Engine,
+    provider: Provider,
+) -> None:
+    # Given an email notice whose template renders until its limit of 2 s, and a webhook one
+    runtime, rules = setup
+    (folder / "templates" / "sales" / "slow.email.j2").write_text(SLOW_EMAIL, encoding="utf-8")
+    notify = [
+        {"channel": "email", "template": "sales/slow"},
+        {"channel": "webhook", "template": "crm/mql"},
+    ]
+    rules = Rules(MODEL, {**rules.routing, "notify": notify})
+    make_mql(runtime, rules, "ada@corp.com")
+    limited = Runtime.start(runtime.settings.with_changes(render_seconds=2))
+    try:
+        # When they are sent, while a writer keeps taking the notices' rows
+        sender = threading.Thread(target=notice_sender(limited).send_pending, args=(10,))
+        assert writable_within(migrated_url, migrated_engine, 0.5)  # connected before
+        sender.start()
+        probes = []
+        while sender.is_alive():
+            probes.append(writable_within(migrated_url, migrated_engine, 0.5))
+            time.sleep(0.05)
+        sender.join()
+    finally:
+        limited.close()
+
+    # Then no lock was held while the template rendered
+    assert len(probes) >= 2 and all(probes), probes
+    # and the slow one failed with the reason, the webhook went out
+    with runtime.sessions() as session:
+        notices = {n.channel: n for n in session.scalars(select(Notice))}
+    assert notices["webhook"].status == "sent"
+    assert notices["email"].status == "failed"
+    assert "rendering took longer than 2 s" in (notices["email"].error or "")
+    assert [r.path for r in provider.requests] == ["/hook/crm"]

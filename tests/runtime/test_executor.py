@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from dsl.templates import FileTemplates
 from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
 from nurture.models import Event, Lead, Tag
+from nurture.runtime.deploying import campaign_files, deploy_sources
 from nurture.runtime.keys import Key, message_id
+from nurture.runtime.observer import Observer
 from nurture.runtime.operations import ReleaseError, release, unknown_deliveries
 from nurture.runtime.process import Runtime
 from nurture.store.scoring import record_event
@@ -399,3 +402,109 @@ def test_a_template_over_the_time_limit_fails_its_delivery_and_other_leads_go_on
     assert len(failed) == 1
     assert "render failed: " in (failed[0].error or "")
     assert "rendering took longer than 0.3 s" in (failed[0].error or "")
+
+
+def test_a_batch_renders_for_half_its_lease_and_hands_the_rest_back(
+    settings: Settings,
+    clock: VirtualClock,
+    channel: RecordingChannel,
+    deployed: object,
+    campaign: Path,
+) -> None:
+    # Given four leads whose template renders until its limit of 0.3 s, and a lease of 1 s
+    template = campaign / "templates" / "t" / "hello.email.j2"
+    template.write_text(
+        "{% block subject %}Hi{% endblock %}{% block text %}{% for i in range(100000) %}"
+        "{% for j in range(100000) %}{% endfor %}{% endfor %}Hello{% endblock %}"
+    )
+    limited = settings.with_changes(render_seconds=0.3, lease_seconds=1)
+    runtime = Runtime.start(limited, clock, channels=lambda: dict.fromkeys(CHANNELS, channel))
+    try:
+        for n in range(4):
+            add_lead(runtime.sessions, f"lead{n}@client.example", phone=None)
+        driver = Driver(runtime)
+
+        # When their batch runs
+        [first] = driver.tick()
+        rows = deliveries(runtime.sessions)
+        states = enrollments(runtime.sessions)
+
+        # Then it stopped rendering after half its lease: what it rendered failed with the
+        # reason, the rest is pending, never handed over, and due again at once
+        assert 1 <= first.failed < 4 and first.failed + first.handed_back == 4
+        pending = [r for r in rows if r.status == "pending"]
+        assert len(pending) == first.handed_back
+        assert all(r.handed_by is None and r.links is None for r in pending)
+        waiting = {r.enrollment_id for r in pending}
+        again = [e for e in states if e.id in waiting]
+        assert [(e.state, e.claimed_by) for e in again] == [("active", None)] * len(waiting)
+        assert all(e.next_run_at == clock.now() for e in again)
+
+        # and the next jobs render the rest, each touch once, nothing sent
+        for _ in range(4):
+            driver.tick()
+        rows = deliveries(runtime.sessions)
+    finally:
+        runtime.close()
+    assert [r.status for r in rows] == ["failed"] * 4
+    assert all((r.error or "").count("rendering took longer than 0.3 s") == 1 for r in rows)
+    assert channel.messages == []
+
+
+class SlowRowsAtEachSend(Observer):
+    """Before each slice goes out: its addresses, and how many slow touches have failed."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.slices: list[tuple[list[str], int]] = []
+
+    def before_send(self, messages: Sequence[OutboundMessage]) -> None:
+        assert self.runtime is not None
+        failed = [r for r in deliveries(self.runtime.sessions) if r.template == "t/slow"]
+        done = sum(r.status == "failed" for r in failed)
+        self.slices.append(([m.to for m in messages], done))
+
+
+def test_the_touches_of_a_slow_template_wait_behind_the_rest_of_their_batch(
+    settings: Settings,
+    clock: VirtualClock,
+    channel: RecordingChannel,
+    deployed: object,
+    campaign: Path,
+) -> None:
+    # Given a second campaign whose template renders until its limit of 0.3 s, and three
+    # leads in both campaigns, all in one batch
+    (campaign / "templates" / "t" / "slow.email.j2").write_text(
+        "{% block subject %}Slow{% endblock %}{% block text %}{% for i in range(100000) %}"
+        "{% for j in range(100000) %}{% endfor %}{% endfor %}{% endblock %}"
+    )
+    (campaign / "slow.nurture").write_text(
+        'campaign "Slow"\n  enroll when lead created\n  send email "t/slow"\n'
+    )
+    observer = SlowRowsAtEachSend()
+    limited = settings.with_changes(render_seconds=0.3)
+    runtime = Runtime.start(
+        limited, clock, channels=lambda: dict.fromkeys(CHANNELS, channel), observer=observer
+    )
+    observer.runtime = runtime
+    try:
+        deploy_sources(runtime.sessions, campaign_files([campaign]), clock.now())
+        for n in range(3):
+            add_lead(runtime.sessions, f"lead{n}@client.example", phone=None)
+
+        # When the batch runs
+        [report] = Driver(runtime).tick()
+        rows = deliveries(runtime.sessions)
+    finally:
+        runtime.close()
+
+    # Then the healthy touches went out before the slow ones were all rendered (each slow
+    # one failed as its slice was stored, not all of them before anything was sent)
+    sent = [to for addresses, _done in observer.slices for to in addresses]
+    assert sorted(sent) == [f"lead{n}@client.example" for n in range(3)]
+    assert all(done < 3 for _addresses, done in observer.slices), observer.slices
+    assert (report.sent, report.failed) == (3, 3)
+    assert (
+        sorted((r.template, r.status) for r in rows)
+        == [("t/hello", "sent")] * 3 + [("t/slow", "failed")] * 3
+    )
