@@ -45,6 +45,18 @@ class StepCounts:
     in_flight: int = 0
     """Enrollments parked here (or on their way here from a wait) when the run ended."""
 
+    def add(self, other: StepCounts) -> None:
+        """Add another share of the leads' counts at this step (`simulate --jobs`)."""
+        self.entered += other.entered
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.deferred_by.update(other.deferred_by)
+        self.opened += other.opened
+        self.clicked += other.clicked
+        self.replied += other.replied
+        self.suppressed += other.suppressed
+        self.in_flight += other.in_flight
+
 
 @dataclass(slots=True)
 class CampaignCounts:
@@ -67,6 +79,41 @@ class CampaignCounts:
     def of(cls, graph: StepGraph, entry: bool) -> CampaignCounts:
         return cls(graph, entry, {node_id: StepCounts() for node_id in graph.nodes})
 
+    def add(self, other: CampaignCounts) -> None:
+        """Add another share of the leads' counts for this campaign (`simulate --jobs`)."""
+        for node_id, counts in other.steps.items():
+            self.steps[node_id].add(counts)
+        self.enrolled += other.enrolled
+        self.completed += other.completed
+        self.exits.update(other.exits)
+        self.max_touches_7d = max(self.max_touches_7d, other.max_touches_7d)
+        self.mql_by.update(other.mql_by)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        """Pickled without its graph (a share's counters going back to the main process)."""
+        return (
+            None,
+            self.entry,
+            self.steps,
+            self.enrolled,
+            self.completed,
+            self.exits,
+            self.max_touches_7d,
+            self.mql_by,
+        )
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (
+            self.graph,
+            self.entry,
+            self.steps,
+            self.enrolled,
+            self.completed,
+            self.exits,
+            self.max_touches_7d,
+            self.mql_by,
+        ) = state
+
 
 @dataclass(slots=True)
 class LeadTotals:
@@ -84,6 +131,16 @@ class LeadTotals:
         self.leads += 1
         self.touches += touches
         self.max_touches = max(self.max_touches, touches)
+
+    def add_share(self, other: LeadTotals) -> None:
+        """Add the totals of the leads that follow these (`simulate --jobs`)."""
+        self.leads += other.leads
+        self.touches += other.touches
+        self.max_touches = max(self.max_touches, other.max_touches)
+        self.in_flight_leads += other.in_flight_leads
+        self.in_flight += other.in_flight
+        self.waiting += other.waiting
+        self.stuck.extend(other.stuck)
 
 
 def report(
