@@ -8,6 +8,8 @@ core only ever sees the frozen views they hold (`LeadView`, `EnrollmentState`).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from dsl.graph import StepGraph
 from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment, SentTouch
 from nurture.simulate.behaviour import Rates
-from nurture.simulate.graphs import depends_on, send_traits
+from nurture.simulate.graphs import SCORES, depends_on, send_traits
 from nurture.simulate.report import CampaignCounts
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -138,3 +140,7 @@ class Campaign:
             for n in graph.nodes.values()
             if n.kind == "branch"
         }
+        reads = functools.reduce(operator.or_, self.branch_masks.values(), self.exit_mask)
+        self.reads_scores = bool(reads & SCORES)
+        """Whether a condition of the campaign looks at scores: else `decide` needs them
+        brought to the moment of the decision no more than the rest of the lead."""

@@ -416,7 +416,8 @@ class Simulation:
 
     def _decide(self, enrollment: Enrollment, now: datetime) -> None:
         lead, run = enrollment.lead, enrollment.run
-        self.scores.refresh(lead, now)
+        if run.reads_scores:
+            self.scores.refresh(lead, now)
         trace = self.trace
         trace.clear()
         decision = decide(
