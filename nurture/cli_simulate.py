@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dsl import FileTemplates, analyze, compile_program
-from dsl.graph import CompiledProgram
+from dsl.graph import CompiledProgram, StepGraph
 from nurture.cli_lang import (
     TemplatesOption,
     _collect,
@@ -28,13 +28,16 @@ from nurture.cli_lang import (
     _print_diagnostics,
     _read_all,
     _report,
+    _svg,
     _template_roots,
+    _write,
 )
 from nurture.config import ConfigError, describe_cap, parse_cap
 from nurture.config import Settings as RuntimeSettings
 from nurture.engine.caps import Cap
 from nurture.simulate import ProfileError, Rates, Settings, load_profile, render
 from nurture.simulate.leads import Profile
+from nurture.simulate.picture import draw, format_of, numbers
 from nurture.simulate.shards import cores, simulate_jobs
 
 DEFAULT_LEADS = 1000
@@ -154,6 +157,16 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    graph: Annotated[
+        Path | None,
+        typer.Option(
+            "--graph",
+            metavar="OUT",
+            help="Also draw the campaigns with this run's numbers on each step and branch, "
+            "to OUT: .svg, .dot (or .gv) or .mmd (Mermaid), by its suffix.",
+            show_default=False,
+        ),
+    ] = None,
     templates: TemplatesOption = None,
 ) -> None:
     """Run campaigns over simulated leads on a virtual clock, with the real engine.
@@ -177,6 +190,8 @@ def simulate_command(
     ).problems()
     if jobs is not None and jobs < 1:
         problems.append(f"--jobs must be at least 1 (got {jobs})")
+    if graph is not None and format_of(graph) is None:
+        problems.append(f"--graph {graph}: write a file ending in .svg, .dot, .gv or .mmd")
     if problems:
         _fail("; ".join(problems))
     cap = _global_cap(global_cap)
@@ -201,6 +216,8 @@ def simulate_command(
             )
     except KeyboardInterrupt:
         _fail("interrupted: nothing printed", code=130)
+    if graph is not None:
+        write_picture(graph, list(program.campaigns.values()), data)
     data["profile"] = None if profile is None else str(profile)
     if cap is not None:
         data["global_cap"] = describe_cap(cap)
@@ -212,6 +229,13 @@ def simulate_command(
         for line in lines:
             typer.echo(line)
         render(data, _stdout())
+
+
+def write_picture(out: Path, graphs: list[StepGraph], data: dict[str, Any]) -> None:
+    """Draw `graphs` with the report's numbers to `out`, in the format its suffix names."""
+    form = format_of(out) or "svg"
+    text = draw(graphs, numbers(data), form)
+    _write(_svg(text) if form == "svg" else text, out)
 
 
 def _accept_after(text: str) -> tuple[timedelta, timedelta]:

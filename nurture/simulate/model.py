@@ -142,5 +142,7 @@ class Campaign:
         }
         reads = functools.reduce(operator.or_, self.branch_masks.values(), self.exit_mask)
         self.reads_scores = bool(reads & SCORES)
+        self.forks = frozenset(n.id for n in graph.nodes.values() if len(n.edges) > 1)
+        """Steps with several ways out: which one each lead took is counted."""
         """Whether a condition of the campaign looks at scores: else `decide` needs them
         brought to the moment of the decision no more than the rest of the lead."""

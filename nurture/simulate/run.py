@@ -440,6 +440,12 @@ class Simulation:
                 counts = steps.get(node_id)
                 if counts is not None:  # None only for a step missing from the graph
                     counts.entered += 1
+            forks = run.forks
+            if forks:
+                took = run.counts.took
+                for i in range(len(ran) - 1):
+                    if ran[i] in forks:
+                        took[ran[i], ran[i + 1]] += 1
         state = enrollment.state = decision.state
         if decision.actions:
             self._perform(enrollment, decision.actions, now, resumed)
@@ -492,6 +498,10 @@ class Simulation:
                 steps[action.node_id].suppressed += 1
             elif kind is Exit:
                 run.counts.exits[action.reason] += 1
+                visits = self.trace.visits
+                where = steps.get(visits[-1] if visits else enrollment.state.cursor)
+                if where is not None:
+                    where.exits += 1
         self.scores.changed(lead, changed)
         if changed & (TAGS | SCORES):
             self._check_mql(lead, now)
