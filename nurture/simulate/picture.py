@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from dsl.draw import REACH, Numbers, to_dot_many, to_mermaid_many
-from dsl.graph import StepGraph
+from dsl.graph import CompiledProgram, StepGraph
+from nurture.simulate.behaviour import Rates
+from nurture.simulate.model import Settings
 
 FORMATS = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid"}
 """A picture's format by its file's suffix."""
@@ -40,3 +42,34 @@ def draw(graphs: Sequence[StepGraph], counts: Mapping[str, Numbers], form: str) 
     if form == "mermaid":
         return to_mermaid_many(graphs, counts)
     return to_dot_many(graphs, counts)
+
+
+def simulated_numbers(
+    program: CompiledProgram,
+    leads: int,
+    days: int,
+    seed: int,
+    jobs: int | None,
+    open_rate: float,
+    click_rate: float,
+) -> dict[str, Numbers]:
+    """A dry run's numbers for `graph --counts simulate`, with production's global cap.
+
+    ValueError names a setting out of range, as `nurture simulate` says it.
+    """
+    from nurture.config import ConfigError
+    from nurture.config import Settings as RuntimeSettings
+    from nurture.simulate.shards import cores, simulate_jobs
+
+    rates = Rates(open=open_rate, click=click_rate)
+    try:
+        cap = RuntimeSettings.load().global_cap
+    except ConfigError as e:
+        raise ValueError(str(e)) from e
+    settings = Settings(leads=leads, days=days, seed=seed, rates=rates, global_cap=cap)
+    problems = settings.problems()
+    if jobs is not None and jobs < 1:
+        problems.append(f"--jobs must be at least 1 (got {jobs})")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return numbers(simulate_jobs(program, settings, None, jobs or cores()))
