@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -216,6 +217,10 @@ def simulate_command(
             )
     except KeyboardInterrupt:
         _fail("interrupted: nothing printed", code=130)
+    except BrokenProcessPool:
+        _fail(
+            "a simulating process died (out of memory?): nothing printed; try fewer --jobs", code=1
+        )
     if graph is not None:
         write_picture(graph, list(program.campaigns.values()), data)
     data["profile"] = None if profile is None else str(profile)

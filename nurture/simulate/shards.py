@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -64,11 +65,11 @@ def simulate_jobs(
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1 (got {jobs})")
     jobs = min(jobs, max(1, count // MIN_SHARE))
-    whole = Simulation(
-        program, settings, _leads(program, settings, rows, 0, count), progress, trace
-    )
     if jobs == 1:
-        return whole.run()
+        leads = synthetic_leads(count, settings.seed, program) if rows is None else rows
+        return Simulation(program, settings, leads, progress, trace).run()
+    whole = Simulation(program, settings, (), progress, trace)
+    """Runs no lead: adds the shares' counters up, and plays the sales desk over their MQLs."""
     size = min(SHARE, math.ceil(count / (jobs * SHARES_PER_JOB)))
     shares = [(first, min(first + size, count)) for first in range(0, count, size)]
     totals, done = LeadTotals(), 0
@@ -90,21 +91,14 @@ def simulate_jobs(
     return whole.report(totals)
 
 
-def _leads(
-    program: CompiledProgram,
-    settings: Settings,
-    rows: Sequence[Profile] | None,
-    first: int,
-    stop: int,
-) -> Sequence[Profile] | Any:
-    if rows is None:
-        return synthetic_leads(settings.leads, settings.seed, program, first, stop)
-    return rows[first:stop]
-
-
 def _start(program: CompiledProgram, settings: Settings) -> None:
-    """A worker's start: the program and settings every share runs with."""
+    """A worker's start: the program and settings every share runs with.
+
+    Ctrl-C is for the main process, which stops the run and says so; the
+    workers leave it to it rather than each printing a traceback.
+    """
     global _program, _settings
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _program, _settings = program, settings
 
 
