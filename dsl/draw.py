@@ -37,7 +37,8 @@ _INDENT = "\u00a0" * 4  # no-break spaces: Graphviz and HTML drop leading plain 
 _SUBJECT_WIDTH = 40
 
 REACH = ("entered", "sent", "opened", "clicked", "deferred", "exits")
-"""The counts a step may show, in this order (a zero is left out, `entered` never)."""
+"""The counts a step may show, in this order: a zero is left out, but for `entered` when it
+was counted (production counts it on some steps only, `nurture.live_counts`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +53,13 @@ def reach_line(counts: Mapping[str, int] | None) -> str | None:
     """`entered 120 · sent 118 · opened 40`: a step's reach, for its box; None without counts."""
     if counts is None:
         return None
-    words = [
-        f"{name} {counts.get(name, 0):,}" for name in REACH if name == "entered" or counts.get(name)
-    ]
-    return " · ".join(words)
+    shown = [n for n in REACH if counts.get(n) or (n == "entered" and n in counts)]
+    return " · ".join(f"{name} {counts[name]:,}" for name in shown) or None
 
 
 def _numbered_lines(node: Node, numbers: Numbers | None) -> list[str]:
     lines = node_lines(node)
-    line = None if numbers is None else reach_line(numbers.steps.get(node.id, {}))
+    line = None if numbers is None else reach_line(numbers.steps.get(node.id))
     return lines if line is None else [*lines, line]
 
 
@@ -69,8 +68,10 @@ def _numbered_edge(graph: StepGraph, node: Node, edge: Edge, numbers: Numbers | 
     label = edge_label(graph, node, edge)
     if numbers is None or len(node.edges) < 2 or edge.kind == "loop":
         return label
-    took = f"{numbers.edges.get((node.id, edge.target), 0):,}"
-    return f"{label} · {took}" if label else took
+    count = numbers.edges.get((node.id, edge.target))
+    if count is None:  # not counted (production does not record the way taken)
+        return label
+    return f"{label} · {count:,}" if label else f"{count:,}"
 
 
 # ---------------------------------------------------------------- words

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dsl import Analysis, Diagnostic, FileTemplates, StepGraph, analyze, compile_program
-from dsl.draw import to_dot_many, to_mermaid_many
+from dsl.draw import Numbers, to_dot_many, to_mermaid_many
 from dsl.graph import CompiledProgram
 
 SUFFIX = ".nurture"
@@ -46,6 +46,7 @@ class GraphFormat(StrEnum):
 
 class Counts(StrEnum):
     simulate = "simulate"
+    live = "live"
 
 
 TemplatesOption = Annotated[
@@ -121,7 +122,8 @@ def graph(
             "--counts",
             help="Numbers on each step and branch: simulate (a dry run of the file's "
             "campaigns, with --leads, --days, --seed, --jobs, --open-rate, --click-rate as "
-            "`nurture simulate` takes them).",
+            "`nurture simulate` takes them), or live (production's, from the database at "
+            "--url, for the deployed version the file writes).",
             show_default=False,
         ),
     ] = None,
@@ -153,13 +155,24 @@ def graph(
             "--click-rate", metavar="P", help="With --counts simulate: chance an open is clicked."
         ),
     ] = 0.25,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="DB",
+            help="With --counts live: database URL (default: $NURTURE_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
     templates: TemplatesOption = None,
 ) -> None:
     """Draw campaigns as a flowchart: Mermaid (default), Graphviz DOT or SVG.
 
     With --counts simulate, each step shows its reach in a dry run (entered,
     sent, opened, clicked, deferred, exits) and each way out of a branch,
-    split or repeat how many leads took it.
+    split or repeat how many leads took it. With --counts live, each step
+    shows what the database records of it: touches written (entered), sent,
+    deferred, opened, clicked, and exits where exited enrollments stand.
     """
     roots = _template_roots(templates or [])
     program, drawn = _compile(file, FileTemplates(roots))
@@ -172,6 +185,8 @@ def graph(
             numbers = simulated_numbers(program, leads, days, seed, jobs, open_rate, click_rate)
         except ValueError as e:
             _fail(str(e))
+    elif counts is Counts.live:
+        numbers = _live(graphs, url)
     if output is GraphFormat.mermaid:
         text = to_mermaid_many(graphs, numbers)
     elif output is GraphFormat.dot:
@@ -267,6 +282,18 @@ def _compile(file: Path, templates: FileTemplates) -> tuple[CompiledProgram, lis
     _print_diagnostics(analysis.diagnostics, sys.stderr)
     program = compile_program(analysis.program)
     return program, [g for g in program.campaigns.values() if g.path in drawn]
+
+
+def _live(graphs: list[StepGraph], url: str | None) -> dict[str, Numbers]:
+    """Production's numbers for `graphs`; exit 2 naming a campaign not deployed as written."""
+    from nurture.cli_report import _session
+    from nurture.live_counts import NotDeployed, live_numbers
+
+    with _session(url) as session:
+        try:
+            return live_numbers(session, graphs)
+        except NotDeployed as e:
+            _fail(str(e))
 
 
 def _choose(graphs: list[StepGraph], name: str | None, file: Path) -> list[StepGraph]:

@@ -330,8 +330,8 @@ def test_numbers_go_under_each_step_and_on_the_ways_out_of_a_branch() -> None:
     assert took[(branch.id, no)] == "no event #quot;webinar_registered#quot; in 1 week · 900"
     assert f'"{branch.id}" -> "{yes}" [label="yes · 300"]' in dot
     assert "\\nentered 1,200" in dot
-    # a step without counts shows `entered 0`, a plain `next` edge no number
-    assert "entered 0" in nodes[mermaid_id("end")]
+    # a step without counts shows none, a plain `next` edge no number
+    assert "entered" not in nodes[mermaid_id("end")]
     assert all(
         label is None or "·" not in label
         for a, _, label in edges
@@ -344,7 +344,9 @@ def test_reach_names_every_count_in_order() -> None:
         {"entered": 5, "sent": 4, "opened": 3, "clicked": 2, "deferred": 1, "exits": 1}
     )
     assert line == "entered 5 · sent 4 · opened 3 · clicked 2 · deferred 1 · exits 1"
-    assert reach_line(None) is None
+    assert reach_line(None) is None and reach_line({}) is None
+    assert reach_line({"entered": 0, "sent": 0}) == "entered 0"  # counted, and none came
+    assert reach_line({"sent": 3, "exits": 0}) == "sent 3"  # entered not counted here
 
 
 def test_several_campaigns_take_their_own_numbers() -> None:
