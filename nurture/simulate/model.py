@@ -8,8 +8,6 @@ core only ever sees the frozen views they hold (`LeadView`, `EnrollmentState`).
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -140,9 +138,31 @@ class Campaign:
             for n in graph.nodes.values()
             if n.kind == "branch"
         }
-        reads = functools.reduce(operator.or_, self.branch_masks.values(), self.exit_mask)
-        self.reads_scores = bool(reads & SCORES)
+        reading = {n for n, mask in self.branch_masks.items() if mask & SCORES}
+        every = self.exit_mask & SCORES
+        self.score_cursors = frozenset(graph.nodes) if every else _reaching(graph, reading)
+        """Steps a decision starting there may test scores from (by the exit rule, or a branch
+        it reaches before a wait parks it): only then must the scores be brought to its
+        moment first; elsewhere `decide` reads nothing of them."""
         self.forks = frozenset(n.id for n in graph.nodes.values() if len(n.edges) > 1)
         """Steps with several ways out: which one each lead took is counted."""
-        """Whether a condition of the campaign looks at scores: else `decide` needs them
-        brought to the moment of the decision no more than the rest of the lead."""
+
+
+def _reaching(graph: StepGraph, targets: set[str]) -> frozenset[str]:
+    """The steps from which a walk reaches one of `targets` before a `wait` parks it."""
+    found = set()
+    for start in graph.nodes if targets else ():
+        seen, todo = set(), [start]
+        while todo:
+            node_id = todo.pop()
+            if node_id in targets:
+                found.add(start)
+                break
+            node = graph.nodes.get(node_id)
+            if node_id in seen or node is None:
+                continue
+            seen.add(node_id)
+            if node_id != start and node.kind == "wait" and node.params.get("seconds"):
+                continue  # a wait of some time parks the walk here (`steps.wait`)
+            todo.extend(edge.target for edge in node.edges)
+    return frozenset(found)

@@ -416,7 +416,7 @@ class Simulation:
 
     def _decide(self, enrollment: Enrollment, now: datetime) -> None:
         lead, run = enrollment.lead, enrollment.run
-        if run.reads_scores:
+        if enrollment.state.cursor in run.score_cursors:
             self.scores.refresh(lead, now)
         trace = self.trace
         trace.clear()
