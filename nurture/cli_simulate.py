@@ -180,7 +180,8 @@ def simulate_command(
     them (--accept-rate, after --accept-after); the others run out the SLA and
     are reassigned or escalated as the routing says (the handoff section).
     --json prints one object with the keys leads, days, seed, campaigns (each
-    with its mql count), steps, touches_per_lead, max_touches_7d, mql, exits,
+    with its mql count), steps (each with its reach, its exits and, out of a
+    branch, split or repeat, how many took each way), touches_per_lead, max_touches_7d, mql, exits,
     in_flight, handoff (and more). The same seed always gives the same numbers.
     """
     rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate)
