@@ -2,6 +2,7 @@
 
     python bench/simulate_throughput.py [--leads 25000 50000 100000] [--days 90]
                                         [--campaign Welcome] [--profile N]
+                                        [--jobs 1 2] [--jobs-leads 20000]
 
 Runs `nurture simulate campaigns/ --campaign Welcome` (the other campaign files
 loaded, so `enroll "Product drip"` and the triggers resolve) once per lead
@@ -12,9 +13,18 @@ time spent inside `engine.decide` and the steps per CPU second it alone
 manages, and peak RSS with its growth over the loaded program (flat: the
 simulator lets each lead go when its run ends). The share of
 `decide` comes from a second, identical run that times every call, so the
-timer's own cost is not counted in the first run's times. `--profile N`
-also profiles N leads with cProfile and prints where the time goes, by module
-and by engine function.
+timer's own cost is not counted in the first run's times; the table's last
+column, whole-simulator steps/s over `decide`-alone steps/s, is the share of
+the run the simulator's own bookkeeping leaves to the core.
+
+A second table runs `--jobs-leads` leads once per `--jobs` count
+(`simulate --jobs`, a fresh pool of processes each), one after the other in
+this same run, and compares each one's wall-clock throughput with the first
+(1 job): on a machine shared with other work the ratio is what to read, and
+the load average printed with it says how shared it was; the CPU seconds of
+all the processes say what sharing the leads costs, however loaded. `--profile N` also
+profiles N leads with cProfile and prints where the time goes, by module and
+by engine function.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import argparse
 import cProfile
 import gc
 import json
+import os
 import pstats
 import resource
 import subprocess
@@ -40,6 +51,7 @@ import nurture.engine
 import nurture.simulate.run as run_module
 from dsl.graph import CompiledProgram
 from nurture.simulate import Settings, simulate, synthetic_leads
+from nurture.simulate.shards import simulate_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGNS = REPO / "campaigns"
@@ -126,6 +138,7 @@ def table(rows: list[dict[str, Any]], days: int, campaign: str) -> Table:
         out.add_column(name, justify="right")
     for name in ("in decide", "engine-only steps/s", "peak RSS MiB", "RSS growth", "KiB/lead"):
         out.add_column(name, justify="right")
+    out.add_column("whole / decide-alone", justify="right")
     for r in rows:
         out.add_row(
             f"{r['leads']:,}",
@@ -139,6 +152,45 @@ def table(rows: list[dict[str, Any]], days: int, campaign: str) -> Table:
             f"{r['rss']:.0f}",
             f"{r['growth']:.0f}",
             f"{r['growth'] * 1024 / r['leads']:.2f}",
+            f"{(r['steps'] / r['cpu']) / (r['steps'] / r['decide']):.2f}x",
+        )
+    return out
+
+
+def cpu_all() -> float:
+    """CPU seconds of this process and of its finished children (a pool's workers, once shut)."""
+    own, children = resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (own, children)))
+
+
+def jobs_table(args: argparse.Namespace) -> Table:
+    """The same run over 1, 2, ... processes (`--jobs`), one after the other: throughput ratios."""
+    program = load()
+    leads = args.jobs_leads
+    settings = Settings(leads=leads, days=args.days, seed=args.seed, entry=(args.campaign,))
+    load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    out = Table(
+        title=f"simulate --jobs: {leads:,} leads, {os.cpu_count()} cores, load average {load_avg}"
+    )
+    names = ("jobs", "engine steps", "wall s", "steps/s (wall)", "vs 1 job", "CPU s, all processes")
+    for name in (*names, "same report"):
+        out.add_column(name, justify="right")
+    first: tuple[float, dict[str, Any]] | None = None
+    for jobs in args.jobs:
+        wall, cpu = time.perf_counter(), cpu_all()
+        report = simulate_jobs(program, settings, None, jobs)
+        wall, cpu = time.perf_counter() - wall, cpu_all() - cpu
+        rate = report["engine"]["steps"] / wall
+        if first is None:
+            first = (rate, report)
+        out.add_row(
+            str(jobs),
+            f"{report['engine']['steps']:,}",
+            f"{wall:.1f}",
+            f"{rate:,.0f}",
+            f"{rate / first[0]:.2f}x",
+            f"{cpu:.1f}",
+            "yes" if report == first[1] else "NO",
         )
     return out
 
@@ -186,6 +238,8 @@ def main() -> None:
     parser.add_argument("--campaign", default="Welcome")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=int, metavar="N", help="also profile N leads")
+    parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2], help="process counts")
+    parser.add_argument("--jobs-leads", type=int, default=20_000, metavar="N")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -199,6 +253,9 @@ def main() -> None:
     console.print(table(rows, args.days, args.campaign))
     if len(rows) > 1:
         console.print(memory_verdict(rows[0], rows[-1]))
+    if args.jobs:
+        console.print(f"running {args.jobs_leads:,} leads with --jobs {args.jobs}...", style="dim")
+        console.print(jobs_table(args))
     if args.profile:
         profile(args.profile, args, console)
 

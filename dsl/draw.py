@@ -5,6 +5,11 @@ Every step is drawn in the language's own words (`wait 3 days`, `opened within
 title and a note with the campaign's settings. Node ids are the graph's ids
 (`n1`, `n2`, ...), so the text of two versions diffs step by step; the one
 exception is Mermaid's `end`, a keyword there, written `End`.
+
+Numbers may go on the picture (`nurture graph --counts`, `simulate --graph`):
+each step's reach under its words and, on the edges out of a branch, split
+or repeat, how many took each. They come as plain data (`Numbers`, keyed by
+campaign name), so this module needs nothing of where they were counted.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from dsl.graph import Edge, Json, Node, StepGraph
 from dsl.vocabulary import NAMED_LISTS, written_field
@@ -29,6 +35,44 @@ _LABEL_WIDTH = 34
 _NOTE_WIDTH = 60
 _INDENT = "\u00a0" * 4  # no-break spaces: Graphviz and HTML drop leading plain ones
 _SUBJECT_WIDTH = 40
+
+REACH = ("entered", "sent", "opened", "clicked", "deferred", "exits")
+"""The counts a step may show, in this order: a zero is left out, but for `entered` when it
+was counted (production counts it on some steps only, `nurture.live_counts`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """One campaign's counts: per step (`REACH` names), and per edge (source id, target id)."""
+
+    steps: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    edges: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+
+def reach_line(counts: Mapping[str, int] | None) -> str | None:
+    """`entered 120 · sent 118 · opened 40`: a step's reach, for its box; None without counts."""
+    if counts is None:
+        return None
+    shown = [n for n in REACH if counts.get(n) or (n == "entered" and n in counts)]
+    return " · ".join(f"{name} {counts[name]:,}" for name in shown) or None
+
+
+def _numbered_lines(node: Node, numbers: Numbers | None) -> list[str]:
+    lines = node_lines(node)
+    line = None if numbers is None else reach_line(numbers.steps.get(node.id))
+    return lines if line is None else [*lines, line]
+
+
+def _numbered_edge(graph: StepGraph, node: Node, edge: Edge, numbers: Numbers | None) -> str | None:
+    """The edge's words, and how many took it when it leaves a step with several ways out."""
+    label = edge_label(graph, node, edge)
+    if numbers is None or len(node.edges) < 2 or edge.kind == "loop":
+        return label
+    count = numbers.edges.get((node.id, edge.target))
+    if count is None:  # not counted (production does not record the way taken)
+        return label
+    return f"{label} · {count:,}" if label else f"{count:,}"
+
 
 # ---------------------------------------------------------------- words
 
@@ -305,29 +349,34 @@ def _mermaid_header(heading: str) -> list[str]:
     return ["---", f"title: {json.dumps(heading, ensure_ascii=False)}", *_MERMAID_CONFIG, "---"]
 
 
-def to_mermaid(graph: StepGraph) -> str:
+def to_mermaid(graph: StepGraph, numbers: Numbers | None = None) -> str:
     """A Mermaid flowchart (`flowchart TD`) of one campaign, titled, with a settings note."""
-    body, used = _mermaid_body(graph, "", "  ")
+    body, used = _mermaid_body(graph, "", "  ", numbers)
     return (
         "\n".join([*_mermaid_header(title(graph)), "flowchart TD", *body, *_class_defs(used)])
         + "\n"
     )
 
 
-def to_mermaid_many(graphs: Sequence[StepGraph]) -> str:
+def to_mermaid_many(
+    graphs: Sequence[StepGraph], numbers: Mapping[str, Numbers] | None = None
+) -> str:
     """One Mermaid chart for several campaigns, a titled subgraph each (ids prefixed `cN_`)."""
+    numbers = numbers or {}
     if len(graphs) == 1:
-        return to_mermaid(graphs[0])
+        return to_mermaid(graphs[0], numbers.get(graphs[0].name))
     out = [*_mermaid_header(f"{len(graphs)} campaigns"), "flowchart TD"]
     used: set[str] = set()
     for i, graph in enumerate(graphs, start=1):
-        body, styles = _mermaid_body(graph, f"c{i}_", "    ")
+        body, styles = _mermaid_body(graph, f"c{i}_", "    ", numbers.get(graph.name))
         used |= styles
         out += [f"  subgraph c{i}[{_mermaid_label([title(graph)])}]", *body, "  end"]
     return "\n".join([*out, *_class_defs(used)]) + "\n"
 
 
-def _mermaid_body(graph: StepGraph, prefix: str, indent: str) -> tuple[list[str], set[str]]:
+def _mermaid_body(
+    graph: StepGraph, prefix: str, indent: str, numbers: Numbers | None = None
+) -> tuple[list[str], set[str]]:
     out: list[str] = []
     settings = settings_lines(graph)
     used = {"note"} if settings else set()
@@ -339,10 +388,10 @@ def _mermaid_body(graph: StepGraph, prefix: str, indent: str) -> tuple[list[str]
         style = _STYLE_OF.get(node.kind, node.kind)
         used.add(style)
         suffix = f":::{style}" if style in _COLOURS else ""
-        label = _mermaid_label(node_lines(node))
+        label = _mermaid_label(_numbered_lines(node, numbers))
         out.append(f"{indent}{mermaid_id(node.id, prefix)}{start}{label}{stop}{suffix}")
         for edge in node.edges:
-            out.append(indent + _mermaid_edge(graph, node, edge, prefix))
+            out.append(indent + _mermaid_edge(graph, node, edge, prefix, numbers))
     return out, used
 
 
@@ -355,8 +404,10 @@ def _class_defs(used: set[str]) -> list[str]:
     return out
 
 
-def _mermaid_edge(graph: StepGraph, node: Node, edge: Edge, prefix: str) -> str:
-    label = edge_label(graph, node, edge)
+def _mermaid_edge(
+    graph: StepGraph, node: Node, edge: Edge, prefix: str, numbers: Numbers | None = None
+) -> str:
+    label = _numbered_edge(graph, node, edge, numbers)
     arrow = "-.->" if edge.kind == "loop" else "-->"
     text = f'|"{mermaid_text(label)}"|' if label else ""
     return f"{mermaid_id(node.id, prefix)} {arrow}{text} {mermaid_id(edge.target, prefix)}"
@@ -392,23 +443,24 @@ def _dot_quote(text: str) -> str:
     return f'"{dot_text(text)}"'
 
 
-def to_dot(graph: StepGraph) -> str:
+def to_dot(graph: StepGraph, numbers: Numbers | None = None) -> str:
     """A Graphviz digraph of one campaign, with the graph's node ids."""
     out = [f"digraph {_dot_quote(graph.name)} {{", *_dot_defaults(), *_dot_title(graph, "  ")]
-    out.extend(_dot_body(graph, "  ", prefix=""))
+    out.extend(_dot_body(graph, "  ", "", numbers))
     return "\n".join([*out, "}"]) + "\n"
 
 
-def to_dot_many(graphs: Sequence[StepGraph]) -> str:
+def to_dot_many(graphs: Sequence[StepGraph], numbers: Mapping[str, Numbers] | None = None) -> str:
     """One digraph holding several campaigns, a cluster each; ids become `Name/n1`."""
+    numbers = numbers or {}
     if len(graphs) == 1:
-        return to_dot(graphs[0])
+        return to_dot(graphs[0], numbers.get(graphs[0].name))
     out = ['digraph "campaigns" {', *_dot_defaults()]
     for i, graph in enumerate(graphs, 1):
         out.append(f'  subgraph "cluster_{i}" {{')
         out.extend(_dot_title(graph, "    "))
         out.append('    style="rounded"; color="#9e9e9e";')
-        out.extend(_dot_body(graph, "    ", prefix=f"{graph.name}/"))
+        out.extend(_dot_body(graph, "    ", f"{graph.name}/", numbers.get(graph.name)))
         out.append("  }")
     return "\n".join([*out, "}"]) + "\n"
 
@@ -425,7 +477,9 @@ def _dot_title(graph: StepGraph, indent: str) -> list[str]:
     return [f"{indent}label={_dot_quote(title(graph))}; labelloc=t; fontsize=18;"]
 
 
-def _dot_body(graph: StepGraph, indent: str, prefix: str) -> list[str]:
+def _dot_body(
+    graph: StepGraph, indent: str, prefix: str, numbers: Numbers | None = None
+) -> list[str]:
     out = []
     settings = settings_lines(graph)
     if settings:
@@ -439,7 +493,7 @@ def _dot_body(graph: StepGraph, indent: str, prefix: str) -> list[str]:
     for node in graph.nodes.values():
         fill, stroke = _COLOURS.get(_STYLE_OF.get(node.kind, node.kind), ("#ffffff", "#757575"))
         shape = _DOT_SHAPES.get(node.kind, "box")
-        label = "\\n".join(dot_text(line) for line in node_lines(node))
+        label = "\\n".join(dot_text(line) for line in _numbered_lines(node, numbers))
         bold = ", penwidth=2" if node.kind in ("mql", "exit") else ""
         out.append(
             f'{indent}{_dot_quote(prefix + node.id)} [shape={shape}, label="{label}", '
@@ -447,7 +501,7 @@ def _dot_body(graph: StepGraph, indent: str, prefix: str) -> list[str]:
         )
         for edge in node.edges:
             attrs = []
-            label_text = edge_label(graph, node, edge)
+            label_text = _numbered_edge(graph, node, edge, numbers)
             if label_text:
                 attrs.append(f"label={_dot_quote(label_text)}")
             if edge.kind == "loop":

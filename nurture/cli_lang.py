@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.text import Text
 
 from dsl import Analysis, Diagnostic, FileTemplates, StepGraph, analyze, compile_program
-from dsl.draw import to_dot_many, to_mermaid_many
+from dsl.draw import Numbers, to_dot_many, to_mermaid_many
+from dsl.graph import CompiledProgram
 
 SUFFIX = ".nurture"
 USAGE = 2
@@ -41,6 +42,11 @@ class GraphFormat(StrEnum):
     mermaid = "mermaid"
     dot = "dot"
     svg = "svg"
+
+
+class Counts(StrEnum):
+    simulate = "simulate"
+    live = "live"
 
 
 TemplatesOption = Annotated[
@@ -110,17 +116,83 @@ def graph(
         Path | None,
         typer.Option("-o", "--output", metavar="OUT", help="Write here instead of stdout."),
     ] = None,
+    counts: Annotated[
+        Counts | None,
+        typer.Option(
+            "--counts",
+            help="Numbers on each step and branch: simulate (a dry run of the file's "
+            "campaigns, with --leads, --days, --seed, --jobs, --open-rate, --click-rate as "
+            "`nurture simulate` takes them), or live (production's, from the database at "
+            "--url, for the deployed version the file writes).",
+            show_default=False,
+        ),
+    ] = None,
+    leads: Annotated[
+        int, typer.Option("--leads", metavar="N", help="With --counts simulate: how many leads.")
+    ] = 1000,
+    days: Annotated[
+        int, typer.Option("--days", metavar="D", help="With --counts simulate: days to simulate.")
+    ] = 90,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="S", help="With --counts simulate: random seed.")
+    ] = 0,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            metavar="N",
+            help="With --counts simulate: processes (default: every core).",
+            show_default=False,
+        ),
+    ] = None,
+    open_rate: Annotated[
+        float,
+        typer.Option("--open-rate", metavar="P", help="With --counts simulate: chance of an open."),
+    ] = 0.35,
+    click_rate: Annotated[
+        float,
+        typer.Option(
+            "--click-rate", metavar="P", help="With --counts simulate: chance an open is clicked."
+        ),
+    ] = 0.25,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="DB",
+            help="With --counts live: database URL (default: $NURTURE_DATABASE_URL).",
+            show_default=False,
+        ),
+    ] = None,
     templates: TemplatesOption = None,
 ) -> None:
-    """Draw campaigns as a flowchart: Mermaid (default), Graphviz DOT or SVG."""
+    """Draw campaigns as a flowchart: Mermaid (default), Graphviz DOT or SVG.
+
+    With --counts simulate, each step shows its reach in a dry run (entered,
+    sent, opened, clicked, deferred, exits) and each way out of a branch,
+    split or repeat how many leads took it. With --counts live, each step
+    shows what the database records of it: touches written (entered), sent,
+    deferred, opened, clicked, and exits where exited enrollments stand.
+    """
     roots = _template_roots(templates or [])
-    graphs = _choose(_compile(file, FileTemplates(roots)), campaign, file)
+    program, drawn = _compile(file, FileTemplates(roots))
+    graphs = _choose(drawn, campaign, file)
+    numbers = None
+    if counts is Counts.simulate:
+        from nurture.simulate.picture import simulated_numbers
+
+        try:
+            numbers = simulated_numbers(program, leads, days, seed, jobs, open_rate, click_rate)
+        except ValueError as e:
+            _fail(str(e))
+    elif counts is Counts.live:
+        numbers = _live(graphs, url)
     if output is GraphFormat.mermaid:
-        text = to_mermaid_many(graphs)
+        text = to_mermaid_many(graphs, numbers)
     elif output is GraphFormat.dot:
-        text = to_dot_many(graphs)
+        text = to_dot_many(graphs, numbers)
     else:
-        text = _svg(to_dot_many(graphs))
+        text = _svg(to_dot_many(graphs, numbers))
     _write(text, out)
 
 
@@ -178,8 +250,8 @@ def _template_roots(dirs: Sequence[Path]) -> tuple[Path, ...]:
 # ---------------------------------------------------------------- graph helpers
 
 
-def _compile(file: Path, templates: FileTemplates) -> list[StepGraph]:
-    """The campaigns to draw from `file`, checked with the files around it.
+def _compile(file: Path, templates: FileTemplates) -> tuple[CompiledProgram, list[StepGraph]]:
+    """The program `file` is checked in, and the campaigns to draw from `file`.
 
     A file is checked with the other *.nurture files in its folder, so that
     `enroll "Product drip"` finds its target; when only those other files have
@@ -209,7 +281,19 @@ def _compile(file: Path, templates: FileTemplates) -> list[StepGraph]:
         raise typer.Exit(1)
     _print_diagnostics(analysis.diagnostics, sys.stderr)
     program = compile_program(analysis.program)
-    return [g for g in program.campaigns.values() if g.path in drawn]
+    return program, [g for g in program.campaigns.values() if g.path in drawn]
+
+
+def _live(graphs: list[StepGraph], url: str | None) -> dict[str, Numbers]:
+    """Production's numbers for `graphs`; exit 2 naming a campaign not deployed as written."""
+    from nurture.cli_report import _session
+    from nurture.live_counts import NotDeployed, live_numbers
+
+    with _session(url) as session:
+        try:
+            return live_numbers(session, graphs)
+        except NotDeployed as e:
+            _fail(str(e))
 
 
 def _choose(graphs: list[StepGraph], name: str | None, file: Path) -> list[StepGraph]:

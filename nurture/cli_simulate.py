@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dsl import FileTemplates, analyze, compile_program
-from dsl.graph import CompiledProgram
+from dsl.graph import CompiledProgram, StepGraph
 from nurture.cli_lang import (
     TemplatesOption,
     _collect,
@@ -28,21 +29,17 @@ from nurture.cli_lang import (
     _print_diagnostics,
     _read_all,
     _report,
+    _svg,
     _template_roots,
+    _write,
 )
 from nurture.config import ConfigError, describe_cap, parse_cap
 from nurture.config import Settings as RuntimeSettings
 from nurture.engine.caps import Cap
-from nurture.simulate import (
-    ProfileError,
-    Rates,
-    Settings,
-    load_profile,
-    render,
-    simulate,
-    synthetic_leads,
-)
+from nurture.simulate import ProfileError, Rates, Settings, load_profile, render
 from nurture.simulate.leads import Profile
+from nurture.simulate.picture import draw, format_of, numbers
+from nurture.simulate.shards import cores, simulate_jobs
 
 DEFAULT_LEADS = 1000
 WIDE = 160
@@ -150,6 +147,27 @@ def simulate_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            metavar="N",
+            help="Processes to share the leads between (default: every core); the report "
+            "is the same whatever N is. Under 250 leads a process, fewer are used.",
+            show_default=False,
+        ),
+    ] = None,
+    graph: Annotated[
+        Path | None,
+        typer.Option(
+            "--graph",
+            metavar="OUT",
+            help="Also draw the campaigns with this run's numbers on each step and branch, "
+            "to OUT: .svg, .dot (or .gv) or .mmd (Mermaid), by its suffix.",
+            show_default=False,
+        ),
+    ] = None,
     templates: TemplatesOption = None,
 ) -> None:
     """Run campaigns over simulated leads on a virtual clock, with the real engine.
@@ -162,7 +180,8 @@ def simulate_command(
     them (--accept-rate, after --accept-after); the others run out the SLA and
     are reassigned or escalated as the routing says (the handoff section).
     --json prints one object with the keys leads, days, seed, campaigns (each
-    with its mql count), steps, touches_per_lead, max_touches_7d, mql, exits,
+    with its mql count), steps (each with its reach, its exits and, out of a
+    branch, split or repeat, how many took each way), touches_per_lead, max_touches_7d, mql, exits,
     in_flight, handoff (and more). The same seed always gives the same numbers.
     """
     rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate)
@@ -171,12 +190,16 @@ def simulate_command(
     problems = Settings(
         leads=wanted, days=days, seed=seed, rates=rates, accept_rate=accept_rate, accept_after=after
     ).problems()
+    if jobs is not None and jobs < 1:
+        problems.append(f"--jobs must be at least 1 (got {jobs})")
+    if graph is not None and format_of(graph) is None:
+        problems.append(f"--graph {graph}: write a file ending in .svg, .dot, .gv or .mmd")
     if problems:
         _fail("; ".join(problems))
     cap = _global_cap(global_cap)
     program = _load(paths, templates)
     entry = _entry(program, campaign or [], paths)
-    people, count = _people(profile, program, wanted if profile is None or leads else None, seed)
+    people, count = _people(profile, program, wanted if profile is None or leads else None)
     settings = Settings(
         leads=count,
         days=days,
@@ -190,9 +213,17 @@ def simulate_command(
     lines: list[str] = []
     try:
         with _progress(count) as tell:
-            data = simulate(program, settings, people, tell, lines.append if trace else None)
+            data = simulate_jobs(
+                program, settings, people, jobs or cores(), tell, lines.append if trace else None
+            )
     except KeyboardInterrupt:
         _fail("interrupted: nothing printed", code=130)
+    except BrokenProcessPool:
+        _fail(
+            "a simulating process died (out of memory?): nothing printed; try fewer --jobs", code=1
+        )
+    if graph is not None:
+        write_picture(graph, list(program.campaigns.values()), data)
     data["profile"] = None if profile is None else str(profile)
     if cap is not None:
         data["global_cap"] = describe_cap(cap)
@@ -204,6 +235,13 @@ def simulate_command(
         for line in lines:
             typer.echo(line)
         render(data, _stdout())
+
+
+def write_picture(out: Path, graphs: list[StepGraph], data: dict[str, Any]) -> None:
+    """Draw `graphs` with the report's numbers to `out`, in the format its suffix names."""
+    form = format_of(out) or "svg"
+    text = draw(graphs, numbers(data), form)
+    _write(_svg(text) if form == "svg" else text, out)
 
 
 def _accept_after(text: str) -> tuple[timedelta, timedelta]:
@@ -255,12 +293,12 @@ def _entry(program: CompiledProgram, names: list[str], paths: list[Path]) -> tup
 
 
 def _people(
-    profile: Path | None, program: CompiledProgram, count: int | None, seed: int
-) -> tuple[Iterable[Profile], int]:
-    """The leads and how many: `count` synthetic ones, or the profile's rows (at most `count`)."""
+    profile: Path | None, program: CompiledProgram, count: int | None
+) -> tuple[list[Profile] | None, int]:
+    """The profile's rows (at most `count`), or None for `count` synthetic ones; how many."""
     if profile is None:
         assert count is not None
-        return synthetic_leads(count, seed, program), count
+        return None, count
     if not profile.is_file():
         _fail(f"--profile {profile}: {'not a file' if profile.exists() else 'no such file'}")
     try:

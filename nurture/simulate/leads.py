@@ -225,11 +225,20 @@ FIELD_SHARE = 0.7
 """How often a field the generator does not know (e.g. `budget`) gets a value."""
 
 
-def synthetic_leads(count: int, seed: int, program: CompiledProgram) -> Iterator[Profile]:
-    """`count` synthetic leads from `random.Random(seed)`, drawn lazily in order."""
-    maker = _Maker(random.Random(seed), program)
+def synthetic_leads(
+    count: int, seed: int, program: CompiledProgram, first: int = 0, stop: int | None = None
+) -> Iterator[Profile]:
+    """`count` synthetic leads from `seed`, drawn lazily in order (those from `first` to `stop`).
+
+    Each lead is drawn from its own stream, seeded by `seed` and its place, so
+    a slice of the leads (one process's share, `simulate --jobs`) is the same
+    leads as in the whole.
+    """
+    rng = random.Random()
+    maker = _Maker(rng, program)
     width = max(6, len(str(count)))
-    for index in range(1, count + 1):
+    for index in range(first + 1, (count if stop is None else min(stop, count)) + 1):
+        rng.seed(f"lead:{seed}:{index}")
         yield maker.lead(f"L{index:0{width}d}")
 
 

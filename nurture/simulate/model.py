@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from dsl.graph import StepGraph
 from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment, SentTouch
 from nurture.simulate.behaviour import Rates
-from nurture.simulate.graphs import depends_on, send_traits
+from nurture.simulate.graphs import SCORES, depends_on, send_traits
 from nurture.simulate.report import CampaignCounts
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -138,3 +138,31 @@ class Campaign:
             for n in graph.nodes.values()
             if n.kind == "branch"
         }
+        reading = {n for n, mask in self.branch_masks.items() if mask & SCORES}
+        every = self.exit_mask & SCORES
+        self.score_cursors = frozenset(graph.nodes) if every else _reaching(graph, reading)
+        """Steps a decision starting there may test scores from (by the exit rule, or a branch
+        it reaches before a wait parks it): only then must the scores be brought to its
+        moment first; elsewhere `decide` reads nothing of them."""
+        self.forks = frozenset(n.id for n in graph.nodes.values() if len(n.edges) > 1)
+        """Steps with several ways out: which one each lead took is counted."""
+
+
+def _reaching(graph: StepGraph, targets: set[str]) -> frozenset[str]:
+    """The steps from which a walk reaches one of `targets` before a `wait` parks it."""
+    found = set()
+    for start in graph.nodes if targets else ():
+        seen, todo = set(), [start]
+        while todo:
+            node_id = todo.pop()
+            if node_id in targets:
+                found.add(start)
+                break
+            node = graph.nodes.get(node_id)
+            if node_id in seen or node is None:
+                continue
+            seen.add(node_id)
+            if node_id != start and node.kind == "wait" and node.params.get("seconds"):
+                continue  # a wait of some time parks the walk here (`steps.wait`)
+            todo.extend(edge.target for edge in node.edges)
+    return frozenset(found)

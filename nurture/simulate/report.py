@@ -42,8 +42,23 @@ class StepCounts:
     clicked: int = 0
     replied: int = 0
     suppressed: int = 0
+    exits: int = 0
+    """Enrollments that left the campaign here (an `exit` step, or the exit rule meanwhile)."""
     in_flight: int = 0
     """Enrollments parked here (or on their way here from a wait) when the run ended."""
+
+    def add(self, other: StepCounts) -> None:
+        """Add another share of the leads' counts at this step (`simulate --jobs`)."""
+        self.entered += other.entered
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.deferred_by.update(other.deferred_by)
+        self.opened += other.opened
+        self.clicked += other.clicked
+        self.replied += other.replied
+        self.suppressed += other.suppressed
+        self.exits += other.exits
+        self.in_flight += other.in_flight
 
 
 @dataclass(slots=True)
@@ -62,10 +77,51 @@ class CampaignCounts:
     mql_by: Counter[str] = field(default_factory=Counter)
     """Leads' MQLs attributed to this campaign, by cause: its own `mql` steps, and the
     scoring rule while the lead was enrolled here (so one MQL may count in several)."""
+    took: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Times a lead went from a step with several ways out (branch, split, repeat) to the
+    next one, by (step id, next step id)."""
 
     @classmethod
     def of(cls, graph: StepGraph, entry: bool) -> CampaignCounts:
         return cls(graph, entry, {node_id: StepCounts() for node_id in graph.nodes})
+
+    def add(self, other: CampaignCounts) -> None:
+        """Add another share of the leads' counts for this campaign (`simulate --jobs`)."""
+        for node_id, counts in other.steps.items():
+            self.steps[node_id].add(counts)
+        self.enrolled += other.enrolled
+        self.completed += other.completed
+        self.exits.update(other.exits)
+        self.max_touches_7d = max(self.max_touches_7d, other.max_touches_7d)
+        self.mql_by.update(other.mql_by)
+        self.took.update(other.took)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        """Pickled without its graph (a share's counters going back to the main process)."""
+        return (
+            None,
+            self.entry,
+            self.steps,
+            self.enrolled,
+            self.completed,
+            self.exits,
+            self.max_touches_7d,
+            self.mql_by,
+            self.took,
+        )
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (
+            self.graph,
+            self.entry,
+            self.steps,
+            self.enrolled,
+            self.completed,
+            self.exits,
+            self.max_touches_7d,
+            self.mql_by,
+            self.took,
+        ) = state
 
 
 @dataclass(slots=True)
@@ -85,6 +141,16 @@ class LeadTotals:
         self.touches += touches
         self.max_touches = max(self.max_touches, touches)
 
+    def add_share(self, other: LeadTotals) -> None:
+        """Add the totals of the leads that follow these (`simulate --jobs`)."""
+        self.leads += other.leads
+        self.touches += other.touches
+        self.max_touches = max(self.max_touches, other.max_touches)
+        self.in_flight_leads += other.in_flight_leads
+        self.in_flight += other.in_flight
+        self.waiting += other.waiting
+        self.stuck.extend(other.stuck)
+
 
 def report(
     settings: dict[str, Any],
@@ -103,7 +169,7 @@ def report(
     return {
         **settings,
         "campaigns": [_campaign(c) for c in campaigns],
-        "steps": [_step(c.graph, node_id, s) for c in campaigns for node_id, s in c.steps.items()],
+        "steps": [_step(c, node_id, s) for c in campaigns for node_id, s in c.steps.items()],
         "touches_per_lead": {
             "mean": round(totals.touches / leads, 3) if leads else 0.0,
             "max": totals.max_touches,
@@ -154,8 +220,10 @@ def _campaign(counts: CampaignCounts) -> dict[str, Any]:
     }
 
 
-def _step(graph: StepGraph, node_id: str, s: StepCounts) -> dict[str, Any]:
+def _step(counts: CampaignCounts, node_id: str, s: StepCounts) -> dict[str, Any]:
+    graph = counts.graph
     node = graph.nodes[node_id]
+    took = {e.target: counts.took[(node_id, e.target)] for e in node.edges}
     return {
         "campaign": graph.name,
         "id": node_id,
@@ -170,7 +238,9 @@ def _step(graph: StepGraph, node_id: str, s: StepCounts) -> dict[str, Any]:
         "clicked": s.clicked,
         "replied": s.replied,
         "suppressed": s.suppressed,
+        "exits": s.exits,
         "in_flight": s.in_flight,
+        "took": took if len(node.edges) > 1 else {},
     }
 
 

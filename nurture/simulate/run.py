@@ -51,7 +51,7 @@ from __future__ import annotations
 import gc
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,7 +110,7 @@ from nurture.simulate.graphs import (
 from nurture.simulate.handoff import SalesDesk, Trace
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings
-from nurture.simulate.report import LeadTotals, StepCounts, iso, report
+from nurture.simulate.report import CampaignCounts, LeadTotals, StepCounts, iso, report
 from nurture.simulate.scores import ScoreKeeper
 from nurture.simulate.trace import StepTrace
 
@@ -134,9 +134,36 @@ class _Tally:
     events: Counter[str] = field(default_factory=Counter)
     notifications: Counter[str] = field(default_factory=Counter)
 
+    def add(self, other: _Tally) -> None:
+        """Add another share of the leads' tally (`shards`), as if they had run here."""
+        self.decisions += other.decisions
+        self.steps += other.steps
+        self.max_touches_7d = max(self.max_touches_7d, other.max_touches_7d)
+        self.mql_days.extend(other.mql_days)
+        self.mql_causes.update(other.mql_causes)
+        self.events.update(other.events)
+        self.notifications.update(other.notifications)
+
+
+@dataclass(slots=True)
+class Part:
+    """What one share of the leads leaves behind (`Simulation.part`): counters, and its MQLs
+    noted for the sales desk, which plays them with every other share's (`shards`)."""
+
+    tally: _Tally
+    campaigns: dict[str, CampaignCounts]
+    totals: LeadTotals
+    noted: list[Any]
+
 
 class Simulation:
-    """Runs `settings.leads` leads from `profiles` through `program` for `settings.days`."""
+    """Runs `settings.leads` leads from `profiles` through `program` for `settings.days`.
+
+    `profiles` may also be a share of the leads (`simulate --jobs`): those from
+    the `first`-th on. Each lead draws its arrival and its reactions from its
+    own random stream, seeded by the run's seed and its place among the leads,
+    so a lead does the same thing whichever share it runs in.
+    """
 
     def __init__(
         self,
@@ -145,6 +172,7 @@ class Simulation:
         profiles: Iterable[Profile],
         progress: Progress | None = None,
         trace: Trace | None = None,
+        first: int = 0,
     ) -> None:
         problems = settings.problems()
         if problems:
@@ -153,7 +181,7 @@ class Simulation:
         if unknown:
             raise ValueError(f"no campaign named {', '.join(map(repr, unknown))}")
         self.program, self.settings, self.progress = program, settings, progress
-        self.profiles = iter(profiles)
+        self.profiles, self.first = iter(profiles), first
         entry = set(settings.entry or program.campaigns)
         self.campaigns = {n: Campaign(g, n in entry) for n, g in program.campaigns.items()}
         self.entry = [c for c in self.campaigns.values() if c.counts.entry]
@@ -164,9 +192,7 @@ class Simulation:
         self.keep = max([WEEK, *(timedelta(seconds=float(c["seconds"])) for c in self._caps())])
         self.start = settings.start
         self.end = settings.start + timedelta(days=settings.days)
-        self.behaviour = Behaviour(
-            settings.rates, random.Random(f"behaviour:{settings.seed}"), custom_events(program)
-        )
+        self.behaviour = Behaviour(settings.rates, random.Random(), custom_events(program))
         self.agenda = Agenda(self.start)
         self.trace = StepTrace()
         """One trace for every decision: `_decide` reads it before the next one starts."""
@@ -217,15 +243,38 @@ class Simulation:
         the run at 20,000 leads), so it is paused for the run and restored
         afterwards.
         """
+        return self._report(self._paused(self._loop))
+
+    def part(self) -> Part:
+        """Run this share of the leads; what it counted, for `shards` to add up."""
+        totals = self._paused(self._loop)
+        noted = [] if self.desk is None else self.desk.noted
+        counts = {name: run.counts for name, run in self.campaigns.items()}
+        return Part(self.tally, counts, totals, noted)
+
+    def add(self, part: Part) -> None:
+        """Count another share's leads here (the campaigns' counters, the tally, the MQLs)."""
+        self.tally.add(part.tally)
+        for name, counts in part.campaigns.items():
+            self.campaigns[name].counts.add(counts)
+        if self.desk is not None:
+            self.desk.noted.extend(part.noted)
+
+    def report(self, totals: LeadTotals) -> dict[str, Any]:
+        """The report of what was counted here and `add`ed (the sales desk plays now)."""
+        return self._report(totals)
+
+    @staticmethod
+    def _paused(loop: Callable[[], LeadTotals]) -> LeadTotals:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._loop()
+            return loop()
         finally:
             if enabled:
                 gc.enable()
 
-    def _loop(self) -> dict[str, Any]:
+    def _loop(self) -> LeadTotals:
         totals, count = LeadTotals(), self.settings.leads
         for done, (at, profile) in enumerate(self._arrivals(), start=1):
             lead = self._arrive(profile, at)
@@ -235,7 +284,7 @@ class Simulation:
                 self.progress(done / count)
         if self.progress is not None:
             self.progress(1.0)
-        return self._report(totals)
+        return totals
 
     def _live(self) -> None:
         """Play the agenda, which holds one lead's wake-ups, to the end of the run."""
@@ -263,10 +312,13 @@ class Simulation:
 
         Jittered slices keep arrivals in order without drawing and sorting them
         all first, so a million leads cost no more memory up front than ten.
+        The lead's own random stream (`Behaviour.rng`, reseeded here for it)
+        draws its arrival, then its reactions while it runs.
         """
-        rng = random.Random(f"arrivals:{self.settings.seed}")
+        rng, seed = self.behaviour.rng, self.settings.seed
         count = self.settings.leads
-        for index, profile in zip(range(count), self.profiles, strict=False):
+        for index, profile in zip(range(self.first, count), self.profiles, strict=False):
+            rng.seed(f"behaviour:{seed}:{index}")
             second = int((index + rng.random()) * ARRIVAL_SPREAD / count)
             yield self.start + timedelta(seconds=second), profile
 
@@ -364,7 +416,8 @@ class Simulation:
 
     def _decide(self, enrollment: Enrollment, now: datetime) -> None:
         lead, run = enrollment.lead, enrollment.run
-        self.scores.refresh(lead, now)
+        if enrollment.state.cursor in run.score_cursors:
+            self.scores.refresh(lead, now)
         trace = self.trace
         trace.clear()
         decision = decide(
@@ -387,6 +440,12 @@ class Simulation:
                 counts = steps.get(node_id)
                 if counts is not None:  # None only for a step missing from the graph
                     counts.entered += 1
+            forks = run.forks
+            if forks:
+                took = run.counts.took
+                for i in range(len(ran) - 1):
+                    if ran[i] in forks:
+                        took[ran[i], ran[i + 1]] += 1
         state = enrollment.state = decision.state
         if decision.actions:
             self._perform(enrollment, decision.actions, now, resumed)
@@ -439,6 +498,10 @@ class Simulation:
                 steps[action.node_id].suppressed += 1
             elif kind is Exit:
                 run.counts.exits[action.reason] += 1
+                visits = self.trace.visits
+                where = steps.get(visits[-1] if visits else enrollment.state.cursor)
+                if where is not None:
+                    where.exits += 1
         self.scores.changed(lead, changed)
         if changed & (TAGS | SCORES):
             self._check_mql(lead, now)

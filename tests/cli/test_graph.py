@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -226,3 +227,69 @@ def test_the_installed_command_draws_mermaid(campaigns: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "flowchart TD" in done.stdout
     assert "产品滴灌" in done.stdout
+
+
+# ---------------------------------------------------------------- --counts simulate
+
+FLOW = """\
+campaign "Demo"
+  enroll when lead created
+  send email "hello" subject "Hi"
+  if opened within 2 days:
+    send email "more" subject "More"
+  else:
+    exit
+"""
+
+
+def _flow(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.nurture"
+    path.write_text(FLOW, encoding="utf-8")
+    for name in ("hello", "more"):
+        (tmp_path / "templates").mkdir(exist_ok=True)
+        (tmp_path / "templates" / f"{name}.email.j2").write_text("Hi", encoding="utf-8")
+    return path
+
+
+def test_counts_simulate_puts_the_dry_runs_numbers_on_the_mermaid(tmp_path: Path) -> None:
+    path = _flow(tmp_path)
+    args = ["--leads", "300", "--days", "10", "--seed", "2", "--open-rate", "0.5"]
+
+    drawn = runner.invoke(app, ["graph", str(path), "--counts", "simulate", *args])
+    report = runner.invoke(app, ["simulate", str(path), *args, "--json"])
+
+    assert drawn.exit_code == 0, drawn.stderr
+    steps = {s["id"]: s for s in json.loads(report.stdout)["steps"]}
+    assert "entered 300 · sent 300 · opened " in drawn.stdout
+    assert f'n2 -->|"yes · {steps["n3"]["entered"]}"| n3' in drawn.stdout
+    assert f'no open in 2 days · {steps["n4"]["entered"]}"| n4' in drawn.stdout
+    assert steps["n3"]["entered"] + steps["n4"]["entered"] == 300
+
+
+def test_counts_simulate_in_dot_and_the_same_numbers_whatever_the_jobs(tmp_path: Path) -> None:
+    path = _flow(tmp_path)
+    base = ["graph", str(path), "--counts", "simulate", "--format", "dot", "--leads", "600"]
+
+    one = runner.invoke(app, [*base, "--jobs", "1"])
+    two = runner.invoke(app, [*base, "--jobs", "2"])
+
+    assert one.exit_code == 0 and "\\nentered 600 · sent 600" in one.stdout
+    assert two.stdout == one.stdout
+
+
+@needs_graphviz
+def test_counts_simulate_in_svg(tmp_path: Path) -> None:
+    path = _flow(tmp_path)
+
+    done = runner.invoke(app, ["graph", str(path), "--counts", "simulate", "--format", "svg"])
+
+    assert done.exit_code == 0 and "<svg" in done.stdout and "entered 1,000" in done.stdout
+
+
+def test_counts_simulate_refuses_numbers_out_of_range(tmp_path: Path) -> None:
+    path = _flow(tmp_path)
+
+    done = runner.invoke(app, ["graph", str(path), "--counts", "simulate", "--days", "0"])
+
+    assert done.exit_code == 2 and done.stdout == ""
+    assert "--days must be between 1 and 3650 (got 0)" in done.stderr

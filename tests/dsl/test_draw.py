@@ -9,7 +9,17 @@ import subprocess
 import pytest
 
 from dsl import Program, StepGraph, compile_program, parse_module
-from dsl.draw import describe_condition, duration_words, mermaid_id, to_dot, to_dot_many, to_mermaid
+from dsl.draw import (
+    Numbers,
+    describe_condition,
+    duration_words,
+    mermaid_id,
+    reach_line,
+    to_dot,
+    to_dot_many,
+    to_mermaid,
+    to_mermaid_many,
+)
 
 WELCOME = """\
 campaign "Welcome"
@@ -298,3 +308,58 @@ def test_a_long_exit_condition_wraps_with_an_indent() -> None:
     first, *rest = nodes["settings"].split("<br/>")
     assert first.startswith("exit when tagged")
     assert rest and all(line.startswith("\u00a0" * 4) for line in rest)
+
+
+# ---------------------------------------------------------------- numbers on the picture
+
+
+def test_numbers_go_under_each_step_and_on_the_ways_out_of_a_branch() -> None:
+    # Given the drip with counts for its branch (n4) and the steps after it
+    graph = graphs(DRIP)["产品滴灌"]
+    branch = next(n for n in graph.nodes.values() if n.kind == "branch")
+    yes, no = (e.target for e in branch.edges)
+    steps = {branch.id: {"entered": 1200, "exits": 0}, yes: {"entered": 300, "sent": 0}}
+    numbers = Numbers(steps, {(branch.id, yes): 300, (branch.id, no): 900})
+
+    # When drawn with them, in Mermaid and in DOT
+    nodes, edges = parse_mermaid(to_mermaid(graph, numbers))
+    dot = to_dot(graph, numbers)
+
+    # Then the branch says how many reached it, and each way out how many took it
+    assert nodes[branch.id].endswith("<br/>entered 1,200")
+    assert nodes[yes].endswith("<br/>entered 300")  # zero counts are left out, entered never
+    took = {(a, b): label for a, b, label in edges if a == branch.id}
+    assert took[(branch.id, yes)] == "yes · 300"
+    assert took[(branch.id, no)] == "no event #quot;webinar_registered#quot; in 1 week · 900"
+    assert f'"{branch.id}" -> "{yes}" [label="yes · 300"]' in dot
+    assert "\\nentered 1,200" in dot
+    # a step without counts shows none, a plain `next` edge no number
+    assert "entered" not in nodes[mermaid_id("end")]
+    assert all(
+        label is None or "·" not in label
+        for a, _, label in edges
+        if a != branch.id and not a.startswith("n1")
+    )
+
+
+def test_reach_names_every_count_in_order() -> None:
+    line = reach_line(
+        {"entered": 5, "sent": 4, "opened": 3, "clicked": 2, "deferred": 1, "exits": 1}
+    )
+    assert line == "entered 5 · sent 4 · opened 3 · clicked 2 · deferred 1 · exits 1"
+    assert reach_line(None) is None and reach_line({}) is None
+    assert reach_line({"entered": 0, "sent": 0}) == "entered 0"  # counted, and none came
+    assert reach_line({"sent": 3, "exits": 0}) == "sent 3"  # entered not counted here
+
+
+def test_several_campaigns_take_their_own_numbers() -> None:
+    first, second = graphs(WELCOME)["Welcome"], graphs(DRIP)["产品滴灌"]
+    numbers = {
+        "Welcome": Numbers({"n1": {"entered": 7}}),
+        "产品滴灌": Numbers({"n1": {"entered": 9}}),
+    }
+
+    text = to_dot_many([first, second], numbers)
+
+    assert '"Welcome/n1"' in text and "entered 7" in text and "entered 9" in text
+    assert to_mermaid_many([first, second], numbers).count("entered 7") == 1

@@ -168,6 +168,7 @@ def test_an_unknown_campaign_exits_2_and_lists_the_campaigns(tmp_path: Path) -> 
         (("--open-rate", "1.5"), "--open-rate must be between 0 and 1 (got 1.5)"),
         (("--click-rate", "-0.1"), "--click-rate must be between 0 and 1 (got -0.1)"),
         (("--reply-rate", "nan"), "--reply-rate must be between 0 and 1 (got nan)"),
+        (("--jobs", "0"), "--jobs must be at least 1 (got 0)"),
     ],
 )
 def test_numbers_out_of_range_exit_2(tmp_path: Path, option: tuple[str, str], message: str) -> None:
