@@ -72,7 +72,7 @@ class LeadTally:
             "updated": [i for i, new in kinds.items() if not new],
             "skipped": self.skipped,
             "merged": self.merged,
-            "ids": [_follow(self.merged, i) for i in self.ids or []],
+            "ids": _followed(self.merged, self.ids or []),
         }
 
     def _new(self, lead_id: int) -> None:
@@ -104,11 +104,15 @@ class LeadTally:
                 self.kinds.pop(gone, None)
 
 
-def _follow(merged: list[dict[str, int]], lead_id: int | None) -> int | None:
+def _followed(merged: list[dict[str, int]], ids: list[int | None]) -> list[int | None]:
+    """Each id, or the lead it was merged into later in the import (maybe in turn merged)."""
     into = {m["from"]: m["into"] for m in merged}
-    while lead_id is not None and lead_id in into:
-        lead_id = into[lead_id]
-    return lead_id
+    followed: list[int | None] = []
+    for lead_id in ids:
+        while lead_id is not None and lead_id in into:
+            lead_id = into[lead_id]
+        followed.append(lead_id)
+    return followed
 
 
 class LeadBatcher:
