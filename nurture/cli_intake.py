@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, cast
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -76,30 +76,34 @@ def import_command(
     title, source, time_zone, tags (separated by ;); any other column is an
     attribute. New leads enroll on the scheduler's next poll.
     """
-    from nurture.intake import check_leads, store_lead_rows
+    from nurture.intake_batches import check_leads, import_leads
     from nurture.tracking.config import lead_rules
 
     settings = _settings(url)
-    rows = _rows(file, "leads")
-    leads = _checked(lambda: check_leads(rows, lead_rules(settings)), file)
-    with (
-        _transaction(settings, commit=not dry_run) as session,
-        _progress("importing", len(leads)) as tick,
-    ):
-        outcome = store_lead_rows(session, leads, datetime.now(UTC), tick)
-    skipped = [{**s, "line": rows[cast(int, s["index"])].line} for s in outcome.skipped]
+    _file(file)
+    with _progress("checking", None) as tick:
+        spool = _checked(lambda: check_leads(file, lead_rules(settings), tick), file)
+    try:
+        with (
+            _transaction(settings, commit=not dry_run) as session,
+            _progress("importing", spool.rows) as tick,
+        ):
+            outcome = import_leads(session, spool, datetime.now(UTC), tick, keep_ids=as_json)
+    finally:
+        spool.close()
     if as_json:
-        data = {**outcome.to_json(), "skipped": skipped, "dry_run": dry_run}
+        data = {**outcome.to_json(), "dry_run": dry_run}
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     table = _table(
-        ("created", len(outcome.created)),
-        ("updated", len(outcome.updated)),
+        ("created", outcome.created),
+        ("updated", outcome.updated),
         ("merged away", len(outcome.merged)),
         ("skipped", len(outcome.skipped)),
     )
-    reasons = Counter(str(s["reason"]) for s in skipped)
-    _print(table, _reasons(reasons), f"{file}: {len(rows):,} rows {_done(dry_run, 'imported')}")
+    reasons = Counter(str(s["reason"]) for s in outcome.skipped)
+    rows = f"{spool.rows:,} rows {_done(dry_run, 'imported')}"
+    _print(table, _reasons(reasons), f"{file}: {rows}")
     if outcome.created and not dry_run:
         _print("new leads enroll on the scheduler's next poll (nurture run or nurture scheduler)")
 
@@ -115,27 +119,31 @@ def ingest_command(
     delivery_id; any other column goes to the event's data. Scores, MQLs and
     waiting enrollments follow as for the tracking API.
     """
-    from nurture.intake import RowProblems, check_events, record_event_rows
+    from nurture.intake import RowProblems
+    from nurture.intake_batches import check_events, ingest_events
     from nurture.tracking.config import lead_rules
 
     settings = _settings(url)
-    rows = _rows(file, "events")
+    _file(file)
     now = datetime.now(UTC)
-    events = _checked(lambda: check_events(rows, now, lead_rules(settings)), file)
+    with _progress("checking", None) as tick:
+        spool = _checked(lambda: check_events(file, now, lead_rules(settings), tick), file)
     try:
         with (
             _transaction(settings, commit=not dry_run) as session,
-            _progress("ingesting", len(events)) as tick,
+            _progress("ingesting", spool.rows) as tick,
         ):
-            ids, woken = record_event_rows(session, rows, events, now, tick)
+            done = ingest_events(session, spool, now, tick)
     except RowProblems as e:
-        _problems(e.problems, file)
+        _problems(e.problems, file, e.total)
+    finally:
+        spool.close()
     if as_json:
-        data = {"recorded": len(ids), "woken": woken, "dry_run": dry_run}
+        data = {"recorded": done.recorded, "woken": done.woken, "dry_run": dry_run}
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    table = _table(("events", len(ids)), ("enrollments woken", len(woken)))
-    _print(table, f"{file}: {len(rows):,} rows {_done(dry_run, 'ingested')}")
+    table = _table(("events", done.recorded), ("enrollments woken", len(done.woken)))
+    _print(table, f"{file}: {spool.rows:,} rows {_done(dry_run, 'ingested')}")
 
 
 @costs_app.command("import")
@@ -224,11 +232,15 @@ def _settings(url: str | None) -> Settings:
         cli_lang._fail(cli_db.naming_option(str(e), url), code=1)
 
 
+def _file(file: Path) -> None:
+    if not file.is_file():
+        cli_lang._fail(f"{file}: {'not a file' if file.exists() else 'no such file'}")
+
+
 def _rows(file: Path, kind: Any) -> Sequence[Any]:
     from nurture.intake import FileError, read_rows
 
-    if not file.is_file():
-        cli_lang._fail(f"{file}: {'not a file' if file.exists() else 'no such file'}")
+    _file(file)
     try:
         return read_rows(file, kind)
     except FileError as e:
@@ -236,21 +248,26 @@ def _rows(file: Path, kind: Any) -> Sequence[Any]:
 
 
 def _checked(check: Callable[[], Any], file: Path) -> Any:
-    from nurture.intake import RowProblems
+    """What `check` returns; its `RowProblems` printed, its `FileError` (a file that cannot
+    be read as rows) said in one line."""
+    from nurture.intake import FileError, RowProblems
 
     try:
         return check()
     except RowProblems as e:
-        _problems(e.problems, file)
+        _problems(e.problems, file, e.total)
+    except FileError as e:
+        cli_lang._fail(str(e))
 
 
-def _problems(problems: Sequence[str], file: Path) -> NoReturn:
+def _problems(problems: Sequence[str], file: Path, total: int | None = None) -> NoReturn:
+    total = len(problems) if total is None else total
     console = cli_lang._console(sys.stderr)
     for line in problems[:MAX_SHOWN]:
         console.print(line, markup=False)
-    if len(problems) > MAX_SHOWN:
-        console.print(f"... and {len(problems) - MAX_SHOWN} more", markup=False)
-    count = cli_lang._plural(len(problems), "problem")
+    if total > MAX_SHOWN:
+        console.print(f"... and {total - MAX_SHOWN:,} more", markup=False)
+    count = cli_lang._plural(total, "problem")
     cli_lang._fail(f"{count} in {file}: nothing stored", code=1)
 
 
@@ -277,8 +294,9 @@ def _transaction(settings: Settings, *, commit: bool) -> Iterator[Session]:
 
 
 @contextmanager
-def _progress(verb: str, total: int) -> Iterator[Callable[[], None]]:
-    """A bar over the rows on stderr (only on a terminal)."""
+def _progress(verb: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A bar over the rows on stderr (only on a terminal); `total` None: rows counted as they
+    are read. The callback advances it by a number of rows."""
     console = Console(stderr=True)
     bar = Progress(
         TextColumn(verb),
@@ -291,7 +309,7 @@ def _progress(verb: str, total: int) -> Iterator[Callable[[], None]]:
     )
     task = bar.add_task(verb, total=total)
     with bar:
-        yield lambda: bar.advance(task)
+        yield lambda count: bar.advance(task, count)
 
 
 def _done(dry_run: bool, verb: str) -> str:

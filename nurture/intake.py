@@ -20,13 +20,13 @@ as JSON Lines says, not line breaks (`str.splitlines` would split there).
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, BinaryIO, Final, Literal
 
 from sqlalchemy.orm import Session
 
@@ -62,11 +62,15 @@ class FileError(ValueError):
 
 
 class RowProblems(ValueError):
-    """Raised when rows do not validate; `problems` are ``FILE:LINE: field: message`` lines."""
+    """Raised when rows do not validate; `problems` are ``FILE:LINE: field: message`` lines.
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    `total` counts them all when only the first ones were kept (a file of a million bad
+    rows)."""
+
+    def __init__(self, problems: Sequence[str], total: int | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = tuple(problems)
+        self.total = len(self.problems) if total is None else total
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,24 +92,44 @@ class Row:
 
 def read_rows(path: Path, kind: Kind) -> list[Row]:
     """Every row of a CSV or JSON Lines file as an API item; `FileError` when unreadable."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise FileError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
-    except OSError as e:
-        raise FileError(f"{path}: {e.strerror or e}") from None
-    if path.suffix.lower() in JSON_LINES:  # each line is already an API item
-        rows = list(_json_lines(path, text))
-    else:
-        cells = {"leads": _lead_item, "events": _event_item}.get(kind, dict)
-        rows = [replace(row, item=cells(row.item)) for row in _csv(path, text)]
+    rows = list(iter_rows(path, kind))
     if not rows:
         raise FileError(f"{path}: no rows")
     return rows
 
 
-def _json_lines(path: Path, text: str) -> Iterator[Row]:
-    for number, line in enumerate(text.split("\n"), start=1):
+def iter_rows(path: Path, kind: Kind) -> Iterator[Row]:
+    """The rows of a CSV or JSON Lines file one by one, as API items, reading the file as it
+    goes (memory flat in its length); `FileError` (raised while iterating) when unreadable."""
+    try:
+        with path.open("rb") as file:
+            lines = _text_lines(path, file)
+            if path.suffix.lower() in JSON_LINES:  # each line is already an API item
+                yield from _json_lines(path, lines)
+            else:
+                cells = {"leads": _lead_item, "events": _event_item}.get(kind, dict)
+                for row in _csv(path, lines):
+                    yield replace(row, item=cells(row.item))
+    except OSError as e:
+        raise FileError(f"{path}: {e.strerror or e}") from None
+
+
+def _text_lines(path: Path, file: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, each ending at ``\n`` (kept); a UTF-8 BOM at the start is
+    dropped. A byte that is not UTF-8 is a `FileError` naming its offset in the file."""
+    offset = 0
+    for number, raw in enumerate(file):
+        data = raw[3:] if number == 0 and raw.startswith(codecs.BOM_UTF8) else raw
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            start = offset + e.start + len(raw) - len(data)
+            raise FileError(f"{path}: not UTF-8 text (byte {start}); save it as UTF-8") from None
+        offset += len(raw)
+
+
+def _json_lines(path: Path, lines: Iterable[str]) -> Iterator[Row]:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -116,8 +140,8 @@ def _json_lines(path: Path, text: str) -> Iterator[Row]:
         yield Row(path, number, item)
 
 
-def _csv(path: Path, text: str) -> Iterator[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # rows end at \n only
+def _csv(path: Path, lines: Iterable[str]) -> Iterator[Row]:
+    reader = csv.reader(lines, strict=True)  # rows end at \n only
     try:
         header = [name.strip() for name in next(reader, [])]
         if not any(header):

@@ -255,3 +255,35 @@ def _find(session: Session, lead: Lead) -> Account | None:
             return found
     key = company_key(lead.company or "")
     return session.scalar(select(Account).where(Account.key == key)) if key else None
+
+
+def find_accounts(
+    session: Session, leads: Sequence[tuple[str | None, str | None]]
+) -> list[Account | None]:
+    """The account of each (email, company) pair as `match_lead` finds it (domain first, then
+    company name), in two queries for all of them: an import's batch of leads."""
+    domains = [_domain(email) for email, _ in leads]
+    keys = [company_key(company or "") for _, company in leads]
+    wanted = sorted({d for d in domains if d})
+    by_domain: dict[str, Account] = {}
+    if wanted:
+        rows = session.execute(
+            select(AccountDomain.domain, Account)
+            .join(Account, Account.id == AccountDomain.account_id)
+            .where(AccountDomain.domain.in_(wanted))
+        )
+        by_domain = {domain: account for domain, account in rows}
+    named = sorted({k for k in keys if k})
+    by_key: dict[str, Account] = {}
+    if named:
+        by_key = {a.key: a for a in session.scalars(select(Account).where(Account.key.in_(named)))}
+    return [
+        by_domain.get(domain) or (by_key.get(key) if key else None)
+        for domain, key in zip(domains, keys, strict=True)
+    ]
+
+
+def _domain(email: str | None) -> str:
+    """The email's domain when it can name a company (not freemail), else ``""``."""
+    domain = (email or "").rpartition("@")[2].lower() if "@" in (email or "") else ""
+    return "" if domain in FREEMAIL else domain

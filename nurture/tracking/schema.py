@@ -244,6 +244,8 @@ def text_problems(value: Any, path: str) -> Iterator[Problem]:
 
 
 def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
