@@ -189,7 +189,14 @@ def test_the_examples_cover_every_file() -> None:
 
 
 HANDOFF: dict[str, Any] = {
-    "lead": WEI,
+    "lead": {
+        **WEI,
+        "account": {
+            "name": "Lanting Group",
+            "status": "opportunity",
+            "owner": "li.na@tidewater.io",
+        },
+    },
     "owner": {"email": "li.na@tidewater.io", "name": "李娜"},
     "mql": {
         "cause": "scoring: fit grade A and interest 55",
@@ -219,6 +226,9 @@ HANDOFF: dict[str, Any] = {
         {"at": "2026-02-20 10:00 UTC", "what": 'opened "Welcome"'},
         {"at": "2026-03-01 16:30 UTC", "what": "attended the webinar"},
     ],
+    "notes": [
+        {"at": "2026-03-01 17:00 UTC", "author": "sam@tidewater.io", "text": "Met at the expo"}
+    ],
     "links": {"accept": "https://t.example.com/s/a?t=1&x=2", "return": "https://t.example.com/s/r"},
 }
 """What the handoff gives a `notify by` template (docs/language.md, "notify by")."""
@@ -240,6 +250,7 @@ def test_the_handoff_templates_render_with_the_handoff_variables() -> None:
     for part in (blocks["html"], blocks["text"]):
         assert "rule 3: team east" in part and "attended the webinar" in part
         assert "https://t.example.com/s/r" in part and "李娜" in part
+        assert "Lanting Group (opportunity)" in part and "Met at the expo" in part
         assert '+40 interest: +20 per event "webinar_attended" (×2)' in part.replace("&#34;", '"')
     assert 'href="https://t.example.com/s/a?t=1&amp;x=2"' in blocks["html"]
 
@@ -251,3 +262,4 @@ def test_the_handoff_templates_render_with_the_handoff_variables() -> None:
         entry["what"] for entry in HANDOFF["timeline"]
     ]
     assert body["links"] == HANDOFF["links"]
+    assert body["lead"]["account"]["name"] == "Lanting Group" and body["notes"] == HANDOFF["notes"]
