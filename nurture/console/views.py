@@ -20,6 +20,7 @@ from nurture.console.deliveries import deliveries
 from nurture.console.inbox import inbox, lead_name
 from nurture.console.message import show, touches
 from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
+from nurture.handoff.notes import MAX_NOTE, NoteError, add_note
 from nurture.handoff.route import members
 from nurture.handoff.story import story
 from nurture.models import ROLES, Account, Campaign, Lead, User
@@ -117,6 +118,9 @@ def lead_page(ctx: Context, session: Session) -> Response:
         account=account,
         mql=latest if waiting else None,
         answers=can.may_answer(user, lead) and waiting,
+        notes=can.may_note(user, lead),
+        note=ctx.form.get("text", "") if ctx.problem else "",
+        max_note=MAX_NOTE,
         reasons=_reasons(session),
         stages=FEEDBACK,
         touches=touches(session, lead),
@@ -160,6 +164,19 @@ def answer(ctx: Context, session: Session) -> Response:
         raise _problem(409, _words(str(e)), back) from e
     target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
     return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+def note(ctx: Context, session: Session) -> Response:
+    """Write the signed-in user's note on a lead they may write on (`add_note`'s limits)."""
+    user = _user(ctx)
+    lead = _lead(ctx, session)
+    can.require(can.may_note(user, lead), "Notes are written by the lead's owner and marketers.")
+    text = ctx.form.get("text", "")
+    try:
+        add_note(session, lead, user.email, text, ctx.console.clock.now(), signed_in=True)
+    except NoteError as e:
+        raise _problem(400, _words(str(e)), lead_page) from e
+    return ctx.redirect(f"{PATH}/leads/{lead.id}", "Note added.")
 
 
 # ---------------------------------------------------------------- campaigns

@@ -1,7 +1,7 @@
 """The console in a real browser (a phone-sized chromium), on PostgreSQL under uvicorn: a
 sales rep signs in, accepts an MQL, returns another with a reason from the list, and
-opens the lead to see its timeline; an admin opens the users page and a touch's message.
-Screenshots of each page go to test-artifacts/."""
+opens the lead to see its timeline and writes a note; an admin opens the users page and a
+touch's message. Screenshots of each page go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -100,6 +100,14 @@ async def test_a_rep_signs_in_accepts_returns_and_reads_a_timeline(
     assert "accepted by " + rep in timeline
     assert "round robin" in timeline and "webinar_attended" in timeline
     await snap(page, "console-lead")
+
+    await page.fill("textarea[name=text]", "Called: budget in Q3 <b>maybe</b>")
+    await page.get_by_role("button", name="Add note").click()
+    await page.wait_for_selector("text=Note added.")
+    assert "Called: budget in Q3 <b>maybe</b>" in await page.locator("section.note").inner_text()
+    timeline = await page.locator("table.timeline").inner_text()
+    assert f"{rep}: Called: budget in Q3 <b>maybe</b>" in timeline
+    await snap(page, "console-lead-note")
 
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_selector("h1:has-text('Sign in')")

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from nurture.models import Delivery, Event, Tag
+from nurture.models import Delivery, Event, LeadNote, Tag
 from nurture.store import record_event
 from tests.console.conftest import T, World, sign_in
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
@@ -41,12 +41,13 @@ def more_mqls(world: World, n: int) -> None:
 
 
 def longer_story(world: World, email: str, n: int) -> None:
-    """`n` more events and tags for the lead."""
+    """`n` more events, tags and notes for the lead."""
     lead_id = world.leads[email].id
     with world.sessions() as session:
         for i in range(n):
             record_event(session, lead_id, "custom", f"page_{i}", T, rules=RULES)
             session.add(Tag(lead_id=lead_id, tag=f"t{i}"))
+            session.add(LeadNote(lead_id=lead_id, author="mia@t.io", text=f"note {i}", at=T))
         session.commit()
 
 
