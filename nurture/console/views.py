@@ -13,12 +13,13 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from nurture.console import campaigns, segments, users
+from nurture.console import campaigns, charts, segments, users
 from nurture.console import permissions as can
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
 from nurture.console.inbox import inbox, lead_name
 from nurture.console.message import show, touches
+from nurture.funnel_months import BY
 from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
 from nurture.handoff.notes import MAX_NOTE, NoteError, add_note
 from nurture.handoff.route import members
@@ -224,11 +225,28 @@ def funnel_page(ctx: Context, session: Session) -> Response:
     """``nurture report funnel`` as a page: stage bars (inline SVG) and the handoff tables."""
     can.require(can.sees_all(_user(ctx)), "The funnel is for marketers, analysts and admins.")
     since = _since(ctx)
+    by = ctx.request.query_params.get("by", "")
+    if by not in ("", *BY):
+        raise _problem(400, f"By {by!r}: choose source, campaign or owner.", _no_funnel)
     data = funnel(session, ctx.console.clock.now(), since)
     top = max((s.reached for s in data.stages), default=0) or 1
     bars = [(s, round(100 * s.reached / top, 1)) for s in data.stages]
     query = f"?since={since.date().isoformat()}" if since else ""
-    return ctx.render("funnel.html", data=data, bars=bars, since=since, query=query)
+    series = [("All leads", data.months.all)] if not by else list(data.months.by[by].items())
+    return ctx.render(
+        "funnel.html",
+        data=data,
+        bars=bars,
+        since=since,
+        query=query,
+        by=by,
+        choices=BY,
+        series=[(name, rows, charts.stage_bars(rows)) for name, rows in series],
+        velocity=charts.rate_bars(data.months.all),
+        colours=charts.COLOURS,
+        height=charts.HEIGHT,
+        kinds=sorted({k for _, rows in series for m in rows for k in m.costs}),
+    )
 
 
 def funnel_json(ctx: Context, session: Session) -> Response:

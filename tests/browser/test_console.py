@@ -168,6 +168,12 @@ async def test_a_marketer_opens_a_campaign_and_the_funnel(
         await page.get_by_role("link", name="Funnel").click()
         await page.wait_for_selector("svg[aria-label='Leads that reached each stage']")
         await snap(page, "console-funnel")
+        await page.select_option("select[name=by]", "source")
+        await page.get_by_role("button", name="Show").last.click()
+        await page.wait_for_selector("svg[aria-label^='Leads reaching each stage by month: ']")
+        assert "by=source" in page.url
+        await page.locator("h2:has-text('By month')").scroll_into_view_if_needed()
+        await snap(page, "console-funnel-months")
         await page.get_by_role("link", name="Deliveries").click()
         await page.wait_for_selector("h1:has-text('Deliveries')")
         await snap(page, "console-deliveries")
