@@ -38,6 +38,8 @@ INBOX: Final = f"{PATH}/inbox"
 MAX_REASON: Final = 500
 """Characters a return or lost reason may have."""
 MAX_FIELD: Final = 320
+TIMELINE: Final = 200
+"""Timeline entries the lead page shows, newest first, unless asked for all of them."""
 
 
 View = Callable[["Context", "Session"], Response]
@@ -111,8 +113,12 @@ def lead_page(ctx: Context, session: Session) -> Response:
     account = session.get(Account, lead.account_id) if lead.account_id is not None else None
     latest = data["mqls"][-1] if data["mqls"] else None
     waiting = latest is not None and latest["returned_at"] is None
+    newest = data["timeline"][::-1]
+    everything = ctx.request.query_params.get("timeline") == "all"
     return ctx.render(
         "lead.html",
+        timeline=newest if everything else newest[:TIMELINE],
+        entries=len(newest),
         lead=lead,
         name=lead_name(lead),
         story=data,
