@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
+from nurture.funnel_months import Months, months
 from nurture.handoff.report import Handoff, handoff
 from nurture.models import (
     STAGES,
@@ -91,6 +92,9 @@ class Funnel:
     sales: Handoff
     """The handoff: accepted, SQL, opportunity and customers by source, campaign and owner,
     the SLA kept, return reasons, costs and ROMI (`nurture.handoff.report`)."""
+    months: Months
+    """The funnel by month, for all leads and by source, campaign and owner, with the
+    lead velocity rate, cost per MQL and ROMI of each month (`nurture.funnel_months`)."""
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -105,11 +109,12 @@ class Funnel:
         return (self.mqls_this_month - self.mqls_last_month) / self.mqls_last_month
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "sales"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("sales", "months")}
         data["since"] = None if self.since is None else self.since.isoformat()
         data["sales"] = self.sales.to_json()
         data["sources"] = [{**asdict(s), "rate": s.rate} for s in self.sources]
         data["lead_velocity_rate"] = self.lead_velocity_rate
+        data["months"] = self.months.to_json()
         return data
 
 
@@ -141,6 +146,7 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         sla_waiting=_unanswered(session, ids, MqlRecord.sla_due_at >= now),
         sla_overdue=_unanswered(session, ids, MqlRecord.sla_due_at < now),
         sales=handoff(session, ids, since),
+        months=months(session, ids),
     )
 
 

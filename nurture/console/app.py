@@ -7,6 +7,7 @@
     GET  /console/inbox              open MQLs with their SLA clocks, accepted leads by stage
     GET  /console/leads/<id>         the lead's 360 view
     GET  /console/leads/<id>/touches/<delivery>  one touch's message, rendered again
+    POST /console/leads/<id>/note    write a note (the owner, marketers, admins)
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
@@ -57,6 +58,7 @@ from nurture.console.inbox import lead_name, time_left
 from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
+from nurture.handoff.notes import MAX_NOTE
 from nurture.render import Renderer
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
 
@@ -64,6 +66,8 @@ logger = logging.getLogger("nurture.console")
 
 PREFIX: Final = cookies.PATH
 BODY_TIMEOUT: Final = 30.0
+MAX_NOTE_FORM: Final = 9 * MAX_NOTE + 1024
+"""A note's form: MAX_NOTE characters, each up to 9 bytes percent-encoded, and the token."""
 View = Callable[["Context", Session], Response]
 
 
@@ -131,8 +135,11 @@ class Console:
         )
         return HTMLResponse(page, status, headers=_headers(nonce))
 
-    def route(self, view: View, *, signed_in: bool = True, form: bool = False) -> Any:
-        """`view` behind the session, the CSRF check (forms) and the sign-in check."""
+    def route(
+        self, view: View, *, signed_in: bool = True, form: bool = False, limit: int = MAX_FORM
+    ) -> Any:
+        """`view` behind the session, the CSRF check (forms of up to `limit` bytes) and the
+        sign-in check."""
 
         async def endpoint(request: Request) -> Response:
             ctx = Context(request, self, self.cookies.read(request))
@@ -142,7 +149,7 @@ class Console:
                 ctx.session["csrf"] = cookies.new_token()
             try:
                 if form:
-                    ctx.form = await _form(request)
+                    ctx.form = await _form(request, limit)
                     if fresh or not cookies.token_matches(ctx.session, ctx.form.get("csrf", "")):
                         response = _plain(403, "The form is out of date: reload the page.")
                         self.cookies.write(request, response, ctx.session)
@@ -211,6 +218,11 @@ def create_console(
         Route("/inbox", r(views.inbox_page), methods=["GET"]),
         Route("/leads/{lead:int}", r(views.lead_page), methods=["GET"]),
         Route("/leads/{lead:int}/touches/{touch:int}", r(views.touch_page), methods=["GET"]),
+        Route(
+            "/leads/{lead:int}/note",
+            r(views.note, form=True, limit=MAX_NOTE_FORM),
+            methods=["POST"],
+        ),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
         Route("/campaigns", r(views.campaigns_page), methods=["GET"]),
         Route("/campaigns/{campaign:int}", r(views.campaign_page), methods=["GET"]),
@@ -238,8 +250,8 @@ def create_console(
     return app
 
 
-async def _form(request: Request) -> dict[str, str]:
-    body = await read_body(request, MAX_FORM, BODY_TIMEOUT)
+async def _form(request: Request, limit: int) -> dict[str, str]:
+    body = await read_body(request, limit, BODY_TIMEOUT)
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in parsed.items()}
 

@@ -5,6 +5,7 @@
     analyst    every lead, MQL and delivery, read-only
     sales      the leads they own, and answers for them
 
+Notes on a lead are written by its owner, marketers and admins (analysts read).
 Answering (accept, return, report a stage) is for the lead's owner alone,
 whatever their role, as `nurture.handoff.answers` insists too. A lead a user
 may not see is answered as if it did not exist (404), so lead ids cannot be
@@ -20,6 +21,8 @@ from nurture.models import Lead, User
 
 SEE_ALL: Final = ("admin", "marketer", "analyst")
 """Roles that see every lead."""
+NOTE_ANY: Final = ("admin", "marketer")
+"""Roles that may write a note on any lead (sales: on their own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,11 @@ def may_see(user: Who, lead: Lead) -> bool:
 def may_answer(user: Who, lead: Lead) -> bool:
     """True when the user may accept, return or move the lead: they own it."""
     return _owns(user, lead)
+
+
+def may_note(user: Who, lead: Lead) -> bool:
+    """True when the user may write a note on the lead: its owner, a marketer or an admin."""
+    return user.role in NOTE_ANY or _owns(user, lead)
 
 
 def may_see_deliveries(user: Who) -> bool:

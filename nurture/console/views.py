@@ -13,13 +13,15 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from nurture.console import campaigns, segments, users
+from nurture.console import campaigns, charts, segments, users
 from nurture.console import permissions as can
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
 from nurture.console.inbox import inbox, lead_name
 from nurture.console.message import show, touches
+from nurture.funnel_months import BY
 from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, give_back, report_stage
+from nurture.handoff.notes import MAX_NOTE, NoteError, add_note
 from nurture.handoff.route import members
 from nurture.handoff.story import story
 from nurture.models import ROLES, Account, Campaign, Lead, User
@@ -36,6 +38,8 @@ INBOX: Final = f"{PATH}/inbox"
 MAX_REASON: Final = 500
 """Characters a return or lost reason may have."""
 MAX_FIELD: Final = 320
+TIMELINE: Final = 200
+"""Timeline entries the lead page shows, newest first, unless asked for all of them."""
 
 
 View = Callable[["Context", "Session"], Response]
@@ -109,14 +113,21 @@ def lead_page(ctx: Context, session: Session) -> Response:
     account = session.get(Account, lead.account_id) if lead.account_id is not None else None
     latest = data["mqls"][-1] if data["mqls"] else None
     waiting = latest is not None and latest["returned_at"] is None
+    newest = data["timeline"][::-1]
+    everything = ctx.request.query_params.get("timeline") == "all"
     return ctx.render(
         "lead.html",
+        timeline=newest if everything else newest[:TIMELINE],
+        entries=len(newest),
         lead=lead,
         name=lead_name(lead),
         story=data,
         account=account,
         mql=latest if waiting else None,
         answers=can.may_answer(user, lead) and waiting,
+        notes=can.may_note(user, lead),
+        note=ctx.form.get("text", "") if ctx.problem else "",
+        max_note=MAX_NOTE,
         reasons=_reasons(session),
         stages=FEEDBACK,
         touches=touches(session, lead),
@@ -160,6 +171,19 @@ def answer(ctx: Context, session: Session) -> Response:
         raise _problem(409, _words(str(e)), back) from e
     target = f"{PATH}/leads/{lead.id}" if back is lead_page else INBOX
     return ctx.redirect(target, done.said[:1].upper() + done.said[1:] + ".")
+
+
+def note(ctx: Context, session: Session) -> Response:
+    """Write the signed-in user's note on a lead they may write on (`add_note`'s limits)."""
+    user = _user(ctx)
+    lead = _lead(ctx, session)
+    can.require(can.may_note(user, lead), "Notes are written by the lead's owner and marketers.")
+    text = ctx.form.get("text", "")
+    try:
+        add_note(session, lead, user.email, text, ctx.console.clock.now(), signed_in=True)
+    except NoteError as e:
+        raise _problem(400, _words(str(e)), lead_page) from e
+    return ctx.redirect(f"{PATH}/leads/{lead.id}", "Note added.")
 
 
 # ---------------------------------------------------------------- campaigns
@@ -207,11 +231,28 @@ def funnel_page(ctx: Context, session: Session) -> Response:
     """``nurture report funnel`` as a page: stage bars (inline SVG) and the handoff tables."""
     can.require(can.sees_all(_user(ctx)), "The funnel is for marketers, analysts and admins.")
     since = _since(ctx)
+    by = ctx.request.query_params.get("by", "")
+    if by not in ("", *BY):
+        raise _problem(400, f"By {by!r}: choose source, campaign or owner.", _no_funnel)
     data = funnel(session, ctx.console.clock.now(), since)
     top = max((s.reached for s in data.stages), default=0) or 1
     bars = [(s, round(100 * s.reached / top, 1)) for s in data.stages]
     query = f"?since={since.date().isoformat()}" if since else ""
-    return ctx.render("funnel.html", data=data, bars=bars, since=since, query=query)
+    series = [("All leads", data.months.all)] if not by else list(data.months.by[by].items())
+    return ctx.render(
+        "funnel.html",
+        data=data,
+        bars=bars,
+        since=since,
+        query=query,
+        by=by,
+        choices=BY,
+        series=[(name, rows, charts.stage_bars(rows)) for name, rows in series],
+        velocity=charts.rate_bars(data.months.all),
+        colours=charts.COLOURS,
+        height=charts.HEIGHT,
+        kinds=sorted({k for _, rows in series for m in rows for k in m.costs}),
+    )
 
 
 def funnel_json(ctx: Context, session: Session) -> Response:

@@ -1,7 +1,7 @@
 """The console in a real browser (a phone-sized chromium), on PostgreSQL under uvicorn: a
 sales rep signs in, accepts an MQL, returns another with a reason from the list, and
-opens the lead to see its timeline; an admin opens the users page and a touch's message.
-Screenshots of each page go to test-artifacts/."""
+opens the lead to see its timeline and writes a note; an admin opens the users page and a
+touch's message. Screenshots of each page go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -101,6 +101,14 @@ async def test_a_rep_signs_in_accepts_returns_and_reads_a_timeline(
     assert "round robin" in timeline and "webinar_attended" in timeline
     await snap(page, "console-lead")
 
+    await page.fill("textarea[name=text]", "Called: budget in Q3 <b>maybe</b>")
+    await page.get_by_role("button", name="Add note").click()
+    await page.wait_for_selector("text=Note added.")
+    assert "Called: budget in Q3 <b>maybe</b>" in await page.locator("section.note").inner_text()
+    timeline = await page.locator("table.timeline").inner_text()
+    assert f"{rep}: Called: budget in Q3 <b>maybe</b>" in timeline
+    await snap(page, "console-lead-note")
+
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_selector("h1:has-text('Sign in')")
     await page.goto(f"{url}/console/leads/{first.id}")
@@ -160,6 +168,12 @@ async def test_a_marketer_opens_a_campaign_and_the_funnel(
         await page.get_by_role("link", name="Funnel").click()
         await page.wait_for_selector("svg[aria-label='Leads that reached each stage']")
         await snap(page, "console-funnel")
+        await page.select_option("select[name=by]", "source")
+        await page.get_by_role("button", name="Show").last.click()
+        await page.wait_for_selector("svg[aria-label^='Leads reaching each stage by month: ']")
+        assert "by=source" in page.url
+        await page.locator("h2:has-text('By month')").scroll_into_view_if_needed()
+        await snap(page, "console-funnel-months")
         await page.get_by_role("link", name="Deliveries").click()
         await page.wait_for_selector("h1:has-text('Deliveries')")
         await snap(page, "console-deliveries")

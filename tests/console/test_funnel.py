@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from nurture.cli import app
+from nurture.models import Cost, Lead, LifecycleTransition
 from nurture.reports import funnel
-from tests.console.conftest import World, form, sign_in
+from tests.console.conftest import T, World, form, sign_in
 
 pytestmark = pytest.mark.asyncio
 
@@ -49,3 +55,71 @@ async def test_sales_have_no_funnel(client: httpx.AsyncClient, world: World) -> 
     await sign_in(client, world.owner("ada@corp.com"))
     assert (await client.get("/console/funnel")).status_code == 403
     assert (await client.get("/console/funnel.json")).status_code == 403
+
+
+def over_months(world: World) -> None:
+    """Ada won in March, Li reached SQL in April; costs for their source in both months."""
+    ada, li = world.leads["ada@corp.com"].id, world.leads["li@corp.cn"].id
+    with world.sessions() as session:
+        for lead_id, stage, at, amount in (
+            (ada, "sql", T + timedelta(days=1), None),
+            (ada, "customer", T + timedelta(days=3), Decimal("5000")),
+            (li, "sql", T + timedelta(days=35), None),
+        ):
+            session.add(
+                LifecycleTransition(
+                    lead_id=lead_id,
+                    from_stage="mql",
+                    to_stage=stage,
+                    cause="test",
+                    at=at,
+                    amount=amount,
+                )
+            )
+            session.get(Lead, lead_id).stage = stage  # type: ignore[union-attr]
+        source = session.get(Lead, ada).source or ""  # type: ignore[union-attr]
+        for month, amount in ((date(2026, 3, 1), "400"), (date(2026, 4, 1), "100")):
+            session.add(
+                Cost(kind="source", name=source, month=month, amount=Decimal(amount), imported_at=T)
+            )
+        session.commit()
+
+
+async def test_the_charts_by_month_are_report_funnels_numbers(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    over_months(world)
+    await sign_in(client, "mia@t.io")
+    url = world.engine.url.render_as_string(hide_password=False)
+
+    page = (await client.get("/console/funnel")).text
+    by_source = (await client.get("/console/funnel", params={"by": "source"})).text
+    served = (await client.get("/console/funnel.json")).json()["months"]
+    printed = CliRunner().invoke(app, ["report", "funnel", "--url", url, "--json"])
+
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.output)["months"] == served  # the same numbers
+    march, april = served["all"][0], served["all"][1]
+    assert (march["month"], march["mql"], march["sql"], march["customer"]) == ("2026-03", 2, 1, 1)
+    assert (april["month"], april["sql"], april["lead_velocity_rate"]) == ("2026-04", 1, -1.0)
+    assert march["won"] == 5000.0 and march["cost_per_mql"] == {"source": 200.0}
+    assert march["romi"] == {"source": 12.5} and april["romi"] == {"source": 0.0}
+    for m in served["all"]:  # every number of the chart is the report's
+        for stage in ("leads", "mql", "sql", "opportunity", "customer"):
+            assert f"<title>{m['month']} {stage}: {m[stage]}</title>" in page
+    assert "<title>2026-04 lead velocity rate: -100%</title>" in page
+    assert 'aria-label="Leads reaching each stage by month: All leads"' in page
+    assert "<td>200.00</td><td>12.5×</td>" in page  # March: cost per MQL and ROMI
+    assert "http" not in "".join(re.findall(r"<svg.*?</svg>", page, re.S))  # nothing external
+    for name, rows in served["by"]["source"].items():
+        assert f"<h3>{name or '(unknown)'}</h3>" in by_source
+        assert f"<title>{rows[0]['month']} mql: {rows[0]['mql']}</title>" in by_source
+    assert '<option value="source" selected>by source</option>' in by_source
+
+
+async def test_an_unknown_breakdown_is_400(client: httpx.AsyncClient, world: World) -> None:
+    await sign_in(client, "ann@t.io")
+    bad = await client.get("/console/funnel", params={"by": "colour"})
+    assert bad.status_code == 400 and "choose source, campaign or owner" in bad.text
+    for by in ("campaign", "owner"):
+        assert (await client.get("/console/funnel", params={"by": by})).status_code == 200

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import event
 
-from nurture.models import Delivery, Event, Tag
+from nurture.models import Cost, Delivery, Event, LeadNote, Tag
 from nurture.store import record_event
+from nurture.store.lifecycle import transition
 from tests.console.conftest import T, World, sign_in
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
 
@@ -41,12 +43,13 @@ def more_mqls(world: World, n: int) -> None:
 
 
 def longer_story(world: World, email: str, n: int) -> None:
-    """`n` more events and tags for the lead."""
+    """`n` more events, tags and notes for the lead."""
     lead_id = world.leads[email].id
     with world.sessions() as session:
         for i in range(n):
             record_event(session, lead_id, "custom", f"page_{i}", T, rules=RULES)
             session.add(Tag(lead_id=lead_id, tag=f"t{i}"))
+            session.add(LeadNote(lead_id=lead_id, author="mia@t.io", text=f"note {i}", at=T))
         session.commit()
 
 
@@ -63,3 +66,35 @@ async def test_the_lead_page_takes_the_same_queries_for_a_long_story(
     assert short == long
     with world.sessions() as session:
         assert session.query(Event).count() > 15 and session.query(Delivery).count() == 0
+
+
+def more_months(world: World, n: int) -> None:
+    """`n` more MQLs of new sources, each reaching SQL a month later, with a cost."""
+    with world.sessions() as session:
+        for i in range(n):
+            lead = east_lead(session, f"month{i}@corp.com")
+            lead.source = f"source {i}"
+            assert qualify(session, lead, RULES, T) is not None
+            at = T + timedelta(days=31 * (i + 1))
+            transition(session, lead, "sql", "test", at)
+            month = date(at.year, at.month, 1)
+            session.add(Cost(kind="source", name=lead.source, month=month, amount=1, imported_at=T))
+        session.commit()
+
+
+@pytest.mark.parametrize("by", ["", "source", "campaign", "owner"])
+async def test_the_funnel_page_takes_the_same_queries_for_more_months_and_names(
+    client: httpx.AsyncClient, world: World, by: str
+) -> None:
+    await sign_in(client, "mia@t.io")
+    path = f"/console/funnel?by={by}"
+    short = await queries_of(world, client, path)
+    more_months(world, 5)
+
+    long = await queries_of(world, client, path)
+
+    assert short == long
+    page = (await client.get(path)).text
+    assert ("<h3>source 4</h3>" in page) == (by == "source")
+    if by != "campaign":  # these leads are in no campaign
+        assert "<title>2026-08 sql: 1</title>" in page

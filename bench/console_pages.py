@@ -1,0 +1,282 @@
+"""The console's lead page and funnel page on PostgreSQL, against their main SQL query alone.
+
+    python bench/console_pages.py [--leads 100000] [--events 1000000] [--story 2000]
+                                  [--requests 30] [--url URL]
+
+Generates --leads leads and --events events in a schema of its own in the
+``test`` database (dropped at the end) with SQL alone (``INSERT ... SELECT``
+over ``generate_series``): leads over 24 months from six sources, a third of
+them MQLs with an owner, their MQL records and stage changes (some to SQL,
+opportunity and customer with an amount), costs per source and month, and
+the events spread over the leads; lead 1 has --story events of its own and
+notes. The console is served by uvicorn in this process and a marketer asks
+for ``/console/leads/1`` and ``/console/funnel`` --requests times each over
+HTTP (httpx, one connection): p50 and p95 of the served page. Each page's
+statements are recorded while it is served once; each is then run alone, the
+slowest is the page's main query, and it runs --requests times alone: its
+p95. The goal (issue 14) is served p95 <= 3x the main query's p95, at
+1,000,000 leads and 10,000,000 events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, create_engine, event, pool, text
+
+from nurture import db
+from nurture.console import create_console
+from nurture.console.users import add_user
+from nurture.tokens import TokenSigner
+from nurture.tracking import create_app
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+KEY = "bench-console-secret-0123456789abcdef"
+PASSWORD = "bench password 1"
+SOURCES = "ARRAY['webinar','ads','organic','referral','events','partner']"
+
+LEADS = f"""
+INSERT INTO leads (id, email, first_name, company, attributes, stage, owner, fit, interest,
+                   grade, source, created_at, updated_at, triggers_checked_at)
+SELECT i, 'lead' || i || '@corp' || (i % 5000) || '.com', 'Lead ' || i, 'Company ' || (i % 5000),
+       jsonb_build_object('industry', (ARRAY['saas','finance','retail'])[1 + i % 3]),
+       CASE WHEN i % 3 <> 0 THEN 'lead'
+            ELSE (ARRAY['mql','mql','sql','opportunity','customer'])[1 + (i / 3) % 5] END,
+       CASE WHEN i % 3 = 0 THEN 'rep' || (i % 20) || '@t.io' END,
+       (i * 7) % 60, ((i * 13) % 900) / 10.0, (ARRAY['A','B','C','D'])[1 + i % 4],
+       ({SOURCES})[1 + i % 6],
+       timestamptz '2025-01-01' + make_interval(days => i % 720), now(), now()
+FROM generate_series(1, :n) AS i
+"""
+MQLS = """
+INSERT INTO mql_records (lead_id, rule, fit, interest, grade, at, owner, sla_due_at,
+                         accepted_at, team)
+SELECT id, 'hot', fit, interest, grade, created_at + interval '5 days', owner,
+       created_at + interval '6 days',
+       CASE WHEN stage <> 'mql' THEN created_at + interval '5 days 2 hours' END, 'east'
+FROM leads WHERE stage <> 'lead'
+"""
+MOVES = """
+INSERT INTO lifecycle_transitions (lead_id, from_stage, to_stage, cause, at, amount)
+SELECT id, 'lead', 'mql', 'scored', created_at + interval '5 days', NULL
+FROM leads WHERE stage <> 'lead'
+UNION ALL
+SELECT id, 'mql', stage, 'sales', created_at + interval '40 days',
+       CASE WHEN stage = 'customer' THEN 1000 + id % 9000 END
+FROM leads WHERE stage IN ('sql', 'opportunity', 'customer')
+"""
+COSTS = f"""
+INSERT INTO costs (kind, name, month, amount, imported_at)
+SELECT 'source', s, (date '2025-01-01' + make_interval(months => m))::date, 1000 + m * 10, now()
+FROM unnest({SOURCES}) AS s, generate_series(0, 23) AS m
+"""
+EVENTS = """
+INSERT INTO events (lead_id, type, name, occurred_at, data, triggers_checked_at)
+SELECT CASE WHEN i <= :story THEN 1 ELSE 1 + i % :n END,
+       CASE WHEN i % 4 = 0 THEN 'custom' ELSE 'opened' END,
+       CASE WHEN i % 4 = 0 THEN 'webinar_attended' END,
+       timestamptz '2025-01-01' + make_interval(mins => i % 1000000), '{}'::jsonb, now()
+FROM generate_series(1, :events) AS i
+"""
+NOTES = """
+INSERT INTO lead_notes (lead_id, author, text, at)
+SELECT 1, 'rep0@t.io', 'Call ' || i, timestamptz '2025-02-01' + make_interval(days => i)
+FROM generate_series(1, 20) AS i
+"""
+
+
+def generate(engine: Engine, leads: int, events: int, story: int) -> float:
+    """Load the data; the seconds it took (then ANALYZE, as autovacuum would).
+
+    Foreign keys are not checked row by row (the data is consistent by construction).
+    """
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        connection.execute(text("SET synchronous_commit = off"))
+        connection.execute(text("SET session_replication_role = replica"))  # consistent data
+        connection.execute(text(LEADS), {"n": leads})
+        connection.execute(text(MQLS))
+        connection.execute(text(MOVES))
+        connection.execute(text(COSTS))
+        connection.execute(text(EVENTS), {"n": leads, "events": events, "story": story})
+        connection.execute(text(NOTES))
+        connection.execute(text("SELECT setval('leads_id_seq', :n)"), {"n": leads})
+        connection.execute(text("SET session_replication_role = DEFAULT"))
+        connection.commit()
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        for table in ("leads", "mql_records", "lifecycle_transitions", "events", "lead_notes"):
+            autocommit.execute(text(f"VACUUM ANALYZE {table}"))
+    return time.perf_counter() - started
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` on uvicorn on an ephemeral port, in a thread of this process."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def signed_in(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=600)
+    page = client.get("/console/sign-in").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    form = {"csrf": found.group(1), "email": "mia@t.io", "password": PASSWORD}
+    assert client.post("/console/sign-in", data=form).status_code == 303
+    return client
+
+
+def p95(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def served(client: httpx.Client, path: str, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(path)
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text[:300]
+    return times
+
+
+def statements(engine: Engine, client: httpx.Client, path: str) -> list[tuple[str, Any]]:
+    """The statements the page runs (its transaction's BEGIN and the like left out)."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def alone(engine: Engine, statement: str, parameters: Any, n: int) -> list[float]:
+    """`statement` run `n` times by itself on a connection of its own: seconds each."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            cursor.execute(statement, parameters)
+            cursor.fetchall()
+            times.append(time.perf_counter() - started)
+        connection.rollback()
+        return times
+    finally:
+        connection.close()
+
+
+def main_query(engine: Engine, found: list[tuple[str, Any]], n: int) -> tuple[str, list[float]]:
+    """The slowest of the page's statements run alone once; then timed `n` times."""
+    once = [(alone(engine, s, p, 1)[0], s, p) for s, p in found]
+    _, statement, parameters = max(once, key=lambda t: t[0])
+    return statement, alone(engine, statement, parameters, n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--story", type=int, default=2000, help="Events of lead 1.")
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--url", default=os.environ.get("NURTURE_TEST_PG_URL") or DEFAULT_URL)
+    options = parser.parse_args()
+    console = Console(width=120)
+    server = create_engine(db.normalize_url(options.url), poolclass=pool.NullPool)
+    schema = f"bench_console_{uuid.uuid4().hex[:8]}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        connection.commit()
+    url = server.url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        db.upgrade(url.render_as_string(hide_password=False))
+        loader = create_engine(url, poolclass=pool.NullPool)  # no statement timeout
+        loaded = generate(loader, options.leads, options.events, options.story)
+        loader.dispose()
+        engine = db.make_engine(url.render_as_string(hide_password=False))  # as nurture serve
+        console.print(
+            f"generated {options.leads:,} leads and {options.events:,} events in {loaded:.1f} s"
+        )
+        sessions = db.session_factory(engine)
+        with sessions() as session:
+            add_user(session, "mia@t.io", "marketer", PASSWORD, None)
+            session.commit()
+        app = create_app(
+            sessions, TokenSigner(KEY), api_key=None, console=create_console(sessions, [KEY])
+        )
+        load = os.getloadavg()[0]
+        rows = []
+        with serving(app) as base:
+            client = signed_in(base)
+            for label, path in (("lead", "/console/leads/1"), ("funnel", "/console/funnel")):
+                served(client, path, 2)  # warm: templates, plans, caches
+                times = served(client, path, options.requests)
+                found = statements(engine, client, path)
+                statement, query = main_query(engine, found, options.requests)
+                rows.append((label, path, len(found), times, query, statement))
+            client.close()
+        engine.dispose()
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.commit()
+        server.dispose()
+    report(rows, console, options, f"{os.cpu_count()} CPUs, load average {load:.1f}")
+
+
+def report(rows: list[Any], console: Console, options: Any, machine: str) -> None:
+    table = Table(
+        title=f"console pages: {options.leads:,} leads, {options.events:,} events "
+        f"(lead 1: {options.story:,}), {options.requests} requests each"
+    )
+    for column in ("page", "queries", "served p50", "served p95", "main query p95", "ratio"):
+        table.add_column(column, justify="right" if column != "page" else "left")
+    for label, path, queries, times, query, _statement in rows:
+        ratio = p95(times) / p95(query)
+        table.add_row(
+            f"{label} ({path})",
+            str(queries),
+            f"{statistics.median(times) * 1000:.1f} ms",
+            f"{p95(times) * 1000:.1f} ms",
+            f"{p95(query) * 1000:.1f} ms",
+            f"{ratio:.2f} (goal <= 3)",
+        )
+    console.print(table)
+    console.print(machine)
+    for label, _path, _queries, _times, _query, statement in rows:
+        console.print(f"{label}'s main query: {' '.join(statement.split())[:240]}...")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""The funnel over time, for `nurture report funnel` and the console's charts.
+
+A lead counts in a month's column for a stage when it first reached that
+stage or a later one in that month (a lead that jumped from ``mql`` to
+``customer`` reached ``sql`` and ``opportunity`` then too): leads (MIL) by the
+month they were created, the later stages by their stage changes. A lead
+imported at a stage with no stage change has no date for it and is not in
+these months (it is in the funnel's totals). The lead velocity rate of a month
+is its MQLs against the month before; cost per MQL and ROMI (won amounts over
+cost) take the month's costs of each kind (``source``, ``campaign``) and the
+amounts won that month. By source, campaign and owner the same counts are
+kept per name, with the costs of that name. Each table is one grouped query.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import case, func, literal, literal_column, select, union_all
+from sqlalchemy.orm import Session
+
+from nurture.handoff.report import RANKS
+from nurture.models import (
+    Campaign,
+    CampaignVersion,
+    Cost,
+    Enrollment,
+    Lead,
+    LifecycleTransition,
+    MqlRecord,
+)
+
+STAGES: Final = ("leads", "mql", "sql", "opportunity", "customer")
+"""The columns of a month: MIL (leads created), then the stages reached."""
+BY: Final = ("source", "campaign", "owner")
+"""The selectors of the breakdown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """One month of one name (or of all leads): leads reaching each stage, won and cost."""
+
+    month: str
+    """``YYYY-MM``."""
+    reached: dict[str, int]
+    """`STAGES` -> leads that first reached it (or a later one) this month."""
+    won: Decimal = Decimal(0)
+    costs: dict[str, Decimal] = field(default_factory=dict)
+    """The month's cost by kind (all months) or this name's cost (a breakdown)."""
+    lead_velocity_rate: float | None = None
+    """(MQLs - MQLs the month before) / MQLs the month before; None from zero."""
+
+    def cost_per_mql(self, kind: str) -> Decimal | None:
+        cost, mqls = self.costs.get(kind), self.reached["mql"]
+        return None if cost is None or not mqls else (cost / mqls).quantize(Decimal("0.01"))
+
+    def romi(self, kind: str) -> float | None:
+        cost = self.costs.get(kind)
+        return float(self.won / cost) if cost else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            **self.reached,
+            "won": float(self.won),
+            "lead_velocity_rate": self.lead_velocity_rate,
+            "costs": {k: float(v) for k, v in self.costs.items()},
+            "cost_per_mql": {k: _float(self.cost_per_mql(k)) for k in self.costs},
+            "romi": {k: self.romi(k) for k in self.costs},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Months:
+    """The funnel by month: for all leads, and per source, campaign and owner."""
+
+    months: tuple[str, ...]
+    all: tuple[Month, ...]
+    by: dict[str, dict[str, tuple[Month, ...]]]
+    """`BY` -> name -> its months (every month of `months`, zeros included)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "months": list(self.months),
+            "all": [m.to_json() for m in self.all],
+            "by": {
+                kind: {name: [m.to_json() for m in rows] for name, rows in named.items()}
+                for kind, named in self.by.items()
+            },
+        }
+
+
+def months(session: Session, ids: Any) -> Months:
+    """The funnel by month of the leads `ids` (a subquery of lead ids)."""
+    month = _month(session)
+    everyone = select(Lead.id.label("lead_id"), literal("").label("key"))
+    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
+    campaigns = (
+        select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
+        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
+        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
+        .distinct()
+    )
+    owners = (
+        select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
+        .where(MqlRecord.owner.is_not(None))
+        .distinct()
+    )
+    firsts = _firsts(ids)
+    counts = {
+        kind: _counted(session, keys, firsts, month)
+        for kind, keys in (("", everyone), ("source", sources), ("campaign", campaigns))
+    }
+    counts["owner"] = _counted(session, owners, firsts, month)
+    won = _won(session, ids, month)
+    costs = _costs(session)
+    seen = {m for named in counts.values() for rows in named.values() for m in rows}
+    seen |= {m for (_, _, m) in won}
+    first_leads = min((m for m in counts[""].get("", {})), default=None)
+    seen |= {m for kind in costs for named in costs[kind].values() for m in named}
+    listed = _every_month(sorted(m for m in seen if first_leads is None or m >= first_leads))
+    overall_costs: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for kind, named in costs.items():
+        for by_month in named.values():
+            for m, amount in by_month.items():
+                overall_costs[m][kind] = overall_costs[m].get(kind, Decimal(0)) + amount
+    all_rows = _series(listed, counts[""].get("", {}), won, "", "", overall_costs)
+    by: dict[str, dict[str, tuple[Month, ...]]] = {}
+    for kind in BY:
+        named_costs = costs.get(kind, {})
+        by[kind] = {
+            name: _series(
+                listed,
+                counts[kind][name],
+                won,
+                kind,
+                name,
+                {m: {kind: c} for m, c in named_costs.get(name, {}).items()},
+            )
+            for name in sorted(counts[kind])
+        }
+    return Months(listed, all_rows, by)
+
+
+def _month(session: Session) -> Any:
+    """``YYYY-MM`` of a timestamp column, in the database's own words (the format inline, so
+    the grouped and the selected expression are one to PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return lambda column: func.to_char(column, literal_column("'YYYY-MM'"))
+    return lambda column: func.strftime(literal_column("'%Y-%m'"), column)
+
+
+def _firsts(ids: Any) -> Any:
+    """Per lead: when it was created and first reached each stage or a later one."""
+    moves = select(
+        LifecycleTransition.lead_id.label("lead_id"),
+        case(*((LifecycleTransition.to_stage == s, r) for s, r in RANKS.items()), else_=0).label(
+            "r"
+        ),
+        LifecycleTransition.at.label("at"),
+    ).where(LifecycleTransition.lead_id.in_(ids))
+    ranked = moves.subquery()
+    firsts = (
+        select(
+            ranked.c.lead_id,
+            *(
+                func.min(case((ranked.c.r >= rank, ranked.c.at))).label(stage)
+                for stage, rank in RANKS.items()
+            ),
+        )
+        .group_by(ranked.c.lead_id)
+        .subquery()
+    )
+    return (
+        select(
+            Lead.id.label("lead_id"),
+            Lead.created_at.label("leads"),
+            *(firsts.c[s] for s in RANKS),
+        )
+        .outerjoin(firsts, firsts.c.lead_id == Lead.id)
+        .where(Lead.id.in_(ids))
+        .cte("firsts")  # one scan for the five stages of each query, not five
+    )
+
+
+def _counted(
+    session: Session, keys: Any, firsts: Any, month: Any
+) -> dict[str, dict[str, dict[str, int]]]:
+    """name -> month -> stage -> leads, in one query."""
+    keyed = keys.cte("keyed")
+    parts = []
+    for stage in STAGES:
+        column = firsts.c["leads" if stage == "leads" else stage]
+        parts.append(
+            select(
+                keyed.c.key.label("key"),
+                literal(stage).label("stage"),
+                month(column).label("month"),
+                func.count().label("n"),
+            )
+            .join(firsts, firsts.c.lead_id == keyed.c.lead_id)
+            .where(column.is_not(None))
+            .group_by(keyed.c.key, month(column))
+        )
+    found: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for key, stage, at, n in session.execute(union_all(*parts)):
+        found[str(key or "")][str(at)][str(stage)] = int(n)
+    return found
+
+
+def _won(session: Session, ids: Any, month: Any) -> dict[tuple[str, str, str], Decimal]:
+    """(kind, name, month) -> amounts won that month; kind "" for all leads."""
+    at = month(LifecycleTransition.at)
+    base = (
+        select(Lead.source, at, func.sum(LifecycleTransition.amount))
+        .join(Lead, Lead.id == LifecycleTransition.lead_id)
+        .where(LifecycleTransition.to_stage == "customer", LifecycleTransition.lead_id.in_(ids))
+    )
+    found: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    for source, m, amount in session.execute(base.group_by(Lead.source, at)):
+        found[("", "", str(m))] += Decimal(str(amount or 0))
+        found[("source", str(source or ""), str(m))] += Decimal(str(amount or 0))
+    for kind, keys in (
+        ("campaign", (Enrollment.lead_id, Campaign.name)),
+        ("owner", (MqlRecord.lead_id, MqlRecord.owner)),
+    ):
+        lead_id, name = keys
+        pairs = select(lead_id.label("lead_id"), name.label("key")).distinct()
+        if kind == "campaign":
+            pairs = pairs.join(
+                CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id
+            ).join(Campaign, Campaign.id == CampaignVersion.campaign_id)
+        keyed = pairs.subquery()
+        query = (
+            select(keyed.c.key, at, func.sum(LifecycleTransition.amount))
+            .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
+            .where(
+                LifecycleTransition.to_stage == "customer",
+                LifecycleTransition.lead_id.in_(ids),
+            )
+            .group_by(keyed.c.key, at)
+        )
+        for key, m, amount in session.execute(query):
+            found[(kind, str(key or ""), str(m))] += Decimal(str(amount or 0))
+    return found
+
+
+def _costs(session: Session) -> dict[str, dict[str, dict[str, Decimal]]]:
+    """kind -> name -> ``YYYY-MM`` -> cost."""
+    found: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    query = select(Cost.kind, Cost.name, Cost.month, func.sum(Cost.amount)).group_by(
+        Cost.kind, Cost.name, Cost.month
+    )
+    for kind, name, month, amount in session.execute(query):
+        key = month.strftime("%Y-%m") if isinstance(month, date | datetime) else str(month)[:7]
+        found[str(kind)][str(name)][key] = Decimal(str(amount))
+    return found
+
+
+def _series(
+    listed: tuple[str, ...],
+    counted: dict[str, dict[str, int]],
+    won: dict[tuple[str, str, str], Decimal],
+    kind: str,
+    name: str,
+    costs: dict[str, dict[str, Decimal]],
+) -> tuple[Month, ...]:
+    rows: list[Month] = []
+    before: int | None = None
+    for m in listed:
+        reached = {stage: counted.get(m, {}).get(stage, 0) for stage in STAGES}
+        mqls = reached["mql"]
+        rate = (mqls - before) / before if before else None
+        rows.append(
+            Month(m, reached, won.get((kind, name, m), Decimal(0)), dict(costs.get(m, {})), rate)
+        )
+        before = mqls
+    return tuple(rows)
+
+
+def _every_month(found: list[str]) -> tuple[str, ...]:
+    """The months from the first to the last found, none skipped (a chart's x axis)."""
+    if not found:
+        return ()
+    year, month = (int(p) for p in found[0].split("-"))
+    last, listed = found[-1], []
+    while (m := f"{year:04d}-{month:02d}") <= last:
+        listed.append(m)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(listed)
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
