@@ -1,6 +1,6 @@
 """The `nurture` command line: Typer commands that wire the libraries together.
 
-Each command lives in a ``nurture.cli_*`` module, imported only when that
+Each command lives in a module of ``nurture.cli``, imported only when that
 command runs (or ``--help`` lists it): ``nurture segment export`` then
 starts without the runtime, the tracking service or Dramatiq, which other
 commands need and which cost a second of start-up to import. A module
@@ -25,27 +25,27 @@ if TYPE_CHECKING:
     from typer._click import Command, Context  # Typer's own Click, for the types alone
 
 COMMANDS: Final = {
-    "check": "cli_lang",
-    "graph": "cli_lang",
-    "deploy": "cli_deploy",
-    "diff": "cli_diff",
-    "simulate": "cli_simulate",
-    "serve": "cli_serve",
-    "run": "cli_run",
-    "worker": "cli_run",
-    "scheduler": "cli_run",
-    "db": "cli_db",
-    "leads": "cli_intake",
-    "events": "cli_intake",
-    "costs": "cli_intake",
-    "accounts": "cli_intake",
-    "report": "cli_report",
-    "deliveries": "cli_run",
-    "segment": "cli_segment",
-    "sales": "cli_sales",
-    "lsp": "cli_lsp",
-    "users": "cli_users",
-    "doctor": "cli_doctor",
+    "check": "lang",
+    "graph": "lang",
+    "deploy": "deploy",
+    "diff": "diff",
+    "simulate": "simulate",
+    "serve": "serve",
+    "run": "run",
+    "worker": "run",
+    "scheduler": "run",
+    "db": "db",
+    "leads": "intake",
+    "events": "intake",
+    "costs": "intake",
+    "accounts": "intake",
+    "report": "report",
+    "deliveries": "run",
+    "segment": "segment",
+    "sales": "sales",
+    "lsp": "lsp",
+    "users": "users",
+    "doctor": "doctor",
 }
 """Every command, in the order ``--help`` lists them, and the ``nurture`` module defining it."""
 
@@ -53,7 +53,7 @@ COMMANDS: Final = {
 @cache
 def module_commands(module: str) -> dict[str, Command]:
     """The commands ``nurture.<module>`` defines, by name (the module is imported now)."""
-    found = importlib.import_module(f"nurture.{module}")
+    found = importlib.import_module(f"nurture.cli.{module}")
     holder = typer.Typer()
     register = getattr(found, "register", None)
     if register is not None:

@@ -286,7 +286,7 @@ def _compile(file: Path, templates: FileTemplates) -> tuple[CompiledProgram, lis
 
 def _live(graphs: list[StepGraph], url: str | None) -> dict[str, Numbers]:
     """Production's numbers for `graphs`; exit 2 naming a campaign not deployed as written."""
-    from nurture.cli_report import _session
+    from nurture.cli.report import _session
     from nurture.live_counts import NotDeployed, live_numbers
 
     with _session(url) as session:
