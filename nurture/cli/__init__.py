@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Final
 import typer
 from typer.core import TyperGroup
 
-from nurture import __version__
-
 if TYPE_CHECKING:
     from typer._click import Command, Context  # Typer's own Click, for the types alone
 
@@ -112,6 +110,8 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
+        from nurture import __version__
+
         typer.echo(f"nurture {__version__}")
         raise typer.Exit()
 
