@@ -17,10 +17,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Final
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 if TYPE_CHECKING:
-    from typer._click import Command, Context  # Typer's own Click, for the types alone
+    from typer._click import Command, Context, HelpFormatter  # Typer's own Click, types only
 
 COMMANDS: Final = {
     "check": "lang",
@@ -45,7 +45,38 @@ COMMANDS: Final = {
     "users": "users",
     "doctor": "doctor",
 }
-"""Every command, in the order ``--help`` lists them, and the ``nurture`` module defining it."""
+"""Every command, in the order ``--help`` lists them, and the ``nurture.cli`` module defining it."""
+
+SUMMARIES: Final = {
+    "check": "Check campaign files: syntax, templates, names, loops, caps. Exit 1 on any error.",
+    "graph": "Draw campaigns as a flowchart: Mermaid (default), Graphviz DOT or SVG.",
+    "deploy": "Deploy campaigns: each changed campaign becomes a new version; "
+    "leads in flight stay,\nunless --migrate moves them.",
+    "diff": "Steps added, removed and changed per campaign, and the leads in flight each touches.",
+    "simulate": "Run campaigns over simulated leads on a virtual clock, with the real engine.",
+    "serve": "Run the tracking service (opens, clicks, unsubscribes, event and lead API) "
+    "and the\nconsole at /console/.",
+    "run": "Run everything in one process: scheduler, workers, tracking service (SQLite, outbox).",
+    "worker": "Run Dramatiq worker processes for the queue on NURTURE_BROKER_URL "
+    "(Redis or RabbitMQ).",
+    "scheduler": "Enroll new leads and hand due enrollments to the workers, in batches, "
+    "every few seconds.",
+    "db": "Database commands.",
+    "leads": "Leads: import a CSV or JSON Lines file; show one lead's story.",
+    "events": "Events in: ingest a CSV or JSON Lines file.",
+    "costs": "Costs in: what each source and campaign cost per month.",
+    "accounts": "Accounts in: companies from the CRM, with their owner and status.",
+    "report": "Reports on the funnel, campaigns and deliveries.",
+    "deliveries": "Operator commands for deliveries.",
+    "segment": "Count and export the leads a segment (or a --where expression) selects.",
+    "sales": "Sales answer: accept, return, report a stage, go away.",
+    "lsp": "Start the language server on stdio (editors run this; see editors/vscode/).",
+    "users": "Console users: add, list, remove.",
+    "doctor": "Check what nurture needs outside: DNS records for DKIM.",
+}
+"""Each command's first paragraph of help, as ``nurture --help`` lists it without importing
+the command's module (a test checks each against the command); a command missing here is
+imported to list it."""
 
 
 @cache
@@ -88,14 +119,38 @@ class _Commands(MutableMapping[str, "Command"]):
 
 
 class _LazyGroup(TyperGroup):
-    """The ``nurture`` group, whose commands are `_Commands`: looked up, not built, at start."""
+    """The ``nurture`` group, whose commands are `_Commands`: looked up, not built, at start.
+
+    Its own ``--help`` lists each command from `SUMMARIES`: importing every module to read
+    one line of help from each cost a second and more.
+    """
 
     def __init__(self, **attrs: object) -> None:
         super().__init__(**attrs)  # type: ignore[arg-type]
-        self.commands = _Commands()
+        self._lazy = _Commands()
+        self.commands = self._lazy
+        self._listing = False
 
     def list_commands(self, ctx: Context) -> list[str]:
         return list(self.commands)  # the names alone: no module is imported to list them
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if self._listing and cmd_name in SUMMARIES and cmd_name not in self._lazy._added:
+            return _listed(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+@cache
+def _listed(name: str) -> Command:
+    """A stand-in for command `name` in the root's ``--help``: its name and summary alone."""
+    return TyperCommand(name, help=SUMMARIES[name])
 
 
 app = typer.Typer(
