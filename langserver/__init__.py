@@ -3,7 +3,7 @@
 A package of its own beside `dsl`, not inside it nor inside `nurture`: it
 needs the language alone (never the engine, its database or broker), and
 `dsl` stays a pure library with no editor protocol in it. `nurture lsp`
-(`nurture.cli_lsp`) starts it. `langserver.server` is the LSP wire (pygls);
+(`nurture.cli.lsp`) starts it. `langserver.server` is the LSP wire (pygls);
 the other modules are plain functions of text and a position.
 """
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 import pytest
 from typer.testing import CliRunner
 
-from nurture.cli import COMMANDS, app, module_commands
+from nurture.cli import COMMANDS, SUMMARIES, app, module_commands
 
 runner = CliRunner()
 
@@ -24,6 +25,31 @@ def test_help_lists_every_command() -> None:
     assert result.exit_code == 0, result.output
     for name in COMMANDS:
         assert f" {name} " in result.output
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_help_lists_each_command_with_the_first_paragraph_of_its_own_help(name: str) -> None:
+    command = module_commands(COMMANDS[name])[name]
+    assert SUMMARIES[name] == inspect.cleandoc(command.help or "").split("\n\n")[0]
+
+
+def test_help_imports_no_command_module() -> None:
+    # When `nurture --help` runs in a fresh interpreter
+    code = (
+        "import sys\n"
+        "from nurture.cli import main\n"
+        "sys.argv = ['nurture', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('nurture.cli.', 'dsl'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    # Then it listed every command without importing any command's module or the language
+    assert " check " in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_mistyped_command_gets_a_suggestion() -> None:

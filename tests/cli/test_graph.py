@@ -165,7 +165,7 @@ def test_svg_through_graphviz_keeps_chinese(campaigns: Path, tmp_path: Path) -> 
 def test_svg_without_graphviz_says_how_to_get_it(
     campaigns: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("nurture.cli_lang.shutil.which", lambda name: None)
+    monkeypatch.setattr("nurture.cli.lang.shutil.which", lambda name: None)
 
     result = runner.invoke(app, ["graph", str(campaigns / "welcome.nurture"), "--format", "svg"])
 

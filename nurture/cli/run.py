@@ -30,7 +30,8 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from nurture import cli_db, cli_lang
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.config import ConfigError, Settings
 
 DEFAULT_CAMPAIGNS = Path("campaigns")
@@ -44,7 +45,7 @@ second, would hold a new MQL's notice to its owner for up to that long."""
 def register(app: typer.Typer) -> None:
     """Add ``run``, ``worker``, ``scheduler`` and ``deliveries release``.
 
-    ``report deliveries`` is here too, and `nurture.cli_report` lists it in ``report``."""
+    ``report deliveries`` is here too, and `nurture.cli.report` lists it in ``report``."""
     app.command("run")(run_command)
     app.command("worker")(worker_command)
     app.command("scheduler")(scheduler_command)

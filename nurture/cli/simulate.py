@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dsl import FileTemplates, analyze, compile_program
 from dsl.graph import CompiledProgram, StepGraph
-from nurture.cli_lang import (
+from nurture.cli.lang import (
     TemplatesOption,
     _collect,
     _fail,

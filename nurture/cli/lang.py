@@ -14,15 +14,17 @@ import sys
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from dsl import Analysis, Diagnostic, FileTemplates, StepGraph, analyze, compile_program
-from dsl.draw import Numbers, to_dot_many, to_mermaid_many
-from dsl.graph import CompiledProgram
+from dsl import Analysis, Diagnostic, FileTemplates, StepGraph, analyze
+
+if TYPE_CHECKING:  # imported where used: `check` of a clean file needs neither
+    from rich.console import Console
+
+    from dsl.draw import Numbers
+    from dsl.graph import CompiledProgram
 
 SUFFIX = ".nurture"
 USAGE = 2
@@ -174,6 +176,8 @@ def graph(
     shows what the database records of it: touches written (entered), sent,
     deferred, opened, clicked, and exits where exited enrollments stand.
     """
+    from dsl.draw import to_dot_many, to_mermaid_many
+
     roots = _template_roots(templates or [])
     program, drawn = _compile(file, FileTemplates(roots))
     graphs = _choose(drawn, campaign, file)
@@ -280,13 +284,15 @@ def _compile(file: Path, templates: FileTemplates) -> tuple[CompiledProgram, lis
         _report(analysis, len(sources), sys.stderr)
         raise typer.Exit(1)
     _print_diagnostics(analysis.diagnostics, sys.stderr)
+    from dsl import compile_program
+
     program = compile_program(analysis.program)
     return program, [g for g in program.campaigns.values() if g.path in drawn]
 
 
 def _live(graphs: list[StepGraph], url: str | None) -> dict[str, Numbers]:
     """Production's numbers for `graphs`; exit 2 naming a campaign not deployed as written."""
-    from nurture.cli_report import _session
+    from nurture.cli.report import _session
     from nurture.live_counts import NotDeployed, live_numbers
 
     with _session(url) as session:
@@ -339,9 +345,10 @@ def _write(text: str, out: Path | None) -> None:
 
 
 def _report(analysis: Analysis, files: int, stream: TextIO) -> None:
-    """Every diagnostic, then `3 files: 2 errors, 1 warning`."""
+    """Every diagnostic, then `3 files: 2 errors, 1 warning` (plain text: Rich is not needed)."""
     _print_diagnostics(analysis.diagnostics, stream)
-    _console(stream).print(Text(summary(files, len(analysis.errors), len(analysis.warnings))))
+    stream.write(summary(files, len(analysis.errors), len(analysis.warnings)) + "\n")
+    stream.flush()
 
 
 def summary(files: int, errors: int, warnings: int) -> str:
@@ -356,6 +363,10 @@ def _plural(count: int, word: str) -> str:
 
 
 def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
+    if not diagnostics:
+        return  # Rich (tens of milliseconds to import) only when there is something to colour
+    from rich.text import Text
+
     console = _console(stream)
     for d in diagnostics:
         text = Text(d.render())
@@ -370,6 +381,8 @@ def _print_diagnostics(diagnostics: Sequence[Diagnostic], stream: TextIO) -> Non
 
 def _console(stream: TextIO) -> Console:
     """A console on `stream` that colours only a terminal and never wraps."""
+    from rich.console import Console
+
     tty = stream.isatty()
     return Console(
         file=stream,
@@ -383,6 +396,8 @@ def _console(stream: TextIO) -> Console:
 
 def _fail(message: str, code: int = USAGE) -> NoReturn:
     """Print `error: message` on stderr and exit with `code`."""
+    from rich.text import Text
+
     text = Text("error:", style="bold red")
     text.append(f" {message}")
     _console(sys.stderr).print(text)

@@ -24,7 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dsl import FileTemplates, analyze, compile_program
-from nurture import cli_db, cli_lang, db
+from nurture import db
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.store.deploy import (
     REVERTED,
     DeployError,

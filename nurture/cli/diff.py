@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from dsl import FileTemplates, analyze, compile_program
 from dsl.diff import ADDED, CHANGED, REMOVED, CampaignDiff, describe, diff_programs
 from dsl.graph import StepGraph
-from nurture import cli_db, cli_lang, db
+from nurture import db
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.models import Campaign, CampaignVersion, Enrollment
 from nurture.store.migrating import IN_FLIGHT
 

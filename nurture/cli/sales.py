@@ -24,7 +24,8 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from nurture import cli_db, cli_lang
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.config import ConfigError, Settings
 
 app = typer.Typer(

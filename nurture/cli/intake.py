@@ -24,7 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from nurture import cli_db, cli_lang
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.config import ConfigError, Settings
 
 MAX_SHOWN = 50
@@ -56,7 +57,7 @@ Url = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add ``leads`` and ``events`` to the main ``nurture`` app."""
-    from nurture.cli_sales import note_command, show_command
+    from nurture.cli.sales import note_command, show_command
 
     leads_app.command("show")(show_command)
     leads_app.command("note")(note_command)

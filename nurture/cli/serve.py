@@ -25,7 +25,9 @@ import uvicorn
 from sqlalchemy import Engine
 
 from dsl.templates import FileTemplates
-from nurture import cli_db, cli_lang, db, runtime
+from nurture import db, runtime
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.config import Settings
 from nurture.console import Lockout, create_console
 from nurture.handoff import notices
@@ -143,7 +145,7 @@ def _check_broker(env: dict[str, str]) -> None:
     except ConfigError as e:
         cli_lang._fail(str(e), code=1)
     if url:
-        from nurture.cli_run import check_broker
+        from nurture.cli.run import check_broker
 
         check_broker(url)
 

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nurture import cli_db, cli_lang
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ SHOWN = {
 
 def register(app: typer.Typer) -> None:
     """Add ``report funnel``, ``report campaign`` and ``report deliveries`` (an operator's)."""
-    from nurture.cli_run import report_deliveries
+    from nurture.cli.run import report_deliveries
 
     report = typer.Typer(
         help="Reports on the funnel, campaigns and deliveries.", no_args_is_help=True

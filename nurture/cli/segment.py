@@ -45,7 +45,9 @@ from sqlalchemy.orm import Session
 from dsl import analyze, compile_program
 from dsl.graph import Json
 from dsl.vocabulary import suggest
-from nurture import cli_db, cli_lang, db
+from nurture import db
+from nurture.cli import db as cli_db
+from nurture.cli import lang as cli_lang
 from nurture.segments import (
     DEFAULT_FIELDS,
     WhereError,

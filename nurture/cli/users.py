@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from nurture import cli_lang
-from nurture.cli_sales import Url, _session
+from nurture.cli import lang as cli_lang
+from nurture.cli.sales import Url, _session
 
 app = typer.Typer(help="Console users: add, list, remove.", no_args_is_help=True)
 Email = Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email address.")]

@@ -17,7 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.text import Text
 
-from nurture import cli_lang
+from nurture.cli import lang as cli_lang
 from nurture.config import ConfigError, Settings
 
 app = typer.Typer(help="Check what nurture needs outside: DNS records for DKIM.")

@@ -1,0 +1,140 @@
+"""Command-line start-up: what ``nurture check`` costs next to Python importing Lark.
+
+    python bench/cli_startup.py [--repeat 5]
+
+Runs each command in a fresh process, round-robin (so a burst of load from
+the machine's other users falls on every command alike), ``--repeat`` times:
+
+- ``python -c "import lark"``: the yardstick (Python's own start-up and the parser library);
+- ``nurture --help``: the root group, every command listed, none imported;
+- ``nurture check FILE``: one 100-line campaign file, parsed and checked;
+- ``nurture graph FILE``: the same file compiled and drawn (mermaid).
+
+Prints the median wall time and the median CPU time (user + system, of the
+child alone) of each, and both as a ratio to ``import lark``: issue 12 asks
+for ``check`` ≤ 2× ``import lark``. CPU time is the steadier figure on a
+shared machine; the wall time is what a marketer waits. The file is made
+from `bench.corpus` campaigns, with a comment header that pads it to 100
+lines, in a temporary folder beside its templates (so it checks clean). Lark's grammar cache
+(``~/.cache/nurture``) is warmed by one untimed ``check`` first, as any
+second run on a user's machine finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from corpus import campaign
+from rich.console import Console
+from rich.table import Table
+
+LINES = 100
+
+
+def campaign_file(folder: Path) -> Path:
+    """A 100-line campaign file: whole corpus campaigns, padded with a comment header."""
+    rng = random.Random(12)
+    body: list[str] = []
+    i = 0
+    while len(body) + len(campaign(i, rng).splitlines()) + 1 <= LINES - 2:
+        body += [*campaign(i, rng).splitlines(), ""]
+        i += 1
+    header = [f"# bench/cli_startup.py: line {n + 1} of a {LINES}-line file" for n in range(2)]
+    header += ["#"] * (LINES - len(header) - len(body))
+    path = folder / "bench.nurture"
+    path.write_text("\n".join(header + body) + "\n", encoding="utf-8")
+    assert len(path.read_text(encoding="utf-8").splitlines()) == LINES
+    for name, channel in templates(path.read_text(encoding="utf-8")):
+        template = folder / "templates" / f"{name}.{channel}.j2"
+        template.parent.mkdir(parents=True, exist_ok=True)
+        subject = "{% block subject %}News{% endblock %}" if channel == "email" else ""
+        template.write_text(subject + "Hello {{ lead.first_name }}\n", encoding="utf-8")
+    return path
+
+
+def templates(source: str) -> set[tuple[str, str]]:
+    """The (name, channel) of every template the file names, so that it checks clean."""
+    found = {(m[1], m[0]) for m in re.findall(r'send (\w+) "([^"{]+)"', source)}
+    found |= {(m, "email") for m in re.findall(r'notify sales "([^"]+)"', source)}
+    for prefix in re.findall(r'send \w+ "([^"{]+)\{\{ loop.index \}\}"', source):
+        found |= {(f"{prefix}{n}", "email") for n in range(1, 10)}
+    return found
+
+
+def nurture() -> list[str]:
+    """The ``nurture`` console script beside this Python, as a user runs it."""
+    script = Path(sys.executable).parent / "nurture"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from nurture.cli import main; main()"]
+
+
+def timed(argv: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, the child's CPU seconds and its exit code."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each command (median)")
+    args = parser.parse_args()
+
+    with TemporaryDirectory() as tmp:
+        file = campaign_file(Path(tmp))
+        cmd = nurture()
+        commands = {
+            'python -c "import lark"': [sys.executable, "-c", "import lark"],
+            "nurture --help": [*cmd, "--help"],
+            f"nurture check FILE ({LINES} lines)": [*cmd, "check", str(file)],
+            "nurture graph FILE": [*cmd, "graph", str(file)],
+        }
+        timed(commands[f"nurture check FILE ({LINES} lines)"])  # warm the grammar cache
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
+        codes: dict[str, set[int]] = {name: set() for name in commands}
+        for _ in range(args.repeat):
+            for name, argv in commands.items():
+                wall, cpu, code = timed(argv)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                codes[name].add(code)
+
+    base_wall = statistics.median(walls['python -c "import lark"'])
+    base_cpu = statistics.median(cpus['python -c "import lark"'])
+    table = Table(title=f"start-up, medians of {args.repeat} (ratio to import lark)")
+    for column in ("command", "wall ms", "× lark", "cpu ms", "× lark", "exit"):
+        table.add_column(column, justify="left" if column == "command" else "right")
+    for name in commands:
+        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+        table.add_row(
+            name,
+            f"{wall * 1000:.0f}",
+            f"{wall / base_wall:.2f}",
+            f"{cpu * 1000:.0f}",
+            f"{cpu / base_cpu:.2f}",
+            ",".join(map(str, sorted(codes[name]))),
+        )
+    console = Console()
+    console.print(table)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"{os.cpu_count()} CPUs, load average {load}; python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
