@@ -30,6 +30,7 @@ COMMANDS: Final = {
     "deploy": "cli_deploy",
     "diff": "cli_diff",
     "simulate": "cli_simulate",
+    "test": "cli_test",
     "serve": "cli_serve",
     "run": "cli_run",
     "worker": "cli_run",

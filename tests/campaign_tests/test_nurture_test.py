@@ -1,0 +1,85 @@
+"""`nurture test`: the example tests pass, failures are located, bad files get diagnostics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from dsl.errors import DslSyntaxError
+from dsl.testfile import parse_tests
+from nurture.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGNS = ROOT / "campaigns"
+runner = CliRunner()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for f in CAMPAIGNS.glob("*.nurture"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copytree(CAMPAIGNS / "templates", tmp_path / "templates")
+    (tmp_path / "tests").mkdir()
+    return tmp_path / "tests"
+
+
+def test_every_example_test_in_campaigns_passes() -> None:
+    result = runner.invoke(app, ["test", str(CAMPAIGNS)])
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.output
+
+
+def test_a_failing_expectation_names_its_line_and_shows_the_path(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text(
+        'test "wrong day"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 3\n'
+    )
+    junit = folder / "out.xml"
+    result = runner.invoke(app, ["test", str(folder), "--junit", str(junit)])
+    assert result.exit_code == 1
+    assert (
+        f"{folder / 'a.nurture-test'}:3: expected send email 'welcome/cxo' on day 3"
+        in result.output
+    )
+    assert "day 0 09:00  send email 'welcome/cxo' [Welcome]" in result.output
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+
+
+def test_json_format_lists_each_test(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text(
+        'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
+    )
+    result = runner.invoke(app, ["test", str(folder), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["passed"] == 1 and data["tests"][0]["path"][0].startswith("day 0")
+
+
+def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text('test "x"\n  on day 2 opens "nope"\n')
+    result = runner.invoke(app, ["test", str(folder)])
+    assert result.exit_code == 1
+    assert (
+        "a.nurture-test:2:3: error: no campaign sends 'nope' [test-unknown-message]"
+        in result.output
+    )
+
+
+TEXT = (CAMPAIGNS / "tests" / "welcome.nurture-test").read_text()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, len(TEXT)), st.integers(0, 8), st.text(max_size=6))
+def test_mutated_test_files_give_diagnostics_never_tracebacks(at: int, cut: int, put: str) -> None:
+    text = TEXT[:at] + put + TEXT[at + cut :]
+    try:
+        parse_tests(text, "t.nurture-test")
+    except DslSyntaxError as e:
+        assert all(d.span.line >= 1 and d.span.path == "t.nurture-test" for d in e.diagnostics)
