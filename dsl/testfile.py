@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -352,6 +353,16 @@ def _problems(
             cond = node.params.get("cond")
             links.update(_links(cond))
     known = {t for _, t in templates}
+    patterns = [(c, _pattern(t)) for c, t in templates if "{{" in t]
+
+    def sent(channel: str | None, template: str | None) -> bool:
+        if (channel, template) in templates:
+            return True
+        return any(c == channel and p.fullmatch(template or "") for c, p in patterns)
+
+    def sent_any(template: str) -> bool:
+        return any(p.fullmatch(template) for _, p in patterns)
+
     for test in tests:
         for name, span in test.enters:
             if name not in program.campaigns:
@@ -362,7 +373,8 @@ def _problems(
                     _known(program.campaigns),
                 )
         for action in test.actions:
-            if action.message is not None and action.message not in known | names:
+            message = action.message
+            if message is not None and message not in known | names and not sent_any(message):
                 yield (
                     "test-unknown-message",
                     action.span,
@@ -384,7 +396,7 @@ def _problems(
                     f"no channel {exp.channel!r}",
                     _known(CHANNELS),
                 )
-            elif exp.kind in ("send", "no_send") and (exp.channel, exp.what) not in templates:
+            elif exp.kind in ("send", "no_send") and not sent(exp.channel, exp.what):
                 yield (
                     "test-unknown-message",
                     exp.span,
@@ -408,6 +420,12 @@ def _problems(
                     "the campaigns have no routing: nobody is assigned",
                     None,
                 )
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """`drip/tip-{{ loop.index }}` as a pattern that `drip/tip-3` matches."""
+    parts = re.split(r"\{\{.*?\}\}", template)
+    return re.compile(".+".join(re.escape(p) for p in parts))
 
 
 def _links(cond: Any) -> Iterator[str]:

@@ -80,17 +80,24 @@ def run_file(file: FsPath) -> list[Result]:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return [Result(where, 1, file.name, [f"{where}: cannot read: {e}"])]
-    try:
-        tests = parse_tests(text, where)
-    except DslError as e:
-        return [_broken(where, e.diagnostics)]
     program, problems = _program(file)
     if program is None:
         return [Result(where, 1, file.name, problems)]
-    diagnostics = check_tests(tests, program, text)
+    tests, diagnostics = diagnose(text, where, program)
     if diagnostics:
         return [_broken(where, diagnostics)]
     return [run_test(test, program) for test in tests]
+
+
+def diagnose(
+    text: str, where: str, program: CompiledProgram
+) -> tuple[tuple[CampaignTest, ...], list[Diagnostic]]:
+    """The tests of one file and what is wrong with them (nothing: they can run)."""
+    try:
+        tests = parse_tests(text, where)
+    except DslError as e:
+        return (), list(e.diagnostics)
+    return tests, check_tests(tests, program, text)
 
 
 def _broken(where: str, diagnostics: Iterable[Diagnostic]) -> Result:
@@ -120,7 +127,7 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         for name, graph in program.campaigns.items()
         if any(t.get("on") == "created" for t in graph.triggers)
     )
-    settings = Settings(leads=1, days=days, entry=entry, start=START)
+    settings = Settings(leads=1, days=days, entry=entry, start=START, accept_rate=1.0)
     fields = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in test.fields}
     profile = Profile("test-lead", fields, frozenset(test.tags))
     probe_days = [e.day for e in test.expects if e.day is not None]

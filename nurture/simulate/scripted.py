@@ -21,7 +21,7 @@ from dsl.graph import CompiledProgram
 from dsl.testfile import Action
 from nurture.engine import DeliveryKey, EmitMql, Event, Exit, NotifySales, Send, Tag, Untag
 from nurture.engine.state import DONE
-from nurture.simulate.handoff import _Mql
+from nurture.simulate.handoff import Choice, SalesDesk, _Mql
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Enrollment, Lead, Settings
 from nurture.simulate.report import LeadTotals, StepCounts
@@ -86,6 +86,17 @@ class _NoReactions:
         return []
 
 
+class _Desk(SalesDesk):
+    """The sales desk, noting whom routing first gives the lead to (reassignments are the SLA's)."""
+
+    first: str | None = None
+
+    def _give(self, mql: _Mql, choice: Choice, now: datetime, cause: str) -> None:
+        if mql.turn == 0:
+            self.first = choice.owner
+        super()._give(mql, choice, now, cause)
+
+
 class ScriptedRun(Simulation):
     """Runs one lead (`profile`) doing `actions`, for `days`, noting the days in `probe_days`."""
 
@@ -100,6 +111,8 @@ class ScriptedRun(Simulation):
         self.path = Path()
         super().__init__(program, settings, [profile], trace=self._sales)
         self.behaviour = _NoReactions()  # type: ignore[assignment]
+        if self.desk is not None:
+            self.desk = _Desk(self.desk.routing, settings, self._sales)
         self.profile, self.actions, self.probe_days = profile, actions, sorted(set(probe_days))
         self.deliveries: list[_Delivery] = []
         self.lead: Lead | None = None
@@ -122,10 +135,9 @@ class ScriptedRun(Simulation):
         self.path.final = self._probe(lead, -1, self.end)
         if lead.mql_at is not None:
             self.path.mql_day = self._day(lead.mql_at)
-        if self.desk is not None:
-            noted: list[_Mql] = list(self.desk.noted)
+        if isinstance(self.desk, _Desk):
             self.desk.play(self.end)
-            self.path.owner = next((m.held_by for m in noted if m.held_by), None)
+            self.path.owner = self.desk.first
         return LeadTotals()
 
     # ---------------------------------------------------------------- the loop's hooks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -12,8 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from dsl import build
 from dsl.errors import DslSyntaxError
+from dsl.graph import CompiledProgram
 from dsl.testfile import parse_tests
+from nurture.campaign_tests import diagnose, run_test
 from nurture.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +87,53 @@ def test_mutated_test_files_give_diagnostics_never_tracebacks(at: int, cut: int,
         parse_tests(text, "t.nurture-test")
     except DslSyntaxError as e:
         assert all(d.span.line >= 1 and d.span.path == "t.nurture-test" for d in e.diagnostics)
+
+
+# ---------------------------------------------------------------- the docs' examples
+
+DOC = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\n", re.S | re.M)
+EXAMPLE = "campaigns/tests/example.nurture-test"
+
+
+def _doc_examples() -> list[tuple[str, str, str | None]]:
+    blocks = list(FENCE.finditer(DOC))
+    found = []
+    for i, block in enumerate(blocks):
+        if block.group(1) != "nurturetest":
+            continue
+        after = blocks[i + 1] if i + 1 < len(blocks) else None
+        printed = after.group(3) if after is not None and after.group(1) == "text" else None
+        found.append((block.group(2).strip(), block.group(3), printed))
+    return found
+
+
+def _program(files: str | None) -> CompiledProgram:
+    chosen = [CAMPAIGNS / f"{n}.nurture" for n in files.split(",")] if files else None
+    paths = chosen or sorted(CAMPAIGNS.glob("*.nurture"))
+    return build({str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in paths})
+
+
+@pytest.mark.parametrize(("info", "text", "printed"), _doc_examples())
+def test_the_docs_examples_say_what_nurture_test_does(
+    info: str, text: str, printed: str | None
+) -> None:
+    words = dict(w.split("=", 1) if "=" in w else (w, "") for w in info.split())
+    program = _program(words.get("files"))
+    tests, found = diagnose(text, EXAMPLE, program)
+    if "valid" in words:
+        assert not found, [d.render() for d in found]
+        assert all(run_test(t, program).passed for t in tests)
+    else:
+        assert [d.code for d in found] == [words["expect"]]
+        assert printed is not None and "\n".join(d.render() for d in found) + "\n" == printed
+
+
+def test_every_test_file_diagnostic_is_documented() -> None:
+    codes = set(re.findall(r'"(test-[a-z-]+)"', (ROOT / "dsl" / "testfile.py").read_text()))
+    documented = {
+        words.split("expect=")[1].split()[0]
+        for words, _, _ in _doc_examples()
+        if "expect=" in words
+    }
+    assert codes == documented
