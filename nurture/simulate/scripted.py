@@ -21,7 +21,8 @@ from dsl.graph import CompiledProgram
 from dsl.testfile import Action
 from nurture.engine import DeliveryKey, EmitMql, Event, Exit, NotifySales, Send, Tag, Untag
 from nurture.engine.state import DONE
-from nurture.simulate.handoff import Choice, SalesDesk, _Mql
+from nurture.handoff.route import Choice
+from nurture.simulate.handoff import SalesDesk, _Mql
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Enrollment, Lead, Settings
 from nurture.simulate.report import LeadTotals, StepCounts
