@@ -80,7 +80,7 @@ def run_file(file: FsPath) -> list[Result]:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return [Result(where, 1, file.name, [f"{where}: cannot read: {e}"])]
-    program, problems = _program(file)
+    program, problems = load_program(file)
     if program is None:
         return [Result(where, 1, file.name, problems)]
     tests, diagnostics = diagnose(text, where, program)
@@ -104,12 +104,15 @@ def _broken(where: str, diagnostics: Iterable[Diagnostic]) -> Result:
     return Result(where, 1, FsPath(where).name, [d.render() for d in diagnostics])
 
 
-def _program(file: FsPath) -> tuple[CompiledProgram | None, list[str]]:
+def load_program(file: FsPath) -> tuple[CompiledProgram | None, list[str]]:
     folder = file.parent
     sources = sorted(folder.glob("*.nurture")) or sorted(folder.parent.glob("*.nurture"))
     if not sources:
         return None, [f"{file}: no *.nurture campaign file beside it or in the folder above"]
-    texts = {str(p): p.read_text(encoding="utf-8") for p in sources}
+    try:
+        texts = {str(p): p.read_text(encoding="utf-8") for p in sources}
+    except (OSError, UnicodeDecodeError) as e:
+        return None, [f"{file}: cannot read its campaigns: {e}"]
     roots = tuple(p for p in (sources[0].parent / "templates",) if p.is_dir())
     analysis = analyze(texts, FileTemplates(roots))
     if analysis.program is None or analysis.errors:
