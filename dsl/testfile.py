@@ -52,7 +52,9 @@ class Action:
     """A template (`"welcome/cxo"`) or a send's `as` name (`whitepaper`)."""
     link: str | None = None
     name: str | None = None
-    """The event's name, for `event`."""
+    """The event's name, for `event`; the reason, for `returned`."""
+    fields: tuple[tuple[str, Any], ...] = ()
+    """The profile fields `sets` changes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class Expect:
     cmp: str | None = None
     value: Any = None
     day: int | None = None
+    minute: int | None = None
+    """For `send ... on day N at HH:MM`: minutes after midnight in the lead's time zone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +122,9 @@ class _Build(Transformer[Token, Any]):
         return _text(token)
 
     @v_args(inline=True, meta=True)
-    def number(self, meta: Any, token: Token) -> float:
-        return float(token)
+    def number(self, meta: Any, token: Token) -> float | int:
+        value = float(token)
+        return int(value) if value.is_integer() and "." not in token else value
 
     @v_args(inline=True, meta=True)
     def field(self, meta: Any, name: Token, value: Any) -> tuple[str, Any]:
@@ -186,6 +191,14 @@ class _Build(Transformer[Token, Any]):
         return {"kind": "event", "name": _text(name)}
 
     @v_args(meta=True)
+    def sets(self, meta: Any, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {"kind": "sets", "fields": tuple(items)}
+
+    @v_args(inline=True, meta=True)
+    def returned(self, meta: Any, reason: Token) -> dict[str, Any]:
+        return {"kind": "returned", "name": _text(reason)}
+
+    @v_args(meta=True)
     def unsubscribes(self, meta: Any, items: list[Any]) -> dict[str, Any]:
         return {"kind": "unsubscribed"}
 
@@ -200,8 +213,11 @@ class _Build(Transformer[Token, Any]):
         return ("expect", Expect(_span(self.path, meta), **what))
 
     @v_args(inline=True, meta=True)
-    def send(self, meta: Any, channel: Token, template: Token, day: int | None) -> Any:
-        return {"kind": "send", "channel": str(channel), "what": _text(template), "day": day}
+    def send(
+        self, meta: Any, channel: Token, template: Token, day: int | None, at: int | None
+    ) -> Any:
+        what = _text(template)
+        return {"kind": "send", "channel": str(channel), "what": what, "day": day, "minute": at}
 
     @v_args(inline=True, meta=True)
     def no_send(self, meta: Any, channel: Token, template: Token) -> Any:

@@ -131,8 +131,7 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         if any(t.get("on") == "created" for t in graph.triggers)
     )
     settings = Settings(leads=1, days=days, entry=entry, start=START, accept_rate=1.0)
-    fields = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in test.fields}
-    profile = Profile("test-lead", fields, frozenset(test.tags))
+    profile = Profile("test-lead", dict(test.fields), frozenset(test.tags))
     probe_days = [e.day for e in test.expects if e.day is not None]
     path = ScriptedRun(program, settings, profile, test.actions, probe_days).play()
     result = Result(test.span.path, test.span.line, test.name)
@@ -156,11 +155,13 @@ def _judge(test: CampaignTest, path: Path) -> Iterator[str]:
                     for i in range(after, len(sends))
                     if (sends[i].channel, sends[i].what) == (exp.channel, exp.what)
                     and (exp.day is None or sends[i].day == exp.day)
+                    and (exp.minute is None or sends[i].local == _clock(exp.minute))
                 ),
                 None,
             )
             if found is None:
-                wanted = f"send {exp.channel} {exp.what!r}{_on(exp.day)}"
+                at = "" if exp.minute is None else f" at {_clock(exp.minute)} lead time"
+                wanted = f"send {exp.channel} {exp.what!r}{_on(exp.day)}{at}"
                 yield f"{where}: expected {wanted}; {_sent(sends, exp)}"
             else:
                 after = found + 1
@@ -228,6 +229,10 @@ def _score(probe: Probe, which: str) -> float:
     return {"score": probe.score, "fit": probe.fit, "interest": probe.interest}[which]
 
 
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02}:{minute % 60:02}"
+
+
 def _on(day: int | None) -> str:
     return "" if day is None else f" on day {day}"
 
@@ -244,13 +249,16 @@ def _sent(sends: list[Any], exp: Expect) -> str:
     same = [s for s in sends if (s.channel, s.what) == (exp.channel, exp.what)]
     if not same:
         return "never sent"
-    return "sent on day " + ", ".join(str(s.day) for s in same) + " (in this order: see the path)"
+    days = ", ".join(f"{s.day} at {s.local} lead time" for s in same)
+    return f"sent on day {days} (in this order: see the path)"
 
 
 def _step_words(step: Any) -> str:
     if step.kind == "sales":
         return f"sales desk: {step.what}"
     when = f"day {step.day} {step.at:%H:%M}"
+    if step.local != f"{step.at:%H:%M}":
+        when += f" ({step.local} lead time)"
     where = f" [{step.campaign}]" if step.campaign else ""
     what = {
         "send": f"send {step.channel} {step.what!r}",

@@ -11,6 +11,7 @@ scores are noted (`Probe`).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,11 @@ from typing import Any
 from dsl.graph import CompiledProgram
 from dsl.testfile import Action
 from nurture.engine import DeliveryKey, EmitMql, Event, Exit, NotifySales, Send, Tag, Untag
-from nurture.engine.state import DONE
+from nurture.engine.calendar import lead_zone
+from nurture.engine.state import DONE, with_stage
+from nurture.engine.triggers import Returned, Sweep
 from nurture.handoff.route import Choice
+from nurture.simulate.graphs import ANY, STAGE
 from nurture.simulate.handoff import SalesDesk, _Mql
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Enrollment, Lead, Settings
@@ -42,6 +46,8 @@ class Step:
     campaign: str | None = None
     channel: str | None = None
     what: str | None = None
+    local: str = ""
+    """The time of day in the lead's time zone (UTC without one), `HH:MM`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,8 @@ class ScriptedRun(Simulation):
         self.profile, self.actions, self.probe_days = profile, actions, sorted(set(probe_days))
         self.deliveries: list[_Delivery] = []
         self.lead: Lead | None = None
+        self.mql_from = 0
+        """Where in the path the present MQL's steps start (a return starts them again)."""
 
     def play(self) -> Path:
         """Run the lead to the end; its path, probes, MQL day and owner."""
@@ -134,8 +142,6 @@ class ScriptedRun(Simulation):
             self._push(min(at, self.end), EVENT, lead, (day, None))
         self._live()
         self.path.final = self._probe(lead, -1, self.end)
-        if lead.mql_at is not None:
-            self.path.mql_day = self._day(lead.mql_at)
         if isinstance(self.desk, _Desk):
             self.desk.play(self.end)
             self.path.owner = self.desk.first
@@ -149,6 +155,10 @@ class ScriptedRun(Simulation):
     def _event(self, lead: Lead, event: Any, counts: StepCounts | None, now: datetime) -> None:
         if isinstance(event, int):
             self.path.probes[event] = self._probe(lead, event, now)
+        elif isinstance(event, Action) and event.kind == "sets":
+            self._sets(lead, event, now)
+        elif isinstance(event, Action) and event.kind == "returned":
+            self._returned(lead, event, now)
         elif isinstance(event, Action):
             real = self._resolve(event, now)
             if real is not None:
@@ -156,6 +166,31 @@ class ScriptedRun(Simulation):
                 super()._event(lead, real[0], real[1], now)
         else:
             super()._event(lead, event, counts, now)  # type: ignore[arg-type]
+
+    def _sets(self, lead: Lead, action: Action, now: datetime) -> None:
+        """A profile change (an import, the CRM): fit, segments and exit rules look again."""
+        fields = {**lead.view.fields, **dict(action.fields)}
+        lead.view = dataclasses.replace(lead.view, fields=fields)
+        self._note(now, "event", what=_words(action))
+        self.scores.changed(lead, ANY)
+        self._check_mql(lead, now)
+        self._triggers(lead, Sweep(now), now, self.on_segment)
+        self._nudge(lead, ANY, now)
+
+    def _returned(self, lead: Lead, action: Action, now: datetime) -> None:
+        """Sales returned the lead (stage `returned`): it may qualify again on new behaviour."""
+        lead.view = with_stage(lead.view, "returned")
+        lead.mql_at = None
+        self._note(now, "event", what=_words(action))
+        self.mql_from = len(self.path.steps)
+        self.scores.changed(lead, STAGE)
+        runs = [
+            r
+            for r in self.campaigns.values()
+            if any(t.get("on") == "returned" for t in r.graph.triggers)
+        ]
+        self._triggers(lead, Returned(now), now, [*runs, *self.on_segment])
+        self._nudge(lead, STAGE, now)
 
     def _resolve(self, action: Action, now: datetime) -> tuple[Event, StepCounts] | None:
         if action.message is None:
@@ -207,7 +242,7 @@ class ScriptedRun(Simulation):
     # ---------------------------------------------------------------- notes
 
     def _noted_mql(self) -> bool:
-        return any(s.kind == "mql" for s in self.path.steps)
+        return any(s.kind == "mql" for s in self.path.steps[self.mql_from :])
 
     def _day(self, at: datetime) -> int:
         return (at - self.start) // DAY
@@ -220,7 +255,10 @@ class ScriptedRun(Simulation):
         channel: str | None = None,
         what: str | None = None,
     ) -> None:
-        self.path.steps.append(Step(at, self._day(at), kind, campaign, channel, what))
+        local = f"{at.astimezone(lead_zone(self.lead.view)) if self.lead else at:%H:%M}"
+        self.path.steps.append(Step(at, self._day(at), kind, campaign, channel, what, local))
+        if kind == "mql" and self.path.mql_day is None:
+            self.path.mql_day = self._day(at)
 
     def _probe(self, lead: Lead, day: int, now: datetime) -> Probe:
         self.scores.refresh(lead, now)
@@ -236,5 +274,9 @@ def _words(action: Action) -> str:
         return f'event "{action.name}"'
     if action.kind == "unsubscribed":
         return "unsubscribes"
+    if action.kind == "returned":
+        return f'is returned by sales: "{action.name}"'
+    if action.kind == "sets":
+        return "sets " + ", ".join(f"{k} = {v!r}" for k, v in action.fields)
     link = f' "{action.link}" in' if action.link else ""
     return f"{action.kind}{link} {action.message}"

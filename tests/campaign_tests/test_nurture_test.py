@@ -76,17 +76,37 @@ def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
     )
 
 
-TEXT = (CAMPAIGNS / "tests" / "welcome.nurture-test").read_text()
+TEXT = "\n".join(
+    (CAMPAIGNS / "tests" / name).read_text()
+    for name in ("welcome.nurture-test", "scoring-routing.nurture-test")
+)
+WORDS = st.sampled_from(["on day 3 ", "expect ", '"x"', " at 25:00", "9999", "\n", "returned"])
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, len(TEXT)), st.integers(0, 8), st.text(max_size=6))
+@given(st.integers(0, len(TEXT)), st.integers(0, 8), st.text(max_size=6) | WORDS)
 def test_mutated_test_files_give_diagnostics_never_tracebacks(at: int, cut: int, put: str) -> None:
     text = TEXT[:at] + put + TEXT[at + cut :]
     try:
         parse_tests(text, "t.nurture-test")
     except DslSyntaxError as e:
         assert all(d.span.line >= 1 and d.span.path == "t.nurture-test" for d in e.diagnostics)
+
+
+PROGRAM = build(
+    {str(p): p.read_text(encoding="utf-8") for p in sorted(CAMPAIGNS.glob("*.nurture"))}
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, len(TEXT)), st.integers(0, 4), WORDS)
+def test_mutated_test_files_that_check_clean_run_without_tracebacks(
+    at: int, cut: int, put: str
+) -> None:
+    tests, found = diagnose(TEXT[:at] + put + TEXT[at + cut :], "t.nurture-test", PROGRAM)
+    assert all(d.span.line >= 1 for d in found)
+    for test in tests if not found else ():
+        run_test(test, PROGRAM)
 
 
 # ---------------------------------------------------------------- the docs' examples
