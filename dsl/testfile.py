@@ -28,6 +28,9 @@ from dsl.graph import CompiledProgram
 SUFFIX = ".nurture-test"
 CHANNELS = ("email", "sms", "wechat", "webhook")
 MAX_DAY = 3650
+DEFAULT_ACCEPT = 6 * 3600
+"""Unless a test says otherwise, sales accept each MQL 6 hours after it reaches them."""
+UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 WORDS = {
     "STRING": 'a quoted text such as "welcome/cxo"',
     "NUMBER": "a number",
@@ -82,6 +85,8 @@ class CampaignTest:
     tags: tuple[str, ...]
     enters: tuple[tuple[str, Span], ...]
     days: int | None
+    accept_after: int | None
+    """Sales accept each MQL this many seconds after it reaches them; None: never."""
     actions: tuple[Action, ...]
     expects: tuple[Expect, ...]
 
@@ -148,6 +153,16 @@ class _Build(Transformer[Token, Any]):
         if count < 1:
             raise _Located(_span(self.path, meta), "a test runs at least 1 day")
         return ("days", count)
+
+    @v_args(inline=True, meta=True)
+    def sales_after(self, meta: Any, count: Token, unit: Token) -> tuple[str, Any]:
+        if str(unit) not in UNITS:
+            raise _Located(_span(self.path, meta), f"{unit!s} is not minutes, hours or days")
+        return ("sales", int(float(count) * UNITS[str(unit)]))
+
+    @v_args(meta=True)
+    def sales_never(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
+        return ("sales", None)
 
     @v_args(inline=True, meta=True)
     def at(self, meta: Any, clock: Token) -> int:
@@ -262,13 +277,22 @@ class _Build(Transformer[Token, Any]):
         return {"kind": "exit", "what": _text(campaign), "value": _text(reason), "day": day}
 
     @v_args(inline=True, meta=True)
-    def owner(self, meta: Any, owner: Token) -> Any:
-        return {"kind": "owner", "value": _text(owner)}
+    def owner(self, meta: Any, owner: Token, day: int | None) -> Any:
+        return {"kind": "owner", "value": _text(owner), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def accepted(self, meta: Any, owner: Token, day: int | None) -> Any:
+        return {"kind": "accepted", "value": _text(owner), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def sla(self, meta: Any, outcome: Token) -> Any:
+        return {"kind": "sla", "value": str(outcome)}
 
     @v_args(meta=True)
     def test(self, meta: Any, items: list[Any]) -> CampaignTest:
         name, body = _text(items[0]), items[1:]
-        parts: dict[str, list[Any]] = {k: [] for k in ("fields", "tags", "enters", "days")}
+        keys = ("fields", "tags", "enters", "days", "sales")
+        parts: dict[str, list[Any]] = {k: [] for k in keys}
         parts.update(action=[], expect=[])
         for key, value in body:
             if key in ("fields", "tags", "enters"):
@@ -276,6 +300,7 @@ class _Build(Transformer[Token, Any]):
             else:
                 parts[key].append(value)
         days = parts["days"][-1] if parts["days"] else None
+        accept = parts["sales"][-1] if parts["sales"] else DEFAULT_ACCEPT
         return CampaignTest(
             _span(self.path, meta),
             name,
@@ -283,6 +308,7 @@ class _Build(Transformer[Token, Any]):
             tuple(parts["tags"]),
             tuple(parts["enters"]),
             days,
+            accept,
             tuple(parts["action"]),
             tuple(parts["expect"]),
         )
@@ -429,7 +455,10 @@ def _problems(
             needs_model = exp.kind == "grade" or (exp.kind == "score" and exp.what != "score")
             if needs_model and program.scoring is None:
                 yield "test-no-scoring", exp.span, "the campaigns have no scoring file", None
-            if exp.kind == "owner" and not (program.routing and program.routing.get("rules")):
+            routing = program.routing or {}
+            if exp.kind == "sla" and routing.get("rules") and not routing.get("sla"):
+                yield "test-no-sla", exp.span, "the routing sets no SLA (`accept within ...`)", None
+            if exp.kind in ("owner", "accepted", "sla") and not routing.get("rules"):
                 yield (
                     "test-no-routing",
                     exp.span,

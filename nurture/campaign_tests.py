@@ -13,6 +13,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path as FsPath
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -130,7 +131,11 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         for name, graph in program.campaigns.items()
         if any(t.get("on") == "created" for t in graph.triggers)
     )
-    settings = Settings(leads=1, days=days, entry=entry, start=START, accept_rate=1.0)
+    accept = timedelta(seconds=test.accept_after or 0)
+    rate = 0.0 if test.accept_after is None else 1.0
+    settings = Settings(
+        1, days, 0, entry=entry, start=START, accept_rate=rate, accept_after=(accept, accept)
+    )
     profile = Profile("test-lead", dict(test.fields), frozenset(test.tags))
     probe_days = [e.day for e in test.expects if e.day is not None]
     path = ScriptedRun(program, settings, profile, test.actions, probe_days).play()
@@ -217,12 +222,35 @@ def _check(exp: Expect, path: Path, sends: list[Any]) -> str | None:
         seen = "; ".join(f"{s.what!r} on day {s.day}" for s in exits) or "it did not exit"
         return f"expected exit from {exp.what!r} because {exp.value!r}{_on(exp.day)}; {seen}"
     if exp.kind == "owner":
-        return (
-            None
-            if path.owner == exp.value
-            else f"expected owner {exp.value!r}; it was {path.owner or 'nobody'}"
-        )
+        return _owner(exp, path)
+    if exp.kind == "accepted":
+        at, who = path.accepted or (None, None)
+        if who == exp.value and (exp.day is None or (at and _day(at) == exp.day)):
+            return None
+        said = "nobody accepted it" if at is None else f"accepted by {who} on day {_day(at)}"
+        return f"expected accepted by {exp.value!r}{_on(exp.day)}; {said}"
+    if exp.kind == "sla":
+        if not path.owners:
+            return f"expected the SLA {exp.value}; the lead never reached sales"
+        if (path.missed > 0) == (exp.value == "missed"):
+            return None
+        return f"expected the SLA {exp.value}; {path.missed} deadlines passed unanswered"
     return f"unknown expectation {exp.kind}"
+
+
+def _owner(exp: Expect, path: Path) -> str | None:
+    """`expect owner`: whom routing picks first; `... on day N`: who holds it at that day's end."""
+    if exp.day is None:
+        held = path.owners[0][1] if path.owners else None
+    else:
+        held = next((o for at, o in reversed(path.owners) if _day(at) <= exp.day), None)
+    if held == exp.value:
+        return None
+    return f"expected owner {exp.value!r}{_on(exp.day)}; it was {held or 'nobody'}"
+
+
+def _day(at: datetime) -> int:
+    return (at - START) // timedelta(days=1)
 
 
 def _score(probe: Probe, which: str) -> float:

@@ -71,7 +71,11 @@ class Path:
     steps: list[Step] = field(default_factory=list)
     probes: dict[int, Probe] = field(default_factory=dict)
     mql_day: int | None = None
-    owner: str | None = None
+    owners: list[tuple[datetime, str | None]] = field(default_factory=list)
+    """Whom the sales desk gave the lead to, and when (the first: the routing's pick)."""
+    accepted: tuple[datetime, str] | None = None
+    missed: int = 0
+    """How many SLA deadlines passed unanswered."""
     final: Probe | None = None
 
 
@@ -96,12 +100,22 @@ class _NoReactions:
 class _Desk(SalesDesk):
     """The sales desk, noting whom routing first gives the lead to (reassignments are the SLA's)."""
 
-    first: str | None = None
+    def __init__(self, routing: Any, settings: Settings, path: Path, trace: Any) -> None:
+        super().__init__(routing, settings, trace)
+        self.path = path
 
     def _give(self, mql: _Mql, choice: Choice, now: datetime, cause: str) -> None:
-        if mql.turn == 0:
-            self.first = choice.owner
+        self.path.owners.append((now, choice.owner))
         super()._give(mql, choice, now, cause)
+
+    def _accept(self, mql: _Mql, now: datetime) -> None:
+        if self.path.accepted is None and mql.held_by is not None:
+            self.path.accepted = (now, mql.held_by)
+        super()._accept(mql, now)
+
+    def _expire(self, mql: _Mql, now: datetime) -> None:
+        self.path.missed += 1
+        super()._expire(mql, now)
 
 
 class ScriptedRun(Simulation):
@@ -119,7 +133,7 @@ class ScriptedRun(Simulation):
         super().__init__(program, settings, [profile], trace=self._sales)
         self.behaviour = _NoReactions()  # type: ignore[assignment]
         if self.desk is not None:
-            self.desk = _Desk(self.desk.routing, settings, self._sales)
+            self.desk = _Desk(self.desk.routing, settings, self.path, self._sales)
         self.profile, self.actions, self.probe_days = profile, actions, sorted(set(probe_days))
         self.deliveries: list[_Delivery] = []
         self.lead: Lead | None = None
@@ -144,7 +158,6 @@ class ScriptedRun(Simulation):
         self.path.final = self._probe(lead, -1, self.end)
         if isinstance(self.desk, _Desk):
             self.desk.play(self.end)
-            self.path.owner = self.desk.first
         return LeadTotals()
 
     # ---------------------------------------------------------------- the loop's hooks
