@@ -4,17 +4,15 @@ A test file holds `test "..."` blocks, one statement a line: the lead
 (`lead persona = "cxo"`, `tags "vip"`), the campaigns it enters, what it does
 and when (`on day 2 opens "welcome/cxo"`), and what must hold (`expect ...`).
 `parse_tests` reads a file (`DslSyntaxError` with a located diagnostic when it
-does not parse); `check_tests` finds expectations and actions that name a
-message, link, campaign or channel the campaigns do not have. Pure: the
-engine runs the tests (`nurture.campaign_tests`).
+does not parse); `dsl.testcheck` finds what names something the campaigns
+do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,10 +21,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from dsl.ast import Span
 from dsl.errors import ERROR, Diagnostic, DslSyntaxError
-from dsl.graph import CompiledProgram
 
 SUFFIX = ".nurture-test"
-CHANNELS = ("email", "sms", "wechat", "webhook")
 MAX_DAY = 3650
 DEFAULT_ACCEPT = 6 * 3600
 """Unless a test says otherwise, sales accept each MQL 6 hours after it reaches them."""
@@ -336,14 +332,14 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
             raise
         found = e.orig_exc
         found.span = replace(found.span, path=path)
-        raise DslSyntaxError([_diag("test-value", found.span, found.message, lines)]) from e
+        raise DslSyntaxError([diagnostic("test-value", found.span, found.message, lines)]) from e
     if not tests:
         span = Span(path, 1, 1, 1, 2)
-        raise DslSyntaxError([_diag("test-empty", span, "no `test` in this file", lines)])
+        raise DslSyntaxError([diagnostic("test-empty", span, "no `test` in this file", lines)])
     return tests
 
 
-def _diag(
+def diagnostic(
     code: str, span: Span, message: str, lines: Sequence[str], hint: str | None = None
 ) -> Diagnostic:
     source = lines[span.line - 1] if 0 < span.line <= len(lines) else None
@@ -364,124 +360,4 @@ def _syntax(e: UnexpectedInput, path: str, lines: Sequence[str]) -> Diagnostic:
     else:
         message = "this line does not read as a test statement"
     hint = "see “Campaign tests” in docs/language.md"
-    return _diag("test-syntax", span, message, lines, hint)
-
-
-# ---------------------------------------------------------------- checks
-
-
-def check_tests(
-    tests: Sequence[CampaignTest], program: CompiledProgram, text: str
-) -> list[Diagnostic]:
-    """What in `tests` names something the campaigns do not have (located diagnostics)."""
-    lines = text.split("\n")
-    return [
-        _diag(code, span, msg, lines, hint) for code, span, msg, hint in _problems(tests, program)
-    ]
-
-
-def _problems(
-    tests: Sequence[CampaignTest], program: CompiledProgram
-) -> Iterator[tuple[str, Span, str, str | None]]:
-    templates: set[tuple[str, str]] = set()
-    names: set[str] = set()
-    links: set[str] = set()
-    for graph in program.campaigns.values():
-        for node in graph.nodes.values():
-            if node.kind == "send":
-                templates.add((str(node.params.get("channel")), str(node.params.get("template"))))
-                if node.params.get("name"):
-                    names.add(str(node.params["name"]))
-            cond = node.params.get("cond")
-            links.update(_links(cond))
-    known = {t for _, t in templates}
-    patterns = [(c, _pattern(t)) for c, t in templates if "{{" in t]
-
-    def sent(channel: str | None, template: str | None) -> bool:
-        if (channel, template) in templates:
-            return True
-        return any(c == channel and p.fullmatch(template or "") for c, p in patterns)
-
-    def sent_any(template: str) -> bool:
-        return any(p.fullmatch(template) for _, p in patterns)
-
-    for test in tests:
-        for name, span in test.enters:
-            if name not in program.campaigns:
-                yield (
-                    "test-unknown-campaign",
-                    span,
-                    f"no campaign named {name!r}",
-                    _known(program.campaigns),
-                )
-        for action in test.actions:
-            message = action.message
-            if message is not None and message not in known | names and not sent_any(message):
-                yield (
-                    "test-unknown-message",
-                    action.span,
-                    f"no campaign sends {action.message!r}",
-                    "name a template or a send's `as` name",
-                )
-            if action.link is not None and links and action.link not in links:
-                yield (
-                    "test-unknown-link",
-                    action.span,
-                    f"no condition asks for the link {action.link!r}",
-                    _known(links),
-                )
-        for exp in test.expects:
-            if exp.channel is not None and exp.channel not in CHANNELS:
-                yield (
-                    "test-unknown-channel",
-                    exp.span,
-                    f"no channel {exp.channel!r}",
-                    _known(CHANNELS),
-                )
-            elif exp.kind in ("send", "no_send") and not sent(exp.channel, exp.what):
-                yield (
-                    "test-unknown-message",
-                    exp.span,
-                    f"no campaign sends {exp.channel} {exp.what!r}",
-                    "check the channel and the template name",
-                )
-            if exp.kind == "exit" and exp.what not in program.campaigns:
-                yield (
-                    "test-unknown-campaign",
-                    exp.span,
-                    f"no campaign named {exp.what!r}",
-                    _known(program.campaigns),
-                )
-            needs_model = exp.kind == "grade" or (exp.kind == "score" and exp.what != "score")
-            if needs_model and program.scoring is None:
-                yield "test-no-scoring", exp.span, "the campaigns have no scoring file", None
-            routing = program.routing or {}
-            if exp.kind == "sla" and routing.get("rules") and not routing.get("sla"):
-                yield "test-no-sla", exp.span, "the routing sets no SLA (`accept within ...`)", None
-            if exp.kind in ("owner", "accepted", "sla") and not routing.get("rules"):
-                yield (
-                    "test-no-routing",
-                    exp.span,
-                    "the campaigns have no routing: nobody is assigned",
-                    None,
-                )
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    """`drip/tip-{{ loop.index }}` as a pattern that `drip/tip-3` matches."""
-    parts = re.split(r"\{\{.*?\}\}", template)
-    return re.compile(".+".join(re.escape(p) for p in parts))
-
-
-def _links(cond: Any) -> Iterator[str]:
-    if isinstance(cond, dict):
-        if cond.get("link"):
-            yield str(cond["link"])
-        for arg in cond.get("args") or ():
-            yield from _links(arg)
-        if "arg" in cond:
-            yield from _links(cond["arg"])
-
-
-def _known(names: Any) -> str:
-    return "known: " + ", ".join(json.dumps(n, ensure_ascii=False) for n in sorted(names))
+    return diagnostic("test-syntax", span, message, lines, hint)

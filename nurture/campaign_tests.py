@@ -21,7 +21,8 @@ from xml.etree import ElementTree as ET
 from dsl import FileTemplates, analyze, compile_program
 from dsl.errors import Diagnostic, DslError
 from dsl.graph import CompiledProgram
-from dsl.testfile import SUFFIX, CampaignTest, Expect, check_tests, parse_tests
+from dsl.testcheck import check_tests
+from dsl.testfile import SUFFIX, CampaignTest, Expect, parse_tests
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import START, Settings
 from nurture.simulate.scripted import Path, Probe, ScriptedRun
