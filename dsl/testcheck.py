@@ -57,6 +57,7 @@ def _problems(
         return any(p.fullmatch(template) for _, p in patterns)
 
     for test in tests:
+        yield from _after_end(test)
         for name, span in test.enters:
             if name not in program.campaigns:
                 yield (
@@ -116,6 +117,21 @@ def _problems(
                     "the campaigns have no routing: nobody is assigned",
                     None,
                 )
+
+
+def _after_end(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:
+    """Actions and expectations on a day the test's `run N days` does not reach."""
+    if test.days is None:
+        return
+    last = test.days - 1
+    dated: list[tuple[int | None, Span]] = [(a.day, a.span) for a in test.actions]
+    dated += [(e.day, e.span) for e in test.expects]
+    for day, span in dated:
+        if day is not None and day > last:
+            message = (
+                f"day {day} is after the test's end (it runs {test.days} days: days 0 to {last})"
+            )
+            yield "test-after-end", span, message, f"run {day + 1} days, or more"
 
 
 def _pattern(template: str) -> re.Pattern[str]:
