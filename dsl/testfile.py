@@ -14,6 +14,7 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -27,6 +28,7 @@ MAX_DAY = 3650
 DEFAULT_ACCEPT = 6 * 3600
 """Unless a test says otherwise, sales accept each MQL 6 hours after it reaches them."""
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+PERIODS = {"day": 86400, "days": 86400, "week": 604800, "weeks": 604800}
 WORDS = {
     "STRING": 'a quoted text such as "welcome/cxo"',
     "NUMBER": "a number",
@@ -83,6 +85,10 @@ class CampaignTest:
     days: int | None
     accept_after: int | None
     """Sales accept each MQL this many seconds after it reaches them; None: never."""
+    cap: tuple[int, int] | None
+    """A cap over every campaign's touches: (count, seconds), as production's global cap."""
+    start: date | None
+    """The day the test's day 0 is (a Monday, 5 January 2026, unless it says)."""
     actions: tuple[Action, ...]
     expects: tuple[Expect, ...]
 
@@ -155,6 +161,24 @@ class _Build(Transformer[Token, Any]):
         if str(unit) not in UNITS:
             raise _Located(_span(self.path, meta), f"{unit!s} is not minutes, hours or days")
         return ("sales", int(float(count) * UNITS[str(unit)]))
+
+    @v_args(inline=True, meta=True)
+    def cap(self, meta: Any, count: Token, periods: Token | None, unit: Token) -> Any:
+        how_many, every = float(count), float(periods or 1)
+        if str(unit) not in PERIODS:
+            raise _Located(_span(self.path, meta), f"a cap is per day or per week, not {unit!s}")
+        if not how_many.is_integer() or not every.is_integer() or how_many < 1 or every < 1:
+            raise _Located(_span(self.path, meta), "a cap is a whole number, 1 or more, per period")
+        if every * PERIODS[str(unit)] > 366 * 86400:
+            raise _Located(_span(self.path, meta), "a cap's period is at most a year")
+        return ("cap", (int(how_many), int(every) * PERIODS[str(unit)]))
+
+    @v_args(inline=True, meta=True)
+    def start_on(self, meta: Any, day: Token) -> Any:
+        try:
+            return ("start", date.fromisoformat(str(day)))
+        except ValueError as e:
+            raise _Located(_span(self.path, meta), f"{day!s} is not a date") from e
 
     @v_args(meta=True)
     def sales_never(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
@@ -287,7 +311,7 @@ class _Build(Transformer[Token, Any]):
     @v_args(meta=True)
     def test(self, meta: Any, items: list[Any]) -> CampaignTest:
         name, body = _text(items[0]), items[1:]
-        keys = ("fields", "tags", "enters", "days", "sales")
+        keys = ("fields", "tags", "enters", "days", "sales", "cap", "start")
         parts: dict[str, list[Any]] = {k: [] for k in keys}
         parts.update(action=[], expect=[])
         for key, value in body:
@@ -305,6 +329,8 @@ class _Build(Transformer[Token, Any]):
             tuple(parts["enters"]),
             days,
             accept,
+            parts["cap"][-1] if parts["cap"] else None,
+            parts["start"][-1] if parts["start"] else None,
             tuple(parts["action"]),
             tuple(parts["expect"]),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path as FsPath
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -23,6 +23,7 @@ from dsl.errors import Diagnostic, DslError
 from dsl.graph import CompiledProgram
 from dsl.testcheck import check_tests
 from dsl.testfile import SUFFIX, CampaignTest, Expect, parse_tests
+from nurture.engine import Cap
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import START, Settings
 from nurture.simulate.scripted import Path, Probe, ScriptedRun
@@ -132,10 +133,19 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         for name, graph in program.campaigns.items()
         if any(t.get("on") == "created" for t in graph.triggers)
     )
+    start = START if test.start is None else datetime.combine(test.start, time(), UTC)
+    cap = None if test.cap is None else Cap(test.cap[0], timedelta(seconds=test.cap[1]))
     accept = timedelta(seconds=test.accept_after or 0)
     rate = 0.0 if test.accept_after is None else 1.0
     settings = Settings(
-        1, days, 0, entry=entry, start=START, accept_rate=rate, accept_after=(accept, accept)
+        1,
+        days,
+        0,
+        entry=entry,
+        start=start,
+        global_cap=cap,
+        accept_rate=rate,
+        accept_after=(accept, accept),
     )
     profile = Profile("test-lead", dict(test.fields), frozenset(test.tags))
     probe_days = [e.day for e in test.expects if e.day is not None]
@@ -226,9 +236,9 @@ def _check(exp: Expect, path: Path, sends: list[Any]) -> str | None:
         return _owner(exp, path)
     if exp.kind == "accepted":
         at, who = path.accepted or (None, None)
-        if who == exp.value and (exp.day is None or (at and _day(at) == exp.day)):
+        if who == exp.value and (exp.day is None or (at and _day(path, at) == exp.day)):
             return None
-        said = "nobody accepted it" if at is None else f"accepted by {who} on day {_day(at)}"
+        said = "nobody accepted it" if at is None else f"accepted by {who} on day {_day(path, at)}"
         return f"expected accepted by {exp.value!r}{_on(exp.day)}; {said}"
     if exp.kind == "sla":
         if not path.owners:
@@ -244,14 +254,14 @@ def _owner(exp: Expect, path: Path) -> str | None:
     if exp.day is None:
         held = path.owners[0][1] if path.owners else None
     else:
-        held = next((o for at, o in reversed(path.owners) if _day(at) <= exp.day), None)
+        held = next((o for at, o in reversed(path.owners) if _day(path, at) <= exp.day), None)
     if held == exp.value:
         return None
     return f"expected owner {exp.value!r}{_on(exp.day)}; it was {held or 'nobody'}"
 
 
-def _day(at: datetime) -> int:
-    return (at - START) // timedelta(days=1)
+def _day(path: Path, at: datetime) -> int:
+    return (at - path.start) // timedelta(days=1)
 
 
 def _score(probe: Probe, which: str) -> float:

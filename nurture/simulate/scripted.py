@@ -68,6 +68,8 @@ class Probe:
 class Path:
     """What happened to the scripted lead."""
 
+    start: datetime
+    """Day 0's midnight, UTC."""
     steps: list[Step] = field(default_factory=list)
     probes: dict[int, Probe] = field(default_factory=dict)
     mql_day: int | None = None
@@ -129,7 +131,7 @@ class ScriptedRun(Simulation):
         actions: Sequence[Action],
         probe_days: Sequence[int],
     ) -> None:
-        self.path = Path()
+        self.path = Path(settings.start)
         super().__init__(program, settings, [profile], trace=self._sales)
         self.behaviour = _NoReactions()  # type: ignore[assignment]
         if self.desk is not None:
