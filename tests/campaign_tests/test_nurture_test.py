@@ -80,7 +80,22 @@ TEXT = "\n".join(
     (CAMPAIGNS / "tests" / name).read_text()
     for name in ("welcome.nurture-test", "scoring-routing.nurture-test")
 )
-WORDS = st.sampled_from(["on day 3 ", "expect ", '"x"', " at 25:00", "9999", "\n", "returned"])
+WORDS = st.sampled_from(
+    [
+        "on day 3 ",
+        "expect ",
+        '"x"',
+        " at 25:00",
+        "9999",
+        "\n",
+        "returned",
+        "\n  cap 0 per week\n",
+        "\n  cap 2 per 400 days\n",
+        "\n  start 2026-02-30\n",
+        "\n  sales accept after 2 fortnights\n",
+        "\n  run 5 days\n",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
