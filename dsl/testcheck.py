@@ -1,0 +1,154 @@
+"""Campaign tests checked against the campaigns: messages, links, channels, campaigns.
+
+A test that opens a message no campaign sends, or expects an owner where
+there is no routing, could only fail; these checks say so with a located
+diagnostic before anything runs (`nurture test`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from dsl.ast import Span
+from dsl.errors import Diagnostic
+from dsl.graph import CompiledProgram
+from dsl.testfile import CampaignTest, diagnostic
+
+CHANNELS = ("email", "sms", "wechat", "webhook")
+
+
+def check_tests(
+    tests: Sequence[CampaignTest], program: CompiledProgram, text: str
+) -> list[Diagnostic]:
+    """What in `tests` names something the campaigns do not have (located diagnostics)."""
+    lines = text.split("\n")
+    return [
+        diagnostic(code, span, msg, lines, hint)
+        for code, span, msg, hint in _problems(tests, program)
+    ]
+
+
+def _problems(
+    tests: Sequence[CampaignTest], program: CompiledProgram
+) -> Iterator[tuple[str, Span, str, str | None]]:
+    templates: set[tuple[str, str]] = set()
+    names: set[str] = set()
+    links: set[str] = set()
+    for graph in program.campaigns.values():
+        for node in graph.nodes.values():
+            if node.kind == "send":
+                templates.add((str(node.params.get("channel")), str(node.params.get("template"))))
+                if node.params.get("name"):
+                    names.add(str(node.params["name"]))
+            cond = node.params.get("cond")
+            links.update(_links(cond))
+    known = {t for _, t in templates}
+    patterns = [(c, _pattern(t)) for c, t in templates if "{{" in t]
+
+    def sent(channel: str | None, template: str | None) -> bool:
+        if (channel, template) in templates:
+            return True
+        return any(c == channel and p.fullmatch(template or "") for c, p in patterns)
+
+    def sent_any(template: str) -> bool:
+        return any(p.fullmatch(template) for _, p in patterns)
+
+    for test in tests:
+        yield from _after_end(test)
+        for name, span in test.enters:
+            if name not in program.campaigns:
+                yield (
+                    "test-unknown-campaign",
+                    span,
+                    f"no campaign named {name!r}",
+                    _known(program.campaigns),
+                )
+        for action in test.actions:
+            message = action.message
+            if message is not None and message not in known | names and not sent_any(message):
+                yield (
+                    "test-unknown-message",
+                    action.span,
+                    f"no campaign sends {action.message!r}",
+                    "name a template or a send's `as` name",
+                )
+            if action.link is not None and links and action.link not in links:
+                yield (
+                    "test-unknown-link",
+                    action.span,
+                    f"no condition asks for the link {action.link!r}",
+                    _known(links),
+                )
+        for exp in test.expects:
+            if exp.channel is not None and exp.channel not in CHANNELS:
+                yield (
+                    "test-unknown-channel",
+                    exp.span,
+                    f"no channel {exp.channel!r}",
+                    _known(CHANNELS),
+                )
+            elif exp.kind in ("send", "no_send") and not sent(exp.channel, exp.what):
+                yield (
+                    "test-unknown-message",
+                    exp.span,
+                    f"no campaign sends {exp.channel} {exp.what!r}",
+                    "check the channel and the template name",
+                )
+            if exp.kind == "exit" and exp.what not in program.campaigns:
+                yield (
+                    "test-unknown-campaign",
+                    exp.span,
+                    f"no campaign named {exp.what!r}",
+                    _known(program.campaigns),
+                )
+            needs_model = exp.kind == "grade" or (exp.kind == "score" and exp.what != "score")
+            if needs_model and program.scoring is None:
+                yield "test-no-scoring", exp.span, "the campaigns have no scoring file", None
+            routing = program.routing or {}
+            if exp.kind == "sla" and routing.get("rules") and not routing.get("sla"):
+                yield "test-no-sla", exp.span, "the routing sets no SLA (`accept within ...`)", None
+            if exp.kind in ("owner", "accepted", "sla") and not routing.get("rules"):
+                yield (
+                    "test-no-routing",
+                    exp.span,
+                    "the campaigns have no routing: nobody is assigned",
+                    None,
+                )
+
+
+def _after_end(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:
+    """Actions and expectations on a day the test's `run N days` does not reach."""
+    if test.days is None:
+        return
+    last = test.days - 1
+    dated: list[tuple[int | None, Span]] = [(a.day, a.span) for a in test.actions]
+    dated += [(e.day, e.span) for e in test.expects]
+    for day, span in dated:
+        if day is not None and day > last:
+            message = (
+                f"day {day} is after the test's end (it runs {test.days} days: days 0 to {last})"
+            )
+            yield "test-after-end", span, message, f"run {day + 1} days, or more"
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """`drip/tip-{{ loop.index }}` as a pattern that `drip/tip-3` matches."""
+    parts = re.split(r"\{\{.*?\}\}", template)
+    return re.compile(".+".join(re.escape(p) for p in parts))
+
+
+def _links(cond: Any) -> Iterator[str]:
+    if isinstance(cond, dict):
+        if cond.get("link"):
+            yield str(cond["link"])
+        for arg in cond.get("args") or ():
+            yield from _links(arg)
+        if "arg" in cond:
+            yield from _links(cond["arg"])
+
+
+def _known(names: Any) -> str:
+    return "known: " + ", ".join(json.dumps(n, ensure_ascii=False) for n in sorted(names))

@@ -1,0 +1,389 @@
+"""Campaign tests (`*.nurture-test`): text → tests → diagnostics against the compiled campaigns.
+
+A test file holds `test "..."` blocks, one statement a line: the lead
+(`lead persona = "cxo"`, `tags "vip"`), the campaigns it enters, what it does
+and when (`on day 2 opens "welcome/cxo"`), and what must hold (`expect ...`).
+`parse_tests` reads a file (`DslSyntaxError` with a located diagnostic when it
+does not parse); `dsl.testcheck` finds what names something the campaigns
+do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+from dsl.ast import Span
+from dsl.errors import ERROR, Diagnostic, DslSyntaxError
+
+SUFFIX = ".nurture-test"
+MAX_DAY = 3650
+DEFAULT_ACCEPT = 6 * 3600
+"""Unless a test says otherwise, sales accept each MQL 6 hours after it reaches them."""
+UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+PERIODS = {"day": 86400, "days": 86400, "week": 604800, "weeks": 604800}
+WORDS = {
+    "STRING": 'a quoted text such as "welcome/cxo"',
+    "NUMBER": "a number",
+    "NAME": "a name",
+    "_NL": "the end of the line",
+    "CLOCK": "a time such as 10:00",
+    "CMP": "a comparison such as >=",
+    "$END": "the end of the file",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something the lead does: `kind` opens/clicks/replies/event/unsubscribes."""
+
+    span: Span
+    day: int
+    minute: int
+    """Minutes after midnight UTC of that day (noon unless `at HH:MM`)."""
+    kind: str
+    message: str | None = None
+    """A template (`"welcome/cxo"`) or a send's `as` name (`whitepaper`)."""
+    link: str | None = None
+    name: str | None = None
+    """The event's name, for `event`; the reason, for `returned`."""
+    fields: tuple[tuple[str, Any], ...] = ()
+    """The profile fields `sets` changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """One expectation: `kind` with its arguments (`what`, `value`, `day`)."""
+
+    span: Span
+    kind: str
+    what: str | None = None
+    channel: str | None = None
+    cmp: str | None = None
+    value: Any = None
+    day: int | None = None
+    minute: int | None = None
+    """For `send ... on day N at HH:MM`: minutes after midnight in the lead's time zone."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTest:
+    """One `test "..."` block."""
+
+    span: Span
+    name: str
+    fields: tuple[tuple[str, Any], ...]
+    tags: tuple[str, ...]
+    enters: tuple[tuple[str, Span], ...]
+    days: int | None
+    accept_after: int | None
+    """Sales accept each MQL this many seconds after it reaches them; None: never."""
+    cap: tuple[int, int] | None
+    """A cap over every campaign's touches: (count, seconds), as production's global cap."""
+    start: date | None
+    """The day the test's day 0 is (a Monday, 5 January 2026, unless it says)."""
+    actions: tuple[Action, ...]
+    expects: tuple[Expect, ...]
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark.open_from_package(
+        "dsl", "nurture_test.lark", parser="lalr", strict=True, propagate_positions=True
+    )
+
+
+def _span(path: str, meta: Any) -> Span:
+    return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _text(token: Token) -> str:
+    try:
+        return str(json.loads(str(token), strict=False))
+    except ValueError as e:
+        line, column = token.line or 1, token.column or 1
+        span = Span("", line, column, line, column + len(token))
+        raise _Located(span, f"this text has a bad escape: {token}") from e
+
+
+class _Build(Transformer[Token, Any]):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _number(self, token: Token, meta: Any) -> int:
+        value = float(token)
+        if value != int(value) or value > MAX_DAY:
+            raise _Located(_span(self.path, meta), f"a day is a whole number up to {MAX_DAY}")
+        return int(value)
+
+    @v_args(inline=True, meta=True)
+    def text(self, meta: Any, token: Token) -> str:
+        return _text(token)
+
+    @v_args(inline=True, meta=True)
+    def number(self, meta: Any, token: Token) -> float | int:
+        value = float(token)
+        return int(value) if value.is_integer() and "." not in token else value
+
+    @v_args(inline=True, meta=True)
+    def field(self, meta: Any, name: Token, value: Any) -> tuple[str, Any]:
+        return (str(name), value)
+
+    @v_args(meta=True)
+    def lead_fields(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
+        return ("fields", tuple(items))
+
+    @v_args(meta=True)
+    def lead_tags(self, meta: Any, items: list[Token]) -> tuple[str, Any]:
+        return ("tags", tuple(_text(t) for t in items))
+
+    @v_args(meta=True)
+    def enters(self, meta: Any, items: list[Token]) -> tuple[str, Any]:
+        return ("enters", tuple((_text(t), _span(self.path, t)) for t in items))
+
+    @v_args(inline=True, meta=True)
+    def run_days(self, meta: Any, days: Token) -> tuple[str, Any]:
+        count = self._number(days, meta)
+        if count < 1:
+            raise _Located(_span(self.path, meta), "a test runs at least 1 day")
+        return ("days", count)
+
+    @v_args(inline=True, meta=True)
+    def sales_after(self, meta: Any, count: Token, unit: Token) -> tuple[str, Any]:
+        if str(unit) not in UNITS:
+            raise _Located(_span(self.path, meta), f"{unit!s} is not minutes, hours or days")
+        return ("sales", int(float(count) * UNITS[str(unit)]))
+
+    @v_args(inline=True, meta=True)
+    def cap(self, meta: Any, count: Token, periods: Token | None, unit: Token) -> Any:
+        how_many, every = float(count), float(periods or 1)
+        if str(unit) not in PERIODS:
+            raise _Located(_span(self.path, meta), f"a cap is per day or per week, not {unit!s}")
+        if not how_many.is_integer() or not every.is_integer() or how_many < 1 or every < 1:
+            raise _Located(_span(self.path, meta), "a cap is a whole number, 1 or more, per period")
+        if every * PERIODS[str(unit)] > 366 * 86400:
+            raise _Located(_span(self.path, meta), "a cap's period is at most a year")
+        return ("cap", (int(how_many), int(every) * PERIODS[str(unit)]))
+
+    @v_args(inline=True, meta=True)
+    def start_on(self, meta: Any, day: Token) -> Any:
+        try:
+            return ("start", date.fromisoformat(str(day)))
+        except ValueError as e:
+            raise _Located(_span(self.path, meta), f"{day!s} is not a date") from e
+
+    @v_args(meta=True)
+    def sales_never(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
+        return ("sales", None)
+
+    @v_args(inline=True, meta=True)
+    def at(self, meta: Any, clock: Token) -> int:
+        hours, minutes = map(int, str(clock).split(":"))
+        if hours > 23:
+            raise _Located(_span(self.path, meta), f"{clock} is not a time of day")
+        return hours * 60 + minutes
+
+    @v_args(inline=True, meta=True)
+    def action(self, meta: Any, day: Token, at: int | None, what: dict[str, Any]) -> Any:
+        minute = 12 * 60 if at is None else at
+        span = _span(self.path, meta)
+        return ("action", Action(span, self._number(day, meta), minute, **what))
+
+    @v_args(inline=True, meta=True)
+    def template_ref(self, meta: Any, token: Token) -> str:
+        return _text(token)
+
+    @v_args(inline=True, meta=True)
+    def name_ref(self, meta: Any, token: Token) -> str:
+        return str(token)
+
+    @v_args(inline=True, meta=True)
+    def opens(self, meta: Any, message: str) -> dict[str, Any]:
+        return {"kind": "opened", "message": message}
+
+    @v_args(inline=True, meta=True)
+    def clicks(self, meta: Any, message: str) -> dict[str, Any]:
+        return {"kind": "clicked", "message": message}
+
+    @v_args(inline=True, meta=True)
+    def clicks_link(self, meta: Any, link: Token, message: str) -> dict[str, Any]:
+        return {"kind": "clicked", "message": message, "link": _text(link)}
+
+    @v_args(inline=True, meta=True)
+    def replies(self, meta: Any, message: str) -> dict[str, Any]:
+        return {"kind": "replied", "message": message}
+
+    @v_args(inline=True, meta=True)
+    def event(self, meta: Any, name: Token) -> dict[str, Any]:
+        return {"kind": "event", "name": _text(name)}
+
+    @v_args(meta=True)
+    def sets(self, meta: Any, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        return {"kind": "sets", "fields": tuple(items)}
+
+    @v_args(inline=True, meta=True)
+    def returned(self, meta: Any, reason: Token) -> dict[str, Any]:
+        return {"kind": "returned", "name": _text(reason)}
+
+    @v_args(meta=True)
+    def unsubscribes(self, meta: Any, items: list[Any]) -> dict[str, Any]:
+        return {"kind": "unsubscribed"}
+
+    @v_args(inline=True, meta=True)
+    def day(self, meta: Any, token: Token) -> int:
+        return self._number(token, meta)
+
+    by_day = day
+
+    @v_args(inline=True, meta=True)
+    def expect(self, meta: Any, what: dict[str, Any]) -> Any:
+        return ("expect", Expect(_span(self.path, meta), **what))
+
+    @v_args(inline=True, meta=True)
+    def send(
+        self, meta: Any, channel: Token, template: Token, day: int | None, at: int | None
+    ) -> Any:
+        what = _text(template)
+        return {"kind": "send", "channel": str(channel), "what": what, "day": day, "minute": at}
+
+    @v_args(inline=True, meta=True)
+    def no_send(self, meta: Any, channel: Token, template: Token) -> Any:
+        return {"kind": "no_send", "channel": str(channel), "what": _text(template)}
+
+    @v_args(inline=True, meta=True)
+    def tagged(self, meta: Any, tag: Token, day: int | None) -> Any:
+        return {"kind": "tagged", "what": _text(tag), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def not_tagged(self, meta: Any, tag: Token, day: int | None) -> Any:
+        return {"kind": "not_tagged", "what": _text(tag), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def score(self, meta: Any, which: Token, cmp: Token, value: Token, day: int) -> Any:
+        return {
+            "kind": "score",
+            "what": str(which),
+            "cmp": str(cmp),
+            "value": float(value),
+            "day": day,
+        }
+
+    @v_args(inline=True, meta=True)
+    def grade(self, meta: Any, which: Token, value: Token, day: int) -> Any:
+        return {"kind": "grade", "what": str(which), "value": _text(value), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def stage(self, meta: Any, stage: Token, day: int) -> Any:
+        return {"kind": "stage", "value": str(stage), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def mql(self, meta: Any, day: int) -> Any:
+        return {"kind": "mql", "day": day}
+
+    @v_args(meta=True)
+    def no_mql(self, meta: Any, items: list[Any]) -> Any:
+        return {"kind": "no_mql"}
+
+    @v_args(inline=True, meta=True)
+    def exit(self, meta: Any, campaign: Token, reason: Token, day: int | None) -> Any:
+        return {"kind": "exit", "what": _text(campaign), "value": _text(reason), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def owner(self, meta: Any, owner: Token, day: int | None) -> Any:
+        return {"kind": "owner", "value": _text(owner), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def accepted(self, meta: Any, owner: Token, day: int | None) -> Any:
+        return {"kind": "accepted", "value": _text(owner), "day": day}
+
+    @v_args(inline=True, meta=True)
+    def sla(self, meta: Any, outcome: Token) -> Any:
+        return {"kind": "sla", "value": str(outcome)}
+
+    @v_args(meta=True)
+    def test(self, meta: Any, items: list[Any]) -> CampaignTest:
+        name, body = _text(items[0]), items[1:]
+        keys = ("fields", "tags", "enters", "days", "sales", "cap", "start")
+        parts: dict[str, list[Any]] = {k: [] for k in keys}
+        parts.update(action=[], expect=[])
+        for key, value in body:
+            if key in ("fields", "tags", "enters"):
+                parts[key].extend(value)
+            else:
+                parts[key].append(value)
+        days = parts["days"][-1] if parts["days"] else None
+        accept = parts["sales"][-1] if parts["sales"] else DEFAULT_ACCEPT
+        return CampaignTest(
+            _span(self.path, meta),
+            name,
+            tuple(parts["fields"]),
+            tuple(parts["tags"]),
+            tuple(parts["enters"]),
+            days,
+            accept,
+            parts["cap"][-1] if parts["cap"] else None,
+            parts["start"][-1] if parts["start"] else None,
+            tuple(parts["action"]),
+            tuple(parts["expect"]),
+        )
+
+    def start(self, items: list[Any]) -> tuple[CampaignTest, ...]:
+        return tuple(items)
+
+
+class _Located(Exception):
+    def __init__(self, span: Span, message: str) -> None:
+        super().__init__(message)
+        self.span, self.message = span, message
+
+
+def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
+    """The tests in one file; `DslSyntaxError` (one located diagnostic) when it does not parse."""
+    lines = text.split("\n")
+    try:
+        tree = _parser().parse(text + "\n")
+        tests: tuple[CampaignTest, ...] = _Build(path).transform(tree)
+    except UnexpectedInput as e:
+        raise DslSyntaxError([_syntax(e, path, lines)]) from e
+    except VisitError as e:
+        if not isinstance(e.orig_exc, _Located):
+            raise
+        found = e.orig_exc
+        found.span = replace(found.span, path=path)
+        raise DslSyntaxError([diagnostic("test-value", found.span, found.message, lines)]) from e
+    if not tests:
+        span = Span(path, 1, 1, 1, 2)
+        raise DslSyntaxError([diagnostic("test-empty", span, "no `test` in this file", lines)])
+    return tests
+
+
+def diagnostic(
+    code: str, span: Span, message: str, lines: Sequence[str], hint: str | None = None
+) -> Diagnostic:
+    source = lines[span.line - 1] if 0 < span.line <= len(lines) else None
+    return Diagnostic(ERROR, code, span, message, hint, source)
+
+
+def _syntax(e: UnexpectedInput, path: str, lines: Sequence[str]) -> Diagnostic:
+    line, column = max(1, e.line or 1), max(1, e.column or 1)
+    if line > len(lines):
+        line, column = len(lines), len(lines[-1]) + 1
+    span = Span(path, line, column, line, column + 1)
+    if isinstance(e, UnexpectedCharacters):
+        message = f"unexpected character {e.char!r}"
+    elif isinstance(e, UnexpectedToken):
+        wanted = sorted({WORDS.get(t, f'"{t.lower()}"') for t in e.expected if t != "$END"})
+        got = "the end of the line" if e.token.type == "_NL" else repr(str(e.token))
+        message = f"unexpected {got}; expected {', '.join(wanted[:12]) or 'nothing more'}"
+    else:
+        message = "this line does not read as a test statement"
+    hint = "see “Campaign tests” in docs/language.md"
+    return diagnostic("test-syntax", span, message, lines, hint)

@@ -1,0 +1,185 @@
+"""`nurture test`: the example tests pass, failures are located, bad files get diagnostics."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from dsl import build
+from dsl.errors import DslSyntaxError
+from dsl.graph import CompiledProgram
+from dsl.testfile import parse_tests
+from nurture.campaign_tests import diagnose, run_test
+from nurture.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGNS = ROOT / "campaigns"
+runner = CliRunner()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for f in CAMPAIGNS.glob("*.nurture"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copytree(CAMPAIGNS / "templates", tmp_path / "templates")
+    (tmp_path / "tests").mkdir()
+    return tmp_path / "tests"
+
+
+def test_every_example_test_in_campaigns_passes() -> None:
+    result = runner.invoke(app, ["test", str(CAMPAIGNS)])
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.output
+
+
+def test_a_failing_expectation_names_its_line_and_shows_the_path(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text(
+        'test "wrong day"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 3\n'
+    )
+    junit = folder / "out.xml"
+    result = runner.invoke(app, ["test", str(folder), "--junit", str(junit)])
+    assert result.exit_code == 1
+    assert (
+        f"{folder / 'a.nurture-test'}:3: expected send email 'welcome/cxo' on day 3"
+        in result.output
+    )
+    assert "day 0 09:00  send email 'welcome/cxo' [Welcome]" in result.output
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+
+
+def test_json_format_lists_each_test(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text(
+        'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
+    )
+    result = runner.invoke(app, ["test", str(folder), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["passed"] == 1 and data["tests"][0]["path"][0].startswith("day 0")
+
+
+def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text('test "x"\n  on day 2 opens "nope"\n')
+    result = runner.invoke(app, ["test", str(folder)])
+    assert result.exit_code == 1
+    assert (
+        "a.nurture-test:2:3: error: no campaign sends 'nope' [test-unknown-message]"
+        in result.output
+    )
+
+
+TEXT = "\n".join(
+    (CAMPAIGNS / "tests" / name).read_text()
+    for name in ("welcome.nurture-test", "scoring-routing.nurture-test")
+)
+WORDS = st.sampled_from(
+    [
+        "on day 3 ",
+        "expect ",
+        '"x"',
+        " at 25:00",
+        "9999",
+        "\n",
+        "returned",
+        "\n  cap 0 per week\n",
+        "\n  cap 2 per 400 days\n",
+        "\n  start 2026-02-30\n",
+        "\n  sales accept after 2 fortnights\n",
+        "\n  run 5 days\n",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, len(TEXT)), st.integers(0, 8), st.text(max_size=6) | WORDS)
+def test_mutated_test_files_give_diagnostics_never_tracebacks(at: int, cut: int, put: str) -> None:
+    text = TEXT[:at] + put + TEXT[at + cut :]
+    try:
+        parse_tests(text, "t.nurture-test")
+    except DslSyntaxError as e:
+        assert all(d.span.line >= 1 and d.span.path == "t.nurture-test" for d in e.diagnostics)
+
+
+PROGRAM = build(
+    {str(p): p.read_text(encoding="utf-8") for p in sorted(CAMPAIGNS.glob("*.nurture"))}
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, len(TEXT)), st.integers(0, 4), WORDS)
+def test_mutated_test_files_that_check_clean_run_without_tracebacks(
+    at: int, cut: int, put: str
+) -> None:
+    tests, found = diagnose(TEXT[:at] + put + TEXT[at + cut :], "t.nurture-test", PROGRAM)
+    assert all(d.span.line >= 1 for d in found)
+    for test in tests if not found else ():
+        run_test(test, PROGRAM)
+
+
+# ---------------------------------------------------------------- the docs' examples
+
+DOC = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\n", re.S | re.M)
+EXAMPLE = "campaigns/tests/example.nurture-test"
+
+
+def _doc_examples() -> list[tuple[str, str, str | None]]:
+    blocks = list(FENCE.finditer(DOC))
+    found = []
+    for i, block in enumerate(blocks):
+        if block.group(1) != "nurturetest":
+            continue
+        after = blocks[i + 1] if i + 1 < len(blocks) else None
+        printed = after.group(3) if after is not None and after.group(1) == "text" else None
+        found.append((block.group(2).strip(), block.group(3), printed))
+    return found
+
+
+def _program(files: str | None, no_sla: bool = False) -> CompiledProgram:
+    chosen = [CAMPAIGNS / f"{n}.nurture" for n in files.split(",")] if files else None
+    paths = chosen or sorted(CAMPAIGNS.glob("*.nurture"))
+    texts = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in paths}
+    if no_sla:  # the example routing without its SLA and the reminder that needs one
+        texts = {
+            p: "".join(
+                line
+                for line in t.splitlines(keepends=True)
+                if not line.lstrip().startswith(("accept within", "remind"))
+            )
+            for p, t in texts.items()
+        }
+    return build(texts)
+
+
+@pytest.mark.parametrize(("info", "text", "printed"), _doc_examples())
+def test_the_docs_examples_say_what_nurture_test_does(
+    info: str, text: str, printed: str | None
+) -> None:
+    words = dict(w.split("=", 1) if "=" in w else (w, "") for w in info.split())
+    program = _program(words.get("files"), "no-sla" in words)
+    tests, found = diagnose(text, EXAMPLE, program)
+    if "valid" in words:
+        assert not found, [d.render() for d in found]
+        assert all(run_test(t, program).passed for t in tests)
+    else:
+        assert [d.code for d in found] == [words["expect"]]
+        assert printed is not None and "\n".join(d.render() for d in found) + "\n" == printed
+
+
+def test_every_test_file_diagnostic_is_documented() -> None:
+    source = "".join((ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testcheck.py"))
+    codes = set(re.findall(r'"(test-[a-z-]+)"', source))
+    documented = {
+        words.split("expect=")[1].split()[0]
+        for words, _, _ in _doc_examples()
+        if "expect=" in words
+    }
+    assert codes == documented
