@@ -14,6 +14,8 @@
     POST /api/sales/<action>  accept, return, stage, away, as `nurture sales` (API key;
                        `nurture.tracking.sales_api`)
     POST /api/leads/note  a note on a lead, as `nurture leads note` (API key)
+    POST /api/sms/replies  an SMS reply from the provider's inbound webhook; STOP / TD
+                       closes SMS for that number (API key; `nurture.tracking.sms_replies`)
     GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
     GET  /console/...  the console (`nurture.console`), when one is given; ``GET /`` goes there
 
@@ -78,7 +80,7 @@ from nurture.handoff.answers import AnswerError, NotFound
 from nurture.models import Lead
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
-from nurture.tracking import answers, pages, records, sales_api, schema
+from nurture.tracking import answers, pages, records, sales_api, schema, sms_replies
 from nurture.tracking.bodies import (
     BODY_TIMEOUT,
     MAX_FORM,
@@ -153,6 +155,7 @@ def create_app(
         Route("/api/leads", _guarded(service.api_leads), methods=["POST"]),
         Route("/api/sales/{action}", _guarded(service.api_sales), methods=["POST"]),
         Route("/api/leads/note", _guarded(service.api_note), methods=["POST"]),
+        Route("/api/sms/replies", _guarded(service.api_sms_reply), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
     ]
     if console is not None:
@@ -346,6 +349,15 @@ class _Tracking:
         except AnswerError as e:
             return _errors(404 if isinstance(e, NotFound) else 422, [Problem("$", str(e))])
         return JSONResponse({"lead": done.lead_id, "said": done.said, "changed": True})
+
+    async def api_sms_reply(self, request: Request) -> Response:
+        self._authorize(request)
+        reply = sms_replies.parse(await read_json(request, self.body_timeout), self.rules)
+
+        def work(session: Session, now: datetime, effects: Effects) -> Any:
+            return sms_replies.act(session, reply, now, effects)
+
+        return JSONResponse(await run_in_threadpool(self._write, work))
 
     def _authorize(self, request: Request) -> None:
         if self.api_key is None:
