@@ -655,3 +655,23 @@ class Suppression(Base):
     """The lead it was recorded for; None once that lead was forgotten."""
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+CONSENT_CHANNELS: Final = ("email", "sms", "wechat")
+
+
+class Consent(Base):
+    """A lead's consent on one channel: given or withdrawn, where it came from and when
+    (see `nurture.store.consents`); the latest answer per channel is kept."""
+
+    __tablename__ = "consents"
+    __table_args__ = (CheckConstraint(one_of("channel", CONSENT_CHANNELS), name="channel"),)
+
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(200))
+    """Where the answer came from: ``import``, ``api``, or what the record said (a form)."""
+    at: Mapped[datetime]

@@ -180,7 +180,9 @@ class Executor:
             return []
         self.observer.claimed(claimed)
         report.unknown += _mark_unknown(session, claimed, me, now)
-        items = load_batch(session, claimed, self.graphs, now, self.global_cap)
+        items = load_batch(
+            session, claimed, self.graphs, now, self.global_cap, self.settings.require_consent
+        )
         loaded = {item.id for item in items}
         claims.release(session, [i for i in claimed if i not in loaded], me)
         plans = [self._decide(item, now, report) for item in items]

@@ -33,6 +33,7 @@ from nurture.engine.state import (
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import among
+from nurture.store.consents import closed_for_consent
 from nurture.store.suppressions import closed_channels
 from nurture.store.views import EVENT_COLUMNS, engine_event, view_of
 
@@ -204,8 +205,11 @@ def load_batch(
     graphs: Graphs,
     now: datetime,
     global_cap: Cap | None,
+    require_consent: Sequence[str] = (),
 ) -> list[Item]:
-    """The claimed enrollments `ids` with their leads, events, history and deliveries."""
+    """The claimed enrollments `ids` with their leads, events, history and deliveries; a
+    channel closed for a lead (its address, or no consent where one is required) is in its
+    view's `closed`."""
     rows = session.execute(
         select(Enrollment.__table__).where(among(session, Enrollment.id, ids))
     ).all()
@@ -217,6 +221,8 @@ def load_batch(
     }
     tags = _tags(session, lead_ids)
     closed = closed_channels(session, leads.values())
+    for lead_id, channels in closed_for_consent(session, lead_ids, require_consent).items():
+        closed[lead_id] = {**channels, **closed.get(lead_id, {})}
     events = load_events(session, lead_ids, now)
     longest = _longest_cap([v.graph for v in versions.values()], global_cap)
     history = _history(session, lead_ids, now - longest) if longest else {}

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
 from nurture.models import Event, Lead, Suppression
+from nurture.store.consents import record_consents
 from nurture.store.suppressions import address_hash, suppress
 from tests.channels.provider import TOKEN, Provider, provider_app
 from tests.live import serving
@@ -133,3 +134,46 @@ def test_a_closed_number_gets_no_sms_while_email_and_wechat_go_out(
     with sessions() as session:
         row = session.get(Lead, lead)
         assert row is not None and not row.suppressed
+
+
+def test_required_consent_withholds_the_channel_from_a_lead_without_it(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    clock: VirtualClock,
+    tmp_path: Path,
+    provider: Provider,
+) -> None:
+    # Given NURTURE_REQUIRE_CONSENT=sms, and leads with SMS consent given, withdrawn, or none
+    deploy(sessions, tmp_path / "c", clock, WECHAT_THEN_EMAIL)
+    given = add_lead(sessions, "given@client.example", phone="+8613912345671")
+    withdrawn = add_lead(sessions, "withdrawn@client.example", phone="+8613912345672")
+    none = add_lead(sessions, "none@client.example", phone="+8613912345673")
+    with sessions() as session, session.begin():
+        record_consents(session, given, {"sms": True}, "pricing form", MONDAY)
+        record_consents(session, withdrawn, {"sms": False}, "api", MONDAY)
+    settings = configured(settings, provider).with_changes(require_consent=("sms",))
+
+    # When the campaign runs
+    run(settings, clock)
+    clock.advance(timedelta(days=1, minutes=1))
+    run(settings, clock)
+
+    # Then only the lead who consented got the SMS; the others' touches say why, and they
+    # still got their email
+    sms = {d.lead_id: (d.status, d.error) for d in deliveries(sessions) if d.channel == "sms"}
+    assert sms == {
+        given: ("sent", None),
+        withdrawn: (
+            "suppressed",
+            f"sms is closed for this lead: consent for sms withdrawn (api, {MONDAY.isoformat()})",
+        ),
+        none: (
+            "suppressed",
+            "sms is closed for this lead: no consent for sms (NURTURE_REQUIRE_CONSENT)",
+        ),
+    }
+    emails = {
+        d.lead_id for d in deliveries(sessions) if d.channel == "email" and d.status == "sent"
+    }
+    assert emails == {given, withdrawn, none}
+    assert [r.json["to"] for r in provider.requests if r.path == "/sms"] == ["+8613912345671"]
