@@ -13,8 +13,9 @@ exported too), as JSON-ready values.
   are deleted; its events keep type and time, not their data; its
   deliveries and notices keep channel and status, not the error text
   (which may name the address); a return reason written by sales is cleared;
-- each of its addresses is kept *hashed* on the suppression list on ``all``
-  channels, so a re-import of the same address gets nothing on any channel.
+- each of its addresses (also those of leads merged into it) is kept
+  *hashed* on the suppression list on ``all`` channels, so a re-import of
+  the same address gets nothing on any channel.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ def export_person(session: Session, lead: Lead) -> dict[str, Any]:
 def forget_person(session: Session, lead: Lead, now: datetime) -> dict[str, int]:
     """Erase the lead's personal data (see the module); what was done, in counts."""
     kept = 0
-    for address in set(addresses(lead).values()):
+    merges = session.scalars(select(LeadMerge).where(LeadMerge.into_id == lead.id))
+    known = set(addresses(lead).values())
+    for merge in merges:  # the addresses of leads merged into this one were the person's too
+        known |= set(addresses(_Profile(merge.merged or {})).values())
+    for address in sorted(known):
         kept += suppress(session, "all", address, f"forgotten at {now.isoformat()}", now)
     removed = sum(
         _deleted(session, delete(model).where(model.lead_id == lead.id))
@@ -96,6 +101,15 @@ def forget_person(session: Session, lead: Lead, now: datetime) -> dict[str, int]
     lead.updated_at = now
     session.flush()
     return {"addresses kept hashed": kept, "rows deleted": removed}
+
+
+class _Profile:
+    """A merge record's snapshot, read as `addresses` reads a lead."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.email = values.get("email")
+        self.phone = values.get("phone")
+        self.messaging_id = values.get("messaging_id")
 
 
 def _deleted(session: Session, statement: Any) -> int:
