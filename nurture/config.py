@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError
 
 from nurture import db
 from nurture.engine.caps import Cap
+from nurture.models import CONSENT_CHANNELS
 
 if TYPE_CHECKING:
     from channels import DkimSigner, SmtpConfig, TokenEndpoint
@@ -151,6 +152,9 @@ class Settings:
     retry_seconds: float = 60.0
     """The first retry's delay; each next one doubles, with jitter, up to an hour."""
     competitor_domains: tuple[str, ...] = ()
+    require_consent: tuple[str, ...] = ()
+    """Channels (``email``, ``sms``, ``wechat``) on which a lead gets nothing without a given
+    consent (`nurture.store.consents`); empty: consent is recorded, not required."""
     """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     default_calling_code: str | None = None
     """The country code of national phone numbers (``86``); unset: numbers need a ``+``."""
@@ -410,6 +414,16 @@ _FLOAT_FIELDS = frozenset(
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 
 
+def parse_channels(text: str, where: str = "NURTURE_REQUIRE_CONSENT") -> tuple[str, ...]:
+    """``email,sms`` as channel names; a name that is not a consent channel is refused."""
+    names = tuple(dict.fromkeys(c.strip().lower() for c in text.split(",") if c.strip()))
+    wrong = [n for n in names if n not in CONSENT_CHANNELS]
+    if wrong:
+        allowed = ", ".join(CONSENT_CHANNELS)
+        raise ConfigError(f"{where}: {', '.join(map(repr, wrong))} is not a channel; use {allowed}")
+    return names
+
+
 def parse_cap(text: str, where: str = "NURTURE_GLOBAL_CAP") -> Cap:
     """``5 per week``, ``3 per 2 days``, ``1/day`` as a `Cap`."""
     match = _CAP.match(text)
@@ -479,6 +493,8 @@ def _parse(name: str, raw: str, where: str) -> Any:
         return parse_dkim(text, where)
     if name == "competitor_domains":
         return tuple(d.strip().lower() for d in text.split(",") if d.strip())
+    if name == "require_consent":
+        return parse_channels(text, where)
     if name == "default_calling_code":
         return text.lstrip("+")
     if name == "outbox":
@@ -526,7 +542,9 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number of seconds, got {value!r}")
         return float(value)
-    if key in ("templates", "competitor_domains", "dkim") and isinstance(value, list):
+    if key in ("templates", "competitor_domains", "dkim", "require_consent") and isinstance(
+        value, list
+    ):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of text")
         joined = os.pathsep.join(value) if key == "templates" else ",".join(value)

@@ -627,3 +627,51 @@ class WechatToken(Base):
     fetched_at: Mapped[datetime | None]
     fetches: Mapped[int] = mapped_column(default=0, server_default="0")
     """Tokens fetched for this app so far (the endpoint's daily limit is counted by WeChat)."""
+
+
+SUPPRESSION_CHANNELS: Final = ("email", "sms", "wechat", "all")
+"""What a suppression closes: one channel, or ``all`` (the address receives nothing, ever)."""
+
+
+class Suppression(Base):
+    """One address closed on one channel: a WeChat 43004 closes WeChat for the openid, an SMS
+    STOP closes SMS for the number, a hard bounce closes email for the address. The address is
+    kept as a hash, so a forgotten person's address still stops a re-import from mailing them
+    (see `nurture.store.suppressions`)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        CheckConstraint(one_of("channel", SUPPRESSION_CHANNELS), name="channel"),
+        UniqueConstraint("channel", "address_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    """SHA-256 (hex) of the normalised address: an email lower-case, a phone or openid as is."""
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+    )
+    """The lead it was recorded for; None once that lead was forgotten."""
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+CONSENT_CHANNELS: Final = ("email", "sms", "wechat")
+
+
+class Consent(Base):
+    """A lead's consent on one channel: given or withdrawn, where it came from and when
+    (see `nurture.store.consents`); the latest answer per channel is kept."""
+
+    __tablename__ = "consents"
+    __table_args__ = (CheckConstraint(one_of("channel", CONSENT_CHANNELS), name="channel"),)
+
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(200))
+    """Where the answer came from: ``import``, ``api``, or what the record said (a form)."""
+    at: Mapped[datetime]

@@ -57,10 +57,12 @@ Url = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add ``leads`` and ``events`` to the main ``nurture`` app."""
-    from nurture.cli.sales import note_command, show_command
+    from nurture.cli.sales import export_data_command, forget_command, note_command, show_command
 
     leads_app.command("show")(show_command)
     leads_app.command("note")(note_command)
+    leads_app.command("export-data")(export_data_command)
+    leads_app.command("forget")(forget_command)
     app.add_typer(leads_app, name="leads")
     app.add_typer(events_app, name="events")
     app.add_typer(costs_app, name="costs")

@@ -236,3 +236,34 @@ def _session(url: str | None) -> Iterator[Session]:
         cli_lang._fail(f"cannot use the database {where}: {cli_db._why(e)}", code=1)
     finally:
         engine.dispose()
+
+
+def export_data_command(lead: LeadArgument, url: Url = None) -> None:
+    """Everything stored about a person, as JSON (a data-subject access request)."""
+    from nurture.handoff.answers import find_lead
+    from nurture.store.data_rights import export_person
+
+    data = _run(url, lambda s, now: export_person(s, find_lead(s, lead)), commit=False)
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def forget_command(
+    lead: LeadArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    url: Url = None,
+) -> None:
+    """Erase a person's data (PIPL / GDPR): counts stay, the address stays hashed on the
+    suppression list so a re-import gets nothing."""
+    from nurture.handoff.answers import find_lead
+    from nurture.store.data_rights import forget_person
+
+    if not yes and not typer.confirm(f"Erase everything personal about {lead}?"):
+        cli_lang._fail("nothing erased", code=1)
+
+    def forget(session: Session, now: datetime) -> str:
+        found = find_lead(session, lead)
+        done = forget_person(session, found, now)
+        counts = ", ".join(f"{n} {what}" for what, n in done.items())
+        return f"lead {found.id} forgotten: {counts}"
+
+    typer.echo(_run(url, forget, commit=True))

@@ -34,13 +34,15 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Suppressed:
-    """A touch that was due but withheld because the lead is globally suppressed."""
+    """A touch that was due but withheld: the lead is globally suppressed (the enrollment
+    exits), or only this channel is closed for it (`channel_only`: the flow goes on)."""
 
     node_id: str
     channel: str
     template: str
     iteration: str
     why: str
+    channel_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

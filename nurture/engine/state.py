@@ -120,6 +120,9 @@ class LeadView:
     score_delta: float = 0.0
     """The sum of `score +N/-N` steps so far: the manual part of `score`."""
     scores: Scores = Scores()
+    closed: Mapping[str, str] = field(default_factory=dict)
+    """Channels closed for this lead alone (a WeChat 43004, an SMS STOP), and why: a send on
+    one is withheld and the flow goes on; `suppressed` stops every channel."""
 
     @property
     def score(self) -> float:
@@ -151,31 +154,66 @@ _lead = positional_builder(LeadView)
 
 def with_tags(lead: LeadView, tags: frozenset[str]) -> LeadView:
     return _lead(
-        lead.id, lead.fields, tags, lead.stage, lead.suppressed, lead.score_delta, lead.scores
+        lead.id,
+        lead.fields,
+        tags,
+        lead.stage,
+        lead.suppressed,
+        lead.score_delta,
+        lead.scores,
+        lead.closed,
     )
 
 
 def with_stage(lead: LeadView, stage: str) -> LeadView:
     return _lead(
-        lead.id, lead.fields, lead.tags, stage, lead.suppressed, lead.score_delta, lead.scores
+        lead.id,
+        lead.fields,
+        lead.tags,
+        stage,
+        lead.suppressed,
+        lead.score_delta,
+        lead.scores,
+        lead.closed,
     )
 
 
 def with_suppressed(lead: LeadView, suppressed: str | None) -> LeadView:
     return _lead(
-        lead.id, lead.fields, lead.tags, lead.stage, suppressed, lead.score_delta, lead.scores
+        lead.id,
+        lead.fields,
+        lead.tags,
+        lead.stage,
+        suppressed,
+        lead.score_delta,
+        lead.scores,
+        lead.closed,
     )
 
 
 def with_score_delta(lead: LeadView, score_delta: float) -> LeadView:
     return _lead(
-        lead.id, lead.fields, lead.tags, lead.stage, lead.suppressed, score_delta, lead.scores
+        lead.id,
+        lead.fields,
+        lead.tags,
+        lead.stage,
+        lead.suppressed,
+        score_delta,
+        lead.scores,
+        lead.closed,
     )
 
 
 def with_scores(lead: LeadView, scores: Scores) -> LeadView:
     return _lead(
-        lead.id, lead.fields, lead.tags, lead.stage, lead.suppressed, lead.score_delta, scores
+        lead.id,
+        lead.fields,
+        lead.tags,
+        lead.stage,
+        lead.suppressed,
+        lead.score_delta,
+        scores,
+        lead.closed,
     )
 
 

@@ -18,6 +18,7 @@ from nurture.engine.actions import (
     NotifySales,
     Score,
     Send,
+    Suppressed,
     Tag,
     Untag,
 )
@@ -47,7 +48,10 @@ _new_waiting = positional_builder(WaitingFor)
 
 
 def send(draft: Draft, node: Node) -> Outcome:
-    """Send now, or park at this step until the window and caps allow it."""
+    """Send now, or park at this step until the window and caps allow it; on a channel
+    closed for this lead, record the touch as withheld and go on to the next step."""
+    if draft.lead.closed and str(node.params["channel"]) in draft.lead.closed:
+        return _withheld(draft, node)
     when, why = draft.send_time()
     if when > draft.now:
         draft.actions.append(Deferred(node.id, when, why or "cap"))
@@ -56,6 +60,17 @@ def send(draft: Draft, node: Node) -> Outcome:
     draft.actions.append(touch)
     delivered = _new_delivered(node.id, touch.iteration, draft.now, touch.iteration_no)
     draft.record_send(node.id, delivered)
+    return draft.then(node)
+
+
+def _withheld(draft: Draft, node: Node) -> Outcome:
+    """Only this channel is closed for the lead: a withheld touch, and the flow goes on (no
+    window or cap waits for a message that will not go out)."""
+    touch = _touch(draft, node)
+    why = f"{touch.channel} is closed for this lead: {draft.lead.closed[touch.channel]}"
+    draft.actions.append(
+        Suppressed(node.id, touch.channel, touch.template, touch.iteration, why, True)
+    )
     return draft.then(node)
 
 

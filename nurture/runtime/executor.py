@@ -54,7 +54,8 @@ look finds nothing unknown and moves on.
 
 Failures. A permanent failure marks the touch ``failed`` with the reason;
 when the address itself is bad (a hard bounce, an invalid number) the lead
-gets a ``bounced_hard`` event, which suppresses it everywhere, with the
+gets a ``bounced_hard`` event and that channel is closed for its address
+(`nurture.store.suppressions`: a WeChat 43004 stops WeChat, not email), with the
 reason in the event. A transient failure marks it ``deferred`` and keeps the
 enrollment where it was, due again after an exponential backoff with jitter
 (``next_run_at``, never a delayed message); the rerun decides again, finds
@@ -179,7 +180,9 @@ class Executor:
             return []
         self.observer.claimed(claimed)
         report.unknown += _mark_unknown(session, claimed, me, now)
-        items = load_batch(session, claimed, self.graphs, now, self.global_cap)
+        items = load_batch(
+            session, claimed, self.graphs, now, self.global_cap, self.settings.require_consent
+        )
         loaded = {item.id for item in items}
         claims.release(session, [i for i in claimed if i not in loaded], me)
         plans = [self._decide(item, now, report) for item in items]

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -33,6 +33,8 @@ from nurture.engine.state import (
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import among
+from nurture.store.consents import closed_for_consent
+from nurture.store.suppressions import closed_channels
 from nurture.store.views import EVENT_COLUMNS, engine_event, view_of
 
 COUNTED: Final = ("sent", "pending", "unknown")
@@ -203,8 +205,11 @@ def load_batch(
     graphs: Graphs,
     now: datetime,
     global_cap: Cap | None,
+    require_consent: Sequence[str] = (),
 ) -> list[Item]:
-    """The claimed enrollments `ids` with their leads, events, history and deliveries."""
+    """The claimed enrollments `ids` with their leads, events, history and deliveries; a
+    channel closed for a lead (its address, or no consent where one is required) is in its
+    view's `closed`."""
     rows = session.execute(
         select(Enrollment.__table__).where(among(session, Enrollment.id, ids))
     ).all()
@@ -215,6 +220,9 @@ def load_batch(
         for r in session.execute(select(Lead.__table__).where(among(session, Lead.id, lead_ids)))
     }
     tags = _tags(session, lead_ids)
+    closed = closed_channels(session, leads.values())
+    for lead_id, channels in closed_for_consent(session, lead_ids, require_consent).items():
+        closed[lead_id] = {**channels, **closed.get(lead_id, {})}
     events = load_events(session, lead_ids, now)
     longest = _longest_cap([v.graph for v in versions.values()], global_cap)
     history = _history(session, lead_ids, now - longest) if longest else {}
@@ -224,6 +232,8 @@ def load_batch(
         if version is None or lead is None:
             continue
         view = lead_view(lead, tags.get(lead.id, ()))
+        if lead.id in closed:
+            view = replace(view, closed=closed[lead.id])
         item = Item(row, version, lead, view, events.get(lead.id, []), history.get(lead.id, []))
         items.append(item)
     by_id = {item.id: item for item in items}

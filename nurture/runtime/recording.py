@@ -5,7 +5,8 @@ planning, for enrollments with nothing to send; and after a slice of
 rendering that finished some enrollments while others wait their turn):
 
 - each touch: ``sent`` with its time; ``failed`` with the reason (a hard
-  bounce also records ``bounced_hard`` for the lead, which suppresses it);
+  bounce also records ``bounced_hard`` for the lead and closes that channel
+  for the lead's address on it, see `nurture.store.suppressions`);
   ``deferred`` after a transient failure while attempts remain; ``unknown``
   when the answer was lost. Most were stored as the answers came
   (`nurture.runtime.handover`); the rest are stored here, by the same rule.
@@ -47,6 +48,7 @@ from nurture.runtime.observer import BatchReport
 from nurture.runtime.sending import blames_address, retry_delay
 from nurture.runtime.touches import Plan, Touch, delivery_row
 from nurture.store.scoring import Rules, add_score, mql_step, recheck_mql, record_event
+from nurture.store.suppressions import ADDRESS_OF, close_lead_channel
 
 logger = logging.getLogger("nurture.runtime")
 
@@ -192,22 +194,32 @@ class Recorder:
         loops: Mapping[str, int],
         now: datetime,
     ) -> None:
-        """A touch withheld from a suppressed lead: a ``suppressed`` row says so."""
+        """A touch withheld from a suppressed lead, or on a channel closed for it: a
+        ``suppressed`` row says so."""
         node = item.graph.nodes.get(action.node_id)
         number = iteration_number(item.graph, node, loops) if node is not None else 0
         key = Key(item.id, action.node_id, number)
         touch = Touch(key, action.channel, action.template, None, None, None)
         row = delivery_row(item, touch, now, self.domain)
         del row["id"]  # the database numbers it
-        row.update(status="suppressed", error=f"lead is {action.why}", attempts=0)
+        error = action.why if action.channel_only else f"lead is {action.why}"
+        row.update(status="suppressed", error=error, attempts=0)
         insert_ignoring(session, DELIVERIES, [row])
 
     def _bounce(self, session: Session, lead_id: int, touch: Touch, now: datetime) -> None:
-        """Suppress the lead after a hard bounce, with the server's answer as the reason."""
+        """A hard bounce closes the touch's channel for the lead's address on it (a WeChat
+        43004 stops WeChat, not email), with the server's answer as the reason; on a channel
+        without an address of the lead's (webhooks) it suppresses the lead, as before."""
         lead = session.get(Lead, lead_id)
-        if lead is None or lead.hard_bounced_at is not None:
+        if lead is None:
             return
         detail = touch.receipt.detail if touch.receipt else ""
+        reason = f"bounced_hard on {touch.channel} delivery {touch.delivery_id}: {detail}"
+        if touch.channel in ADDRESS_OF:
+            if not close_lead_channel(session, lead, touch.channel, reason, now):
+                return  # closed already (or no address): nothing new to record
+        elif lead.hard_bounced_at is not None:
+            return
         record_event(
             session,
             lead_id,
@@ -217,9 +229,8 @@ class Recorder:
             delivery_id=touch.delivery_id,
             data={"channel": touch.channel, "reason": detail},
         )
-        lead.suppressed_reason = (
-            f"bounced_hard on {touch.channel} delivery {touch.delivery_id}: {detail}"
-        )
+        if touch.channel not in ADDRESS_OF:
+            lead.suppressed_reason = reason
 
 
 STATE_COLUMNS: Final = (

@@ -37,6 +37,7 @@ from nurture.engine.state import utc
 from nurture.handoff.accounts import HANDED, find_accounts
 from nurture.models import Account, Assignment, Lead, Tag
 from nurture.store.cleaning import IDENTITY, CleanLead
+from nurture.store.consents import record_imported
 from nurture.store.leads import store_lead
 from nurture.store.scoring import Rules, recheck_mql
 from nurture.store.views import view_of
@@ -147,6 +148,7 @@ class LeadBatcher:
             seen |= values
         self._insert(pending)
         self.session.flush()
+        record_imported(self.session, (clean for _, clean in kept if clean.consent), self.now)
         self.session.expunge_all()  # nothing of this batch stays in memory (or goes stale)
 
     def _skipped(self, line: int, clean: CleanLead) -> bool:

@@ -20,6 +20,10 @@ from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from typing import Any, Final
 
+from nurture.store.consents import FIELDS as CONSENT_FIELDS
+from nurture.store.consents import SOURCE_FIELD as CONSENT_SOURCE
+from nurture.store.consents import parse_consent, parse_source
+
 IDENTITY: Final = ("email", "phone", "messaging_id")
 """The fields that identify a lead: the same value is the same lead."""
 
@@ -161,6 +165,9 @@ class CleanLead:
     tags: tuple[str, ...] = ()
     skip: str | None = None
     """Why cleaning rejects the record, or None to store it."""
+    consent: Mapping[str, bool] = field(default_factory=dict)
+    """Consent given (True) or withdrawn (False) per channel (`nurture.store.consents`)."""
+    consent_source: str | None = None
 
     def identity(self) -> dict[str, str]:
         """The identity fields that were given."""
@@ -332,6 +339,8 @@ def prepare_lead(fields: Mapping[str, Any], rules: LeadRules = DEFAULT_RULES) ->
     columns: dict[str, str] = {}
     attributes: dict[str, Any] = {}
     tags: tuple[str, ...] = ()
+    consent: dict[str, bool] = {}
+    consent_source: str | None = None
     for key, value in fields.items():
         try:
             if key in IDENTITY:
@@ -342,6 +351,12 @@ def prepare_lead(fields: Mapping[str, Any], rules: LeadRules = DEFAULT_RULES) ->
                 attributes.update(_attributes(value))
             elif key == "tags":
                 tags = _tags(value)
+            elif key in CONSENT_FIELDS:
+                granted = parse_consent(value)
+                if granted is not None:
+                    consent[CONSENT_FIELDS[key]] = granted
+            elif key == CONSENT_SOURCE:
+                consent_source = parse_source(value)
             elif key in MANAGED:
                 raise ValueError("is managed by nurture and cannot be set here")
             else:
@@ -361,6 +376,8 @@ def prepare_lead(fields: Mapping[str, Any], rules: LeadRules = DEFAULT_RULES) ->
         columns=columns,
         attributes=attributes,
         tags=tags,
+        consent=consent,
+        consent_source=consent_source,
     )
     return replace(lead, skip=clean_verdict(lead, rules))
 

@@ -42,6 +42,7 @@ from nurture.engine.state import utc
 from nurture.handoff.accounts import match_lead
 from nurture.models import Assignment, Lead, LeadMerge, Tag
 from nurture.store.cleaning import DEFAULT_RULES, CleanLead, LeadRules, SkippedLead, prepare_lead
+from nurture.store.consents import record_consents
 from nurture.store.definitions import active_routing
 from nurture.store.merging import merge_leads, set_identity
 from nurture.store.scoring import recheck_mql
@@ -92,6 +93,8 @@ def store_lead(session: Session, clean: CleanLead, now: datetime) -> Stored:
     _apply(lead, clean, now)
     session.flush()
     _add_tags(session, lead.id, clean.tags, now)
+    if clean.consent:
+        record_consents(session, lead.id, clean.consent, clean.consent_source or "api", now)
     _own(session, lead, clean.columns.get("owner"), now)
     if lead.account_id is None:
         match_lead(session, lead, active_routing(session), now)

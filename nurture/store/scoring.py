@@ -30,6 +30,7 @@ from nurture.models import EVENT_TYPES, Lead, MqlRecord
 from nurture.models import Event as EventRow
 from nurture.store.definitions import active_routing, active_scoring, sla_of
 from nurture.store.lifecycle import mark_mql
+from nurture.store.suppressions import ADDRESS_OF, close_lead_channel
 from nurture.store.views import (
     engine_events,
     get_lead,
@@ -50,6 +51,11 @@ SUPPRESSING: Final = {
     "complained": "complained_at",
 }
 """Event types that stop every send, and the lead column each one sets."""
+
+CHANNEL_CLOSING: Final = frozenset({"unsubscribed", "bounced_hard"})
+"""Event types that close only their channel when their data names one (``email``, ``sms``,
+``wechat``): a WeChat 43004 stops WeChat, not email. A complaint, and an unsubscribe or a
+hard bounce without a channel (or with ``all``), still stop every send."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +144,7 @@ def record_event(
         data=dict(data or {}),
     )
     session.add(row)
-    _touch(lead, event_type, at)
+    _touch(session, lead, event_type, at, (data or {}).get("channel"))
     session.flush()
     rules = Rules.active(session) if rules is None else rules
     scores, view, events = _rescore(session, lead, rules.scoring, now)
@@ -146,9 +152,12 @@ def record_event(
     return Recorded(row, scores, mql)
 
 
-def _touch(lead: Lead, event_type: str, at: datetime) -> None:
+def _touch(session: Session, lead: Lead, event_type: str, at: datetime, channel: Any) -> None:
     if event_type in ACTIVITY and (lead.last_activity_at is None or lead.last_activity_at < at):
         lead.last_activity_at = at
+    if event_type in CHANNEL_CLOSING and channel in ADDRESS_OF:
+        close_lead_channel(session, lead, channel, f"{event_type} at {at.isoformat()}", at)
+        return
     column = SUPPRESSING.get(event_type)
     if column is not None and getattr(lead, column) is None:
         setattr(lead, column, at)

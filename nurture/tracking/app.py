@@ -14,6 +14,10 @@
     POST /api/sales/<action>  accept, return, stage, away, as `nurture sales` (API key;
                        `nurture.tracking.sales_api`)
     POST /api/leads/note  a note on a lead, as `nurture leads note` (API key)
+    POST /api/leads/export-data, /api/leads/forget  {"lead": EMAIL|ID}: data-subject
+                       export and erasure, as `nurture leads export-data|forget` (API key)
+    POST /api/sms/replies  an SMS reply from the provider's inbound webhook; STOP / TD
+                       closes SMS for that number (API key; `nurture.tracking.sms_replies`)
     GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
     GET  /console/...  the console (`nurture.console`), when one is given; ``GET /`` goes there
 
@@ -78,7 +82,7 @@ from nurture.handoff.answers import AnswerError, NotFound
 from nurture.models import Lead
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
-from nurture.tracking import answers, pages, records, sales_api, schema
+from nurture.tracking import answers, data_api, pages, records, sales_api, schema, sms_replies
 from nurture.tracking.bodies import (
     BODY_TIMEOUT,
     MAX_FORM,
@@ -153,6 +157,9 @@ def create_app(
         Route("/api/leads", _guarded(service.api_leads), methods=["POST"]),
         Route("/api/sales/{action}", _guarded(service.api_sales), methods=["POST"]),
         Route("/api/leads/note", _guarded(service.api_note), methods=["POST"]),
+        Route("/api/leads/export-data", _guarded(service.api_data), methods=["POST"]),
+        Route("/api/leads/forget", _guarded(service.api_data), methods=["POST"]),
+        Route("/api/sms/replies", _guarded(service.api_sms_reply), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
     ]
     if console is not None:
@@ -346,6 +353,29 @@ class _Tracking:
         except AnswerError as e:
             return _errors(404 if isinstance(e, NotFound) else 422, [Problem("$", str(e))])
         return JSONResponse({"lead": done.lead_id, "said": done.said, "changed": True})
+
+    async def api_data(self, request: Request) -> Response:
+        self._authorize(request)
+        action = request.url.path.rsplit("/", 1)[-1]
+        lead = data_api.parse(await read_json(request, self.body_timeout))
+
+        def work(session: Session, now: datetime, effects: Effects) -> Any:
+            return data_api.act(session, action, lead, now)
+
+        try:
+            done = await run_in_threadpool(self._write, work)
+        except NotFound as e:
+            return _errors(404, [Problem("$.lead", str(e))])
+        return JSONResponse(done)
+
+    async def api_sms_reply(self, request: Request) -> Response:
+        self._authorize(request)
+        reply = sms_replies.parse(await read_json(request, self.body_timeout), self.rules)
+
+        def work(session: Session, now: datetime, effects: Effects) -> Any:
+            return sms_replies.act(session, reply, now, effects)
+
+        return JSONResponse(await run_in_threadpool(self._write, work))
 
     def _authorize(self, request: Request) -> None:
         if self.api_key is None:

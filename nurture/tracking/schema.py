@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from nurture.engine.state import utc
 from nurture.models import EVENT_TYPES
+from nurture.models import SUPPRESSION_CHANNELS as CLOSABLE
 from nurture.store.cleaning import (
     MAX_MESSAGING_ID,
     CleanLead,
@@ -47,6 +48,7 @@ from nurture.store.cleaning import (
     normalize_phone,
     prepare_lead,
 )
+from nurture.store.scoring import CHANNEL_CLOSING
 
 MAX_DEPTH: Final = 64
 """How deeply arrays and objects may nest in a body or a JSON line."""
@@ -291,6 +293,10 @@ def _event(
     link = check("link", _link)
     delivery_id = check("delivery_id", lambda v: None if v is None else _id(v))
     data = check("data", _data)
+    channel = (data or {}).get("channel")
+    if event_type in CHANNEL_CLOSING and channel is not None and channel not in CLOSABLE:
+        message = f"{_show(channel)} is not a channel to close; one of {', '.join(CLOSABLE)}"
+        problems.append(Problem(_join(_join(path, "data"), "channel"), message))
     if problems or lead is None or event_type is None:
         return None, problems
     return EventInput(path, lead, event_type, name, at, link, delivery_id, data or {}), []

@@ -465,3 +465,55 @@ campaign "Rounds"
     # 74 h) ignores round 2's open and times out at 98 h
     steps = [(type(a).__name__, (t - MONDAY) / timedelta(hours=1)) for t, a in run.log]
     assert [s for s in steps if s[0] != "Send"] == [("Untag", 24), ("Tag", 50), ("Untag", 98)]
+
+
+MIXED = """
+campaign "Mixed"
+  enroll when lead created
+  send sms "t/sms-1"
+  wait 1 day
+  send email "t/email"
+  send sms "t/sms-2"
+  wait 1 day
+  tag "reached"
+"""
+
+
+def test_a_touch_on_a_closed_channel_is_withheld_and_the_flow_goes_on() -> None:
+    # Given a lead whose SMS alone is closed (a STOP reply)
+    graph = campaign(MIXED)
+    lead = LeadView("L", closed={"sms": "SMS reply 'TD'"})
+
+    # When the campaign runs through it
+    first = decide(start(graph), lead, [], graph, MONDAY)
+    second = decide(first.state, lead, [], graph, MONDAY + DAY)
+    third = decide(second.state, lead, [], graph, MONDAY + 2 * DAY)
+
+    # Then each SMS is withheld with the reason, the email goes out, and the flow ends normally
+    why = "sms is closed for this lead: SMS reply 'TD'"
+    assert first.actions == (Suppressed("n1", "sms", "t/sms-1", "", why, True),)
+    assert first.state.state == "waiting"
+    [email, sms] = second.actions
+    assert isinstance(email, Send) and email.channel == "email"
+    assert sms == Suppressed("n4", "sms", "t/sms-2", "", why, True)
+    assert third.actions == (Tag("reached"),)
+    assert third.state.state == "done" and third.state.exit_reason is None
+
+
+def test_a_closed_channel_holds_nothing_for_a_window() -> None:
+    # A touch that will not go out does not wait for the send window
+    graph = campaign(MIXED.replace("  send sms", "  window weekdays 09:00-18:00\n  send sms", 1))
+    lead = LeadView("L", closed={"sms": "bounced"})
+    decision = decide(start(graph), lead, [], graph, MONDAY)
+    assert [type(a).__name__ for a in decision.actions] == ["Suppressed"]
+    assert decision.state.next_run_at == MONDAY + DAY
+
+
+def test_a_global_suppression_still_exits_whatever_channel_is_closed() -> None:
+    graph = campaign(MIXED)
+    lead = LeadView("L", suppressed="complained", closed={"sms": "bounced"})
+    decision = decide(start(graph), lead, [], graph, MONDAY)
+    assert decision.actions == (
+        Suppressed("n1", "sms", "t/sms-1", "", "complained"),
+        Exit("suppressed"),
+    )

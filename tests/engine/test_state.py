@@ -19,7 +19,16 @@ from nurture.engine.state import (
 )
 from tests.engine.conftest import MONDAY
 
-LEAD = LeadView("L", {"time_zone": "Asia/Shanghai"}, frozenset({"a"}), "lead", None, 5.0, Scores(1))
+LEAD = LeadView(
+    "L",
+    {"time_zone": "Asia/Shanghai"},
+    frozenset({"a"}),
+    "lead",
+    None,
+    5.0,
+    Scores(1),
+    {"wechat": "bounced_hard"},
+)
 
 
 def test_lead_copies_set_every_field() -> None:
@@ -32,6 +41,7 @@ def test_lead_copies_set_every_field() -> None:
         "suppressed",
         "score_delta",
         "scores",
+        "closed",
     ]
     scores = Scores(fit=20, interest=3, fit_grade="C")
     assert with_tags(LEAD, frozenset({"b"})) == replace(LEAD, tags=frozenset({"b"}))

@@ -202,3 +202,16 @@ def test_global_caps_read_like_the_language(text: str, cap: Cap) -> None:
 def test_a_global_cap_that_cannot_work_is_refused_in_words(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_cap(text)
+
+
+def test_required_consent_names_channels(tmp_path: Path) -> None:
+    settings = Settings.load({"NURTURE_REQUIRE_CONSENT": " Email, sms,email "}, tmp_path)
+    assert settings.require_consent == ("email", "sms")
+    assert Settings.load({}, tmp_path).require_consent == ()
+    (tmp_path / "nurture.toml").write_text('require_consent = ["wechat"]\n')
+    assert Settings.load({}, tmp_path).require_consent == ("wechat",)
+    with pytest.raises(ConfigError) as refused:
+        Settings.load({"NURTURE_REQUIRE_CONSENT": "email,fax"}, tmp_path)
+    assert str(refused.value) == (
+        "NURTURE_REQUIRE_CONSENT: 'fax' is not a channel; use email, sms, wechat"
+    )

@@ -13,13 +13,14 @@ from channels import OutboundMessage, Receipt, RecordingChannel
 from dsl.templates import FileTemplates
 from nurture.config import Settings
 from nurture.engine.clock import VirtualClock
-from nurture.models import Event, Lead, Tag
+from nurture.models import Event, Lead, Suppression, Tag
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from nurture.runtime.keys import Key, message_id
 from nurture.runtime.observer import Observer
 from nurture.runtime.operations import ReleaseError, release, unknown_deliveries
 from nurture.runtime.process import Runtime
 from nurture.store.scoring import record_event
+from nurture.store.suppressions import address_hash
 from nurture.store.wake import wake_waiting
 from tests.runtime.conftest import CHANNELS, add_lead
 from tests.runtime.helpers import Driver, ProcessDied, deliveries, dies_on_the_wire, enrollments
@@ -226,11 +227,13 @@ def test_transient_failures_give_up_after_max_attempts(
     assert enrollment.state == "waiting"  # the flow moved on past the failed touch
 
 
-def test_a_hard_bounce_suppresses_the_lead_and_says_why(
+def test_a_hard_bounce_closes_email_for_the_address_and_says_why(
     runtime: Runtime, clock: VirtualClock, channel: RecordingChannel
 ) -> None:
-    channel._respond = lambda message: Receipt.permanent(
-        "recipient refused: 550 5.1.1 no such user"
+    channel._respond = lambda message: (
+        Receipt.permanent("recipient refused: 550 5.1.1 no such user")
+        if message.channel == "email"
+        else Receipt.sent(f"ok-{message.message_id}")
     )
     driver = Driver(runtime)
     lead_id = add_lead(runtime.sessions)
@@ -241,16 +244,20 @@ def test_a_hard_bounce_suppresses_the_lead_and_says_why(
     assert row.status == "failed" and "550 5.1.1" in (row.error or "")
     with runtime.sessions() as session:
         lead = session.get(Lead, lead_id)
-        assert lead is not None and lead.hard_bounced_at is not None
-        assert "550 5.1.1 no such user" in (lead.suppressed_reason or "")
+        assert lead is not None and not lead.suppressed  # email alone is closed
+        [closed] = session.scalars(select(Suppression))
+        assert (closed.channel, closed.lead_id) == ("email", lead_id)
+        assert closed.address_hash == address_hash("email", "ada@client.example")
+        assert "550 5.1.1 no such user" in closed.reason
         event = session.scalars(select(Event).where(Event.type == "bounced_hard")).one()
         assert event.delivery_id == row.id and "550" in event.data["reason"]
-    # and the next run ends the enrollment without another touch
+        assert event.data["channel"] == "email"
+    # and the campaign goes on: the unopened email's SMS nudge still goes out
     clock.advance(timedelta(days=3))
     driver.tick()
     [enrollment] = enrollments(runtime.sessions)
-    assert (enrollment.state, enrollment.exit_reason) == ("exited", "suppressed")
-    assert len(channel.messages) == 1
+    assert (enrollment.state, enrollment.exit_reason) == ("done", None)
+    assert [m.channel for m in channel.messages] == ["email", "sms"]
 
 
 def test_a_failure_of_the_message_itself_does_not_suppress(
