@@ -59,12 +59,19 @@ def is_repeat(events: Sequence[Event], index: int) -> bool:
 
 
 def compute_scores(
-    model: dict[str, Json] | None, lead: LeadView, events: Sequence[Event], now: datetime
+    model: dict[str, Json] | None,
+    lead: LeadView,
+    events: Sequence[Event],
+    now: datetime,
+    *,
+    fit: float | None = None,
 ) -> Scores:
-    """The lead's scores at `now` under `model` (all zero without a model)."""
+    """The lead's scores at `now` under `model` (all zero without a model); `fit`, when
+    given, is `fit_score` of this lead at `now`, already known to the caller."""
     if not model:
         return Scores()
-    fit = fit_score(model.get("fit") or [], lead, now)
+    if fit is None:
+        fit = fit_score(model.get("fit") or [], lead, now)
     interest = interest_score(model.get("interest") or [], model.get("decay"), events, now)
     grades = model.get("grades") or {}
     return Scores(

@@ -7,8 +7,11 @@ thousand) and splits it, in file order:
 
 - **new**: none of the lead's email, phone or messaging id is stored yet or
   was seen earlier in the import's batch, and its account (if any) hands it to
-  nobody. These are inserted with one multi-row ``INSERT ... RETURNING``
-  (PostgreSQL and SQLite alike), their tags and owner assignments likewise;
+  nobody. These are inserted with one statement (SQLite: a multi-row
+  ``INSERT ... RETURNING``; PostgreSQL: ids taken from the sequence first, then
+  an executemany that psycopg pipelines, since it would re-parse a huge
+  multi-row statement in Python every batch), their tags and owner
+  assignments likewise;
   their scores are computed in memory (a new lead has no events yet), as
   `store_lead` would compute them, and the rare one the MQL rule takes at once
   goes through `recheck_mql` (transition, routing, notice).
@@ -36,6 +39,7 @@ from nurture.engine.scoring import compute_scores, mql_due, next_decay
 from nurture.engine.state import utc
 from nurture.handoff.accounts import HANDED, find_accounts
 from nurture.models import Account, Assignment, Lead, Tag
+from nurture.runtime.database import allocate_ids, among_texts, is_postgres
 from nurture.store.cleaning import IDENTITY, CleanLead
 from nurture.store.leads import store_lead
 from nurture.store.scoring import Rules, recheck_mql
@@ -169,8 +173,17 @@ class LeadBatcher:
         drafts = [self._row(clean, account) for clean, account in pending]
         rows = [row for row, _ in drafts]
         connection = self.session.connection()
-        returning = insert(LEADS).returning(LEADS.c.id, sort_by_parameter_order=True)
-        ids = list(connection.execute(returning, rows).scalars())
+        if is_postgres(self.session):
+            # ids from the sequence first, then a plain executemany: psycopg sends it in
+            # pipeline mode with one short statement, where ``INSERT ... RETURNING`` of a
+            # batch is one huge statement that psycopg re-parses in Python every time.
+            ids = allocate_ids(self.session, LEADS, len(rows))
+            for row, lead_id in zip(rows, ids, strict=True):
+                row["id"] = lead_id
+            connection.execute(insert(LEADS), rows)
+        else:
+            returning = insert(LEADS).returning(LEADS.c.id, sort_by_parameter_order=True)
+            ids = list(connection.execute(returning, rows).scalars())
         tags = [
             {"lead_id": i, "tag": t, "tagged_at": self.now, "triggers_checked_at": None}
             for i, (clean, _) in zip(ids, pending, strict=True)
@@ -233,7 +246,7 @@ def _stored_identities(session: Session, leads: Iterable[CleanLead]) -> set[tupl
         for key, value in clean.identity().items():
             wanted[key].add(value)
     columns = {"email": Lead.email, "phone": Lead.phone, "messaging_id": Lead.messaging_id}
-    clauses = [columns[k].in_(sorted(v)) for k, v in wanted.items() if v]
+    clauses = [among_texts(session, columns[k], sorted(v)) for k, v in wanted.items() if v]
     if not clauses:
         return set()
     rows = session.execute(select(Lead.email, Lead.phone, Lead.messaging_id).where(or_(*clauses)))
