@@ -59,19 +59,12 @@ def is_repeat(events: Sequence[Event], index: int) -> bool:
 
 
 def compute_scores(
-    model: dict[str, Json] | None,
-    lead: LeadView,
-    events: Sequence[Event],
-    now: datetime,
-    *,
-    fit: float | None = None,
+    model: dict[str, Json] | None, lead: LeadView, events: Sequence[Event], now: datetime
 ) -> Scores:
-    """The lead's scores at `now` under `model` (all zero without a model); `fit`, when
-    given, is `fit_score` of this lead at `now`, already known to the caller."""
+    """The lead's scores at `now` under `model` (all zero without a model)."""
     if not model:
         return Scores()
-    if fit is None:
-        fit = fit_score(model.get("fit") or [], lead, now)
+    fit = fit_score(model.get("fit") or [], lead, now)
     interest = interest_score(model.get("interest") or [], model.get("decay"), events, now)
     grades = model.get("grades") or {}
     return Scores(
@@ -266,9 +259,14 @@ class CompiledScoring:
         rule = model.get("mql")
         self.mql: Predicate | None = None if rule is None else compile_condition(rule)
 
-    def scores(self, lead: LeadView, events: Sequence[Event], now: datetime) -> Scores:
-        """`compute_scores(model, lead, events, now)`."""
-        fit, interest = self.fit(lead, now), self.interest(events, now)
+    def scores(
+        self, lead: LeadView, events: Sequence[Event], now: datetime, *, fit: float | None = None
+    ) -> Scores:
+        """`compute_scores(model, lead, events, now)`; `fit`, when given, is `self.fit(lead,
+        now)` already known to the caller (it reads only the profile and the moment)."""
+        if fit is None:
+            fit = self.fit(lead, now)
+        interest = self.interest(events, now)
         fit_grade = grade_of(fit, self.fit_grades)
         return _new_scores(fit, interest, fit_grade, grade_of(interest, self.interest_grades))
 

@@ -30,8 +30,8 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from nurture.engine.scoring import compute_scores, fit_score, mql_due, next_decay
-from nurture.engine.state import WAITING, DeliveryKey, Event, utc
+from nurture.engine.scoring import CompiledScoring, next_decay
+from nurture.engine.state import WAITING, DeliveryKey, Event, LeadView, Scores, utc
 from nurture.models import Delivery, Enrollment, Lead, LeadMerge, LifecycleTransition, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import among, among_texts
@@ -82,6 +82,8 @@ class EventBatcher:
         self.now = utc(now)
         self.rules = Rules.active(session)
         self.model = dict(self.rules.scoring) if self.rules.scoring else None
+        self.compiled = CompiledScoring(self.model) if self.model else None
+        """The model's conditions compiled once (`compute_scores` reads the JSON per call)."""
         self.recorded = 0
         self.woken: list[int] = []
         self._woken: set[int] = set()
@@ -206,21 +208,30 @@ class EventBatcher:
         after = state.returned_at
         events = [e for t, _, e in state.events if t <= now and (after is None or t > after)]
         view = view_of(_Row(state.row, columns), state.tags)
-        # fit reads only the profile and the moment: the same for the lead's next event
-        # unless that event changed a column (activity, suppression) or the moment
-        fit_key = (*columns.values(), now)
-        if state.fit is None or state.fit[0] != fit_key:
-            state.fit = (fit_key, fit_score((self.model or {}).get("fit") or [], view, now))
-        scores = compute_scores(self.model, view, events, now, fit=state.fit[1])
+        scores, due = self._scored(state, view, events, now)
         state.scores = {
             "fit": round(scores.fit),
             "interest": scores.interest,
             "grade": scores.grade,
             "rescore_at": next_decay(self.model, events, now),
         }
-        rule = (self.model or {}).get("mql")
-        if mql_due(replace(view, scores=scores), scores, rule, events=events, now=now):
-            state.slow = True
+        state.slow = state.slow or due
+
+    def _scored(
+        self, state: _Lead, view: LeadView, events: list[Event], now: datetime
+    ) -> tuple[Scores, bool]:
+        """The lead's scores after the event and whether the MQL rule holds, as
+        `compute_scores` and `mql_due` give them, with the model compiled once."""
+        compiled = self.compiled
+        if compiled is None:  # without a scoring model every score is zero, no MQL rule
+            return Scores(), False
+        # fit reads only the profile and the moment: the same for the lead's next event
+        # unless that event changed a column (activity, suppression) or the moment
+        fit_key = (*state.columns.values(), now)
+        if state.fit is None or state.fit[0] != fit_key:
+            state.fit = (fit_key, compiled.fit(view, now))
+        scores = compiled.scores(view, events, now, fit=state.fit[1])
+        return scores, compiled.mql_due(replace(view, scores=scores), scores, events, now)
 
     def _insert(
         self,

@@ -35,8 +35,8 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
-from nurture.engine.scoring import compute_scores, mql_due, next_decay
-from nurture.engine.state import utc
+from nurture.engine.scoring import CompiledScoring, next_decay
+from nurture.engine.state import Scores, utc
 from nurture.handoff.accounts import HANDED, find_accounts
 from nurture.models import Account, Assignment, Lead, Tag
 from nurture.runtime.database import allocate_ids, among_texts, is_postgres
@@ -126,6 +126,9 @@ class LeadBatcher:
         self.session = session
         self.now = utc(now)
         self.rules = Rules.active(session)
+        self.model = dict(self.rules.scoring) if self.rules.scoring else None
+        self.compiled = CompiledScoring(self.model) if self.model else None
+        """The model's conditions compiled once (`compute_scores` reads the JSON per lead)."""
         self.tally = LeadTally(ids=[] if keep_ids else None, kinds={} if keep_ids else None)
 
     def store(self, batch: Sequence[tuple[int, CleanLead]]) -> None:
@@ -222,13 +225,14 @@ class LeadBatcher:
         if account is not None:
             row["account_id"] = account.id
             row["attributes"] = {**row["attributes"], **_account_fields(account)}
-        model = dict(self.rules.scoring) if self.rules.scoring else None
         view = view_of(_Draft({"id": None, **row}), clean.tags)
-        scores = compute_scores(model, view, [], self.now)
+        compiled = self.compiled
+        scores = Scores() if compiled is None else compiled.scores(view, [], self.now)
         row.update(fit=round(scores.fit), interest=scores.interest, grade=scores.grade)
-        row["rescore_at"] = next_decay(model, [], self.now)
-        rule = (model or {}).get("mql")
-        due = mql_due(replace(view, scores=scores), scores, rule, events=[], now=self.now)
+        row["rescore_at"] = next_decay(self.model, [], self.now)
+        due = compiled is not None and compiled.mql_due(
+            replace(view, scores=scores), scores, [], self.now
+        )
         return row, due
 
 
