@@ -259,9 +259,14 @@ class CompiledScoring:
         rule = model.get("mql")
         self.mql: Predicate | None = None if rule is None else compile_condition(rule)
 
-    def scores(self, lead: LeadView, events: Sequence[Event], now: datetime) -> Scores:
-        """`compute_scores(model, lead, events, now)`."""
-        fit, interest = self.fit(lead, now), self.interest(events, now)
+    def scores(
+        self, lead: LeadView, events: Sequence[Event], now: datetime, *, fit: float | None = None
+    ) -> Scores:
+        """`compute_scores(model, lead, events, now)`; `fit`, when given, is `self.fit(lead,
+        now)` already known to the caller (it reads only the profile and the moment)."""
+        if fit is None:
+            fit = self.fit(lead, now)
+        interest = self.interest(events, now)
         fit_grade = grade_of(fit, self.fit_grades)
         return _new_scores(fit, interest, fit_grade, grade_of(interest, self.interest_grades))
 

@@ -262,6 +262,8 @@ def find_accounts(
 ) -> list[Account | None]:
     """The account of each (email, company) pair as `match_lead` finds it (domain first, then
     company name), in two queries for all of them: an import's batch of leads."""
+    from nurture.runtime.database import among_texts  # here: the runtime imports this module
+
     domains = [_domain(email) for email, _ in leads]
     keys = [company_key(company or "") for _, company in leads]
     wanted = sorted({d for d in domains if d})
@@ -270,13 +272,18 @@ def find_accounts(
         rows = session.execute(
             select(AccountDomain.domain, Account)
             .join(Account, Account.id == AccountDomain.account_id)
-            .where(AccountDomain.domain.in_(wanted))
+            .where(among_texts(session, AccountDomain.domain, wanted))
         )
         by_domain = {domain: account for domain, account in rows}
     named = sorted({k for k in keys if k})
     by_key: dict[str, Account] = {}
     if named:
-        by_key = {a.key: a for a in session.scalars(select(Account).where(Account.key.in_(named)))}
+        by_key = {
+            a.key: a
+            for a in session.scalars(
+                select(Account).where(among_texts(session, Account.key, named))
+            )
+        }
     return [
         by_domain.get(domain) or (by_key.get(key) if key else None)
         for domain, key in zip(domains, keys, strict=True)

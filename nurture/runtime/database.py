@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    String,
     Table,
     any_,
     create_engine,
@@ -109,6 +110,19 @@ def among(
     if is_postgres(session):
         return column == any_(literal(values, ARRAY(Integer)))
     return column.in_(values)
+
+
+def among_texts(
+    session: Session,
+    column: ColumnElement[str | None] | InstrumentedAttribute[str | None],
+    values: Iterable[str],
+) -> ColumnElement[bool]:
+    """`among` for a text column (emails, phones, domains): one short statement on PostgreSQL,
+    where a batch's ``IN`` of thousands of placeholders is parsed again by psycopg each time."""
+    listed = list(values)
+    if is_postgres(session):
+        return column == any_(literal(listed, ARRAY(String)))
+    return column.in_(listed)
 
 
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -30,10 +30,11 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from nurture.engine.scoring import compute_scores, mql_due, next_decay
-from nurture.engine.state import WAITING, DeliveryKey, Event, utc
+from nurture.engine.scoring import CompiledScoring, next_decay
+from nurture.engine.state import WAITING, DeliveryKey, Event, LeadView, Scores, utc
 from nurture.models import Delivery, Enrollment, Lead, LeadMerge, LifecycleTransition, Tag
 from nurture.models import Event as EventRow
+from nurture.runtime.database import among, among_texts
 from nurture.store.scoring import SUPPRESSING, Rules, record_event
 from nurture.store.views import EVENT_COLUMNS, engine_event, view_of
 from nurture.store.wake import wake_waiting
@@ -66,6 +67,8 @@ class _Lead:
     returned_at: datetime | None
     columns: dict[str, Any]
     scores: dict[str, Any] = field(default_factory=dict)
+    fit: tuple[Any, float] | None = None
+    """The fit score last computed and what it was computed from (the columns, the moment)."""
     slow: bool = False
     """True when the MQL rule held after one of the batch's events: then all of the lead's
     events in the batch take the row-by-row path, in order."""
@@ -79,6 +82,8 @@ class EventBatcher:
         self.now = utc(now)
         self.rules = Rules.active(session)
         self.model = dict(self.rules.scoring) if self.rules.scoring else None
+        self.compiled = CompiledScoring(self.model) if self.model else None
+        """The model's conditions compiled once (`compute_scores` reads the JSON per call)."""
         self.recorded = 0
         self.woken: list[int] = []
         self._woken: set[int] = set()
@@ -141,20 +146,23 @@ class EventBatcher:
 
     def _load(self, lead_ids: list[int]) -> dict[int, _Lead]:
         rows = {
-            r.id: r for r in self.session.execute(select(LEADS).where(LEADS.c.id.in_(lead_ids)))
+            r.id: r
+            for r in self.session.execute(
+                select(LEADS).where(among(self.session, LEADS.c.id, lead_ids))
+            )
         }
         tags: dict[int, list[str]] = defaultdict(list)
         events: dict[int, list[tuple[datetime, int, Event]]] = defaultdict(list)
         returned: dict[int, datetime] = {}
         if self.model is not None:  # without a scoring model every score is zero
             for lead_id, tag in self.session.execute(
-                select(Tag.lead_id, Tag.tag).where(Tag.lead_id.in_(lead_ids))
+                select(Tag.lead_id, Tag.tag).where(among(self.session, Tag.lead_id, lead_ids))
             ):
                 tags[lead_id].append(tag)
             query = (
                 select(EventRow.lead_id, EventRow.id, *EVENT_COLUMNS)
                 .outerjoin(Delivery, Delivery.id == EventRow.delivery_id)
-                .where(EventRow.lead_id.in_(lead_ids))
+                .where(among(self.session, EventRow.lead_id, lead_ids))
                 .order_by(EventRow.occurred_at, EventRow.id)
             )
             for r in self.session.execute(query):
@@ -162,7 +170,7 @@ class EventBatcher:
             transitions = (
                 select(LifecycleTransition.lead_id, func.max(LifecycleTransition.at))
                 .where(
-                    LifecycleTransition.lead_id.in_(lead_ids),
+                    among(self.session, LifecycleTransition.lead_id, lead_ids),
                     LifecycleTransition.to_stage == "returned",
                 )
                 .group_by(LifecycleTransition.lead_id)
@@ -200,16 +208,30 @@ class EventBatcher:
         after = state.returned_at
         events = [e for t, _, e in state.events if t <= now and (after is None or t > after)]
         view = view_of(_Row(state.row, columns), state.tags)
-        scores = compute_scores(self.model, view, events, now)
+        scores, due = self._scored(state, view, events, now)
         state.scores = {
             "fit": round(scores.fit),
             "interest": scores.interest,
             "grade": scores.grade,
             "rescore_at": next_decay(self.model, events, now),
         }
-        rule = (self.model or {}).get("mql")
-        if mql_due(replace(view, scores=scores), scores, rule, events=events, now=now):
-            state.slow = True
+        state.slow = state.slow or due
+
+    def _scored(
+        self, state: _Lead, view: LeadView, events: list[Event], now: datetime
+    ) -> tuple[Scores, bool]:
+        """The lead's scores after the event and whether the MQL rule holds, as
+        `compute_scores` and `mql_due` give them, with the model compiled once."""
+        compiled = self.compiled
+        if compiled is None:  # without a scoring model every score is zero, no MQL rule
+            return Scores(), False
+        # fit reads only the profile and the moment: the same for the lead's next event
+        # unless that event changed a column (activity, suppression) or the moment
+        fit_key = (*state.columns.values(), now)
+        if state.fit is None or state.fit[0] != fit_key:
+            state.fit = (fit_key, compiled.fit(view, now))
+        scores = compiled.scores(view, events, now, fit=state.fit[1])
+        return scores, compiled.mql_due(replace(view, scores=scores), scores, events, now)
 
     def _insert(
         self,
@@ -259,7 +281,7 @@ class EventBatcher:
             select(
                 Enrollment.id, Enrollment.lead_id, Enrollment.waiting_for, Enrollment.next_run_at
             )
-            .where(Enrollment.lead_id.in_(lead_ids), Enrollment.state == WAITING)
+            .where(among(self.session, Enrollment.lead_id, lead_ids), Enrollment.state == WAITING)
             .order_by(Enrollment.id)
         ).all()
         order = {lead: n for n, lead in enumerate(lead_ids)}
@@ -321,7 +343,13 @@ def _leads_named(session: Session, refs: Sequence[dict[str, Any]]) -> dict[tuple
             wanted[key].add(value)
     columns = {"id": Lead.id, "email": Lead.email, "phone": Lead.phone}
     columns["messaging_id"] = Lead.messaging_id
-    clauses = [columns[k].in_(sorted(v)) for k, v in wanted.items() if v]
+    clauses = [
+        among(session, Lead.id, sorted(v))
+        if k == "id"
+        else among_texts(session, cast(Any, columns[k]), sorted(v))
+        for k, v in wanted.items()
+        if v
+    ]
     found: dict[tuple[str, Any], int] = {}
     if not clauses:
         return found
@@ -334,7 +362,7 @@ def _leads_named(session: Session, refs: Sequence[dict[str, Any]]) -> dict[tuple
     missing = sorted(i for i in wanted.get("id", ()) if ("id", i) not in found)
     if missing:
         merges = select(LeadMerge.merged_id, LeadMerge.into_id).where(
-            LeadMerge.merged_id.in_(missing)
+            among(session, LeadMerge.merged_id, missing)
         )
         for merged_id, into_id in session.execute(merges):
             found[("id", merged_id)] = into_id
@@ -347,7 +375,7 @@ def _deliveries(session: Session, ids: list[int]) -> dict[int, tuple[int, Delive
         return {}
     query = select(
         Delivery.id, Delivery.lead_id, Delivery.enrollment_id, Delivery.step_id, Delivery.iteration
-    ).where(Delivery.id.in_(ids))
+    ).where(among(session, Delivery.id, ids))
     return {
         r.id: (
             r.lead_id,

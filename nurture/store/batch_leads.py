@@ -7,8 +7,11 @@ thousand) and splits it, in file order:
 
 - **new**: none of the lead's email, phone or messaging id is stored yet or
   was seen earlier in the import's batch, and its account (if any) hands it to
-  nobody. These are inserted with one multi-row ``INSERT ... RETURNING``
-  (PostgreSQL and SQLite alike), their tags and owner assignments likewise;
+  nobody. These are inserted with one statement (SQLite: a multi-row
+  ``INSERT ... RETURNING``; PostgreSQL: ids taken from the sequence first, then
+  an executemany that psycopg pipelines, since it would re-parse a huge
+  multi-row statement in Python every batch), their tags and owner
+  assignments likewise;
   their scores are computed in memory (a new lead has no events yet), as
   `store_lead` would compute them, and the rare one the MQL rule takes at once
   goes through `recheck_mql` (transition, routing, notice).
@@ -32,10 +35,11 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
-from nurture.engine.scoring import compute_scores, mql_due, next_decay
-from nurture.engine.state import utc
+from nurture.engine.scoring import CompiledScoring, next_decay
+from nurture.engine.state import Scores, utc
 from nurture.handoff.accounts import HANDED, find_accounts
 from nurture.models import Account, Assignment, Lead, Tag
+from nurture.runtime.database import allocate_ids, among_texts, is_postgres
 from nurture.store.cleaning import IDENTITY, CleanLead
 from nurture.store.consents import record_imported
 from nurture.store.leads import store_lead
@@ -123,6 +127,9 @@ class LeadBatcher:
         self.session = session
         self.now = utc(now)
         self.rules = Rules.active(session)
+        self.model = dict(self.rules.scoring) if self.rules.scoring else None
+        self.compiled = CompiledScoring(self.model) if self.model else None
+        """The model's conditions compiled once (`compute_scores` reads the JSON per lead)."""
         self.tally = LeadTally(ids=[] if keep_ids else None, kinds={} if keep_ids else None)
 
     def store(self, batch: Sequence[tuple[int, CleanLead]]) -> None:
@@ -171,8 +178,17 @@ class LeadBatcher:
         drafts = [self._row(clean, account) for clean, account in pending]
         rows = [row for row, _ in drafts]
         connection = self.session.connection()
-        returning = insert(LEADS).returning(LEADS.c.id, sort_by_parameter_order=True)
-        ids = list(connection.execute(returning, rows).scalars())
+        if is_postgres(self.session):
+            # ids from the sequence first, then a plain executemany: psycopg sends it in
+            # pipeline mode with one short statement, where ``INSERT ... RETURNING`` of a
+            # batch is one huge statement that psycopg re-parses in Python every time.
+            ids = allocate_ids(self.session, LEADS, len(rows))
+            for row, lead_id in zip(rows, ids, strict=True):
+                row["id"] = lead_id
+            connection.execute(insert(LEADS), rows)
+        else:
+            returning = insert(LEADS).returning(LEADS.c.id, sort_by_parameter_order=True)
+            ids = list(connection.execute(returning, rows).scalars())
         tags = [
             {"lead_id": i, "tag": t, "tagged_at": self.now, "triggers_checked_at": None}
             for i, (clean, _) in zip(ids, pending, strict=True)
@@ -211,13 +227,14 @@ class LeadBatcher:
         if account is not None:
             row["account_id"] = account.id
             row["attributes"] = {**row["attributes"], **_account_fields(account)}
-        model = dict(self.rules.scoring) if self.rules.scoring else None
         view = view_of(_Draft({"id": None, **row}), clean.tags)
-        scores = compute_scores(model, view, [], self.now)
+        compiled = self.compiled
+        scores = Scores() if compiled is None else compiled.scores(view, [], self.now)
         row.update(fit=round(scores.fit), interest=scores.interest, grade=scores.grade)
-        row["rescore_at"] = next_decay(model, [], self.now)
-        rule = (model or {}).get("mql")
-        due = mql_due(replace(view, scores=scores), scores, rule, events=[], now=self.now)
+        row["rescore_at"] = next_decay(self.model, [], self.now)
+        due = compiled is not None and compiled.mql_due(
+            replace(view, scores=scores), scores, [], self.now
+        )
         return row, due
 
 
@@ -235,7 +252,7 @@ def _stored_identities(session: Session, leads: Iterable[CleanLead]) -> set[tupl
         for key, value in clean.identity().items():
             wanted[key].add(value)
     columns = {"email": Lead.email, "phone": Lead.phone, "messaging_id": Lead.messaging_id}
-    clauses = [columns[k].in_(sorted(v)) for k, v in wanted.items() if v]
+    clauses = [among_texts(session, columns[k], sorted(v)) for k, v in wanted.items() if v]
     if not clauses:
         return set()
     rows = session.execute(select(Lead.email, Lead.phone, Lead.messaging_id).where(or_(*clauses)))

@@ -45,6 +45,7 @@ scoring "B2B"
   fit:
     +20 when lead.industry in ["saas", "finance"]
     +15 when lead.title matches "(?i)\\b(ceo|vp)\\b"
+    +10 when lead.last_activity_at
   interest:
     +1 per open
     +5 per click
@@ -84,7 +85,9 @@ cy@northwind.io,opened,,
 eve@contoso.cn,unsubscribed,,
 eve@contoso.cn,opened,,
 """
-"""cy@ becomes an MQL at its third webinar (line 6), inside a batch, then opens."""
+"""cy@ becomes an MQL at its third webinar (line 6), inside a batch, then opens; eve@'s fit
+gains its activity points at its second event in a batch, not its first (fit is reused
+between a lead's events only while the columns it reads stay the same)."""
 
 
 def _prepared(url: str) -> Engine:
