@@ -156,12 +156,12 @@ class MemoryTokens:
             current = self._current
             if current is not None and current.value != rejected and current.fresh(self._clock()):
                 return current.value  # fetched by another send while this one waited
-            force = rejected is not None
-            fetched = await asyncio.to_thread(
-                self.endpoint.fetch, self._client, force=force, now=self._clock
-            )
-            self._current = fetched
-            return fetched.value
+            self._current = await asyncio.to_thread(self._obtain, rejected)
+            return self._current.value
+
+    def _obtain(self, rejected: str | None) -> AccessToken:
+        """A new token (in a thread); a cache shared beyond this process overrides it."""
+        return self.endpoint.fetch(self._client, force=rejected is not None, now=self._clock)
 
     def close(self) -> None:
         self._client.close()

@@ -15,7 +15,6 @@ it is bounded by the endpoint's timeout.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,12 +26,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
-from channels import AccessToken, TokenEndpoint
+from channels import AccessToken, MemoryTokens, TokenEndpoint
 from nurture.models import WechatToken
 
 
-class SharedTokens:
-    """`channels.AccessTokens` kept in the database's ``wechat_tokens`` table."""
+class SharedTokens(MemoryTokens):
+    """`channels.AccessTokens` kept in the database's ``wechat_tokens`` table: the
+    in-memory front of `MemoryTokens`, getting a new token through the app's row."""
 
     def __init__(
         self,
@@ -43,38 +43,20 @@ class SharedTokens:
         clock: Callable[[], float] = time.time,
         owned: Engine | None = None,
     ) -> None:
+        super().__init__(endpoint, client=client, clock=clock)
         self.sessions = sessions
-        self.endpoint = endpoint
         self.fetched = 0
         """Tokens this instance fetched from WeChat (for tests and logs)."""
-        self._client = client or httpx.Client(follow_redirects=False)
-        self._clock = clock
         self._owned = owned
         """The engine made for this cache alone, disposed when it closes."""
-        self._current: AccessToken | None = None
-        self._lock = asyncio.Lock()
-
-    async def token(self) -> str:
-        current = self._current
-        if current is not None and current.fresh(self._clock()):
-            return current.value
-        return await self._shared(None)
-
-    async def refresh(self, rejected: str) -> str:
-        return await self._shared(rejected)
 
     def close(self) -> None:
-        self._client.close()
+        super().close()
         if self._owned is not None:
             self._owned.dispose()
 
-    async def _shared(self, rejected: str | None) -> str:
-        async with self._lock:  # one caller of this process at the database at a time
-            current = self._current
-            if current is not None and current.value != rejected and current.fresh(self._clock()):
-                return current.value
-            self._current = await asyncio.to_thread(self._locked, rejected)
-            return self._current.value
+    def _obtain(self, rejected: str | None) -> AccessToken:
+        return self._locked(rejected)
 
     def _locked(self, rejected: str | None) -> AccessToken:
         """The stored token if usable, else a new one stored; the app's row held throughout."""
