@@ -36,7 +36,8 @@ RSA-2048 or an Ed25519 key, so the signature's CPU per touch shows beside
 the unsigned row; a last line times signing alone in this process.
 
 Needs PostgreSQL (``NURTURE_TEST_PG_URL``, default the local ``test``
-database) and Redis on 127.0.0.1:6379 (database 8 is flushed).
+database) and ``redis-server`` on the PATH: the bench starts a Redis of its own on a
+free port (as the tests do), so two runs, or a run beside the tests, never share a queue.
 """
 
 from __future__ import annotations
@@ -85,12 +86,12 @@ from nurture.runtime.deploying import deploy_sources
 from nurture.runtime.loading import Graphs, columns_of
 from nurture.runtime.scheduler import Scheduler
 from nurture.tokens import TokenSigner
+from tests.runtime.services import RedisServer
 
 REPO = Path(__file__).parents[1]
 PG_URL = (
     os.environ.get("NURTURE_TEST_PG_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = "redis://127.0.0.1:6379/8"
 SERVICES = ("postgres", "redis-server")
 """Server processes (by command name) whose CPU the end-to-end rows count as theirs."""
 NURTURE = str(Path(sys.executable).with_name("nurture"))
@@ -226,7 +227,7 @@ def start_workers(
     env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
     env.update(
         NURTURE_DATABASE_URL=url,
-        NURTURE_BROKER_URL=REDIS_URL,
+        NURTURE_BROKER_URL=args.redis_url,
         NURTURE_SMTP_URL=f"smtp://{sink.host}:{sink.port}?from={FROM}",
         NURTURE_SECRET_KEY=SECRET,
         NURTURE_BASE_URL=BASE_URL,
@@ -273,10 +274,10 @@ def signing_ms(data: bytes, algorithm: str, count: int = 200) -> float:
 def end_to_end(
     sink: Sink, processes: int, args: argparse.Namespace, folder: Path, dkim: str = ""
 ) -> Row:
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(args.redis_url).flushdb()
     with schema() as url:
         settings = Settings(
-            database_url=url, broker_url=REDIS_URL, batch_size=args.batch, secret_key=SECRET
+            database_url=url, broker_url=args.redis_url, batch_size=args.batch, secret_key=SECRET
         )
         engine = runtime_engine(url, pool_size=4)
         sessions = sessions_for(engine)
@@ -286,7 +287,7 @@ def end_to_end(
         workers = start_workers(
             url, sink, processes, args, log, dkim_setting(dkim, folder) if dkim else ""
         )
-        broker = RedisBroker(url=REDIS_URL)  # type: ignore[no-untyped-call]
+        broker = RedisBroker(url=args.redis_url)  # type: ignore[no-untyped-call]
         queue = Queue(broker)
         scheduler = Scheduler(sessions, SystemClock(), settings, queue, backlog=queue.backlog)
         stop = threading.Event()
@@ -392,16 +393,22 @@ def main() -> None:
     )
     args = parser.parse_args()
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp, running_sink() as sink:
-        asyncio.run(raw(sink, 50, 1))  # warm up the sink
-        [campaign_file] = write_campaign(Path(tmp) / "raw")
-        data = worker_message(campaign_file)
-        raw_before = raw_row(sink, args.touches, args.connections, data)
-        for processes in args.workers:
-            rows.append(end_to_end(sink, processes, args, Path(tmp)))
-        for algorithm in args.dkim:
-            rows.append(end_to_end(sink, args.workers[0], args, Path(tmp), algorithm))
-        raw_after = raw_row(sink, args.touches, args.connections, data)
+    queue_server = RedisServer()
+    queue_server.start()
+    args.redis_url = queue_server.url()
+    try:
+        with tempfile.TemporaryDirectory() as tmp, running_sink() as sink:
+            asyncio.run(raw(sink, 50, 1))  # warm up the sink
+            [campaign_file] = write_campaign(Path(tmp) / "raw")
+            data = worker_message(campaign_file)
+            raw_before = raw_row(sink, args.touches, args.connections, data)
+            for processes in args.workers:
+                rows.append(end_to_end(sink, processes, args, Path(tmp)))
+            for algorithm in args.dkim:
+                rows.append(end_to_end(sink, args.workers[0], args, Path(tmp), algorithm))
+            raw_after = raw_row(sink, args.touches, args.connections, data)
+    finally:
+        queue_server.stop()
     best_raw = max(raw_before, raw_after, key=lambda r: r.rate)
     table = Table(
         title=f"End to end (PostgreSQL, Redis) vs raw SMTP, {args.touches} touches, "
