@@ -4,8 +4,10 @@ Synthetic leads are drawn from `random.Random(seed)`, so a seed always gives
 the same people: personas the campaigns test (plus one they do not, so `else`
 branches run too), industries, company sizes, titles that match the persona,
 regions in North America, Europe and China (with their time zones), company
-and freemail domains, and values for every other field the campaigns or the
-scoring file compare, taken from the values they compare with.
+and freemail domains, a few existing customers (their account owned by one of
+the routing's members, so `assign to owner` has someone to find), and values
+for every other field the campaigns or the scoring file compare, taken from
+the values they compare with.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import csv
 import io
 import math
 import random
+import zlib
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from typing import Any
 from dsl.graph import CompiledProgram, Json
 from dsl.vocabulary import LEAD_FIELDS, STAGES, stored_field
 from nurture.csv_words import csv_words, separator_words
+from nurture.handoff.route import members
 from nurture.simulate.graphs import field_literals
 
 
@@ -254,6 +258,8 @@ class _Maker:
         self.industry_weights = [*INDUSTRY_WEIGHTS, *[5] * (len(self.industries) - len(INDUSTRIES))]
         self.region_weights = [r[4] for r in REGIONS]
         self.others = {k: v for k, v in literals.items() if k not in LEAD_FIELDS and v}
+        self.owners = sorted(members(program.routing))
+        """Who owns a customer's account: the routing's members, so `assign to owner` finds one."""
 
     def lead(self, lead_id: str) -> Profile:
         rng = self.rng
@@ -283,6 +289,9 @@ class _Maker:
             tags.add(f"region:{CN_AREAS[region]}")
         if fields["is_customer"]:
             tags.add("customer")
+            if self.owners:  # not drawn from `rng`: every other field stays as the seed gives it
+                owner = self.owners[zlib.crc32(lead_id.encode()) % len(self.owners)]
+                fields[stored_field("account.owner")] = owner
         return Profile(lead_id, fields, frozenset(tags))
 
     def _person(self, country: str) -> tuple[dict[str, str], str, str]:

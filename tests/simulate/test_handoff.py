@@ -138,3 +138,26 @@ def test_the_command_prints_the_handoff_and_its_trace(tmp_path: Path) -> None:
     assert any("escalated to boss@acme.example" in line for line in data["trace"])
     code, _, err = cli(*args, "--accept-after", "soon")
     assert code == 2 and "--accept-after 'soon': not a duration" in err
+
+
+def test_synthetic_customers_have_an_account_owner_that_assign_to_owner_finds() -> None:
+    # Given a routing whose first rule sends customers to their owner
+    routing = ROUTING.format(tom="").replace(
+        "routing\n", "routing\n  assign to owner when lead.is_customer\n"
+    )
+    prog = program(CAMPAIGN, routing=routing)
+    leads = list(synthetic_leads(400, 3, prog))
+    customers = [lead for lead in leads if lead.fields["is_customer"]]
+    assert customers, "the seed gives no customer among 400 leads"
+
+    # Then each synthetic customer's account has an owner from the routing's members
+    everyone = {"amy@acme.example", "tom@acme.example", "vip@acme.example", "boss@acme.example"}
+    assert {lead.fields["account_owner"] for lead in customers} <= everyone
+    assert all("account_owner" not in lead.fields for lead in leads if lead not in customers)
+
+    # And a dry run hands each customer's MQL to that owner, by the owner rule
+    trace = [""]
+    report = Simulation(prog, Settings(leads=400, days=3, seed=3), iter(leads), None, trace.append)
+    handoff = report.run()["handoff"]
+    owned = [line for line in trace if "rule 1 (lead.is_customer) → its owner " in line]
+    assert len(owned) == len(customers) and handoff["assigned"] == 400
