@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,6 +131,27 @@ class Cluster:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
             proc.kill()  # what did not stop in time, and any straggler in the group
+
+    def wait(self, ready: Callable[[], object], seconds: float, what: str) -> None:
+        """Wait until `ready()` is true; fail naming `what`, with the logs, after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not ready():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}\n{self.logs()}"
+            time.sleep(0.1)
+
+    def settle(
+        self, sessions: sessionmaker[Session], touches: int, started: float, within: float
+    ) -> Tally:
+        """Wait until every touch is sent or unknown; restart workers that exited meanwhile."""
+        while True:
+            now = tally(sessions, touches)
+            if now.settled:
+                return now
+            for worker in self.workers:
+                if not worker.alive:
+                    worker.start(self.env)
+            assert time.monotonic() - started < within, f"{now}\n{self.logs()}"
+            time.sleep(0.5)
 
     def logs(self) -> str:
         parts = []

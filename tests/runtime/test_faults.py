@@ -78,7 +78,7 @@ def cluster(
     cluster = Cluster(env, logs)
     try:
         cluster.start(workers=WORKERS, threads=THREADS)
-        _wait(lambda: all(w.ready for w in cluster.workers), 60, "workers to start", cluster)
+        cluster.wait(lambda: all(w.ready for w in cluster.workers), 60, "workers to start")
         seed_due(pg_sessions, touches, datetime.now(UTC))
         yield cluster
     finally:
@@ -98,7 +98,7 @@ def test_killing_workers_repeatedly_loses_and_doubles_nothing(
         if ready:
             cluster.kill_and_restart(rng.choice(ready))
         assert time.monotonic() - started < SETTLE_WITHIN, cluster.logs()
-    final = _settle(cluster, pg_sessions, started, touches)
+    final = cluster.settle(pg_sessions, touches, started, SETTLE_WITHIN)
 
     # Then every touch was delivered exactly once or is unknown
     assert cluster.kills >= 5, "the run ended before enough kills"
@@ -120,7 +120,7 @@ def test_a_broker_restart_mid_run_loses_and_doubles_nothing(
     try:
         # Given touches are going out
         enough = touches // 10
-        _wait(lambda: tally(pg_sessions, touches).sent >= enough, 60, f"{enough} sends", cluster)
+        cluster.wait(lambda: tally(pg_sessions, touches).sent >= enough, 60, f"{enough} sends")
 
         # When the broker goes away (Redis with every queued message; RabbitMQ killed, keeping
         # what it had written to disk), and comes back
@@ -133,7 +133,7 @@ def test_a_broker_restart_mid_run_loses_and_doubles_nothing(
         time.sleep(2)
     finally:
         server.start()
-    final = _settle(cluster, pg_sessions, started, touches)
+    final = cluster.settle(pg_sessions, touches, started, SETTLE_WITHIN)
 
     # Then nothing was lost (the scheduler enqueued the work again) and nothing doubled
     _exactly_once(pg_sessions, slow_smtp, final, touches)
@@ -146,7 +146,7 @@ def test_sigterm_to_a_workers_process_group_stops_it_gracefully(
     # Given touches are going out
     started = time.monotonic()
     enough = touches // 10
-    _wait(lambda: tally(pg_sessions, touches).sent >= enough, 60, f"{enough} sends", cluster)
+    cluster.wait(lambda: tally(pg_sessions, touches).sent >= enough, 60, f"{enough} sends")
     assert not tally(pg_sessions, touches).settled, "the run ended before the stop"
 
     # When one worker's process group gets SIGTERM (systemd's default), mid-batch, and a
@@ -162,7 +162,7 @@ def test_sigterm_to_a_workers_process_group_stops_it_gracefully(
     took = time.monotonic() - stopping
     log = worker.log.read_text(errors="replace").rpartition("=== start")[2]
     worker.start(cluster.env)
-    final = _settle(cluster, pg_sessions, started, touches)
+    final = cluster.settle(pg_sessions, touches, started, SETTLE_WITHIN)
 
     # Then it stopped within the bound, exit code 0, and what it had in flight went out
     # once: nothing unknown, lost or doubled
@@ -170,21 +170,6 @@ def test_sigterm_to_a_workers_process_group_stops_it_gracefully(
     assert took < SHUTDOWN + 2, f"stopping took {took:.1f} s"
     _exactly_once(pg_sessions, slow_smtp, final, touches)
     assert final.unknown == 0, f"{final.unknown} unknown after a graceful stop"
-
-
-def _settle(
-    cluster: Cluster, sessions: sessionmaker[Session], started: float, touches: int
-) -> Tally:
-    """Wait until every touch is sent or unknown; restart workers that exited meanwhile."""
-    while True:
-        now = tally(sessions, touches)
-        if now.settled:
-            return now
-        for worker in cluster.workers:
-            if not worker.alive:
-                worker.start(cluster.env)
-        assert time.monotonic() - started < SETTLE_WITHIN, f"{now}\n{cluster.logs()}"
-        time.sleep(0.5)
 
 
 def _exactly_once(
@@ -200,10 +185,3 @@ def _exactly_once(
     assert len(rows) == touches == final.sent + final.unknown  # one row per touch, none lost
     assert sent <= received.keys(), "a touch recorded as sent never reached the server"
     assert received.keys() <= sent | unknown, "the server got a touch nobody recorded"
-
-
-def _wait(ready: object, seconds: float, what: str, cluster: Cluster) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{cluster.logs()}"
-        time.sleep(0.1)

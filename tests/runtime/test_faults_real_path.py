@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nurture.models import Delivery
 from nurture.runtime.deploying import campaign_files, deploy_sources
 from tests.runtime.campaign import ONE_TOUCH, write_campaign
-from tests.runtime.cluster import NURTURE, REPO, Cluster, Tally, environment, tally
+from tests.runtime.cluster import NURTURE, REPO, Cluster, environment, tally
 from tests.runtime.services import SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_imported_leads_are_each_sent_once_through_kills_stops_and_late_replies(
         # When a scheduler and two workers run them, and workers are killed (SIGKILL) and
         # stopped (SIGTERM to the process group) in turn every 1-2 s, and restarted
         cluster.start(workers=WORKERS, threads=THREADS)
-        _wait(lambda: all(w.ready for w in cluster.workers), 60, "workers to start", cluster)
+        cluster.wait(lambda: all(w.ready for w in cluster.workers), 60, "workers to start")
         started = time.monotonic()
         rng = random.Random(11)
         while kills + terms < EVENTS and not tally(pg_sessions, touches).settled:
@@ -131,7 +131,7 @@ def test_imported_leads_are_each_sent_once_through_kills_stops_and_late_replies(
                 worker.terminate(within=30)
                 worker.start(env)
                 terms += 1
-        final = _settle(cluster, pg_sessions, started, touches)
+        final = cluster.settle(pg_sessions, touches, started, SETTLE_WITHIN)
     finally:
         cluster.stop()
 
@@ -169,25 +169,3 @@ def _figures(
         kills=kills,
         terms=terms,
     )
-
-
-def _settle(
-    cluster: Cluster, sessions: sessionmaker[Session], started: float, touches: int
-) -> Tally:
-    """Wait until every touch is sent or unknown; restart workers that exited meanwhile."""
-    while True:
-        now = tally(sessions, touches)
-        if now.settled:
-            return now
-        for worker in cluster.workers:
-            if not worker.alive:
-                worker.start(cluster.env)
-        assert time.monotonic() - started < SETTLE_WITHIN, f"{now}\n{cluster.logs()}"
-        time.sleep(0.5)
-
-
-def _wait(ready: object, seconds: float, what: str, cluster: Cluster) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{cluster.logs()}"
-        time.sleep(0.1)
