@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -95,30 +96,40 @@ SECRET = "bounces-test-secret-0123456789abcdef"
 BOUNCE_DOMAIN = "bounces.acme.test"
 
 
-class Listener(Controller):
-    """`BounceHandler` under a real aiosmtpd server on 127.0.0.1, an ephemeral port."""
+class LocalSmtp(Controller):
+    """A real aiosmtpd server on 127.0.0.1, an ephemeral port (`port` once started)."""
 
-    def __init__(self, handler: BounceHandler) -> None:
-        self.handler = handler
-        super().__init__(handler, hostname="127.0.0.1", port=0, server_hostname=BOUNCE_DOMAIN)
+    def __init__(self, handler: object, **kwargs: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=0, **kwargs)
 
     def _trigger_server(self) -> None:
         assert self.server is not None
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
 
+
+class Listener(LocalSmtp):
+    """`BounceHandler` under a real aiosmtpd server."""
+
+    def __init__(self, handler: BounceHandler) -> None:
+        self.handler = handler
+        super().__init__(handler, server_hostname=BOUNCE_DOMAIN)
+
     def send(self, data: bytes, to: str, sender: str = "") -> str:
-        """Send `data` to `to` over SMTP (null sender, as DSNs come); the server's reply.
+        """Send `data` to `to` at this listener; see `smtp_send`."""
+        return smtp_send(self.port, data, to, sender)
 
-        A refusal raises aiosmtplib's error, whose text is the server's.
-        """
 
-        async def go() -> str:
-            async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.port) as client:
-                _, reply = await client.sendmail(sender, [to], data)
-                return reply
+def smtp_send(port: int, data: bytes, to: str, sender: str = "") -> str:
+    """Send `data` to `to` over SMTP at 127.0.0.1:`port` (null sender, as DSNs come); the
+    server's reply. A refusal raises aiosmtplib's error, whose text is the server's."""
 
-        return asyncio.run(go())
+    async def go() -> str:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as client:
+            _, reply = await client.sendmail(sender, [to], data)
+            return reply
+
+    return asyncio.run(go())
 
 
 @pytest.fixture
