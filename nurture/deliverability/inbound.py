@@ -16,7 +16,8 @@ What is answered, and why:
   nothing counted. Refusing it would only bounce it back to someone's inbox.
 - A report about no delivery we know (a valid signature on a deleted
   delivery, an ARF report whose Message-ID is not ours): 550 naming it.
-- A report recorded, or recorded before (a replay): 250.
+- A report recorded, or recorded before (a replay): 250. The database
+  unreachable: 451, so the reporting server queues the report and tries again.
 
 The database is synchronous; each message is recorded in a worker thread.
 """
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.deliverability.feedback import BouncePolicy, Feedback, FeedbackError, record
@@ -96,6 +98,9 @@ class BounceHandler:
         except FeedbackError as e:
             log.warning("refused a %s report: %s", report.source, e)
             return _reply("550 5.1.1", str(e))
+        except SQLAlchemyError as e:  # the sender keeps the report and tries again later
+            log.error("could not record a %s report (%s): %s", report.source, report.key, e)
+            return _reply("451 4.3.0", "cannot record reports now; try again later")
         return outcome
 
     def store(self, report: Report, recipients: list[str]) -> str:

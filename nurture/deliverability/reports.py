@@ -87,7 +87,9 @@ def read_report(data: bytes) -> Report:
 
 
 def _dsn(message: EmailMessage, key: str) -> Report:
-    part = _part(message, "message/delivery-status")
+    part = _part(message, "message/delivery-status") or _part(
+        message, "message/global-delivery-status"
+    )
     if part is None:
         raise MalformedReport("a delivery-status report with no message/delivery-status part")
     blocks = _blocks(part)

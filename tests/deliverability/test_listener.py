@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from nurture import db
+from nurture.deliverability.inbound import BounceHandler
 from nurture.deliverability.verp import Verp
 from nurture.models import Event, FeedbackReceipt, Lead
 from nurture.store.suppressions import closed_channels
@@ -164,3 +165,21 @@ def test_a_dsn_to_the_postmaster_maps_by_the_original_message_id(
     )
     assert event_types(engine) == ["bounced_hard"]
     assert set(closed(engine, lead)) == {"email"}
+
+
+def test_a_database_that_cannot_record_answers_try_again_later(
+    sqlite_url: str, verp: Verp, now: list
+) -> None:
+    # Given a listener on a database that has no tables (never upgraded)
+    engine = db.make_engine(sqlite_url)
+    listener = Listener(BounceHandler(db.session_factory(engine), verp, clock=lambda: now[0]))
+    listener.start()
+    to = verp.address(1)
+    try:
+        # When a DSN comes, Then the sender is told to try again (4xx), not that it was wrong
+        with pytest.raises(aiosmtplib.SMTPDataError) as later:
+            listener.send(dsn(to), to)
+    finally:
+        listener.stop()
+        engine.dispose()
+    assert later.value.code == 451 and "try again later" in later.value.message

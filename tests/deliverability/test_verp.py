@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nurture.config import Settings
@@ -42,6 +44,12 @@ def test_no_bounce_domain_means_no_return_paths() -> None:
     assert verp_of(Settings(secret_key="k")) is None
     made = verp_of(Settings(secret_key="a,b", bounce_domain="Bounces.Acme.test"))
     assert made is not None and made.domain == "bounces.acme.test" and made.keys == ("a", "b")
+
+
+def test_the_window_is_read_from_nurture_toml_too(tmp_path: Path) -> None:
+    (tmp_path / "nurture.toml").write_text('soft_bounce_window = "12h"\nsoft_bounces = 2\n')
+    settings = Settings.load({}, cwd=tmp_path)
+    assert (settings.soft_bounce_window, settings.soft_bounces) == (12 * 3600, 2)
 
 
 def test_the_settings_read_a_bounce_domain_and_a_window_in_days() -> None:
