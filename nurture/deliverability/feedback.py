@@ -18,6 +18,11 @@ the engine's ``bounced`` / ``opened`` / ``clicked`` conditions see them):
 - ``complained``: the lead receives nothing, ever (``complained_at``).
 - ``unsubscribed``: closes the delivery's channel for the lead.
 - ``delivered``, ``opened``, ``clicked``: the event of that name.
+
+Any feedback on a delivery whose outcome is ``unknown`` (its job died
+mid-send) proves the message went out: it becomes ``sent``, as if an
+operator had confirmed it (`nurture.runtime.operations.release`), and its
+enrollment moves on without sending it again.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from nurture.engine.state import utc
 from nurture.models import Delivery, FeedbackReceipt, Lead
+from nurture.runtime.operations import release
 from nurture.store.leads import resolve_lead_id
 from nurture.store.scoring import record_event
 from nurture.store.suppressions import address_hash, addresses
@@ -139,6 +145,9 @@ def record(
         data=data,
     )
     ids = wake_waiting(session, lead.id, at)
+    if delivery.status == "unknown":  # the receiving side has it: it was sent after all
+        by = f"{feedback.source} feedback ({feedback.kind})"
+        ids += release(session, [delivery.id], at, by=by, delivered=True)
     if woken is not None:
         woken.extend(i for i in ids if i not in woken)
     return True

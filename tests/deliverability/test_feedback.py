@@ -124,3 +124,19 @@ def test_unknown_delivery_or_kind_is_refused_and_nothing_is_written(session: Ses
         record(session, Feedback(delivery.id, "spam", T, "dsn", "y"))
     assert session.scalar(select(func.count()).select_from(FeedbackReceipt)) == 0
     assert events(session, delivery.lead_id) == []
+
+
+def test_feedback_on_an_unknown_delivery_confirms_it_was_sent(session: Session) -> None:
+    # Given a touch whose job died mid-send: nobody knows whether it went out
+    delivery = make_delivery(session)
+    delivery.status, delivery.sent_at = "unknown", None
+    session.flush()
+
+    # When its DSN comes back
+    woken: list[int] = []
+    record(session, bounce(delivery.id, "<dsn@mx>", True), woken=woken)
+
+    # Then it did go out: sent, saying who said so, and its enrollment moves on
+    assert delivery.status == "sent" and delivery.sent_at == T
+    assert "confirmed delivered by dsn feedback (bounced)" in (delivery.error or "")
+    assert woken == [delivery.enrollment_id]
