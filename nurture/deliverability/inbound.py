@@ -7,7 +7,7 @@ What is answered, and why:
   well formed: 550 naming why (`nurture.deliverability.verp`); nothing is
   recorded. Any other address at the domain (``fbl@``, ``postmaster@``, where
   feedback loops send ARF reports) is accepted, and its report mapped by the
-  original message's Message-ID.
+  quoted original's ``Return-Path`` (a signed VERP address) or its Message-ID.
 - ``DATA`` that says it is a report and cannot be read: 550 5.6.0 with the
   reason, logged. Refusing (rather than accepting and dropping) leaves the
   reporting server holding the report and telling its postmaster, the one
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,11 +136,16 @@ class BounceHandler:
         return f"250 2.0.0 recorded {report.kind} for delivery {', '.join(map(str, targets))}"
 
     def _deliveries(self, session: Session, report: Report, recipients: list[str]) -> list[int]:
-        """The deliveries the report is about: by VERP recipient, else by original Message-ID."""
+        """The deliveries the report is about: by VERP recipient, else by the quoted original's
+        return path (signed, so as good), else by its Message-ID."""
         found: list[int] = []
         for address in recipients:
             if address.rpartition("@")[0].lower().startswith(PREFIX + "+"):
                 found.append(self.verp.delivery_id(address))
+        if not found and report.original_headers is not None:
+            path = str(report.original_headers.get("Return-Path", "") or "")
+            with suppress(VerpError):  # a feedback loop quotes the original with its return path
+                found.append(self.verp.delivery_id(path))
         if not found:
             for message_id in report.original_ids:
                 delivery_id = session.scalar(

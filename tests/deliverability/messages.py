@@ -4,7 +4,7 @@ and RFC 3834 (auto-replies), addressed to a given return path."""
 from __future__ import annotations
 
 ORIGINAL = """\
-From: Acme <news@acme.test>
+{return_path}From: Acme <news@acme.test>
 To: ada@corp.com
 Subject: Hello Ada
 Message-ID: {message_id}
@@ -26,7 +26,7 @@ def dsn(
     diagnostic: str = "smtp; 550 5.1.1 <ada@corp.com>... User unknown",
 ) -> bytes:
     """A delivery status notification (RFC 3464, appendix example) about `message_id`."""
-    original = ORIGINAL.format(message_id=message_id)
+    original = ORIGINAL.format(message_id=message_id, return_path="")
     text = f"""\
 From: Mail Delivery Subsystem <MAILER-DAEMON@mx.corp.com>
 To: {to}
@@ -74,9 +74,11 @@ def arf(
     message_id: str = "<0123@acme.test>",
     report_id: str = "<arf-1@fbl.isp.example>",
     feedback_type: str = "abuse",
+    return_path: str = "",
 ) -> bytes:
     """An abuse report (RFC 5965, section 3 example) about `message_id`."""
-    original = ORIGINAL.format(message_id=message_id)
+    path = f"Return-Path: <{return_path}>\n" if return_path else ""
+    original = ORIGINAL.format(message_id=message_id, return_path=path)
     text = f"""\
 From: <abusedesk@isp.example>
 Date: Mon, 02 Mar 2026 17:40:36 +0000

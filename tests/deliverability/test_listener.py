@@ -183,3 +183,22 @@ def test_a_database_that_cannot_record_answers_try_again_later(
         listener.stop()
         engine.dispose()
     assert later.value.code == 451 and "try again later" in later.value.message
+
+
+def test_an_arf_report_quoting_the_return_path_maps_by_it(
+    listener: Listener, engine: Engine, verp: Verp
+) -> None:
+    # A feedback loop that rewrote the Message-ID still quotes the signed return path
+    delivery, lead, _ = delivery_of(engine)
+    fbl = "fbl@bounces.acme.test"
+    report = arf(fbl, message_id="<rewritten@isp>", return_path=verp.address(delivery))
+    assert f"recorded complained for delivery {delivery}" in listener.send(report, fbl)
+    with db.session_factory(engine)() as session:
+        ada = session.get(Lead, lead)
+        assert ada is not None and ada.complained_at is not None
+    # and a forged one there maps to nothing
+    forged = verp.address(delivery).replace(f"+{delivery}.", f"+{delivery + 1}.")
+    fake = arf(fbl, message_id="<other@isp>", return_path=forged, report_id="<arf-2@isp>")
+    with pytest.raises(aiosmtplib.SMTPDataError, match="names no delivery of ours"):
+        listener.send(fake, fbl)
+    assert receipts(engine) == 1
