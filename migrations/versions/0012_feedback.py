@@ -1,6 +1,6 @@
 """Delivery feedback already recorded, by its source's key.
 
-Revision ID: bounces_1
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "bounces_1"
+revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
