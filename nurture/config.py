@@ -177,6 +177,13 @@ class Settings:
     """Wrong passwords in a row that lock a console user out."""
     console_lockout_seconds: float = 900.0
     """How long a console user stays locked out after them."""
+    bounce_domain: str | None = None
+    """The domain of VERP return paths (``bounce+<delivery>.<signature>@<domain>``): its MX
+    points at ``nurture bounces``; unset: emails go out with the From address as MAIL FROM."""
+    soft_bounces: int = 3
+    """Soft (4.x.x) bounces of one address within `soft_bounce_window` that count as hard."""
+    soft_bounce_window: float = 7 * 86400.0
+    """Seconds (or ``7d``, ``12h``) within which soft bounces are counted together."""
     statement_timeout: float = 60.0
     """Seconds any one PostgreSQL statement nurture sends may run (``statement_timeout`` on
     every connection); past it the server cancels it. 0: no limit. An export's rows are one
@@ -267,6 +274,9 @@ class Settings:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} is not an email address: {value!r}")
         self._check_dkim()
         self._check_numbers()
+        domain = self.bounce_domain
+        if domain is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", domain):
+            raise ConfigError(f"NURTURE_BOUNCE_DOMAIN is not a domain name: {domain!r}")
         self._check_esp()
 
     def _check_dkim(self) -> None:
@@ -340,6 +350,8 @@ class Settings:
             "statement_timeout": (0, 86400),
             "console_lockout_attempts": (1, 1000),
             "console_lockout_seconds": (1, 86400 * 30),
+            "soft_bounces": (1, 1000),
+            "soft_bounce_window": (60, 366 * 86400),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
@@ -428,6 +440,7 @@ _INT_FIELDS = frozenset(
         "max_attempts",
         "render_max_size",
         "console_lockout_attempts",
+        "soft_bounces",
     }
 )
 _FLOAT_FIELDS = frozenset(
@@ -440,8 +453,12 @@ _FLOAT_FIELDS = frozenset(
         "render_seconds",
         "statement_timeout",
         "console_lockout_seconds",
+        "soft_bounce_window",
     }
 )
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_SPAN_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+"""``7d``, ``12h``: a span where a setting counts seconds."""
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 
 
@@ -514,6 +531,9 @@ def _parse(name: str, raw: str, where: str) -> Any:
         except ValueError:
             raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
     if name in _FLOAT_FIELDS:
+        span = _SPAN.fullmatch(text.lower())
+        if span is not None:
+            return float(span.group(1)) * _SPAN_UNITS[span.group(2)]
         try:
             return float(text)
         except ValueError:

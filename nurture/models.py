@@ -675,3 +675,33 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(String(200))
     """Where the answer came from: ``import``, ``api``, or what the record said (a form)."""
     at: Mapped[datetime]
+
+
+FEEDBACK_KINDS: Final = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
+
+
+class FeedbackReceipt(Base):
+    """One piece of delivery feedback already recorded (a DSN, an ARF report, an ESP event),
+    by its source's own key: a replayed webhook or a DSN sent twice finds its row and records
+    nothing again. Soft bounces are counted here per address (see
+    `nurture.deliverability.feedback`)."""
+
+    __tablename__ = "feedback_receipts"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", FEEDBACK_KINDS), name="kind"),
+        UniqueConstraint("source", "key"),
+        Index(None, "address_hash", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    hard: Mapped[bool | None]
+    """For a bounce: permanent (True) or transient (False, counted toward becoming hard)."""
+    address_hash: Mapped[str | None] = mapped_column(String(64))
+    """The bounced address (hashed as suppressions are), for counting soft bounces."""
+    at: Mapped[datetime]

@@ -41,12 +41,15 @@ class EspConfig:
     @classmethod
     def of(cls, settings: Settings) -> EspConfig:
         """The webhooks' settings from the runtime's (checked by `Settings.check`)."""
+        from nurture.deliverability.feedback import BouncePolicy
+
         key = settings.sendgrid_webhook_key
         return cls(
             ses_topics=frozenset(settings.ses_topic_arns),
             sendgrid_key=sendgrid.public_key(key) if key else None,
             postmark_auth=settings.postmark_webhook_auth,
             mailgun_key=settings.mailgun_signing_key,
+            bounce_policy=BouncePolicy.of(settings),
         )
 
 

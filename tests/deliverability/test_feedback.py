@@ -1,0 +1,126 @@
+"""Recording feedback on a migrated database (SQLite and PostgreSQL): what each kind does to
+the lead, per channel, and that a replay records nothing twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nurture.deliverability.feedback import BouncePolicy, Feedback, FeedbackError, record
+from nurture.models import Event, FeedbackReceipt, Lead
+from nurture.store.suppressions import closed_channels
+from nurture.store.views import engine_events
+from tests.deliverability.conftest import make_delivery
+
+T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def events(session: Session, lead_id: int) -> list[tuple[str, int | None]]:
+    rows = session.execute(
+        select(Event.type, Event.delivery_id).where(Event.lead_id == lead_id).order_by(Event.id)
+    )
+    return [(t, d) for t, d in rows]
+
+
+def bounce(delivery_id: int, key: str, hard: bool | None, at: datetime = T) -> Feedback:
+    return Feedback(delivery_id, "bounced", at, "dsn", key, hard=hard, detail="5.1.1")
+
+
+def test_a_hard_bounce_closes_email_for_the_lead_but_not_sms(session: Session) -> None:
+    delivery = make_delivery(session)
+    assert record(session, bounce(delivery.id, "<dsn-1@mx>", True))
+
+    lead = session.get(Lead, delivery.lead_id)
+    assert lead is not None and not lead.suppressed
+    assert closed_channels(session, [lead]) == {
+        lead.id: {"email": f"bounced_hard at {T.isoformat()}"}
+    }
+    assert events(session, lead.id) == [("bounced_hard", delivery.id)]
+    seen = engine_events(session, lead.id, until=T)
+    assert [e.name for e in seen] == ["bounced_hard"]
+
+
+def test_a_replay_records_nothing_twice(session: Session) -> None:
+    delivery = make_delivery(session)
+    first = Feedback(delivery.id, "opened", T, "sendgrid", "evt-1")
+    assert record(session, first)
+    assert not record(session, first)
+    assert not record(session, Feedback(delivery.id, "clicked", T, "sendgrid", "evt-1"))
+    # the same key from another source is another event
+    assert record(session, Feedback(delivery.id, "opened", T, "postmark", "evt-1"))
+    session.commit()
+    assert events(session, delivery.lead_id) == [("opened", delivery.id)] * 2
+    count = session.scalar(select(func.count()).select_from(FeedbackReceipt))
+    assert count == 2
+
+
+def test_soft_bounces_count_and_the_nth_within_the_window_is_hard(session: Session) -> None:
+    delivery = make_delivery(session)
+    policy = BouncePolicy(soft_limit=3, window=timedelta(days=7))
+    lead = session.get(Lead, delivery.lead_id)
+    assert lead is not None
+
+    # a soft bounce long ago falls out of the window
+    record(session, bounce(delivery.id, "old", False, T - timedelta(days=30)), policy)
+    record(session, bounce(delivery.id, "a", False, T), policy)
+    record(session, bounce(delivery.id, "b", False, T + timedelta(days=1)), policy)
+    assert closed_channels(session, [lead]) == {}
+    assert record(session, bounce(delivery.id, "c", False, T + timedelta(days=2)), policy)
+
+    assert [t for t, _ in events(session, lead.id)] == [
+        "bounced_soft",
+        "bounced_soft",
+        "bounced_soft",
+        "bounced_hard",
+    ]
+    assert set(closed_channels(session, [lead])[lead.id]) == {"email"}
+    last = session.scalars(select(Event).order_by(Event.id.desc())).first()
+    assert last is not None and last.data["soft_bounces"] == 3
+
+
+def test_soft_bounces_are_counted_per_address(session: Session) -> None:
+    ada, bo = make_delivery(session), make_delivery(session, "bo@corp.com", phone=None)
+    policy = BouncePolicy(soft_limit=2)
+    record(session, bounce(ada.id, "a", False), policy)
+    record(session, bounce(bo.id, "b", False), policy)
+    assert [t for t, _ in events(session, ada.lead_id)] == ["bounced_soft"]
+    assert [t for t, _ in events(session, bo.lead_id)] == ["bounced_soft"]
+
+
+def test_a_complaint_stops_everything(session: Session) -> None:
+    delivery = make_delivery(session)
+    record(session, Feedback(delivery.id, "complained", T, "arf", "<arf-1@isp>"))
+    lead = session.get(Lead, delivery.lead_id)
+    assert lead is not None and lead.suppressed and lead.complained_at == T
+
+
+def test_an_unsubscribe_closes_the_delivery_channel(session: Session) -> None:
+    delivery = make_delivery(session, channel="sms")
+    record(session, Feedback(delivery.id, "unsubscribed", T, "twilio", "u-1"))
+    lead = session.get(Lead, delivery.lead_id)
+    assert lead is not None and not lead.suppressed
+    assert set(closed_channels(session, [lead])[lead.id]) == {"sms"}
+
+
+def test_delivered_opened_and_clicked_are_the_lead_events(session: Session) -> None:
+    delivery = make_delivery(session)
+    url = "https://corp.example/pricing"
+    record(session, Feedback(delivery.id, "delivered", T, "ses", "d"))
+    record(session, Feedback(delivery.id, "opened", T, "ses", "o"))
+    record(session, Feedback(delivery.id, "clicked", T, "ses", "c", url=url))
+    assert [t for t, _ in events(session, delivery.lead_id)] == ["delivered", "opened", "clicked"]
+    click = session.scalars(select(Event).where(Event.type == "clicked")).one()
+    assert click.link == url and click.data["url"] == url
+
+
+def test_unknown_delivery_or_kind_is_refused_and_nothing_is_written(session: Session) -> None:
+    delivery = make_delivery(session)
+    with pytest.raises(FeedbackError, match="no delivery 999"):
+        record(session, Feedback(999, "bounced", T, "dsn", "x", hard=True))
+    with pytest.raises(FeedbackError, match="unknown feedback kind 'spam'"):
+        record(session, Feedback(delivery.id, "spam", T, "dsn", "y"))
+    assert session.scalar(select(func.count()).select_from(FeedbackReceipt)) == 0
+    assert events(session, delivery.lead_id) == []
