@@ -1,4 +1,4 @@
-"""What the ESP webhook tests share: the tracking service under uvicorn, samples, and AWS.
+"""Fixtures of the ESP webhook tests: the tracking service under uvicorn, samples, and AWS.
 
 The database fixtures are the tracking service's (`tests.tracking.conftest`:
 each database kind, seeded through the models). `Aws` is a stand-in for SNS's
@@ -43,19 +43,20 @@ from nurture.models import Event, FeedbackReceipt
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
 from tests.live import serving
-from tests.tracking.conftest import (  # noqa: F401 - fixtures used by the ESP tests
-    Seed,
-    clock,
-    db_url,
-    engine,
-    pg_schema_url,
-    seed,
-    sessions,
-    signer,
-    sqlite_template,
-)
+from tests.tracking import conftest as tracking
+from tests.tracking.conftest import Seed  # noqa: F401 - for the tests
 
-SAMPLES = Path(__file__).parent.parent / "fixtures" / "esp"
+# The tracking service's database fixtures, each database kind, seeded through the models.
+sqlite_template = tracking.sqlite_template
+pg_schema_url = tracking.pg_schema_url
+db_url = tracking.db_url
+engine = tracking.engine
+sessions = tracking.sessions
+clock = tracking.clock
+signer = tracking.signer
+seed = tracking.seed
+
+SAMPLES = Path(__file__).parents[2] / "fixtures" / "esp"
 TOPIC = "arn:aws:sns:us-west-2:123456789012:MyTopic"
 """The topic of AWS's own sample messages, configured as ours."""
 

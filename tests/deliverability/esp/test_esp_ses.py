@@ -15,24 +15,7 @@ import pytest
 
 from nurture.deliverability.esp import EspConfig
 from nurture.models import Delivery
-from tests.deliverability.esp_support import (  # noqa: F401 - fixtures
-    TOPIC,
-    Aws,
-    Esp,
-    Seed,
-    aws,
-    clock,
-    db_url,
-    engine,
-    esp,
-    fresh_aws,
-    pg_schema_url,
-    sample,
-    seed,
-    sessions,
-    signer,
-    sqlite_template,
-)
+from tests.deliverability.esp.conftest import TOPIC, Aws, Esp, Seed, sample
 
 SNS_HEADERS = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "x"}
 
