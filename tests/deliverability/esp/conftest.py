@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from nurture.deliverability.esp import EspConfig
 from nurture.engine.clock import VirtualClock
-from nurture.models import Event, FeedbackReceipt
+from nurture.models import Delivery, Event, FeedbackReceipt
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
 from tests.live import serving
@@ -82,6 +82,13 @@ class Esp:
     def serve(self, config: EspConfig) -> AbstractContextManager[str]:
         app = create_app(self.sessions, self.signer, api_key=None, clock=self.clock, esp=config)
         return serving(app, "tracking service")
+
+    def message_id(self, delivery_id: int) -> str:
+        """The Message-ID the delivery was sent with."""
+        with self.sessions() as session:
+            delivery = session.get(Delivery, delivery_id)
+            assert delivery is not None
+            return delivery.message_id
 
     def receipts(self) -> list[tuple[str, str, int | None, str, bool | None]]:
         """(source, key, delivery, kind, hard) of each recorded feedback."""

@@ -7,14 +7,12 @@ the test's own HTTPS server serves (SNS's SigningCertURL), on each database.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import httpx
 import pytest
 
 from nurture.deliverability.esp import EspConfig
-from nurture.models import Delivery
 from tests.deliverability.esp.conftest import TOPIC, Aws, Esp, Seed, sample
 
 SNS_HEADERS = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "x"}
@@ -72,7 +70,7 @@ def test_each_documented_event_is_recorded_once_on_its_delivery(
 ) -> None:
     # Given a delivery, and AWS's sample event naming its Message-ID
     touch = seed.touch()
-    message_id = _message_id(esp, touch.delivery_id)
+    message_id = esp.message_id(touch.delivery_id)
     signed = fresh_aws.notification(_ours(sample(name), message_id), "0f5c2a10-sns-1")
 
     # When SNS posts it twice (a retry)
@@ -115,7 +113,7 @@ def test_a_forged_notification_is_refused_and_records_nothing(
 ) -> None:
     # Given a genuine notification about a delivery, then tampered with
     touch = seed.touch()
-    event = _ours(sample("ses_complaint.json"), _message_id(esp, touch.delivery_id))
+    event = _ours(sample("ses_complaint.json"), esp.message_id(touch.delivery_id))
     signed = fresh_aws.notification(event, "forged-1")
     if forgery == "altered message":
         signed["Message"] = signed["Message"].replace("abuse", "fraud")
@@ -139,7 +137,7 @@ def test_another_topic_is_refused_before_any_certificate_is_fetched(
 ) -> None:
     # Given a validly signed message from a topic that is not ours
     touch = seed.touch()
-    event = _ours(sample("ses_bounce.json"), _message_id(esp, touch.delivery_id))
+    event = _ours(sample("ses_bounce.json"), esp.message_id(touch.delivery_id))
     envelope = fresh_aws.notification(event, "other-1")
     envelope["TopicArn"] = "arn:aws:sns:us-west-2:999999999999:NotOurs"
     signed = fresh_aws.sign(envelope)
@@ -160,7 +158,7 @@ def test_a_certificate_url_outside_amazon_is_never_fetched(
     # Given the production host rule (sns.<region>.amazonaws.com) and a message whose
     # certificate URL points at another server (the test's own)
     touch = seed.touch()
-    event = _ours(sample("ses_bounce.json"), _message_id(esp, touch.delivery_id))
+    event = _ours(sample("ses_bounce.json"), esp.message_id(touch.delivery_id))
     signed = fresh_aws.notification(event, "elsewhere-1")
     config = EspConfig(ses_topics=frozenset({TOPIC}), sns_tls=fresh_aws.tls)
 
@@ -210,11 +208,3 @@ def test_bad_bodies_are_400_and_an_unconfigured_webhook_is_503(
     assert off.status_code == 503
     assert "NURTURE_SES_TOPIC_ARNS" in off.json()["errors"][0]["message"]
     assert esp.nothing_recorded()
-
-
-def _message_id(esp: Esp, delivery_id: int) -> str:
-    with esp.sessions() as session:
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
-        assert re.fullmatch(r"<[^<>@]+@[^<>@]+>", delivery.message_id)
-        return delivery.message_id
