@@ -21,6 +21,7 @@ from typing import Any, Final
 from channels import OutboundMessage, Receipt
 from dsl.graph import StepGraph
 from nurture.config import Settings
+from nurture.deliverability.esp import outgoing
 from nurture.engine import Decision, NotifySales, Send
 from nurture.render import RenderContext, RenderedMessage, Renderer, RenderError
 from nurture.runtime.handover import Handoff
@@ -83,6 +84,7 @@ class Messages:
         self.renderer = renderer
         self.settings = settings
         self.domain = settings.sender_domain()
+        self.esp = outgoing.provider(settings.smtp_url)
 
     def row(self, item: Item, touch: Touch, now: datetime) -> dict[str, Any]:
         """The delivery row of `touch`, ``pending``, before anything is sent."""
@@ -163,7 +165,10 @@ class Messages:
             html=rendered.html,
             text=rendered.text,
             body=body,
-            headers={"X-Nurture-Delivery": str(touch.delivery_id)},
+            headers={
+                "X-Nurture-Delivery": str(touch.delivery_id),
+                **outgoing.headers(self.esp, touch.delivery_id),
+            },
             metadata={
                 "lead": str(item.lead.id),
                 "delivery": str(touch.delivery_id),

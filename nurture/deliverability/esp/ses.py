@@ -11,7 +11,8 @@ Bounces: ``Permanent`` is hard; ``Transient`` and ``Undetermined`` are soft
 ``complaintFeedbackType`` is ``not-spam`` is no complaint and is ignored.
 
 Our delivery: the ``nurture_delivery`` message tag (``X-SES-MESSAGE-TAGS:
-nurture_delivery=42``, echoed in ``mail.tags``), else our Message-ID from
+nurture_delivery=42``, echoed in ``mail.tags``) or our ``X-Nurture-Delivery``
+header in ``mail.headers``, else our Message-ID from
 ``mail.headers`` (when the identity includes headers) or
 ``mail.commonHeaders.messageId``. The key of each report is the SNS
 MessageId (SNS retries keep it), with the recipient's index when one
@@ -100,8 +101,11 @@ def _ours(mail: dict[str, Any]) -> tuple[int | None, str | None]:
     headers = mail.get("headers")
     if isinstance(headers, list):
         for header in headers:
-            if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
+            name = str(header.get("name", "")).lower() if isinstance(header, dict) else ""
+            if name == "message-id":
                 mid = message_id(header.get("value"))
+            elif name == "x-nurture-delivery" and found is None:
+                found = delivery_id(header.get("value"))
     common = mail.get("commonHeaders")
     if mid is None and isinstance(common, dict):
         mid = message_id(common.get("messageId"))

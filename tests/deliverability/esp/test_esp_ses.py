@@ -208,3 +208,19 @@ def test_bad_bodies_are_400_and_an_unconfigured_webhook_is_503(
     assert off.status_code == 503
     assert "NURTURE_SES_TOPIC_ARNS" in off.json()["errors"][0]["message"]
     assert esp.nothing_recorded()
+
+
+def test_our_x_nurture_delivery_header_finds_the_delivery(
+    fresh_aws: Aws, esp: Esp, seed: Seed
+) -> None:
+    # Given AWS's sample bounce (its Message-ID not ours) with the header every email carries
+    touch = seed.touch()
+    event = sample("ses_bounce.json")
+    event["mail"]["headers"].append({"name": "X-Nurture-Delivery", "value": str(touch.delivery_id)})
+    signed = fresh_aws.notification(event, "header-1")
+
+    with esp.serve(fresh_aws.config()) as url:
+        response = _post(url, signed)
+
+    assert response.json()["recorded"] == 1, response.text
+    assert esp.events() == [("bounced_hard", touch.delivery_id)]
