@@ -67,8 +67,8 @@ class SnsVerifier:
     cert_host: re.Pattern[str] = AWS_HOSTS
     tls: ssl.SSLContext | bool = True
     """httpx's ``verify``: the default trust store, or a context (tests trust their own CA)."""
-    _certs: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _certs: dict[str, rsa.RSAPublicKey] = field(default_factory=dict, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     def envelope(self, body: Any) -> dict[str, str]:
         """The SNS message's fields, checked for shape and topic (no signature yet)."""
