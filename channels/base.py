@@ -46,6 +46,9 @@ class OutboundMessage:
     """An https URL for RFC 8058 one-click unsubscribe (`List-Unsubscribe`)."""
     unsubscribe_mailto: str | None = None
     """An address for `List-Unsubscribe` by mail, such as `unsubscribe@example.com`."""
+    return_path: str | None = None
+    """Email envelope sender (MAIL FROM), where bounces go, such as a per-delivery VERP
+    address; None: the From address."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))

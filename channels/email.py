@@ -19,6 +19,9 @@ more (such a connection fails at MAIL FROM, before the message is taken).
 Refused credentials, a refused sender and TLS failures raise
 `ChannelConfigError`: no message could go out, whoever the lead.
 
+The envelope sender (MAIL FROM, the Return-Path bounces go to) is the message's
+`return_path` when it has one (a VERP address per delivery), else the From address.
+
 With a `DkimSigner` every message is DKIM-signed with the keys of its From's
 domain (`channels.dkim`); a signer without a key for the sender's domain is a
 `ChannelConfigError` when the channel is made.
@@ -241,25 +244,26 @@ class SmtpChannel(ClosingContext):
         self._check_loop()
         try:
             address = recipient(message.to)[1]
-            email = self._content(message, address)
+            envelope = message.return_path or self._envelope_from
+            email = self._content(message, address, envelope)
         except ChannelConfigError:  # no DKIM key for the message's From: nothing can go out
             raise
         except PermanentChannelError as e:
             return Receipt.permanent(str(e))
         async with self._slots:
             try:
-                return await self._deliver(email, address)
+                return await self._deliver(email, address, envelope)
             except TransientChannelError as e:
                 return Receipt.transient(str(e))
 
-    def _content(self, message: OutboundMessage, address: str) -> Content:
+    def _content(self, message: OutboundMessage, address: str, envelope: str) -> Content:
         """The message's bytes; an `EmailMessage` when an address needs SMTPUTF8.
 
         aiosmtplib generates such a message in UTF-8 and asks the server for
         SMTPUTF8; everything else goes as prepared bytes, generated once. With
         DKIM keys the bytes are signed (a UTF-8 message is generated here, then signed).
         """
-        ascii = address.isascii() and self._envelope_from.isascii()
+        ascii = address.isascii() and envelope.isascii()
         if self._dkim is None:
             return (
                 email_bytes(message, self._sender) if ascii else build_email(message, self._sender)
@@ -277,14 +281,14 @@ class SmtpChannel(ClosingContext):
         await asyncio.gather(*(_quit(client) for client in idle))
         await asyncio.sleep(0)  # let the transports finish closing their sockets
 
-    async def _deliver(self, email: Content, address: str) -> Receipt:
+    async def _deliver(self, email: Content, address: str, envelope: str) -> Receipt:
         client, reused = await self._checkout()
         try:
-            return await self._transact(client, email, address)
+            return await self._transact(client, email, address, envelope)
         except _Dropped:
             if not reused:
                 raise
-        return await self._transact(await self._connect(), email, address)
+        return await self._transact(await self._connect(), email, address, envelope)
 
     async def _checkout(self) -> tuple[_Client, bool]:
         while self._idle:
@@ -330,10 +334,10 @@ class SmtpChannel(ClosingContext):
         self.connections_opened += 1
         return client
 
-    async def _transact(self, client: _Client, email: Content, to: str) -> Receipt:
+    async def _transact(self, client: _Client, email: Content, to: str, envelope: str) -> Receipt:
         client.data_started = False
         try:
-            _, reply = await _send(client, email, self._envelope_from, to)
+            _, reply = await _send(client, email, envelope, to)
         except aiosmtplib.SMTPRecipientsRefused as e:
             self._checkin(client)
             refused = e.recipients[0]

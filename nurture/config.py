@@ -458,7 +458,8 @@ _FLOAT_FIELDS = frozenset(
 )
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _SPAN_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-"""``7d``, ``12h``: a span where a setting counts seconds."""
+"""``7d``, ``12h``: a span, for the settings in `_SPAN_FIELDS` (seconds otherwise)."""
+_SPAN_FIELDS: Final = frozenset({"soft_bounce_window"})
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 
 
@@ -530,10 +531,10 @@ def _parse(name: str, raw: str, where: str) -> Any:
             return int(text)
         except ValueError:
             raise ConfigError(f"{where} must be a whole number, got {raw!r}") from None
+    span = _SPAN.fullmatch(text.lower()) if name in _SPAN_FIELDS else None
+    if span is not None:
+        return float(span.group(1)) * _SPAN_UNITS[span.group(2)]
     if name in _FLOAT_FIELDS:
-        span = _SPAN.fullmatch(text.lower())
-        if span is not None:
-            return float(span.group(1)) * _SPAN_UNITS[span.group(2)]
         try:
             return float(text)
         except ValueError:
@@ -591,6 +592,8 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be a whole number, got {value!r}")
         return value
+    if key in _SPAN_FIELDS and isinstance(value, str):
+        return _parse(key, value, where)
     if key in _FLOAT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number of seconds, got {value!r}")

@@ -46,6 +46,7 @@ COMMANDS: Final = {
     "lsp": "lsp",
     "users": "users",
     "doctor": "doctor",
+    "bounces": "bounces",
 }
 """Every command, in the order ``--help`` lists them, and the ``nurture.cli`` module defining it."""
 
@@ -77,6 +78,8 @@ SUMMARIES: Final = {
     "lsp": "Start the language server on stdio (editors run this; see editors/vscode/).",
     "users": "Console users: add, list, remove.",
     "doctor": "Check what nurture needs outside: DNS records for DKIM.",
+    "bounces": "Receive bounces and complaints for NURTURE_BOUNCE_DOMAIN over SMTP and record "
+    "them.",
 }
 """Each command's first paragraph of help, as ``nurture --help`` lists it without importing
 the command's module (a test checks each against the command); a command missing here is

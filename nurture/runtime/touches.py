@@ -3,7 +3,8 @@
 A `Send` (or a ``notify sales``) becomes a `Touch` under the delivery key
 (enrollment, step, iteration). `Messages` renders it with the process's
 `Renderer` and builds the channel's `OutboundMessage`: the Message-ID from the
-key, ``List-Unsubscribe`` from the rendered unsubscribe URL, the tracked
+key, the VERP return path from the delivery id (``NURTURE_BOUNCE_DOMAIN``),
+``List-Unsubscribe`` from the rendered unsubscribe URL, the tracked
 links to store with the delivery. A touch with no address or a template that
 does not render is a permanent failure before any channel is called. A
 notification for sales carries no tracking (`untracked`): a salesperson
@@ -22,6 +23,7 @@ from channels import OutboundMessage, Receipt
 from dsl.graph import StepGraph
 from nurture.config import Settings
 from nurture.deliverability.esp import outgoing
+from nurture.deliverability.verp import verp_of
 from nurture.engine import Decision, NotifySales, Send
 from nurture.render import RenderContext, RenderedMessage, Renderer, RenderError
 from nurture.runtime.handover import Handoff
@@ -85,6 +87,7 @@ class Messages:
         self.settings = settings
         self.domain = settings.sender_domain()
         self.esp = outgoing.provider(settings.smtp_url)
+        self.verp = verp_of(settings)
 
     def row(self, item: Item, touch: Touch, now: datetime) -> dict[str, Any]:
         """The delivery row of `touch`, ``pending``, before anything is sent."""
@@ -176,7 +179,14 @@ class Messages:
                 "step": touch.key.step,
             },
             unsubscribe_url=None if touch.notify else rendered.unsubscribe_url,
+            return_path=self._return_path(touch),
         )
+
+    def _return_path(self, touch: Touch) -> str | None:
+        """The delivery's VERP address for a lead's email (a sales notice bounces as before)."""
+        if self.verp is None or touch.channel != "email" or touch.notify:
+            return None
+        return self.verp.address(touch.delivery_id)
 
 
 def delivery_row(item: Item, touch: Touch, now: datetime, domain: str) -> dict[str, Any]:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiosmtplib
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from nurture import db
+from nurture.deliverability.feedback import BouncePolicy
+from nurture.deliverability.inbound import BounceHandler
+from nurture.deliverability.verp import Verp
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead
 
 
@@ -82,3 +90,68 @@ def make_delivery(
     session.add(delivery)
     session.flush()
     return delivery
+
+
+SECRET = "bounces-test-secret-0123456789abcdef"
+BOUNCE_DOMAIN = "bounces.acme.test"
+
+
+class LocalSmtp(Controller):
+    """A real aiosmtpd server on 127.0.0.1, an ephemeral port (`port` once started)."""
+
+    def __init__(self, handler: object, **kwargs: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=0, **kwargs)
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class Listener(LocalSmtp):
+    """`BounceHandler` under a real aiosmtpd server."""
+
+    def __init__(self, handler: BounceHandler) -> None:
+        self.handler = handler
+        super().__init__(handler, server_hostname=BOUNCE_DOMAIN)
+
+    def send(self, data: bytes, to: str, sender: str = "") -> str:
+        """Send `data` to `to` at this listener; see `smtp_send`."""
+        return smtp_send(self.port, data, to, sender)
+
+
+def smtp_send(port: int, data: bytes, to: str, sender: str = "") -> str:
+    """Send `data` to `to` over SMTP at 127.0.0.1:`port` (null sender, as DSNs come); the
+    server's reply. A refusal raises aiosmtplib's error, whose text is the server's."""
+
+    async def go() -> str:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as client:
+            _, reply = await client.sendmail(sender, [to], data)
+            return reply
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def now() -> list[datetime]:
+    """The listener's clock: the first item, which a test may move."""
+    return [datetime(2026, 3, 2, 10, 0, tzinfo=UTC)]
+
+
+@pytest.fixture
+def verp() -> Verp:
+    return Verp(BOUNCE_DOMAIN, [SECRET])
+
+
+@pytest.fixture
+def listener(engine: Engine, verp: Verp, now: list[datetime]) -> Iterator[Listener]:
+    handler = BounceHandler(
+        db.session_factory(engine),
+        verp,
+        BouncePolicy(soft_limit=3, window=timedelta(days=7)),
+        clock=lambda: now[0],
+    )
+    server = Listener(handler)
+    server.start()
+    yield server
+    server.stop()
