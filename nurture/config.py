@@ -125,6 +125,10 @@ class Settings:
     wecom_url: str | None = None
     """Where a new MQL's ``notify by wecom`` message is POSTed (a WeCom app-message endpoint
     or relay); the body is the template's JSON with ``touser`` set to the owner's WeCom id."""
+    smtp_esp: str | None = None
+    """The ESP behind `smtp_url` (``sendgrid``, ``postmark``, ``mailgun``, ``ses``), whose
+    header makes its webhooks echo our delivery id; unset: known from the SMTP host, so set
+    it only for a relay of your own (Postfix) that forwards to the ESP."""
     ses_topic_arns: tuple[str, ...] = ()
     """SNS topics (ARNs, comma-separated) whose SES events ``POST /esp/ses`` accepts; unset:
     it answers 503. Any AWS account can subscribe a URL to its topics: others are refused."""
@@ -290,8 +294,14 @@ class Settings:
                 raise ConfigError(f"NURTURE_DKIM: {e}") from e
 
     def _check_esp(self) -> None:
-        from nurture.deliverability.esp import sendgrid
+        from nurture.deliverability.esp import outgoing, sendgrid
         from nurture.deliverability.esp.config import check_topic
+
+        if self.smtp_esp is not None and self.smtp_esp not in outgoing.PROVIDERS:
+            raise ConfigError(
+                f"NURTURE_SMTP_ESP must be one of {', '.join(outgoing.PROVIDERS)}, "
+                f"got {self.smtp_esp!r}"
+            )
 
         for arn in self.ses_topic_arns:
             if not check_topic(arn):
@@ -543,6 +553,8 @@ def _parse(name: str, raw: str, where: str) -> Any:
         return parse_cap(text, where)
     if name == "dkim":
         return parse_dkim(text, where)
+    if name == "smtp_esp":
+        return text.lower()
     if name == "ses_topic_arns":
         return tuple(a.strip() for a in text.split(",") if a.strip())
     if name == "competitor_domains":

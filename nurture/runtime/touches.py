@@ -86,7 +86,7 @@ class Messages:
         self.renderer = renderer
         self.settings = settings
         self.domain = settings.sender_domain()
-        self.esp = outgoing.provider(settings.smtp_url)
+        self.esp = outgoing.provider(settings.smtp_url, settings.smtp_esp)
         self.verp = verp_of(settings)
 
     def row(self, item: Item, touch: Touch, now: datetime) -> dict[str, Any]:

@@ -11,7 +11,9 @@ provider rewrites the Message-ID (Postmark does):
     smtp.mailgun.org          X-Mailgun-Variables: {"nurture_delivery": "42"}
     email-smtp.*.amazonaws.com  X-SES-MESSAGE-TAGS: nurture_delivery=42
 
-The provider is known from the SMTP URL's host, so nothing is configured.
+The provider is known from the SMTP URL's host, so nothing is configured,
+unless the mail goes through a relay of one's own (a local Postfix that
+forwards to the ESP): then ``NURTURE_SMTP_ESP`` names it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 from nurture.deliverability.esp.common import DELIVERY_ARG
 
+PROVIDERS: Final = ("sendgrid", "postmark", "mailgun", "ses")
 HOSTS: Final = (
     ("sendgrid.net", "sendgrid"),
     ("postmarkapp.com", "postmark"),
@@ -32,8 +35,11 @@ HOSTS: Final = (
 )
 
 
-def provider(smtp_url: str | None) -> str | None:
-    """``sendgrid``, ``postmark``, ``mailgun`` or ``ses`` for a relay of theirs, else None."""
+def provider(smtp_url: str | None, named: str | None = None) -> str | None:
+    """`named` (``NURTURE_SMTP_ESP``) when given, else the ESP whose relay `smtp_url` is
+    (``sendgrid``, ``postmark``, ``mailgun`` or ``ses``), else None."""
+    if named:
+        return named
     host = (urlsplit(smtp_url).hostname or "").lower().rstrip(".") if smtp_url else ""
     for suffix, name in HOSTS:
         if host == suffix or host.endswith("." + suffix):

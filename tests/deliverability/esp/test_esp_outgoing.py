@@ -118,6 +118,7 @@ def test_the_settings_turn_each_webhook_on() -> None:
             "not an ECDSA P-256 public key",
         ),
         ("NURTURE_POSTMARK_WEBHOOK_AUTH", "just-a-password", "must read user:password"),
+        ("NURTURE_SMTP_ESP", "brevo", "must be one of sendgrid, postmark, mailgun, ses"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(name: str, value: str, words: str) -> None:
