@@ -85,16 +85,7 @@ from nurture.handoff.answers import AnswerError, NotFound
 from nurture.models import Lead
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import BadToken, ExpiredToken, TokenSigner
-from nurture.tracking import (
-    answers,
-    data_api,
-    esp_webhooks,
-    pages,
-    records,
-    sales_api,
-    schema,
-    sms_replies,
-)
+from nurture.tracking import answers, data_api, pages, records, sales_api, schema, sms_replies
 from nurture.tracking.bodies import (
     BODY_TIMEOUT,
     MAX_FORM,
@@ -102,6 +93,7 @@ from nurture.tracking.bodies import (
     read_body,
     read_json,
 )
+from nurture.tracking.esp_webhooks import routes as esp_routes
 from nurture.tracking.records import Effects
 from nurture.tracking.schema import Invalid, Problem
 
@@ -175,7 +167,7 @@ def create_app(
         Route("/api/leads/forget", _guarded(service.api_data), methods=["POST"]),
         Route("/api/sms/replies", _guarded(service.api_sms_reply), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
-        *esp_webhooks.routes(esp, service, _guarded),
+        *esp_routes(esp, service, _guarded),
     ]
     if console is not None:
         to_console = RedirectResponse("/console/", 303)
