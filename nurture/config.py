@@ -125,6 +125,21 @@ class Settings:
     wecom_url: str | None = None
     """Where a new MQL's ``notify by wecom`` message is POSTed (a WeCom app-message endpoint
     or relay); the body is the template's JSON with ``touser`` set to the owner's WeCom id."""
+    smtp_esp: str | None = None
+    """The ESP behind `smtp_url` (``sendgrid``, ``postmark``, ``mailgun``, ``ses``), whose
+    header makes its webhooks echo our delivery id; unset: known from the SMTP host, so set
+    it only for a relay of your own (Postfix) that forwards to the ESP."""
+    ses_topic_arns: tuple[str, ...] = ()
+    """SNS topics (ARNs, comma-separated) whose SES events ``POST /esp/ses`` accepts; unset:
+    it answers 503. Any AWS account can subscribe a URL to its topics: others are refused."""
+    sendgrid_webhook_key: str | None = None
+    """The SendGrid Event Webhook's verification key (base64, as SendGrid shows it, or PEM);
+    unset: ``POST /esp/sendgrid`` answers 503."""
+    postmark_webhook_auth: str | None = None
+    """``user:password`` that Postmark's webhook URL carries (basic auth); unset:
+    ``POST /esp/postmark`` answers 503."""
+    mailgun_signing_key: str | None = None
+    """Mailgun's HTTP webhook signing key; unset: ``POST /esp/mailgun`` answers 503."""
     templates: tuple[Path, ...] = ()
     """Extra template folders (``os.pathsep``-separated), searched after the campaign's own."""
     worker_processes: int = 1
@@ -266,6 +281,7 @@ class Settings:
         domain = self.bounce_domain
         if domain is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", domain):
             raise ConfigError(f"NURTURE_BOUNCE_DOMAIN is not a domain name: {domain!r}")
+        self._check_esp()
 
     def _check_dkim(self) -> None:
         from channels import ChannelConfigError
@@ -276,6 +292,31 @@ class Settings:
                 signer.check_domain(self.sender_domain())
             except ChannelConfigError as e:
                 raise ConfigError(f"NURTURE_DKIM: {e}") from e
+
+    def _check_esp(self) -> None:
+        from nurture.deliverability.esp import outgoing, sendgrid
+        from nurture.deliverability.esp.config import check_topic
+
+        if self.smtp_esp is not None and self.smtp_esp not in outgoing.PROVIDERS:
+            raise ConfigError(
+                f"NURTURE_SMTP_ESP must be one of {', '.join(outgoing.PROVIDERS)}, "
+                f"got {self.smtp_esp!r}"
+            )
+
+        for arn in self.ses_topic_arns:
+            if not check_topic(arn):
+                raise ConfigError(
+                    f"NURTURE_SES_TOPIC_ARNS: {arn!r} is not an SNS topic ARN such as "
+                    "arn:aws:sns:us-east-1:123456789012:ses-events"
+                )
+        if self.sendgrid_webhook_key:
+            try:
+                sendgrid.public_key(self.sendgrid_webhook_key)
+            except ValueError as e:
+                raise ConfigError(f"NURTURE_SENDGRID_WEBHOOK_KEY: {e}") from None
+        auth = self.postmark_webhook_auth
+        if auth is not None and not (auth.partition(":")[0] and auth.partition(":")[2]):
+            raise ConfigError("NURTURE_POSTMARK_WEBHOOK_AUTH must read user:password")
 
     def _check_wechat(self) -> None:
         if bool(self.wechat_appid) != bool(self.wechat_secret):
@@ -512,6 +553,10 @@ def _parse(name: str, raw: str, where: str) -> Any:
         return parse_cap(text, where)
     if name == "dkim":
         return parse_dkim(text, where)
+    if name == "smtp_esp":
+        return text.lower()
+    if name == "ses_topic_arns":
+        return tuple(a.strip() for a in text.split(",") if a.strip())
     if name == "competitor_domains":
         return tuple(d.strip().lower() for d in text.split(",") if d.strip())
     if name == "require_consent":
@@ -565,9 +610,8 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number of seconds, got {value!r}")
         return float(value)
-    if key in ("templates", "competitor_domains", "dkim", "require_consent") and isinstance(
-        value, list
-    ):
+    lists = ("templates", "competitor_domains", "dkim", "require_consent", "ses_topic_arns")
+    if key in lists and isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of text")
         joined = os.pathsep.join(value) if key == "templates" else ",".join(value)

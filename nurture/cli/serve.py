@@ -91,6 +91,7 @@ def serve_command(
             config.signer(),
             api_key=config.api_key,
             lead_rules=config.lead_rules,
+            esp=config.esp,
             on_wake=runtime.on_wake,
             on_lead=runtime.on_lead,
             console=console,

@@ -355,6 +355,7 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
         return None
     from dsl.templates import FileTemplates
     from nurture.console import Lockout, create_console
+    from nurture.deliverability.esp import EspConfig
     from nurture.render import Renderer
 
     keys = list(settings.secret_keys())
@@ -369,6 +370,7 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
         signer,
         api_key=settings.api_key,
         lead_rules=lead_rules(settings),
+        esp=EspConfig.of(settings),
         on_wake=hooks.on_wake,
         on_lead=hooks.on_lead,
         clock=runtime.clock,

@@ -22,6 +22,7 @@ from typing import Any, Final
 from channels import OutboundMessage, Receipt
 from dsl.graph import StepGraph
 from nurture.config import Settings
+from nurture.deliverability.esp import outgoing
 from nurture.deliverability.verp import verp_of
 from nurture.engine import Decision, NotifySales, Send
 from nurture.render import RenderContext, RenderedMessage, Renderer, RenderError
@@ -85,6 +86,7 @@ class Messages:
         self.renderer = renderer
         self.settings = settings
         self.domain = settings.sender_domain()
+        self.esp = outgoing.provider(settings.smtp_url, settings.smtp_esp)
         self.verp = verp_of(settings)
 
     def row(self, item: Item, touch: Touch, now: datetime) -> dict[str, Any]:
@@ -166,7 +168,10 @@ class Messages:
             html=rendered.html,
             text=rendered.text,
             body=body,
-            headers={"X-Nurture-Delivery": str(touch.delivery_id)},
+            headers={
+                "X-Nurture-Delivery": str(touch.delivery_id),
+                **outgoing.headers(self.esp, touch.delivery_id),
+            },
             metadata={
                 "lead": str(item.lead.id),
                 "delivery": str(touch.delivery_id),

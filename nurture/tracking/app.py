@@ -18,6 +18,8 @@
                        export and erasure, as `nurture leads export-data|forget` (API key)
     POST /api/sms/replies  an SMS reply from the provider's inbound webhook; STOP / TD
                        closes SMS for that number (API key; `nurture.tracking.sms_replies`)
+    POST /esp/<provider>  ESP event webhooks: ses, sendgrid, postmark, mailgun
+                       (`nurture.tracking.esp_webhooks`)
     GET  /healthz      200 ``{"ok": true, "database": "ok"}``, 503 when the database is down
     GET  /console/...  the console (`nurture.console`), when one is given; ``GET /`` goes there
 
@@ -77,6 +79,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from nurture.deliverability.esp import EspConfig
 from nurture.engine.clock import Clock, SystemClock
 from nurture.handoff.answers import AnswerError, NotFound
 from nurture.models import Lead
@@ -90,6 +93,7 @@ from nurture.tracking.bodies import (
     read_body,
     read_json,
 )
+from nurture.tracking.esp_webhooks import routes as esp_routes
 from nurture.tracking.records import Effects
 from nurture.tracking.schema import Invalid, Problem
 
@@ -127,6 +131,7 @@ def create_app(
     lead_rules: LeadRules = DEFAULT_RULES,
     body_timeout: float = BODY_TIMEOUT,
     console: ASGIApp | None = None,
+    esp: EspConfig | None = None,
 ) -> Starlette:
     """The tracking service; see the module docstring for its endpoints and answers.
 
@@ -134,7 +139,8 @@ def create_app(
     `signer` reads tokens with the keys the renderer signed them with;
     `api_key` guards ``/api/*`` (None: the API answers 503); `clock` gives
     the time of recorded events; `body_timeout` bounds the wait for a body;
-    `console` is mounted at ``/console`` (`nurture.console.create_console`).
+    `console` is mounted at ``/console`` (`nurture.console.create_console`);
+    `esp` configures the ESP webhooks (None: they answer 503).
     """
     service = _Tracking(
         session_factory,
@@ -161,6 +167,7 @@ def create_app(
         Route("/api/leads/forget", _guarded(service.api_data), methods=["POST"]),
         Route("/api/sms/replies", _guarded(service.api_sms_reply), methods=["POST"]),
         Route("/healthz", _guarded(service.healthz), methods=["GET"]),
+        *esp_routes(esp, service, _guarded),
     ]
     if console is not None:
         to_console = RedirectResponse("/console/", 303)

@@ -13,6 +13,8 @@ them the service uses:
                                 checked here, used by the renderer for the links it signs
     NURTURE_COMPETITOR_DOMAINS  comma-separated email domains that cleaning skips
     NURTURE_DEFAULT_CALLING_CODE  the country code of national phone numbers (``86``)
+    NURTURE_SES_TOPIC_ARNS, NURTURE_SENDGRID_WEBHOOK_KEY, NURTURE_POSTMARK_WEBHOOK_AUTH,
+    NURTURE_MAILGUN_SIGNING_KEY   the ESP webhooks (`nurture.tracking.esp_webhooks`)
 
 The secret key. With PostgreSQL (production) a missing ``NURTURE_SECRET_KEY``
 is a `ConfigError`: the service refuses to start rather than sign with a key
@@ -27,11 +29,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TextIO
 
 from nurture import db
 from nurture.config import Settings
+from nurture.deliverability.esp import EspConfig
 from nurture.store.cleaning import DEFAULT_RULES, LeadRules
 from nurture.tokens import Clock, TokenSigner
 
@@ -55,6 +58,8 @@ class TrackingConfig:
     """Cleaning lists for ``/api/leads``."""
     development_key: bool = False
     """True when `DEV_SECRET_KEY` stands in for a missing ``NURTURE_SECRET_KEY``."""
+    esp: EspConfig = field(default_factory=EspConfig)
+    """The ESP webhooks' keys (`nurture.tracking.esp_webhooks`)."""
 
     def signer(self, clock: Clock | None = None) -> TokenSigner:
         """A `TokenSigner` over the configured keys."""
@@ -101,6 +106,7 @@ def tracking_config(settings: Settings, *, warn: TextIO | None = None) -> Tracki
         base_url=settings.base_url.rstrip("/"),
         lead_rules=lead_rules(settings),
         development_key=development,
+        esp=EspConfig.of(settings),
     )
 
 
