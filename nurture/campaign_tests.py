@@ -3,8 +3,9 @@
 A test file (`*.nurture-test`, `dsl.testfile`) is run against the campaign
 files of its folder, or of the folder above when its own holds none (so
 `campaigns/tests/welcome.nurture-test` tests `campaigns/*.nurture`). Each test
-is one scripted lead (`nurture.simulate.scripted`); its path is then held
-against the expectations, in file order. A file that does not parse or names
+runs its leads together on one virtual clock (`nurture.simulate.scripted`);
+each lead's path is then held against the expectations about it, in file
+order. A file that does not parse or names
 what the campaigns lack fails with its located diagnostics, never a traceback.
 """
 
@@ -26,7 +27,7 @@ from dsl.testfile import SUFFIX, CampaignTest, Expect, parse_tests
 from nurture.engine import Cap
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import START, Settings
-from nurture.simulate.scripted import Path, Probe, ScriptedRun
+from nurture.simulate.scripted import Path, Probe, Script, ScriptedRun
 
 DEFAULT_DAYS = 120
 """A test runs this long unless it says `run N days` (or looks at a later day)."""
@@ -124,7 +125,10 @@ def load_program(file: FsPath) -> tuple[CompiledProgram | None, list[str]]:
 
 
 def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
-    """One test: its lead run through `program`, its expectations judged."""
+    """One test: its leads run together through `program`, its expectations judged.
+
+    The test must have checked clean (`diagnose`): every lead it names exists.
+    """
     days_seen = [e.day for e in test.expects if e.day is not None]
     days_seen += [a.day for a in test.actions]
     days = test.days or max([DEFAULT_DAYS, *(d + 1 for d in days_seen)])
@@ -147,22 +151,51 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         accept_rate=rate,
         accept_after=(accept, accept),
     )
-    profile = Profile("test-lead", dict(test.fields), frozenset(test.tags))
-    probe_days = [e.day for e in test.expects if e.day is not None]
-    path = ScriptedRun(program, settings, profile, test.actions, probe_days).play()
+    names = test.lead_names()
+    only = names[0] if len(names) == 1 else None
+
+    def about(item: Any) -> str | None:
+        return only if item.lead is None else item.lead
+
+    scripts = []
+    for name in names:
+        fields, tags = test.profile(name)
+        actions = [a for a in test.actions if about(a) == name]
+        probe_days = [e.day for e in test.expects if e.day is not None and about(e) == name]
+        scripts.append(Script(Profile(_lead_id(name), fields, tags), actions, probe_days))
+    paths = ScriptedRun(program, settings, scripts).play()
     result = Result(test.span.path, test.span.line, test.name)
-    result.failures = list(_judge(test, path))
-    result.steps = [_step_words(s) for s in path.steps]
+    for name in names:
+        path, mine = paths[_lead_id(name)], [e for e in test.expects if about(e) == name]
+        who = "" if name is None or len(names) == 1 else f'lead "{name}": '
+        result.failures.extend(_judge(mine, path, who))
+        if len(names) > 1:
+            result.steps.append(f'lead "{name}":')
+        indent = "  " if len(names) > 1 else ""
+        result.steps.extend(indent + _step_words(s) for s in path.steps)
+    result.failures.sort(key=_line_of)
     return result
+
+
+def _lead_id(name: str | None) -> str:
+    return "test-lead" if name is None else name
+
+
+def _line_of(failure: str) -> int:
+    """A failure's line (`file:LINE: ...`), to list them in file order whatever the lead."""
+    try:
+        return int(failure.split(": ", 1)[0].rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 # ---------------------------------------------------------------- judging
 
 
-def _judge(test: CampaignTest, path: Path) -> Iterator[str]:
+def _judge(expects: Iterable[Expect], path: Path, who: str) -> Iterator[str]:
     sends = [s for s in path.steps if s.kind == "send"]
     after = 0
-    for exp in test.expects:
+    for exp in expects:
         where = f"{exp.span.path}:{exp.span.line}"
         if exp.kind == "send":
             found = next(
@@ -178,13 +211,13 @@ def _judge(test: CampaignTest, path: Path) -> Iterator[str]:
             if found is None:
                 at = "" if exp.minute is None else f" at {_clock(exp.minute)} lead time"
                 wanted = f"send {exp.channel} {exp.what!r}{_on(exp.day)}{at}"
-                yield f"{where}: expected {wanted}; {_sent(sends, exp)}"
+                yield f"{where}: {who}expected {wanted}; {_sent(sends, exp)}"
             else:
                 after = found + 1
             continue
         problem = _check(exp, path, sends)
         if problem:
-            yield f"{where}: {problem}"
+            yield f"{where}: {who}{problem}"
 
 
 def _check(exp: Expect, path: Path, sends: list[Any]) -> str | None:
