@@ -108,6 +108,11 @@ def _grammar() -> _TestGrammar:
     return _TestGrammar()
 
 
+def every_keyword() -> frozenset[str]:
+    """Every keyword of the test grammar (the VS Code grammar colours them)."""
+    return frozenset(w for words in _grammar().keywords.values() for w in words)
+
+
 def keywords(text: str, line: int, column: int) -> tuple[int, int, list[str]]:
     """Where the word at (line, column), both 0-based, starts and ends, and the keywords that
     may be typed there."""
