@@ -50,6 +50,9 @@ class Result:
     name: str
     failures: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    """The path as printed: in a test with several leads, each lead's under its name."""
+    leads: dict[str, list[str]] = field(default_factory=dict)
+    """In a test with several leads, each one's path by its name."""
 
     @property
     def passed(self) -> bool:
@@ -63,6 +66,7 @@ class Result:
             "passed": self.passed,
             "failures": self.failures,
             "path": self.steps,
+            "leads": self.leads,
         }
 
 
@@ -169,10 +173,13 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         path, mine = paths[_lead_id(name)], [e for e in test.expects if about(e) == name]
         who = "" if name is None or len(names) == 1 else f'lead "{name}": '
         result.failures.extend(_judge(mine, path, who))
-        if len(names) > 1:
+        steps = [_step_words(s) for s in path.steps]
+        if name is not None and len(names) > 1:
+            result.leads[name] = steps
             result.steps.append(f'lead "{name}":')
-        indent = "  " if len(names) > 1 else ""
-        result.steps.extend(indent + _step_words(s) for s in path.steps)
+            result.steps.extend("  " + s for s in steps)
+        else:
+            result.steps.extend(steps)
     result.failures.sort(key=_line_of)
     return result
 
