@@ -5,8 +5,8 @@ files of its folder, or of the folder above when its own holds none (so
 `campaigns/tests/welcome.nurture-test` tests `campaigns/*.nurture`). Each test
 runs its leads together on one virtual clock (`nurture.simulate.scripted`);
 each lead's path is then held against the expectations about it, in file
-order. A file that does not parse or names
-what the campaigns lack fails with its located diagnostics, never a traceback.
+order. A file that does not parse or names what the campaigns lack fails with
+its located diagnostics, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dsl import FileTemplates, analyze, compile_program
 from dsl.errors import Diagnostic, DslError
 from dsl.graph import CompiledProgram
 from dsl.testcheck import check_tests
-from dsl.testfile import SUFFIX, CampaignTest, Expect, parse_tests
+from dsl.testfile import SUFFIX, Action, CampaignTest, Expect, parse_tests
 from nurture.engine import Cap
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import START, Settings
@@ -158,7 +158,7 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
     names = test.lead_names()
     only = names[0] if len(names) == 1 else None
 
-    def about(item: Any) -> str | None:
+    def about(item: Action | Expect) -> str | None:
         return only if item.lead is None else item.lead
 
     scripts = []
@@ -169,10 +169,11 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         scripts.append(Script(Profile(_lead_id(name), fields, tags), actions, probe_days))
     paths = ScriptedRun(program, settings, scripts).play()
     result = Result(test.span.path, test.span.line, test.name)
+    failed: list[tuple[int, str]] = []
     for name in names:
         path, mine = paths[_lead_id(name)], [e for e in test.expects if about(e) == name]
         who = "" if name is None or len(names) == 1 else f'lead "{name}": '
-        result.failures.extend(_judge(mine, path, who))
+        failed.extend(_judge(mine, path, who))
         steps = [_step_words(s) for s in path.steps]
         if name is not None and len(names) > 1:
             result.leads[name] = steps
@@ -180,7 +181,7 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
             result.steps.extend("  " + s for s in steps)
         else:
             result.steps.extend(steps)
-    result.failures.sort(key=_line_of)
+    result.failures = [words for _, words in sorted(failed, key=lambda f: f[0])]
     return result
 
 
@@ -188,18 +189,11 @@ def _lead_id(name: str | None) -> str:
     return "test-lead" if name is None else name
 
 
-def _line_of(failure: str) -> int:
-    """A failure's line (`file:LINE: ...`), to list them in file order whatever the lead."""
-    try:
-        return int(failure.split(": ", 1)[0].rsplit(":", 1)[1])
-    except (IndexError, ValueError):
-        return 0
-
-
 # ---------------------------------------------------------------- judging
 
 
-def _judge(expects: Iterable[Expect], path: Path, who: str) -> Iterator[str]:
+def _judge(expects: Iterable[Expect], path: Path, who: str) -> Iterator[tuple[int, str]]:
+    """The failed expectations about one lead: (line, `file:line: words`), in file order."""
     sends = [s for s in path.steps if s.kind == "send"]
     after = 0
     for exp in expects:
@@ -218,13 +212,13 @@ def _judge(expects: Iterable[Expect], path: Path, who: str) -> Iterator[str]:
             if found is None:
                 at = "" if exp.minute is None else f" at {_clock(exp.minute)} lead time"
                 wanted = f"send {exp.channel} {exp.what!r}{_on(exp.day)}{at}"
-                yield f"{where}: {who}expected {wanted}; {_sent(sends, exp)}"
+                yield exp.span.line, f"{where}: {who}expected {wanted}; {_sent(sends, exp)}"
             else:
                 after = found + 1
             continue
         problem = _check(exp, path, sends)
         if problem:
-            yield f"{where}: {who}{problem}"
+            yield exp.span.line, f"{where}: {who}{problem}"
 
 
 def _check(exp: Expect, path: Path, sends: list[Any]) -> str | None:
