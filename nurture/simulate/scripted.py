@@ -69,7 +69,7 @@ class Probe:
 
 @dataclass(slots=True)
 class Path:
-    """What happened to the scripted lead."""
+    """What happened to one scripted lead."""
 
     start: datetime
     """Day 0's midnight, UTC."""
