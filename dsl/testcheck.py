@@ -59,6 +59,7 @@ def _problems(
     for test in tests:
         yield from _twice([s for s in test.settings if not s.shared], "this test")
         yield from _leads(test)
+        yield from _arrivals(test)
         yield from _after_end(test)
         for name, span in test.enters:
             if name not in program.campaigns:
@@ -172,6 +173,37 @@ def _leads(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:
                 f"this test has several leads ({known}): say which one",
                 'name it after `on day N` or `expect`: `expect "ana" mql on day 3`',
             )
+
+
+def _arrivals(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:
+    """A lead arriving twice, or doing something (or expected something) before it arrives."""
+    items: list[Action | Expect] = [*test.actions, *test.expects]
+    for name in test.lead_names():
+        arrivals = test.arrivals(name)
+        who = "the lead" if name is None else repr(name)
+        for extra in arrivals[1:]:
+            message = f"{who} arrives twice (first on line {arrivals[0].span.line})"
+            yield "test-arrival", extra.span, message, "a lead arrives once"
+        if not arrivals:
+            continue
+        first = arrivals[0]
+        for item in items:
+            if item.day is None or item.kind == "arrives" or test.lead_of(item) != name:
+                continue
+            acts = isinstance(item, Action)
+            at = (item.day, item.minute if acts else 24 * 60)
+            if at < (first.day, first.minute):
+                said = _moment(item.day, item.minute) if acts else f"day {item.day}"
+                yield (
+                    "test-arrival",
+                    item.span,
+                    f"{said} is before {who} arrives ({_moment(first.day, first.minute)})",
+                    "a lead does nothing, and nothing holds of it, before it arrives",
+                )
+
+
+def _moment(day: int, minute: int | None) -> str:
+    return f"day {day} at {(minute or 0) // 60:02}:{(minute or 0) % 60:02}"
 
 
 def _after_end(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:

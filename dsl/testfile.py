@@ -217,6 +217,10 @@ class _Build(Transformer[Token, Any]):
     def unsubscribes(self, meta: Any, items: list[Any]) -> dict[str, Any]:
         return {"kind": "unsubscribed"}
 
+    @v_args(meta=True)
+    def arrives(self, meta: Any, items: list[Any]) -> dict[str, Any]:
+        return {"kind": "arrives"}
+
     @v_args(inline=True, meta=True)
     def day(self, meta: Any, token: Token) -> int:
         return self._number(token, meta)

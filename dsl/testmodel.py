@@ -39,7 +39,8 @@ class Setting:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """Something a lead does: `kind` opens/clicks/replies/event/unsubscribes."""
+    """Something a lead does: `kind` opens/clicks/replies/event/unsubscribes/sets/returned,
+    or `arrives` (the lead is created then, instead of at the start of day 0)."""
 
     span: Span
     day: int
@@ -102,6 +103,15 @@ class CampaignTest:
         """The leads, in order: their names, or (None,) for a test with one unnamed lead."""
         named = tuple(dict.fromkeys(line.name for line in self.leads if line.name is not None))
         return named or (None,)
+
+    def lead_of(self, item: Action | Expect) -> str | None:
+        """Whom an action or expectation is about: the lead it names, or the test's only one."""
+        names = self.lead_names()
+        return item.lead if item.lead is not None or len(names) > 1 else names[0]
+
+    def arrivals(self, name: str | None) -> list[Action]:
+        """The lead's `on day N arrives` lines (none: it arrives at the start of day 0)."""
+        return [a for a in self.actions if a.kind == "arrives" and self.lead_of(a) == name]
 
     def profile(self, name: str | None) -> tuple[dict[str, Any], frozenset[str]]:
         """The fields and tags of lead `name` (None: the unnamed lead's lines)."""

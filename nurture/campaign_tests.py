@@ -23,7 +23,7 @@ from dsl import FileTemplates, analyze, compile_program
 from dsl.errors import Diagnostic, DslError
 from dsl.graph import CompiledProgram
 from dsl.testcheck import check_tests
-from dsl.testfile import SUFFIX, Action, CampaignTest, Expect, parse_tests
+from dsl.testfile import SUFFIX, CampaignTest, Expect, parse_tests
 from nurture.engine import Cap
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import START, Settings
@@ -155,18 +155,18 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         accept_rate=rate,
         accept_after=(accept, accept),
     )
-    names = test.lead_names()
-    only = names[0] if len(names) == 1 else None
-
-    def about(item: Action | Expect) -> str | None:
-        return only if item.lead is None else item.lead
-
+    names, about = test.lead_names(), test.lead_of
     scripts = []
     for name in names:
         fields, tags = test.profile(name)
-        actions = [a for a in test.actions if about(a) == name]
+        actions = [a for a in test.actions if about(a) == name and a.kind != "arrives"]
         probe_days = [e.day for e in test.expects if e.day is not None and about(e) == name]
-        scripts.append(Script(Profile(_lead_id(name), fields, tags), actions, probe_days))
+        arrives = next(iter(test.arrivals(name)), None)
+        arrival = (
+            start if arrives is None else start + timedelta(arrives.day, 0, 0, 0, arrives.minute)
+        )
+        profile = Profile(_lead_id(name), fields, tags)
+        scripts.append(Script(profile, actions, probe_days, arrival))
     paths = ScriptedRun(program, settings, scripts).play()
     result = Result(test.span.path, test.span.line, test.name)
     failed: list[tuple[int, str]] = []
@@ -183,6 +183,14 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
             result.steps.extend(steps)
     result.failures = [words for _, words in sorted(failed, key=lambda f: f[0])]
     return result
+
+
+def _arrival(test: CampaignTest, name: str | None, start: datetime) -> datetime:
+    """When the lead arrives: its `on day N arrives`, else the start of day 0."""
+    arrives = test.arrivals(name)
+    if not arrives:
+        return start
+    return start + timedelta(days=arrives[0].day, minutes=arrives[0].minute)
 
 
 def _lead_id(name: str | None) -> str:

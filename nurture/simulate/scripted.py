@@ -2,11 +2,12 @@
 
 The same loop as `nurture simulate` (`run.Simulation`): the real `decide`,
 scores, MQL rule, triggers and the sales desk on the virtual clock. Only the
-leads differ: each arrives at the start of day 0, does what its test says at
-the moment it says (`on day 2 opens "welcome/cxo"`) instead of drawing its
-reactions, and every touch, tag, exit and MQL is written down as its path.
-At the end of each day an expectation looks at, the lead's tags, stage and
-scores are noted (`Probe`). A test's leads share one agenda (one virtual
+leads differ: each arrives at the start of day 0 (or when its test says:
+`on day 3 "bo" arrives`), does what its test says at the moment it says
+(`on day 2 opens "welcome/cxo"`) instead of drawing its reactions, and every
+touch, tag, exit and MQL is written down as its path. At the end of each day
+an expectation looks at, the lead's tags, stage and scores are noted
+(`Probe`). A test's leads share one agenda (one virtual
 clock) and one sales desk, so round robin turns, daily caps and open MQLs
 count every lead's MQL, as in production; the simulator proper runs leads
 one after another only because nothing there depends on another lead.
@@ -23,7 +24,17 @@ from typing import Any
 
 from dsl.graph import CompiledProgram
 from dsl.testfile import Action
-from nurture.engine import DeliveryKey, EmitMql, Event, Exit, NotifySales, Send, Tag, Untag
+from nurture.engine import (
+    DeliveryKey,
+    EmitMql,
+    Event,
+    Exit,
+    LeadView,
+    NotifySales,
+    Send,
+    Tag,
+    Untag,
+)
 from nurture.engine.calendar import lead_zone
 from nurture.engine.state import DONE, with_stage
 from nurture.engine.triggers import Returned, Sweep
@@ -105,11 +116,13 @@ class _NoReactions:
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """One lead of a test: its profile, what it does, and the days its expectations look at."""
+    """One lead of a test: its profile, what it does, the days its expectations look at, and
+    when it arrives (is created)."""
 
     profile: Profile
     actions: Sequence[Action]
     probe_days: Sequence[int]
+    arrival: datetime
 
 
 class _Desk(SalesDesk):
@@ -161,21 +174,37 @@ class ScriptedRun(Simulation):
         return self.paths
 
     def _all(self) -> LeadTotals:
-        leads = [self._arrive(s.profile, self.start) for s in self.scripts]
-        for lead, script in zip(leads, self.scripts, strict=True):
-            for action in script.actions:
-                at = self.start + action.day * DAY + timedelta(minutes=action.minute)
-                if at <= self.end:
-                    self._push(at, EVENT, lead, (action, None))
-            for day in sorted(set(script.probe_days)):
-                at = self.start + (day + 1) * DAY - timedelta(microseconds=1)
-                self._push(min(at, self.end), EVENT, lead, (day, None))
+        self.leads: list[Lead] = []
+        for script in self.scripts:
+            if script.arrival <= self.start:
+                self._enter(script, self.start)
+            elif script.arrival <= self.end:  # created then, in time order with the others
+                self._push(script.arrival, EVENT, script, (script, None))
         self._live()
-        for lead in leads:
+        for lead in self.leads:
             self._path(lead).final = self._probe(lead, -1, self.end)
         if isinstance(self.desk, _Desk):
             self.desk.play(self.end)
         return LeadTotals()
+
+    def _enter(self, script: Script, now: datetime) -> None:
+        """The lead arrives, and what it will do and when it is looked at are planned."""
+        if now > self.start:  # a late arrival opens its path
+            zone = lead_zone(LeadView(script.profile.id, script.profile.fields))
+            step = Step(
+                now, self._day(now), "event", what="arrives", local=f"{now.astimezone(zone):%H:%M}"
+            )
+            self.paths[script.profile.id].steps.append(step)
+        lead = self._arrive(script.profile, now)
+        self.leads.append(lead)
+        for action in script.actions:
+            at = self.start + action.day * DAY + timedelta(minutes=action.minute)
+            if now <= at <= self.end:
+                self._push(at, EVENT, lead, (action, None))
+        for day in sorted(set(script.probe_days)):
+            at = self.start + (day + 1) * DAY - timedelta(microseconds=1)
+            if now <= at:
+                self._push(min(at, self.end), EVENT, lead, (day, None))
 
     def _path(self, lead: Lead) -> Path:
         return self.paths[str(lead.view.id)]
@@ -187,7 +216,9 @@ class ScriptedRun(Simulation):
             yield self.start, script.profile
 
     def _event(self, lead: Lead, event: Any, counts: StepCounts | None, now: datetime) -> None:
-        if isinstance(event, int):
+        if isinstance(event, Script):
+            self._enter(event, now)
+        elif isinstance(event, int):
             self._path(lead).probes[event] = self._probe(lead, event, now)
         elif isinstance(event, Action) and event.kind == "sets":
             self._sets(lead, event, now)
