@@ -116,6 +116,8 @@ WORDS = st.sampled_from(
         "\n  run 5 days\n",
         '"ana" ',
         '"bo" ',
+        'on day 2 "bo" arrives\n',
+        "\n  on day 1 at 08:00 arrives\n",
         '\n  lead "ana" region = "Shanghai"\n',
         '\n  lead "ana" tags "vip"\n',
         "\nsettings\n  cap 2 per day\n",
