@@ -1,7 +1,8 @@
 """The language server: a thin LSP wire (pygls) over the plain functions of this package.
 
-Campaign test files (`*.nurture-test`) get their own diagnostics and keyword
-completion (`langserver.testfiles`); the other features are the campaigns'.
+Campaign test files (`*.nurture-test`) get their own diagnostics, outline and
+keyword completion (`langserver.testfiles`); the other features are the
+campaigns'.
 
 Formatting is `langserver.layout`'s: indentation only, and only when provably
 the same program. Each open file is checked with its folder a short moment after the last
@@ -49,6 +50,8 @@ _SYMBOL = {
     "segment": lsp.SymbolKind.Interface,
     "fields": lsp.SymbolKind.Namespace,
     "field": lsp.SymbolKind.Field,
+    "test": lsp.SymbolKind.Method,
+    "lead": lsp.SymbolKind.Variable,
 }
 _COMPLETION = {
     "keyword": lsp.CompletionItemKind.Keyword,
@@ -334,7 +337,8 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
     def on_symbols(ls: NurtureServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         if testfiles.is_test_file(path_of(doc.uri)):
-            return []
+            tests = _safely(testfiles.symbols, doc.source, path_of(doc.uri)) or []
+            return [_symbol(doc, s) for s in tests]
         found = _safely(outline.items, doc.source, path_of(doc.uri)) or ()
         return [_symbol(doc, s) for s in outline.symbols(found)]
 

@@ -5,7 +5,8 @@ A test file is checked as `nurture test` checks it before running anything
 folder or, when that has none, of the folder above, open ones as edited.
 When those campaigns do not check clean (their own diagnostics say why, in
 their own files), only the test file's syntax and values are checked: what
-it names cannot be looked up in a broken program. Completion offers the
+it names cannot be looked up in a broken program. The outline lists the
+tests and their named leads. Completion offers the
 keywords the test grammar (`dsl/nurture_test.lark`) accepts at the cursor,
 reading the cursor's line alone inside its block (`test` or `settings`).
 """
@@ -24,11 +25,12 @@ from lark import Lark
 from lark.exceptions import LarkError
 from lark.lexer import PatternStr
 
-from dsl import Diagnostic, FileTemplates, analyze, compile_program
+from dsl import Diagnostic, FileTemplates, Span, analyze, compile_program
 from dsl.errors import DslError
 from dsl.testcheck import check_tests
 from dsl.testfile import SUFFIX, parse_tests
 from langserver.folder import SUFFIX as CAMPAIGN_SUFFIX
+from langserver.outline import Symbol
 
 _WORD = re.compile(r"\w*$")
 _ALTERNATION = re.compile(r"\(\?:([a-z_]+(?:\|[a-z_]+)+)\)")
@@ -76,6 +78,33 @@ def diagnose(
     if analysis.program is None or analysis.errors:
         return ()
     return tuple(check_tests(tests, compile_program(analysis.program), text))
+
+
+def symbols(text: str, path: str) -> list[Symbol]:
+    """The outline: each test, with its named leads; nothing while the file does not parse."""
+    try:
+        tests = parse_tests(text, path)
+    except DslError:
+        return []
+    lines = text.split("\n")
+
+    def line_of(span: Span) -> Span:
+        end = len(lines[span.line - 1]) + 1 if span.line <= len(lines) else span.column + 1
+        return Span(path, span.line, span.column, span.line, end)
+
+    found = []
+    for test in tests:
+        first = line_of(test.span)
+        # the block's span ends after the line break (and blank or comment lines) that close it
+        last = max(first.line, min(test.span.end_line - 1, len(lines)))
+        whole = Span(path, first.line, first.column, last, len(lines[last - 1]) + 1)
+        leads = tuple(
+            Symbol("lead", line.name, line_of(line.span), line_of(line.span))
+            for line in test.leads
+            if line.name is not None
+        )
+        found.append(Symbol("test", test.name, whole, first, leads))
+    return found
 
 
 class _TestGrammar:

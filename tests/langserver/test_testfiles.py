@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lsprotocol import types as lsp
 
 from dsl import build
 from dsl.testcheck import check_tests
@@ -51,7 +52,8 @@ async def test_a_test_file_gets_the_diagnostics_nurture_test_prints(
     # Given a test file naming a lead, a message and no lead it does not have
     path = _test_file(campaigns)
     # When it is opened
-    found = await client.next_diagnostics(client.open(path))
+    uri = client.open(path)
+    found = await client.next_diagnostics(uri)
     # Then the server says what `nurture test` says first, with the same places
     sources = {str(p): p.read_text(encoding="utf-8") for p in sorted(campaigns.glob("*.nurture"))}
     wanted = check_tests(parse_tests(TEST, str(path)), build(sources), TEST)
@@ -63,6 +65,15 @@ async def test_a_test_file_gets_the_diagnostics_nurture_test_prints(
     ]
     assert (found[0].range.start.line, found[0].range.start.character) == (6, 11)
     assert found[1].data == {"hint": "check the channel and the template name"}
+
+    # And the outline lists the test and its leads
+    (test,) = await client.symbols(uri)
+    assert (test.name, test.kind) == ("two leads", lsp.SymbolKind.Method)
+    assert test.selection_range.start.line == 3
+    assert [(c.name, c.kind, c.range.start.line) for c in test.children or []] == [
+        ("ana", lsp.SymbolKind.Variable, 4),
+        ("bo", lsp.SymbolKind.Variable, 5),
+    ]
 
 
 async def test_a_syntax_error_is_shown_and_a_fix_clears_it(client: Client, campaigns: Path) -> None:
@@ -110,6 +121,6 @@ async def test_completion_offers_the_test_grammars_keywords(
     assert {"opens", "clicks", "event", "returned"} <= await labels(5, 20)
     item = next(i for i in await client.complete(uri, 6, 11) if i.label == "sla")
     assert item.text_edit is not None and item.text_edit.range.start.character == 9
-    # campaign features stay out of test files
+    # campaign features stay out of test files; a file that does not parse has no outline
     assert await client.hover(uri, 3, 3) is None
     assert await client.symbols(uri) == []
