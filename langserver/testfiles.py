@@ -52,10 +52,13 @@ def campaign_sources(path: str, open_docs: Mapping[str, str]) -> dict[str, str]:
             continue
         texts: dict[str, str] = {}
         for p in found:
-            try:
-                texts[str(p)] = open_docs.get(str(p)) or p.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError):
+            if str(p) in open_docs:
+                texts[str(p)] = open_docs[str(p)]
                 continue
+            try:
+                texts[str(p)] = p.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError):
+                continue  # a campaign we cannot read is not this file's problem
         if texts:
             return texts
     return {}
