@@ -65,6 +65,8 @@ async def test_a_test_file_gets_the_diagnostics_nurture_test_prints(
     ]
     assert (found[0].range.start.line, found[0].range.start.character) == (6, 11)
     assert found[1].data == {"hint": "check the channel and the template name"}
+    assert found[0].code_description is not None
+    assert found[0].code_description.href.endswith("language.md#test-unknown-lead")
 
     # And the outline lists the test and its leads
     (test,) = await client.symbols(uri)
