@@ -4,10 +4,10 @@
 
 Reads the example tests (`campaigns/tests/*.nurture-test`) and their
 campaigns once, then runs the tests over and over until N have run, as
-`nurture test` runs each (`campaign_tests.run_test`: one scripted lead through
-the simulator's machinery, expectations judged). Prints, per N: wall and CPU
+`nurture test` runs each (`campaign_tests.run_test`: the test's scripted leads
+together through the simulator's machinery, expectations judged). Prints, per N: wall and CPU
 seconds, milliseconds per test, tests per CPU second, and the process's peak
-RSS (flat as N grows: a test's lead is let go when it ends). Start-up
+RSS (flat as N grows: a test's leads are let go when it ends). Start-up
 (imports, parsing and compiling the campaigns, about a second on a shared
 machine) is printed once, apart: it is paid once per `nurture test` run,
 whatever N is. The goal: 100 tests in well under a second of engine time.

@@ -15,9 +15,10 @@ from typing import Any
 from dsl.ast import Span
 from dsl.errors import Diagnostic
 from dsl.graph import CompiledProgram
-from dsl.testfile import CampaignTest, diagnostic
+from dsl.testfile import Action, CampaignTest, Expect, Setting, diagnostic
 
 CHANNELS = ("email", "sms", "wechat", "webhook")
+SETTING_WORDS = {"days": "run", "cap": "cap", "start": "start", "sales": "sales"}
 
 
 def check_tests(
@@ -25,10 +26,8 @@ def check_tests(
 ) -> list[Diagnostic]:
     """What in `tests` names something the campaigns do not have (located diagnostics)."""
     lines = text.split("\n")
-    return [
-        diagnostic(code, span, msg, lines, hint)
-        for code, span, msg, hint in _problems(tests, program)
-    ]
+    found = sorted(_problems(tests, program), key=lambda p: (p[1].line, p[1].column))
+    return [diagnostic(code, span, msg, lines, hint) for code, span, msg, hint in found]
 
 
 def _problems(
@@ -56,7 +55,11 @@ def _problems(
     def sent_any(template: str) -> bool:
         return any(p.fullmatch(template) for _, p in patterns)
 
+    yield from _twice([s for s in tests[0].settings if s.shared] if tests else [], "`settings`")
     for test in tests:
+        yield from _twice([s for s in test.settings if not s.shared], "this test")
+        yield from _leads(test)
+        yield from _arrivals(test)
         yield from _after_end(test)
         for name, span in test.enters:
             if name not in program.campaigns:
@@ -117,6 +120,90 @@ def _problems(
                     "the campaigns have no routing: nobody is assigned",
                     None,
                 )
+
+
+def _twice(settings: Sequence[Setting], where: str) -> Iterator[tuple[str, Span, str, str | None]]:
+    """A setting given twice in the file's `settings`, or twice in one test."""
+    first: dict[str, Setting] = {}
+    for setting in settings:
+        seen = first.setdefault(setting.key, setting)
+        if seen is not setting:
+            word = SETTING_WORDS[setting.key]
+            yield (
+                "test-duplicate-setting",
+                setting.span,
+                f"`{word}` is set twice in {where} (first on line {seen.span.line})",
+                "keep one",
+            )
+
+
+def _leads(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:
+    """Leads named twice, lines about a lead that is not there, or about no lead in particular."""
+    names = [line.name for line in test.leads if line.name is not None]
+    seen: dict[str, int] = {}
+    for line in test.leads:
+        if line.name is None:
+            if names:
+                yield (
+                    "test-lead-missing",
+                    line.span,
+                    "this test names its leads: say which one this line is about",
+                    'one line per lead: `lead "ana" industry = "saas" tags "vip"`',
+                )
+            continue
+        if line.name in seen:
+            yield (
+                "test-duplicate-lead",
+                line.span,
+                f"a second lead named {line.name!r} (the first is on line {seen[line.name]})",
+                "one `lead` line per lead, with its fields and `tags` on it",
+            )
+        seen.setdefault(line.name, line.span.line)
+    known = ", ".join(f'"{n}"' for n in seen)
+    items: list[Action | Expect] = [*test.actions, *test.expects]
+    for item in items:
+        if item.lead is not None and item.lead not in seen:
+            hint = f"known: {known}" if seen else 'declare it: `lead "name" field = "value"`'
+            span = item.lead_span or item.span
+            yield "test-unknown-lead", span, f"no lead named {item.lead!r} in this test", hint
+        elif item.lead is None and len(seen) > 1:
+            yield (
+                "test-lead-missing",
+                item.span,
+                f"this test has several leads ({known}): say which one",
+                'name it after `on day N` or `expect`: `expect "ana" mql on day 3`',
+            )
+
+
+def _arrivals(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:
+    """A lead arriving twice, or doing something (or expected something) before it arrives."""
+    items: list[Action | Expect] = [*test.actions, *test.expects]
+    for name in test.lead_names():
+        arrivals = test.arrivals(name)
+        who = "the lead" if name is None else repr(name)
+        for extra in arrivals[1:]:
+            message = f"{who} arrives twice (first on line {arrivals[0].span.line})"
+            yield "test-arrival", extra.span, message, "a lead arrives once"
+        if not arrivals:
+            continue
+        first = arrivals[0]
+        for item in items:
+            if item.day is None or item.kind == "arrives" or test.lead_of(item) != name:
+                continue
+            acts = isinstance(item, Action)
+            at = (item.day, item.minute if acts else 24 * 60)
+            if at < (first.day, first.minute):
+                said = _moment(item.day, item.minute) if acts else f"day {item.day}"
+                yield (
+                    "test-arrival",
+                    item.span,
+                    f"{said} is before {who} arrives ({_moment(first.day, first.minute)})",
+                    "a lead does nothing, and nothing holds of it, before it arrives",
+                )
+
+
+def _moment(day: int, minute: int | None) -> str:
+    return f"day {day} at {(minute or 0) // 60:02}:{(minute or 0) % 60:02}"
 
 
 def _after_end(test: CampaignTest) -> Iterator[tuple[str, Span, str, str | None]]:

@@ -1,8 +1,9 @@
 """Campaign tests (`*.nurture-test`): text → tests → diagnostics against the compiled campaigns.
 
-A test file holds `test "..."` blocks, one statement a line: the lead
-(`lead persona = "cxo"`, `tags "vip"`), the campaigns it enters, what it does
-and when (`on day 2 opens "welcome/cxo"`), and what must hold (`expect ...`).
+A test file holds optional `settings` for every test, then `test "..."`
+blocks, one statement a line: the lead or leads (`lead persona = "cxo"`,
+`lead "ana" industry = "saas"`), the campaigns they enter, what they do and
+when (`on day 2 "ana" opens "welcome/cxo"`), and what must hold (`expect ...`).
 `parse_tests` reads a file (`DslSyntaxError` with a located diagnostic when it
 does not parse); `dsl.testcheck` finds what names something the campaigns
 do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -22,11 +23,20 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from dsl.ast import Span
 from dsl.errors import ERROR, Diagnostic, DslSyntaxError
+from dsl.testmodel import (
+    DEFAULT_ACCEPT,
+    Action,
+    CampaignTest,
+    Expect,
+    LeadLine,
+    Setting,
+    with_settings,
+)
+
+__all__ = ["SUFFIX", "Action", "CampaignTest", "Expect", "LeadLine", "Setting", "parse_tests"]
 
 SUFFIX = ".nurture-test"
 MAX_DAY = 3650
-DEFAULT_ACCEPT = 6 * 3600
-"""Unless a test says otherwise, sales accept each MQL 6 hours after it reaches them."""
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 PERIODS = {"day": 86400, "days": 86400, "week": 604800, "weeks": 604800}
 WORDS = {
@@ -40,59 +50,6 @@ WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
-    """Something the lead does: `kind` opens/clicks/replies/event/unsubscribes."""
-
-    span: Span
-    day: int
-    minute: int
-    """Minutes after midnight UTC of that day (noon unless `at HH:MM`)."""
-    kind: str
-    message: str | None = None
-    """A template (`"welcome/cxo"`) or a send's `as` name (`whitepaper`)."""
-    link: str | None = None
-    name: str | None = None
-    """The event's name, for `event`; the reason, for `returned`."""
-    fields: tuple[tuple[str, Any], ...] = ()
-    """The profile fields `sets` changes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Expect:
-    """One expectation: `kind` with its arguments (`what`, `value`, `day`)."""
-
-    span: Span
-    kind: str
-    what: str | None = None
-    channel: str | None = None
-    cmp: str | None = None
-    value: Any = None
-    day: int | None = None
-    minute: int | None = None
-    """For `send ... on day N at HH:MM`: minutes after midnight in the lead's time zone."""
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignTest:
-    """One `test "..."` block."""
-
-    span: Span
-    name: str
-    fields: tuple[tuple[str, Any], ...]
-    tags: tuple[str, ...]
-    enters: tuple[tuple[str, Span], ...]
-    days: int | None
-    accept_after: int | None
-    """Sales accept each MQL this many seconds after it reaches them; None: never."""
-    cap: tuple[int, int] | None
-    """A cap over every campaign's touches: (count, seconds), as production's global cap."""
-    start: date | None
-    """The day the test's day 0 is (a Monday, 5 January 2026, unless it says)."""
-    actions: tuple[Action, ...]
-    expects: tuple[Expect, ...]
-
-
 @functools.cache
 def _parser() -> Lark:
     return Lark.open_from_package(
@@ -102,6 +59,11 @@ def _parser() -> Lark:
 
 def _span(path: str, meta: Any) -> Span:
     return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_span(path: str, token: Token) -> Span:
+    line, column = token.line or 1, token.column or 1
+    return Span(path, line, column, token.end_line or line, token.end_column or column + 1)
 
 
 def _text(token: Token) -> str:
@@ -138,12 +100,24 @@ class _Build(Transformer[Token, Any]):
         return (str(name), value)
 
     @v_args(meta=True)
+    def named_lead(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
+        name, rest = _text(items[0]), [i for i in items[1:] if i is not None]
+        fields = tuple(i for i in rest if not isinstance(i, frozenset))
+        tags = next((tuple(sorted(i)) for i in rest if isinstance(i, frozenset)), ())
+        return ("leads", LeadLine(_span(self.path, meta), name, fields, tags))
+
+    @v_args(meta=True)
+    def lead_tagged(self, meta: Any, items: list[Token]) -> frozenset[str]:
+        return frozenset(_text(t) for t in items)
+
+    @v_args(meta=True)
     def lead_fields(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
-        return ("fields", tuple(items))
+        return ("leads", LeadLine(_span(self.path, meta), None, tuple(items)))
 
     @v_args(meta=True)
     def lead_tags(self, meta: Any, items: list[Token]) -> tuple[str, Any]:
-        return ("tags", tuple(_text(t) for t in items))
+        tags = tuple(_text(t) for t in items)
+        return ("leads", LeadLine(_span(self.path, meta), None, (), tags))
 
     @v_args(meta=True)
     def enters(self, meta: Any, items: list[Token]) -> tuple[str, Any]:
@@ -154,13 +128,14 @@ class _Build(Transformer[Token, Any]):
         count = self._number(days, meta)
         if count < 1:
             raise _Located(_span(self.path, meta), "a test runs at least 1 day")
-        return ("days", count)
+        return ("setting", Setting(_span(self.path, meta), "days", count))
 
     @v_args(inline=True, meta=True)
     def sales_after(self, meta: Any, count: Token, unit: Token) -> tuple[str, Any]:
         if str(unit) not in UNITS:
             raise _Located(_span(self.path, meta), f"{unit!s} is not minutes, hours or days")
-        return ("sales", int(float(count) * UNITS[str(unit)]))
+        seconds = int(float(count) * UNITS[str(unit)])
+        return ("setting", Setting(_span(self.path, meta), "sales", seconds))
 
     @v_args(inline=True, meta=True)
     def cap(self, meta: Any, count: Token, periods: Token | None, unit: Token) -> Any:
@@ -171,18 +146,20 @@ class _Build(Transformer[Token, Any]):
             raise _Located(_span(self.path, meta), "a cap is a whole number, 1 or more, per period")
         if every * PERIODS[str(unit)] > 366 * 86400:
             raise _Located(_span(self.path, meta), "a cap's period is at most a year")
-        return ("cap", (int(how_many), int(every) * PERIODS[str(unit)]))
+        value = (int(how_many), int(every) * PERIODS[str(unit)])
+        return ("setting", Setting(_span(self.path, meta), "cap", value))
 
     @v_args(inline=True, meta=True)
     def start_on(self, meta: Any, day: Token) -> Any:
         try:
-            return ("start", date.fromisoformat(str(day)))
+            value = date.fromisoformat(str(day))
+            return ("setting", Setting(_span(self.path, meta), "start", value))
         except ValueError as e:
             raise _Located(_span(self.path, meta), f"{day!s} is not a date") from e
 
     @v_args(meta=True)
     def sales_never(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
-        return ("sales", None)
+        return ("setting", Setting(_span(self.path, meta), "sales", None))
 
     @v_args(inline=True, meta=True)
     def at(self, meta: Any, clock: Token) -> int:
@@ -192,10 +169,13 @@ class _Build(Transformer[Token, Any]):
         return hours * 60 + minutes
 
     @v_args(inline=True, meta=True)
-    def action(self, meta: Any, day: Token, at: int | None, what: dict[str, Any]) -> Any:
+    def action(
+        self, meta: Any, day: Token, at: int | None, lead: Token | None, what: dict[str, Any]
+    ) -> Any:
         minute = 12 * 60 if at is None else at
-        span = _span(self.path, meta)
-        return ("action", Action(span, self._number(day, meta), minute, **what))
+        who, at_lead = self._lead(lead)
+        span, number = _span(self.path, meta), self._number(day, meta)
+        return ("action", Action(span, number, minute, **what, lead=who, lead_span=at_lead))
 
     @v_args(inline=True, meta=True)
     def template_ref(self, meta: Any, token: Token) -> str:
@@ -237,6 +217,10 @@ class _Build(Transformer[Token, Any]):
     def unsubscribes(self, meta: Any, items: list[Any]) -> dict[str, Any]:
         return {"kind": "unsubscribed"}
 
+    @v_args(meta=True)
+    def arrives(self, meta: Any, items: list[Any]) -> dict[str, Any]:
+        return {"kind": "arrives"}
+
     @v_args(inline=True, meta=True)
     def day(self, meta: Any, token: Token) -> int:
         return self._number(token, meta)
@@ -244,8 +228,15 @@ class _Build(Transformer[Token, Any]):
     by_day = day
 
     @v_args(inline=True, meta=True)
-    def expect(self, meta: Any, what: dict[str, Any]) -> Any:
-        return ("expect", Expect(_span(self.path, meta), **what))
+    def expect(self, meta: Any, lead: Token | None, what: dict[str, Any]) -> Any:
+        who, at_lead = self._lead(lead)
+        return ("expect", Expect(_span(self.path, meta), **what, lead=who, lead_span=at_lead))
+
+    def _lead(self, token: Token | None) -> tuple[str | None, Span | None]:
+        """A lead's name in an action or expectation, and where it is written."""
+        if token is None:
+            return None, None
+        return _text(token), _token_span(self.path, token)
 
     @v_args(inline=True, meta=True)
     def send(
@@ -309,34 +300,39 @@ class _Build(Transformer[Token, Any]):
         return {"kind": "sla", "value": str(outcome)}
 
     @v_args(meta=True)
+    def settings(self, meta: Any, items: list[tuple[str, Setting]]) -> list[Setting]:
+        return [replace(setting, shared=True) for _, setting in items]
+
+    @v_args(meta=True)
     def test(self, meta: Any, items: list[Any]) -> CampaignTest:
         name, body = _text(items[0]), items[1:]
-        keys = ("fields", "tags", "enters", "days", "sales", "cap", "start")
-        parts: dict[str, list[Any]] = {k: [] for k in keys}
+        parts: dict[str, list[Any]] = {k: [] for k in ("leads", "enters", "setting")}
         parts.update(action=[], expect=[])
         for key, value in body:
-            if key in ("fields", "tags", "enters"):
+            if key == "enters":
                 parts[key].extend(value)
             else:
                 parts[key].append(value)
-        days = parts["days"][-1] if parts["days"] else None
-        accept = parts["sales"][-1] if parts["sales"] else DEFAULT_ACCEPT
-        return CampaignTest(
-            _span(self.path, meta),
-            name,
-            tuple(parts["fields"]),
-            tuple(parts["tags"]),
-            tuple(parts["enters"]),
-            days,
-            accept,
-            parts["cap"][-1] if parts["cap"] else None,
-            parts["start"][-1] if parts["start"] else None,
-            tuple(parts["action"]),
-            tuple(parts["expect"]),
+        return with_settings(
+            CampaignTest(
+                _span(self.path, meta),
+                name,
+                tuple(parts["leads"]),
+                tuple(parts["enters"]),
+                None,
+                DEFAULT_ACCEPT,
+                None,
+                None,
+                tuple(parts["action"]),
+                tuple(parts["expect"]),
+                tuple(parts["setting"]),
+            )
         )
 
     def start(self, items: list[Any]) -> tuple[CampaignTest, ...]:
-        return tuple(items)
+        shared = [s for block in items if isinstance(block, list) for s in block]
+        tests = (t for t in items if isinstance(t, CampaignTest))
+        return tuple(with_settings(t, shared) for t in tests)
 
 
 class _Located(Exception):

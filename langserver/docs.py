@@ -121,8 +121,9 @@ def keyword_section(word: str, line_words: list[str]) -> Section | None:
 
 
 def code_section(code: str) -> Section | None:
-    """The guide's section about a diagnostic code."""
-    return next((s for s in sections() if s.parent == "Diagnostics" and s.title == code), None)
+    """The guide's section about a diagnostic code (a test file's are under "Campaign tests")."""
+    parent = "Campaign tests" if code.startswith("test-") else "Diagnostics"
+    return next((s for s in sections() if s.parent == parent and s.title == code), None)
 
 
 def field_notes(field: str) -> list[str]:

@@ -1,5 +1,9 @@
 """The language server: a thin LSP wire (pygls) over the plain functions of this package.
 
+Campaign test files (`*.nurture-test`) get their own diagnostics, outline and
+keyword completion (`langserver.testfiles`); the other features are the
+campaigns'.
+
 Formatting is `langserver.layout`'s: indentation only, and only when provably
 the same program. Each open file is checked with its folder a short moment after the last
 edit (`DEBOUNCE`), in a worker thread so that completion and hover answer
@@ -24,8 +28,8 @@ from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from dsl import Analysis, Diagnostic, Span, ast
-from langserver import docs, folder, outline
-from langserver.complete import complete
+from langserver import docs, folder, outline, testfiles
+from langserver.complete import Completion, complete
 from langserver.grammar import grammar
 from langserver.layout import format_text
 from langserver.navigate import definition, hover
@@ -46,6 +50,8 @@ _SYMBOL = {
     "segment": lsp.SymbolKind.Interface,
     "fields": lsp.SymbolKind.Namespace,
     "field": lsp.SymbolKind.Field,
+    "test": lsp.SymbolKind.Method,
+    "lead": lsp.SymbolKind.Variable,
 }
 _COMPLETION = {
     "keyword": lsp.CompletionItemKind.Keyword,
@@ -119,6 +125,9 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
     await asyncio.sleep(server.debounce)
     doc = server.workspace.get_text_document(uri)
     text, version, path = doc.source, doc.version, path_of(uri)
+    if testfiles.is_test_file(path):
+        await _check_test_file(server, uri)
+        return
     files = folder.sources(path, text, open_texts(server))
     try:
         analysis = await asyncio.to_thread(_check_and_read, path, files, server.template_roots)
@@ -128,6 +137,7 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
     server.checked_items[path] = await asyncio.to_thread(outline.items, text, path)
     if server.workspace.get_text_document(uri).version != version:
         return  # edited meanwhile: that edit's check publishes
+    _recheck_tests(server, path)
     for other_uri, other in list(server.workspace.text_documents.items()):
         other_path = path_of(other_uri)
         if other_path == path or (other_path in files and files[other_path] == other.source):
@@ -142,6 +152,36 @@ async def _check_later(server: NurtureServer, uri: str) -> None:
             )
 
 
+async def _check_test_file(server: NurtureServer, uri: str) -> None:
+    """A campaign test file, checked against its campaigns as `nurture test` checks it."""
+    doc = server.workspace.get_text_document(uri)
+    text, version, path = doc.source, doc.version, path_of(uri)
+    try:
+        found = await asyncio.to_thread(
+            testfiles.diagnose, path, text, open_texts(server), server.template_roots
+        )
+    except Exception:  # the checker failing must not take the editor's server down
+        log.exception("checking %s failed", path)
+        return
+    if server.workspace.get_text_document(uri).version != version:
+        return
+    server.published[uri] = found
+    server.text_document_publish_diagnostics(
+        lsp.PublishDiagnosticsParams(
+            uri=uri, version=version, diagnostics=[to_lsp(doc, d) for d in found]
+        )
+    )
+
+
+def _recheck_tests(server: NurtureServer, path: str) -> None:
+    """A campaign file was checked: the open test files that run against it check again."""
+    folder_of = Path(path).parent
+    for uri in list(server.workspace.text_documents):
+        test = Path(path_of(uri))
+        if testfiles.is_test_file(str(test)) and folder_of in (test.parent, test.parent.parent):
+            schedule(server, uri)
+
+
 def _check_and_read(path: str, files: dict[str, str], roots: tuple[Path, ...]) -> Analysis:
     """The folder's check; the items it parsed are remembered for the other features."""
     analysis = folder.check(path, files, roots)
@@ -149,6 +189,11 @@ def _check_and_read(path: str, files: dict[str, str], roots: tuple[Path, ...]) -
         for module in analysis.program.modules:
             outline.remember(files[module.path], module.path, module.items)
     return analysis
+
+
+def _test_keywords(text: str, line: int, column: int) -> list[Completion]:
+    start, end, words = testfiles.keywords(text, line, column)
+    return [Completion(w, "keyword", "keyword", w, start, end) for w in words]
 
 
 def _safely(fn: Callable[..., T], *args: Any) -> T | None:
@@ -225,8 +270,11 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         path = path_of(doc.uri)
         line, column = _position(doc, params.position)
-        names = _names(ls, path, doc.source, typing=True)
-        found = _safely(complete, path, doc.source, line, column, names) or []
+        if testfiles.is_test_file(path):
+            found = _safely(_test_keywords, doc.source, line, column) or []
+        else:
+            names = _names(ls, path, doc.source, typing=True)
+            found = _safely(complete, path, doc.source, line, column, names) or []
         items = []
         for c in found:
             where = ServerTextRange(
@@ -248,6 +296,8 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
     def on_hover(ls: NurtureServer, params: lsp.HoverParams) -> lsp.Hover | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         path = path_of(doc.uri)
+        if testfiles.is_test_file(path):
+            return None
         line, column = _position(doc, params.position)
         names = _names(ls, path, doc.source)
         diagnostics = ls.published.get(doc.uri, ())
@@ -260,6 +310,8 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
     def on_definition(ls: NurtureServer, params: lsp.DefinitionParams) -> lsp.Location | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         path = path_of(doc.uri)
+        if testfiles.is_test_file(path):
+            return None
         line, column = _position(doc, params.position)
         target = _safely(definition, path, doc.source, line, column, _names(ls, path, doc.source))
         if target is None:
@@ -271,6 +323,8 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def on_format(ls: NurtureServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
         doc = ls.workspace.get_text_document(params.text_document.uri)
+        if testfiles.is_test_file(path_of(doc.uri)):
+            return []
         formatted = _safely(format_text, doc.source)
         if formatted is None:
             return []
@@ -282,6 +336,9 @@ def create(debounce: float = DEBOUNCE) -> NurtureServer:
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def on_symbols(ls: NurtureServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         doc = ls.workspace.get_text_document(params.text_document.uri)
+        if testfiles.is_test_file(path_of(doc.uri)):
+            tests = _safely(testfiles.symbols, doc.source, path_of(doc.uri)) or []
+            return [_symbol(doc, s) for s in tests]
         found = _safely(outline.items, doc.source, path_of(doc.uri)) or ()
         return [_symbol(doc, s) for s in outline.symbols(found)]
 

@@ -3,9 +3,10 @@
 A test file (`*.nurture-test`, `dsl.testfile`) is run against the campaign
 files of its folder, or of the folder above when its own holds none (so
 `campaigns/tests/welcome.nurture-test` tests `campaigns/*.nurture`). Each test
-is one scripted lead (`nurture.simulate.scripted`); its path is then held
-against the expectations, in file order. A file that does not parse or names
-what the campaigns lack fails with its located diagnostics, never a traceback.
+runs its leads together on one virtual clock (`nurture.simulate.scripted`);
+each lead's path is then held against the expectations about it, in file
+order. A file that does not parse or names what the campaigns lack fails with
+its located diagnostics, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dsl.testfile import SUFFIX, CampaignTest, Expect, parse_tests
 from nurture.engine import Cap
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import START, Settings
-from nurture.simulate.scripted import Path, Probe, ScriptedRun
+from nurture.simulate.scripted import Path, Probe, Script, ScriptedRun
 
 DEFAULT_DAYS = 120
 """A test runs this long unless it says `run N days` (or looks at a later day)."""
@@ -49,6 +50,9 @@ class Result:
     name: str
     failures: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    """The path as printed: in a test with several leads, each lead's under its name."""
+    leads: dict[str, list[str]] = field(default_factory=dict)
+    """In a test with several leads, each one's path by its name."""
 
     @property
     def passed(self) -> bool:
@@ -62,6 +66,7 @@ class Result:
             "passed": self.passed,
             "failures": self.failures,
             "path": self.steps,
+            "leads": self.leads,
         }
 
 
@@ -124,7 +129,10 @@ def load_program(file: FsPath) -> tuple[CompiledProgram | None, list[str]]:
 
 
 def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
-    """One test: its lead run through `program`, its expectations judged."""
+    """One test: its leads run together through `program`, its expectations judged.
+
+    The test must have checked clean (`diagnose`): every lead it names exists.
+    """
     days_seen = [e.day for e in test.expects if e.day is not None]
     days_seen += [a.day for a in test.actions]
     days = test.days or max([DEFAULT_DAYS, *(d + 1 for d in days_seen)])
@@ -147,22 +155,56 @@ def run_test(test: CampaignTest, program: CompiledProgram) -> Result:
         accept_rate=rate,
         accept_after=(accept, accept),
     )
-    profile = Profile("test-lead", dict(test.fields), frozenset(test.tags))
-    probe_days = [e.day for e in test.expects if e.day is not None]
-    path = ScriptedRun(program, settings, profile, test.actions, probe_days).play()
+    names, about = test.lead_names(), test.lead_of
+    scripts = []
+    for name in names:
+        fields, tags = test.profile(name)
+        actions = [a for a in test.actions if about(a) == name and a.kind != "arrives"]
+        probe_days = [e.day for e in test.expects if e.day is not None and about(e) == name]
+        arrives = next(iter(test.arrivals(name)), None)
+        arrival = (
+            start if arrives is None else start + timedelta(arrives.day, 0, 0, 0, arrives.minute)
+        )
+        profile = Profile(_lead_id(name), fields, tags)
+        scripts.append(Script(profile, actions, probe_days, arrival))
+    paths = ScriptedRun(program, settings, scripts).play()
     result = Result(test.span.path, test.span.line, test.name)
-    result.failures = list(_judge(test, path))
-    result.steps = [_step_words(s) for s in path.steps]
+    failed: list[tuple[int, str]] = []
+    for name in names:
+        path, mine = paths[_lead_id(name)], [e for e in test.expects if about(e) == name]
+        who = "" if name is None or len(names) == 1 else f'lead "{name}": '
+        failed.extend(_judge(mine, path, who))
+        steps = [_step_words(s) for s in path.steps]
+        if name is not None and len(names) > 1:
+            result.leads[name] = steps
+            result.steps.append(f'lead "{name}":')
+            result.steps.extend("  " + s for s in steps)
+        else:
+            result.steps.extend(steps)
+    result.failures = [words for _, words in sorted(failed, key=lambda f: f[0])]
     return result
+
+
+def _arrival(test: CampaignTest, name: str | None, start: datetime) -> datetime:
+    """When the lead arrives: its `on day N arrives`, else the start of day 0."""
+    arrives = test.arrivals(name)
+    if not arrives:
+        return start
+    return start + timedelta(days=arrives[0].day, minutes=arrives[0].minute)
+
+
+def _lead_id(name: str | None) -> str:
+    return "test-lead" if name is None else name
 
 
 # ---------------------------------------------------------------- judging
 
 
-def _judge(test: CampaignTest, path: Path) -> Iterator[str]:
+def _judge(expects: Iterable[Expect], path: Path, who: str) -> Iterator[tuple[int, str]]:
+    """The failed expectations about one lead: (line, `file:line: words`), in file order."""
     sends = [s for s in path.steps if s.kind == "send"]
     after = 0
-    for exp in test.expects:
+    for exp in expects:
         where = f"{exp.span.path}:{exp.span.line}"
         if exp.kind == "send":
             found = next(
@@ -178,13 +220,13 @@ def _judge(test: CampaignTest, path: Path) -> Iterator[str]:
             if found is None:
                 at = "" if exp.minute is None else f" at {_clock(exp.minute)} lead time"
                 wanted = f"send {exp.channel} {exp.what!r}{_on(exp.day)}{at}"
-                yield f"{where}: expected {wanted}; {_sent(sends, exp)}"
+                yield exp.span.line, f"{where}: {who}expected {wanted}; {_sent(sends, exp)}"
             else:
                 after = found + 1
             continue
         problem = _check(exp, path, sends)
         if problem:
-            yield f"{where}: {problem}"
+            yield exp.span.line, f"{where}: {who}{problem}"
 
 
 def _check(exp: Expect, path: Path, sends: list[Any]) -> str | None:

@@ -1,4 +1,5 @@
-// The nurture extension's client: starts `nurture lsp` (path configurable) for .nurture files.
+// The nurture extension's client: starts `nurture lsp` (path configurable) for .nurture and
+// .nurture-test files.
 "use strict";
 
 const path = require("path");
@@ -16,10 +17,10 @@ function start() {
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
   const templates = (config.get("templates") || []).map((dir) => path.resolve(root, dir));
   client = new LanguageClient("nurture", "nurture", server, {
-    documentSelector: [{ language: "nurture" }],
+    documentSelector: [{ language: "nurture" }, { language: "nurture-test" }],
     initializationOptions: { templates },
     synchronize: {
-      fileEvents: vscode.workspace.createFileSystemWatcher("**/*.{nurture,j2}"),
+      fileEvents: vscode.workspace.createFileSystemWatcher("**/*.{nurture,nurture-test,j2}"),
     },
   });
   return client.start().catch((error) => {

@@ -57,8 +57,8 @@ SUMMARIES: Final = {
     "leads in flight stay,\nunless --migrate moves them.",
     "diff": "Steps added, removed and changed per campaign, and the leads in flight each touches.",
     "simulate": "Run campaigns over simulated leads on a virtual clock, with the real engine.",
-    "test": "Run campaign tests: one scripted lead each, on the virtual clock; exit 1 on any "
-    "failure.",
+    "test": "Run campaign tests: each test's scripted leads together on the virtual clock; "
+    "exit 1 on\nany failure.",
     "serve": "Run the tracking service (opens, clicks, unsubscribes, event and lead API) "
     "and the\nconsole at /console/.",
     "run": "Run everything in one process: scheduler, workers, tracking service (SQLite, outbox).",

@@ -23,7 +23,8 @@ def test_command(
         None, "--junit", help="Also write the results as JUnit XML to this file."
     ),
 ) -> None:
-    """Run campaign tests: one scripted lead each, on the virtual clock; exit 1 on any failure."""
+    """Run campaign tests: each test's scripted leads together on the virtual clock; exit 1 on
+    any failure."""
     if format not in ("text", "json"):
         typer.echo(f"--format must be text or json (got {format!r})", err=True)
         raise typer.Exit(2)

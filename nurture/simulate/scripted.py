@@ -1,12 +1,16 @@
-"""One scripted lead through the simulator: what `nurture test` runs.
+"""A test's scripted leads through the simulator: what `nurture test` runs.
 
 The same loop as `nurture simulate` (`run.Simulation`): the real `decide`,
 scores, MQL rule, triggers and the sales desk on the virtual clock. Only the
-lead differs: it arrives at the start of day 0, does what its test says at
-the moment it says (`on day 2 opens "welcome/cxo"`) instead of drawing its
-reactions, and every touch, tag, exit and MQL is written down as its path.
-At the end of each day an expectation looks at, the lead's tags, stage and
-scores are noted (`Probe`).
+leads differ: each arrives at the start of day 0 (or when its test says:
+`on day 3 "bo" arrives`), does what its test says at the moment it says
+(`on day 2 opens "welcome/cxo"`) instead of drawing its reactions, and every
+touch, tag, exit and MQL is written down as its path. At the end of each day
+an expectation looks at, the lead's tags, stage and scores are noted
+(`Probe`). A test's leads share one agenda (one virtual
+clock) and one sales desk, so round robin turns, daily caps and open MQLs
+count every lead's MQL, as in production; the simulator proper runs leads
+one after another only because nothing there depends on another lead.
 """
 
 from __future__ import annotations
@@ -20,7 +24,17 @@ from typing import Any
 
 from dsl.graph import CompiledProgram
 from dsl.testfile import Action
-from nurture.engine import DeliveryKey, EmitMql, Event, Exit, NotifySales, Send, Tag, Untag
+from nurture.engine import (
+    DeliveryKey,
+    EmitMql,
+    Event,
+    Exit,
+    LeadView,
+    NotifySales,
+    Send,
+    Tag,
+    Untag,
+)
 from nurture.engine.calendar import lead_zone
 from nurture.engine.state import DONE, with_stage
 from nurture.engine.triggers import Returned, Sweep
@@ -66,7 +80,7 @@ class Probe:
 
 @dataclass(slots=True)
 class Path:
-    """What happened to the scripted lead."""
+    """What happened to one scripted lead."""
 
     start: datetime
     """Day 0's midnight, UTC."""
@@ -83,6 +97,7 @@ class Path:
 
 @dataclass(frozen=True, slots=True)
 class _Delivery:
+    lead: Lead
     key: DeliveryKey
     send: Send
     campaign: str
@@ -99,85 +114,120 @@ class _NoReactions:
         return []
 
 
-class _Desk(SalesDesk):
-    """The sales desk, noting whom routing first gives the lead to (reassignments are the SLA's)."""
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One lead of a test: its profile, what it does, the days its expectations look at, and
+    when it arrives (is created)."""
 
-    def __init__(self, routing: Any, settings: Settings, path: Path, trace: Any) -> None:
-        super().__init__(routing, settings, trace)
-        self.path = path
+    profile: Profile
+    actions: Sequence[Action]
+    probe_days: Sequence[int]
+    arrival: datetime
+
+
+class _Desk(SalesDesk):
+    """The shared sales desk, noting in each lead's path whom routing gives it to and why."""
+
+    def __init__(self, routing: Any, settings: Settings, paths: dict[str, Path]) -> None:
+        super().__init__(routing, settings, None)
+        self.paths = paths
 
     def _give(self, mql: _Mql, choice: Choice, now: datetime, cause: str) -> None:
-        self.path.owners.append((now, choice.owner))
+        self.paths[mql.lead].owners.append((now, choice.owner))
         super()._give(mql, choice, now, cause)
 
     def _accept(self, mql: _Mql, now: datetime) -> None:
-        if self.path.accepted is None and mql.held_by is not None:
-            self.path.accepted = (now, mql.held_by)
+        path = self.paths[mql.lead]
+        if path.accepted is None and mql.held_by is not None:
+            path.accepted = (now, mql.held_by)
         super()._accept(mql, now)
 
     def _expire(self, mql: _Mql, now: datetime) -> None:
-        self.path.missed += 1
+        self.paths[mql.lead].missed += 1
         super()._expire(mql, now)
+
+    def _say(self, now: datetime, mql: _Mql, words: str) -> None:
+        line = f"{now:%Y-%m-%d %H:%M}  lead {mql.lead}  {words}"
+        self.paths[mql.lead].steps.append(Step(self.end, -1, "sales", what=line))
 
 
 class ScriptedRun(Simulation):
-    """Runs one lead (`profile`) doing `actions`, for `days`, noting the days in `probe_days`."""
+    """Runs a test's leads (`scripts`, ids unique) together for `settings.days`."""
 
     def __init__(
-        self,
-        program: CompiledProgram,
-        settings: Settings,
-        profile: Profile,
-        actions: Sequence[Action],
-        probe_days: Sequence[int],
+        self, program: CompiledProgram, settings: Settings, scripts: Sequence[Script]
     ) -> None:
-        self.path = Path(settings.start)
-        super().__init__(program, settings, [profile], trace=self._sales)
+        self.paths = {s.profile.id: Path(settings.start) for s in scripts}
+        profiles = [s.profile for s in scripts]
+        super().__init__(program, dataclasses.replace(settings, leads=len(scripts)), profiles)
         self.behaviour = _NoReactions()  # type: ignore[assignment]
         if self.desk is not None:
-            self.desk = _Desk(self.desk.routing, settings, self.path, self._sales)
-        self.profile, self.actions, self.probe_days = profile, actions, sorted(set(probe_days))
+            self.desk = _Desk(self.desk.routing, settings, self.paths)
+        self.scripts = scripts
         self.deliveries: list[_Delivery] = []
-        self.lead: Lead | None = None
-        self.mql_from = 0
-        """Where in the path the present MQL's steps start (a return starts them again)."""
+        self.mql_from: dict[str, int] = {}
+        """Where in each lead's path its present MQL's steps start (a return starts them again)."""
 
-    def play(self) -> Path:
-        """Run the lead to the end; its path, probes, MQL day and owner."""
-        self._paused(self._one)
-        return self.path
+    def play(self) -> dict[str, Path]:
+        """Run the leads to the end; each one's path, probes, MQL day and owner, by its id."""
+        self._paused(self._all)
+        return self.paths
 
-    def _one(self) -> LeadTotals:
-        lead = self.lead = self._arrive(self.profile, self.start)
-        for action in self.actions:
-            at = self.start + action.day * DAY + timedelta(minutes=action.minute)
-            if at <= self.end:
-                self._push(at, EVENT, lead, (action, None))
-        for day in self.probe_days:
-            at = self.start + (day + 1) * DAY - timedelta(microseconds=1)
-            self._push(min(at, self.end), EVENT, lead, (day, None))
+    def _all(self) -> LeadTotals:
+        self.leads: list[Lead] = []
+        for script in self.scripts:
+            if script.arrival <= self.start:
+                self._enter(script, self.start)
+            elif script.arrival <= self.end:  # created then, in time order with the others
+                self._push(script.arrival, EVENT, script, (script, None))
         self._live()
-        self.path.final = self._probe(lead, -1, self.end)
+        for lead in self.leads:
+            self._path(lead).final = self._probe(lead, -1, self.end)
         if isinstance(self.desk, _Desk):
             self.desk.play(self.end)
         return LeadTotals()
 
+    def _enter(self, script: Script, now: datetime) -> None:
+        """The lead arrives, and what it will do and when it is looked at are planned."""
+        if now > self.start:  # a late arrival opens its path
+            zone = lead_zone(LeadView(script.profile.id, script.profile.fields))
+            step = Step(
+                now, self._day(now), "event", what="arrives", local=f"{now.astimezone(zone):%H:%M}"
+            )
+            self.paths[script.profile.id].steps.append(step)
+        lead = self._arrive(script.profile, now)
+        self.leads.append(lead)
+        for action in script.actions:
+            at = self.start + action.day * DAY + timedelta(minutes=action.minute)
+            if now <= at <= self.end:
+                self._push(at, EVENT, lead, (action, None))
+        for day in sorted(set(script.probe_days)):
+            at = self.start + (day + 1) * DAY - timedelta(microseconds=1)
+            if now <= at:
+                self._push(min(at, self.end), EVENT, lead, (day, None))
+
+    def _path(self, lead: Lead) -> Path:
+        return self.paths[str(lead.view.id)]
+
     # ---------------------------------------------------------------- the loop's hooks
 
     def _arrivals(self) -> Iterator[tuple[datetime, Profile]]:
-        yield self.start, self.profile
+        for script in self.scripts:
+            yield self.start, script.profile
 
     def _event(self, lead: Lead, event: Any, counts: StepCounts | None, now: datetime) -> None:
-        if isinstance(event, int):
-            self.path.probes[event] = self._probe(lead, event, now)
+        if isinstance(event, Script):
+            self._enter(event, now)
+        elif isinstance(event, int):
+            self._path(lead).probes[event] = self._probe(lead, event, now)
         elif isinstance(event, Action) and event.kind == "sets":
             self._sets(lead, event, now)
         elif isinstance(event, Action) and event.kind == "returned":
             self._returned(lead, event, now)
         elif isinstance(event, Action):
-            real = self._resolve(event, now)
+            real = self._resolve(lead, event, now)
             if real is not None:
-                self._note(now, "event", what=_words(event))
+                self._note(lead, now, "event", what=_words(event))
                 super()._event(lead, real[0], real[1], now)
         else:
             super()._event(lead, event, counts, now)  # type: ignore[arg-type]
@@ -186,7 +236,7 @@ class ScriptedRun(Simulation):
         """A profile change (an import, the CRM): fit, segments and exit rules look again."""
         fields = {**lead.view.fields, **dict(action.fields)}
         lead.view = dataclasses.replace(lead.view, fields=fields)
-        self._note(now, "event", what=_words(action))
+        self._note(lead, now, "event", what=_words(action))
         self.scores.changed(lead, ANY)
         self._check_mql(lead, now)
         self._triggers(lead, Sweep(now), now, self.on_segment)
@@ -196,8 +246,8 @@ class ScriptedRun(Simulation):
         """Sales returned the lead (stage `returned`): it may qualify again on new behaviour."""
         lead.view = with_stage(lead.view, "returned")
         lead.mql_at = None
-        self._note(now, "event", what=_words(action))
-        self.mql_from = len(self.path.steps)
+        self._note(lead, now, "event", what=_words(action))
+        self.mql_from[str(lead.view.id)] = len(self._path(lead).steps)
         self.scores.changed(lead, STAGE)
         runs = [
             r
@@ -207,73 +257,75 @@ class ScriptedRun(Simulation):
         self._triggers(lead, Returned(now), now, [*runs, *self.on_segment])
         self._nudge(lead, STAGE, now)
 
-    def _resolve(self, action: Action, now: datetime) -> tuple[Event, StepCounts] | None:
+    def _resolve(
+        self, lead: Lead, action: Action, now: datetime
+    ) -> tuple[Event, StepCounts] | None:
         if action.message is None:
             return Event(action.name or action.kind, now), StepCounts()
         for d in reversed(self.deliveries):
-            if action.message in (d.send.template, d.send.name):
+            if d.lead is lead and action.message in (d.send.template, d.send.name):
                 counts = self.campaigns[d.campaign].counts.steps.get(d.node) or StepCounts()
                 return Event(action.kind, now, d.key, d.send.name, action.link), counts
-        self._note(now, "missed", what=f"{_words(action)}: nothing of that name sent yet")
+        self._note(lead, now, "missed", what=f"{_words(action)}: nothing of that name sent yet")
         return None
 
     def _send(self, enrollment: Enrollment, send: Send, now: datetime) -> None:
         key = DeliveryKey(enrollment.id, send.node_id, send.iteration)
-        self.deliveries.append(_Delivery(key, send, enrollment.run.name, send.node_id))
-        self._note(now, "send", enrollment.run.name, send.channel, send.template)
+        lead = enrollment.lead
+        self.deliveries.append(_Delivery(lead, key, send, enrollment.run.name, send.node_id))
+        self._note(lead, now, "send", enrollment.run.name, send.channel, send.template)
         super()._send(enrollment, send, now)
 
     def _perform(
         self, enrollment: Enrollment, actions: Sequence[Any], now: datetime, resumed: str | None
     ) -> None:
-        name = enrollment.run.name
+        name, lead = enrollment.run.name, enrollment.lead
         for action in actions:
-            if isinstance(action, Tag) and action.tag not in enrollment.lead.view.tags:
-                self._note(now, "tag", name, what=action.tag)
-            elif isinstance(action, Untag) and action.tag in enrollment.lead.view.tags:
-                self._note(now, "untag", name, what=action.tag)
+            if isinstance(action, Tag) and action.tag not in lead.view.tags:
+                self._note(lead, now, "tag", name, what=action.tag)
+            elif isinstance(action, Untag) and action.tag in lead.view.tags:
+                self._note(lead, now, "untag", name, what=action.tag)
             elif isinstance(action, Exit):
-                self._note(now, "exit", name, what=action.reason)
+                self._note(lead, now, "exit", name, what=action.reason)
             elif isinstance(action, NotifySales):
-                self._note(now, "notify", name, what=action.template)
-            elif isinstance(action, EmitMql) and enrollment.lead.mql_at is None:
-                self._note(now, "mql", name, what=action.cause)
+                self._note(lead, now, "notify", name, what=action.template)
+            elif isinstance(action, EmitMql) and lead.mql_at is None:
+                self._note(lead, now, "mql", name, what=action.cause)
         super()._perform(enrollment, actions, now, resumed)
 
     def _check_mql(self, lead: Lead, now: datetime) -> None:
         before = lead.mql_at
         super()._check_mql(lead, now)
-        if before is None and lead.mql_at is not None and not self._noted_mql():
-            self._note(now, "mql", what="scoring rule")
+        if before is None and lead.mql_at is not None and not self._noted_mql(lead):
+            self._note(lead, now, "mql", what="scoring rule")
 
     def _finish(self, enrollment: Enrollment, now: datetime) -> None:
         if enrollment.state.state == DONE:
-            self._note(now, "done", enrollment.run.name)
+            self._note(enrollment.lead, now, "done", enrollment.run.name)
         super()._finish(enrollment, now)
-
-    def _sales(self, line: str) -> None:
-        self.path.steps.append(Step(self.end, -1, "sales", what=line))
 
     # ---------------------------------------------------------------- notes
 
-    def _noted_mql(self) -> bool:
-        return any(s.kind == "mql" for s in self.path.steps[self.mql_from :])
+    def _noted_mql(self, lead: Lead) -> bool:
+        steps = self._path(lead).steps[self.mql_from.get(str(lead.view.id), 0) :]
+        return any(s.kind == "mql" for s in steps)
 
     def _day(self, at: datetime) -> int:
         return (at - self.start) // DAY
 
     def _note(
         self,
+        lead: Lead,
         at: datetime,
         kind: str,
         campaign: str | None = None,
         channel: str | None = None,
         what: str | None = None,
     ) -> None:
-        local = f"{at.astimezone(lead_zone(self.lead.view)) if self.lead else at:%H:%M}"
-        self.path.steps.append(Step(at, self._day(at), kind, campaign, channel, what, local))
-        if kind == "mql" and self.path.mql_day is None:
-            self.path.mql_day = self._day(at)
+        path, local = self._path(lead), f"{at.astimezone(lead_zone(lead.view)):%H:%M}"
+        path.steps.append(Step(at, self._day(at), kind, campaign, channel, what, local))
+        if kind == "mql" and path.mql_day is None:
+            path.mql_day = self._day(at)
 
     def _probe(self, lead: Lead, day: int, now: datetime) -> Probe:
         self.scores.refresh(lead, now)

@@ -56,6 +56,21 @@ def test_a_failing_expectation_names_its_line_and_shows_the_path(folder: Path) -
     assert suite is not None and suite.get("failures") == "1"
 
 
+def test_json_format_gives_each_leads_path_in_a_test_with_several(folder: Path) -> None:
+    (folder / "a.nurture-test").write_text(
+        'test "two"\n  lead "ana" persona = "cxo"\n  lead "bo" persona = "marketer"\n'
+        '  expect "ana" send email "welcome/cxo" on day 0\n'
+        '  expect "bo" send email "welcome/marketer" on day 0\n'
+    )
+    result = runner.invoke(app, ["test", str(folder), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    test = json.loads(result.output)["tests"][0]
+    assert set(test["leads"]) == {"ana", "bo"}
+    assert test["leads"]["ana"][0] == "day 0 09:00  send email 'welcome/cxo' [Welcome]"
+    assert test["leads"]["bo"][0] == "day 0 09:00  send email 'welcome/marketer' [Welcome]"
+    assert test["path"][0] == 'lead "ana":'
+
+
 def test_json_format_lists_each_test(folder: Path) -> None:
     (folder / "a.nurture-test").write_text(
         'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
@@ -78,7 +93,12 @@ def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
 
 TEXT = "\n".join(
     (CAMPAIGNS / "tests" / name).read_text()
-    for name in ("welcome.nurture-test", "scoring-routing.nurture-test")
+    for name in (
+        "welcome.nurture-test",
+        "scoring-routing.nurture-test",
+        "sales-desk.nurture-test",
+        "global-cap.nurture-test",
+    )
 )
 WORDS = st.sampled_from(
     [
@@ -94,6 +114,15 @@ WORDS = st.sampled_from(
         "\n  start 2026-02-30\n",
         "\n  sales accept after 2 fortnights\n",
         "\n  run 5 days\n",
+        '"ana" ',
+        '"bo" ',
+        'on day 2 "bo" arrives\n',
+        "\n  on day 1 at 08:00 arrives\n",
+        '\n  lead "ana" region = "Shanghai"\n',
+        '\n  lead "ana" tags "vip"\n',
+        "\nsettings\n  cap 2 per day\n",
+        "\n  settings\n",
+        "\n  # a comment\n",
     ]
 )
 
@@ -183,3 +212,46 @@ def test_every_test_file_diagnostic_is_documented() -> None:
         if "expect=" in words
     }
     assert codes == documented
+
+
+# ---------------------------------------------------------------- several leads, one desk
+
+BO_ALONE = """\
+test "bo alone"
+  lead "bo" industry = "saas", employees = 1000, title = "CTO", region = "Jiangsu"
+  sales never accept
+  on day 3 at 10:00 "bo" event "demo_requested"
+  expect "bo" owner "li.na@tidewater.io"
+"""
+
+
+def test_a_tests_leads_share_one_sales_desk() -> None:
+    # Given Bo, who alone goes to Li Na (fewest open leads, first written)
+    tests, found = diagnose(BO_ALONE, "t.nurture-test", PROGRAM)
+    assert not found and run_test(tests[0], PROGRAM).passed
+    # When Ana's MQL, an hour earlier, is in the same test
+    ana = (
+        '  lead "ana" industry = "saas", employees = 1000, title = "CEO", region = "Shanghai"\n'
+        '  on day 3 at 09:00 "ana" event "demo_requested"\n'
+    )
+    tests, found = diagnose(BO_ALONE + ana, "t.nurture-test", PROGRAM)
+    assert not found
+    result = run_test(tests[0], PROGRAM)
+    # Then Li Na holds Ana's, and Bo's goes to Wang Fang: one desk, one clock
+    assert result.failures == [
+        "t.nurture-test:5: lead \"bo\": expected owner 'li.na@tidewater.io'; "
+        "it was wang.fang@tidewater.io"
+    ]
+    assert any("lead ana  MQL (scoring rule) → li.na@tidewater.io" in s for s in result.steps)
+
+
+def test_a_file_setting_applies_to_every_test_and_a_tests_own_overrides_it() -> None:
+    text = (
+        "settings\n  run 20 days\n  start 2026-03-07\n"
+        'test "a"\n  expect no mql\n'
+        'test "b"\n  run 5 days\n  start 2026-03-02\n  expect no mql\n'
+    )
+    first, second = parse_tests(text, "t.nurture-test")
+    assert (first.days, str(first.start)) == (20, "2026-03-07")
+    assert (second.days, str(second.start)) == (5, "2026-03-02")
+    assert [s.line for s in (x.span for x in second.settings)] == [2, 3, 7, 8]
