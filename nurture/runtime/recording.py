@@ -40,6 +40,7 @@ from nurture.models import Delivery, Enrollment, Lead
 from nurture.models import Tag as TagRow
 from nurture.runtime.clock import span
 from nurture.runtime.database import insert_ignoring, table_of
+from nurture.runtime.edges import add_ways
 from nurture.runtime.enrolling import enroll_into
 from nurture.runtime.handover import answer_row, store_answers
 from nurture.runtime.keys import Key
@@ -74,6 +75,7 @@ class Recorder:
         statuses: list[dict[str, Any]] = []
         bounces: list[tuple[int, Touch]] = []
         advance: list[dict[str, Any]] = []
+        moved: list[Plan] = []
         later: list[dict[str, Any]] = []
         rules = functools.cache(lambda: Rules.active(session))  # read once a batch, if at all
         for plan in plans:
@@ -86,6 +88,7 @@ class Recorder:
             else:
                 self._perform(session, plan, now, report, rules)
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
+                moved.append(plan)
         store_answers(session, statuses)
         table = ENROLLMENTS
         mine = (table.c.id == bindparam("b_id")) & (table.c.claimed_by == bindparam("b_me"))
@@ -99,7 +102,13 @@ class Recorder:
             stored = session.execute(update(table).where(mine).values(**values, **free), advance)
             lost = len(advance) - int(getattr(stored, "rowcount", len(advance)) or 0)
             if lost > 0:  # the lease ran out mid-batch; the next run picks these up again
-                logger.warning("%d enrollments were claimed by another job meanwhile", lost)
+                logger.warning(
+                    "%d enrollments were claimed by another job meanwhile; the ways this "
+                    "batch took out of branches are not counted",
+                    lost,
+                )
+            else:
+                add_ways(session, [(p.item.version.id, p.took) for p in moved if p.took])
         for lead_id, touch in bounces:
             self._bounce(session, lead_id, touch, now)
 
