@@ -104,10 +104,15 @@ def campaign_simulate(ctx: Context, session: Session) -> Response:
         asked = projection.read_form(ctx.form)
         version = _version(session, found, _shown(ctx, found))
         program, graph = projection.program_of(session, version)
+    except projection.Refused as e:
+        raise Problem(e.status, str(e), campaign_page) from e
+    session.commit()  # the run holds no transaction (on SQLite one may hold the write lock)
+    try:
         projected = projection.project(program, graph, asked)
     except projection.Refused as e:
         raise Problem(e.status, str(e), campaign_page) from e
-    return _page(ctx, session, projected)
+    with ctx.console.sessions() as fresh, fresh.begin():
+        return _page(ctx, fresh, projected)
 
 
 def _campaign(ctx: Context, session: Session) -> Campaign:

@@ -6,6 +6,8 @@ too: it runs in the request's worker thread (one process, ``--jobs 1``, so
 the server's other threads keep serving), one run at a time per process,
 and stops after `SECONDS` (the simulator tells its progress every few
 hundred leads; past the limit the run is abandoned and the form says so).
+No transaction is open while it runs (the view reads the program, then
+commits), so the workers' writes go on, on SQLite too.
 The program is the deployed one: this version's graph, with the active
 scoring model, routing, segments and fields, and production's global cap.
 """
@@ -35,7 +37,8 @@ MAX_SEED: Final = 2**31 - 1
 SECONDS: Final = 30.0
 """The longest a run may take before it is abandoned."""
 DEFAULTS: Final = {"leads": "1000", "days": "90", "seed": "0"}
-_ONE_AT_A_TIME = threading.Lock()
+RUNNING = threading.Lock()
+"""Held while a run is under way: one at a time per process."""
 
 
 class Refused(ValueError):
@@ -116,7 +119,7 @@ def project(
     except ConfigError as e:
         raise Refused(f"The server's settings are wrong: {e}", 500) from e
     settings = Settings(leads=asked.leads, days=asked.days, seed=asked.seed, global_cap=cap)
-    if not _ONE_AT_A_TIME.acquire(blocking=False):
+    if not RUNNING.acquire(blocking=False):
         raise Refused("Another simulation is running on this server; try again in a moment.", 503)
     started = time.monotonic()
 
@@ -134,7 +137,7 @@ def project(
             422,
         ) from None
     finally:
-        _ONE_AT_A_TIME.release()
+        RUNNING.release()
     steps = tuple(s for s in report["steps"] if s["campaign"] == graph.name)
     drawn = numbers(report).get(graph.name, Numbers())
     return Projection(

@@ -4,9 +4,11 @@ dry run ("simulate", marketers and admins); not for sales."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +21,13 @@ from nurture.console import create_console, projection
 from nurture.console.campaigns import LIVE_SECONDS, Pictures
 from nurture.engine.loops import pick_arm
 from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead
+from nurture.runtime.database import runtime_engine, sessions_for
 from nurture.runtime.deploying import deploy_sources
 from nurture.runtime.edges import add_ways
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
-from tests.console.conftest import KEY, LOCKOUT, T, World, form, sign_in
+from tests.console.conftest import KEY, LOCKOUT, T, World, build, form, sign_in
+from tests.console.test_queries import queries_of
 from tests.console.test_touch import client_of, with_touches
 
 pytestmark = pytest.mark.asyncio
@@ -156,6 +160,12 @@ def _run_through(world: World, version_id: int, n: int, first: int = 0) -> dict[
 
 @pytest.fixture
 def split(world: World, tmp_path: Path) -> Split:
+    return with_split(world, tmp_path)
+
+
+def with_split(world: World, tmp_path: Path) -> Split:
+    """The AB campaign deployed twice (v1: 40/60, Ada waiting; v2: 50/50, 12 leads through
+    it) and a console whose pictures' clock the test moves."""
     path = str(tmp_path / "ab.nurture")
     (tmp_path / "templates" / "t").mkdir(parents=True)
     for name in ("hello", "short", "long"):
@@ -349,3 +359,55 @@ async def test_a_run_past_its_time_limit_is_stopped(split: Split) -> None:
 
     assert refused.value.status == 422
     assert projection.project(program, graph, projection.Asked(5, 3, 0)).asked.leads == 5
+
+
+async def test_the_campaign_page_and_picture_take_the_same_queries_for_more_leads(
+    split: Split,
+) -> None:
+    world, page, picture = split.world, f"/console/campaigns/{split.campaign}", ""
+    async with _client(split.app) as client:
+        await sign_in(client, "mia@t.io")
+        picture = f"{page}/versions/2.svg"
+        few = (await queries_of(world, client, page), await queries_of(world, client, picture))
+        _run_through(world, split.version, 40, first=200)
+        split.ticks[0] += LIVE_SECONDS + 1  # the picture's numbers are read again
+
+        many = (await queries_of(world, client, page), await queries_of(world, client, picture))
+
+    assert few == many
+
+
+async def test_workers_write_while_a_simulation_runs_on_sqlite(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # Given the console of `nurture run` on SQLite, whose transactions take the write lock
+    world = build(sqlite_url)
+    runtime = runtime_engine(sqlite_url)
+    world.sessions = sessions_for(runtime)
+    split = with_split(world, tmp_path)
+    fields = {"leads": "20000", "days": "365", "seed": "0"}
+    async with _client(split.app) as client:
+        await sign_in(client, "mia@t.io")
+        page = (await client.get(f"/console/campaigns/{split.campaign}")).text
+        action = f"/console/campaigns/{split.campaign}/simulate"
+        running = asyncio.create_task(form(client, page, action, **fields))
+        while not projection.RUNNING.locked() and not running.done():
+            await asyncio.sleep(0.01)
+
+        # When a worker writes while the dry run is under way
+        def write() -> None:
+            with world.sessions() as session, session.begin():
+                session.add(Lead(email="new@client.io", created_at=T, updated_at=T))
+
+        started = time.monotonic()
+        await asyncio.to_thread(write)
+        waited = time.monotonic() - started
+        still_running = projection.RUNNING.locked()
+        done = await running
+
+    # Then it is not kept waiting for the run to end
+    assert still_running, "the run ended before the write: nothing was shown"
+    assert waited < 2.0
+    assert done.status_code in (200, 422), done.text
+    runtime.dispose()
+    world.engine.dispose()
