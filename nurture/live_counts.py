@@ -11,8 +11,10 @@ so now), `opened` and `clicked` (touches opened, clicked, each once), and
 `exits` where exited enrollments stand. The edges out of a step with several
 ways out (a branch, a split, a repeat, a wait with a timeout) carry how many
 enrollments went each way, as the runtime counted them in ``step_edges`` when
-it stored each decision (`nurture.runtime.edges`; counting began with that
-table, so ways taken before it are not there).
+it stored each decision (`nurture.runtime.edges`). Counting began with that
+table: a step none of whose ways was counted yet has no numbers on its edges
+(not zeros, which would say nobody went that way); once one way is counted,
+the others show 0 until taken.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def _edges(session: Session, graph: StepGraph, version_id: int) -> dict[tuple[st
         node = graph.nodes.get(source)
         if node is not None and any(e.target == target for e in node.edges):
             found[source, target] = int(count)
-    for node in graph.nodes.values():  # a way nobody took yet is a 0, not a missing number
-        if len(node.edges) > 1:
+    for node in graph.nodes.values():  # beside a way taken, one nobody took is a 0
+        if any((node.id, edge.target) in found for edge in node.edges):
             for edge in node.edges:
                 found.setdefault((node.id, edge.target), 0)
     return found

@@ -122,13 +122,20 @@ def test_a_campaign_not_deployed_as_written_is_refused_by_name(
     )
 
 
-def test_a_way_nobody_took_yet_shows_zero(
+def test_a_way_nobody_took_shows_zero_once_another_was_counted(
     migrated_engine: Engine, migrated_url: str, flow: Path
 ) -> None:
     deploy_sources(sessions_for(migrated_engine), {str(flow): FLOW}, AT)
+    args = ["graph", str(flow), "--counts", "live", "--url", migrated_url]
+    uncounted = runner.invoke(app, args)
+    with Session(migrated_engine) as session, session.begin():
+        version = session.query(CampaignVersion).one()
+        add_ways(session, [(version.id, [("n2", "n4")])])
 
-    drawn = runner.invoke(app, ["graph", str(flow), "--counts", "live", "--url", migrated_url])
+    counted = runner.invoke(app, args)
 
-    assert drawn.exit_code == 0, drawn.output
-    assert 'n2 -->|"yes · 0"| n3' in drawn.stdout
-    assert "n1 --> n2" in drawn.stdout  # one way out: no number
+    assert uncounted.exit_code == 0 and counted.exit_code == 0, counted.output
+    assert 'n2 -->|"yes"| n3' in uncounted.stdout  # nothing counted yet: no numbers
+    assert 'n2 -->|"yes · 0"| n3' in counted.stdout
+    assert 'n2 -->|"no open in 2 days · 1"| n4' in counted.stdout
+    assert "n1 --> n2" in counted.stdout  # one way out: no number
