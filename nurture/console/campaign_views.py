@@ -8,13 +8,13 @@ a form that cannot be done shows its page again with the problem.
 
 from __future__ import annotations
 
-import base64
+from base64 import b64encode
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from starlette.responses import Response
 
-from dsl.graph import StepGraph
+from dsl.draw import to_dot
 from nurture.console import campaigns, projection
 from nurture.console import permissions as can
 from nurture.console.views import Missing, Problem
@@ -42,7 +42,12 @@ def campaign_page(ctx: Context, session: Session) -> Response:
     return _page(ctx, session, None)
 
 
-def _page(ctx: Context, session: Session, projected: projection.Projection | None) -> Response:
+def _page(
+    ctx: Context,
+    session: Session,
+    projected: projection.Projection | None,
+    projected_src: str | None = None,
+) -> Response:
     user = _user(ctx)
     can.require(can.sees_all(user), NOT_SALES)
     found = _campaign(ctx, session)
@@ -50,16 +55,6 @@ def _page(ctx: Context, session: Session, projected: projection.Projection | Non
     shown = _shown(ctx, found)
     if shown is not None and shown not in {v.version for v in report.versions}:
         raise Missing(f"{found.name} has no version {shown}.")
-    projected_src = None
-    if projected is not None and campaigns.Pictures.available():
-        version = _version(session, found, shown)
-        drawn = ctx.console.pictures.draw(
-            StepGraph.from_json(version.graph),
-            projected.numbers,
-            ("projected", version.id, projected.asked),
-        )
-        if drawn is not None:
-            projected_src = "data:image/svg+xml;base64," + base64.b64encode(drawn).decode()
     form = {name: ctx.form.get(name, value) for name, value in projection.DEFAULTS.items()}
     return ctx.render(
         "campaign.html",
@@ -111,8 +106,10 @@ def campaign_simulate(ctx: Context, session: Session) -> Response:
         projected = projection.project(program, graph, asked)
     except projection.Refused as e:
         raise Problem(e.status, str(e), campaign_page) from e
+    drawn = campaigns.svg_of(to_dot(graph, projected.numbers))  # an image in the page
+    src = None if drawn is None else "data:image/svg+xml;base64," + b64encode(drawn).decode()
     with ctx.console.sessions() as fresh, fresh.begin():
-        return _page(ctx, fresh, projected)
+        return _page(ctx, fresh, projected, src)
 
 
 def _campaign(ctx: Context, session: Session) -> Campaign:
@@ -134,7 +131,8 @@ def _version(session: Session, found: Campaign, number: int | None) -> CampaignV
         )
     ).one_or_none()
     if version is None:
-        raise projection.Refused(f"{found.name} has no version {number} to simulate.", 404)
+        which = "deployed version" if number is None else f"version {number}"
+        raise projection.Refused(f"{found.name} has no {which} to simulate.", 404)
     return version
 
 

@@ -28,8 +28,9 @@ template renders (a template may take ``NURTURE_RENDER_SECONDS`` a message):
    (`nurture.runtime.handover`).
 4. **Record** (one transaction; one more after a slice that finishes some of
    the batch's enrollments while others wait). Answers not stored yet, the
-   other actions of each decision (tags, scores, MQL, ``enroll``), and the
-   enrollments' new states.
+   other actions of each decision (tags, scores, MQL, ``enroll``), the
+   enrollments' new states, and the ways the decisions took out of steps with
+   several (counted for live pictures, `nurture.runtime.edges`).
 
 Why the rows are written unrendered and filled later, rather than deciding
 in one transaction and writing rendered rows in another if the enrollment

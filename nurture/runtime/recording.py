@@ -18,7 +18,11 @@ rendering that finished some enrollments while others wait their turn):
   again after the backoff; when held by an ``unknown`` touch, the old state,
   looked at again after a lease (also when a channel's answer was ``unknown``:
   the message went out, its reply did not come back). Claims are released where this job still
-  holds them; statuses and actions are written only by the job that sent.
+  holds them; statuses and actions are written only by the job that sent;
+- the ways the stored decisions took out of branches, splits and repeats:
+  one upsert for the batch (`nurture.runtime.edges`). When the lease ran out
+  under some of the batch, the batch's ways are not counted (which rows were
+  lost is not known; an undercount, never a double count).
 """
 
 from __future__ import annotations
