@@ -411,3 +411,15 @@ async def test_workers_write_while_a_simulation_runs_on_sqlite(
     assert done.status_code in (200, 422), done.text
     runtime.dispose()
     world.engine.dispose()
+
+
+async def test_one_simulation_at_a_time(split: Split) -> None:
+    async with _client(split.app) as client:
+        await sign_in(client, "mia@t.io")
+        with projection.RUNNING:  # another request's run is under way
+            busy = await _simulate(client, split.campaign, leads="10", days="3", seed="0")
+        free = await _simulate(client, split.campaign, leads="10", days="3", seed="0")
+
+    assert busy.status_code == 503
+    assert "Another simulation is running on this server; try again in a moment." in busy.text
+    assert free.status_code == 200 and "Simulated: 10 leads, 3 days" in free.text
