@@ -77,7 +77,10 @@ def campaign_svg(ctx: Context, session: Session) -> Response:
     """A version's flow picture with its live numbers, as an SVG image."""
     can.require(can.sees_all(_user(ctx)), NOT_SALES)
     params = ctx.request.path_params
-    svg = ctx.console.pictures.svg(session, params["campaign"], params["version"])
+    pictures = ctx.console.pictures
+    found = pictures.live(session, params["campaign"], params["version"])
+    session.commit()  # Graphviz runs with no transaction open (see `campaign_simulate`)
+    svg = None if found is None else pictures.draw(*found)
     if svg is None:
         raise Missing("There is no such version, or no Graphviz to draw it.")
     headers = {

@@ -95,18 +95,20 @@ class Pictures:
             self._numbers[version_id] = (now, found)
         return found
 
-    def svg(self, session: Session, campaign_id: int, version: int) -> bytes | None:
-        """The version's picture with its live numbers; None when there is no such version
-        or no Graphviz."""
+    def live(
+        self, session: Session, campaign_id: int, version: int
+    ) -> tuple[StepGraph, Numbers, Hashable] | None:
+        """The version's graph, live numbers and drawing key (for `draw`, which may then run
+        with no transaction open); None when there is no such version."""
         row = session.execute(
             select(CampaignVersion.id, CampaignVersion.graph).where(
                 CampaignVersion.campaign_id == campaign_id, CampaignVersion.version == version
             )
         ).one_or_none()
-        if row is None or not self.available():
+        if row is None:
             return None
         graph = StepGraph.from_json(row.graph)
-        return self.draw(graph, self.numbers(session, row.id, graph), ("live", row.id))
+        return graph, self.numbers(session, row.id, graph), ("live", row.id)
 
     def draw(self, graph: StepGraph, numbers: Numbers | None, kind: Hashable) -> bytes | None:
         """`graph` with `numbers`, kept under (`kind`, the numbers); None without Graphviz."""
