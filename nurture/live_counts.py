@@ -8,8 +8,13 @@ step a lead walked through, so production's picture carries what those rows
 say and no more: `entered` on the first step (every enrollment) and on each
 send step (every touch written), `sent`, `deferred` (touches whose status is
 so now), `opened` and `clicked` (touches opened, clicked, each once), and
-`exits` where exited enrollments stand. Which way leads took out of a branch
-is not stored, so live pictures have no numbers on edges.
+`exits` where exited enrollments stand. The edges out of a step with several
+ways out (a branch, a split, a repeat, a wait with a timeout) carry how many
+enrollments went each way, as the runtime counted them in ``step_edges`` when
+it stored each decision (`nurture.runtime.edges`). Counting began with that
+table: a step none of whose ways was counted yet has no numbers on its edges
+(not zeros, which would say nobody went that way); once one way is counted,
+the others show 0 until taken.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from dsl.draw import Numbers
 from dsl.graph import StepGraph
-from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Event
+from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Event, StepEdge
 
 
 class NotDeployed(LookupError):
@@ -33,7 +38,30 @@ def live_numbers(session: Session, graphs: Sequence[StepGraph]) -> dict[str, Num
     found: dict[str, Numbers] = {}
     for graph in graphs:
         version = _version(session, graph)
-        found[graph.name] = Numbers(_steps(session, graph, version.id))
+        found[graph.name] = version_numbers(session, graph, version.id)
+    return found
+
+
+def version_numbers(session: Session, graph: StepGraph, version_id: int) -> Numbers:
+    """The numbers of one deployed version whose graph is `graph` (see the module)."""
+    return Numbers(_steps(session, graph, version_id), _edges(session, graph, version_id))
+
+
+def _edges(session: Session, graph: StepGraph, version_id: int) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(StepEdge.from_step, StepEdge.to_step, StepEdge.count).where(
+            StepEdge.campaign_version_id == version_id
+        )
+    )
+    found: dict[tuple[str, str], int] = {}
+    for source, target, count in rows:
+        node = graph.nodes.get(source)
+        if node is not None and any(e.target == target for e in node.edges):
+            found[source, target] = int(count)
+    for node in graph.nodes.values():  # beside a way taken, one nobody took is a 0
+        if any((node.id, edge.target) in found for edge in node.edges):
+            for edge in node.edges:
+                found.setdefault((node.id, edge.target), 0)
     return found
 
 

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -276,6 +277,24 @@ class CampaignVersion(Base):
     graph: Mapped[dict[str, Any]]
     source: Mapped[str] = mapped_column(Text)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StepEdge(Base):
+    """How many enrollments of one version went from one step to another, where the first
+    has several ways out (a branch, a split, a repeat, a wait with a timeout).
+
+    The runtime adds a batch's counts in one upsert as it stores the decisions
+    (`nurture.runtime.edges`); live pictures read them (`nurture.live_counts`).
+    """
+
+    __tablename__ = "step_edges"
+
+    campaign_version_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    from_step: Mapped[str] = mapped_column(String(200), primary_key=True)
+    to_step: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Enrollment(Base):

@@ -174,7 +174,9 @@ def graph(
     sent, opened, clicked, deferred, exits) and each way out of a branch,
     split or repeat how many leads took it. With --counts live, each step
     shows what the database records of it: touches written (entered), sent,
-    deferred, opened, clicked, and exits where exited enrollments stand.
+    deferred, opened, clicked, and exits where exited enrollments stand, and
+    each way out of a branch, split or repeat how many leads took it (as the
+    workers counted them).
     """
     from dsl.draw import to_dot_many, to_mermaid_many
 

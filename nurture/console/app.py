@@ -12,8 +12,13 @@
     POST /console/leads/<id>/return  return it to nurture with a reason (required)
     POST /console/leads/<id>/stage   report sql, opportunity, won (amount) or lost (reason)
     GET  /console/campaigns          deployed campaigns with their leads (not for sales)
-    GET  /console/campaigns/<id>     one campaign: its flow picture (Graphviz), versions with
-                                     their enrollments, touches and engagement per step
+    GET  /console/campaigns/<id>[?version=N]  one campaign: a version's flow picture
+                                     (Graphviz) with live numbers, versions with their
+                                     enrollments, touches and engagement per step, A/B arms
+    GET  /console/campaigns/<id>/versions/<n>.svg  that picture, an image
+    POST /console/campaigns/<id>/simulate[?version=N]  a dry run (leads, days, seed): the
+                                     page with the projected picture and table (marketers,
+                                     admins)
     GET  /console/funnel[?since=DATE]  the funnel and the handoff (not for sales); ``.json``:
                                      the same numbers as ``nurture report funnel --json``
     GET  /console/segments?where=EXPR|segment=NAME   a segment's count and first rows, or
@@ -52,7 +57,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nurture.console import cookies, views
+from nurture.console import campaign_views, cookies, views
 from nurture.console.campaigns import Pictures
 from nurture.console.inbox import lead_name, time_left
 from nurture.console.permissions import Forbidden, Who
@@ -224,11 +229,16 @@ def create_console(
             methods=["POST"],
         ),
         Route("/leads/{lead:int}/{action:str}", r(views.answer, form=True), methods=["POST"]),
-        Route("/campaigns", r(views.campaigns_page), methods=["GET"]),
-        Route("/campaigns/{campaign:int}", r(views.campaign_page), methods=["GET"]),
+        Route("/campaigns", r(campaign_views.campaigns_page), methods=["GET"]),
+        Route("/campaigns/{campaign:int}", r(campaign_views.campaign_page), methods=["GET"]),
+        Route(
+            "/campaigns/{campaign:int}/simulate",
+            r(campaign_views.campaign_simulate, form=True),
+            methods=["POST"],
+        ),
         Route(
             "/campaigns/{campaign:int}/versions/{version:int}.svg",
-            r(views.campaign_svg),
+            r(campaign_views.campaign_svg),
             methods=["GET"],
         ),
         Route("/funnel", r(views.funnel_page), methods=["GET"]),

@@ -5,6 +5,9 @@
     analyst    every lead, MQL and delivery, read-only
     sales      the leads they own, and answers for them
 
+Campaigns are seen by everyone but sales; their dry run ("simulate") is run
+by marketers and admins.
+
 Notes on a lead are written by its owner, marketers and admins (analysts read).
 Answering (accept, return, report a stage) is for the lead's owner alone,
 whatever their role, as `nurture.handoff.answers` insists too. A lead a user
@@ -23,6 +26,8 @@ SEE_ALL: Final = ("admin", "marketer", "analyst")
 """Roles that see every lead."""
 NOTE_ANY: Final = ("admin", "marketer")
 """Roles that may write a note on any lead (sales: on their own)."""
+SIMULATE: Final = ("admin", "marketer")
+"""Roles that may run a campaign's dry run from the console."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,12 @@ def may_see_deliveries(user: Who) -> bool:
 def may_release(user: Who) -> bool:
     """Releasing an unknown touch for resending (or confirming it delivered): admins."""
     return user.role == "admin"
+
+
+def may_simulate(user: Who) -> bool:
+    """Running a dry run of a campaign from its page (it costs the server CPU): marketers
+    and admins."""
+    return user.role in SIMULATE
 
 
 def may_manage_users(user: Who) -> bool:

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from nurture.console import campaigns, charts, segments, users
+from nurture.console import charts, segments, users
 from nurture.console import permissions as can
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
@@ -24,8 +24,8 @@ from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, giv
 from nurture.handoff.notes import MAX_NOTE, NoteError, add_note
 from nurture.handoff.route import members
 from nurture.handoff.story import story
-from nurture.models import ROLES, Account, Campaign, Lead, User
-from nurture.reports import ENGAGEMENT, campaign_report, funnel
+from nurture.models import ROLES, Account, Lead, User
+from nurture.reports import funnel
 from nurture.runtime.operations import ReleaseError, release
 from nurture.store.definitions import active_routing
 
@@ -184,44 +184,6 @@ def note(ctx: Context, session: Session) -> Response:
     except NoteError as e:
         raise _problem(400, _words(str(e)), lead_page) from e
     return ctx.redirect(f"{PATH}/leads/{lead.id}", "Note added.")
-
-
-# ---------------------------------------------------------------- campaigns
-
-
-def campaigns_page(ctx: Context, session: Session) -> Response:
-    can.require(can.sees_all(_user(ctx)), "Campaigns are for marketers, analysts and admins.")
-    return ctx.render("campaigns.html", campaigns=campaigns.listed(session))
-
-
-def campaign_page(ctx: Context, session: Session) -> Response:
-    """One campaign: its flow picture, versions with their enrollments, and step counts."""
-    can.require(can.sees_all(_user(ctx)), "Campaigns are for marketers, analysts and admins.")
-    found = session.get(Campaign, ctx.request.path_params["campaign"])
-    if found is None:
-        raise Missing("There is no such campaign.")
-    report = campaign_report(session, found.name)
-    return ctx.render(
-        "campaign.html",
-        campaign=found,
-        report=report,
-        drawn=campaigns.Pictures.available(),
-        engagement=ENGAGEMENT,
-    )
-
-
-def campaign_svg(ctx: Context, session: Session) -> Response:
-    can.require(can.sees_all(_user(ctx)), "Campaigns are for marketers, analysts and admins.")
-    params = ctx.request.path_params
-    svg = ctx.console.pictures.svg(session, params["campaign"], params["version"])
-    if svg is None:
-        raise Missing("There is no such version, or no Graphviz to draw it.")
-    headers = {
-        "Cache-Control": "private",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-        "X-Content-Type-Options": "nosniff",
-    }  # opened on its own, no script in the picture could run either
-    return Response(svg, media_type="image/svg+xml", headers=headers)
 
 
 # ---------------------------------------------------------------- the funnel

@@ -28,8 +28,9 @@ template renders (a template may take ``NURTURE_RENDER_SECONDS`` a message):
    (`nurture.runtime.handover`).
 4. **Record** (one transaction; one more after a slice that finishes some of
    the batch's enrollments while others wait). Answers not stored yet, the
-   other actions of each decision (tags, scores, MQL, ``enroll``), and the
-   enrollments' new states.
+   other actions of each decision (tags, scores, MQL, ``enroll``), the
+   enrollments' new states, and the ways the decisions took out of steps with
+   several (counted for live pictures, `nurture.runtime.edges`).
 
 Why the rows are written unrendered and filled later, rather than deciding
 in one transaction and writing rendered rows in another if the enrollment
@@ -84,6 +85,7 @@ from nurture.render import Renderer
 from nurture.runtime import claims
 from nurture.runtime.clock import span
 from nurture.runtime.database import allocate_ids, among, table_of
+from nurture.runtime.edges import Ways
 from nurture.runtime.handover import Handoff
 from nurture.runtime.loading import Graphs, Item, load_batch
 from nurture.runtime.observer import BatchReport, Observer
@@ -185,7 +187,8 @@ class Executor:
         )
         loaded = {item.id for item in items}
         claims.release(session, [i for i in claimed if i not in loaded], me)
-        plans = [self._decide(item, now, report) for item in items]
+        ways = Ways()
+        plans = [self._decide(item, now, report, ways) for item in items]
         self._write_pending(session, plans, now)
         return plans
 
@@ -216,20 +219,28 @@ class Executor:
 
     # ------------------------------------------------------------ planning
 
-    def _decide(self, item: Item, now: datetime, report: BatchReport) -> Plan:
+    def _decide(self, item: Item, now: datetime, report: BatchReport, ways: Ways) -> Plan:
         if item.unknown:
             report.held += 1
             return Plan(item, None)
+        ways.clear()
         try:
             decision = decide(
-                item.state(), item.view, item.events, item.graph, now, item.history, self.global_cap
+                item.state(),
+                item.view,
+                item.events,
+                item.graph,
+                now,
+                item.history,
+                self.global_cap,
+                observer=ways,
             )
         except Exception:  # one odd enrollment must not stop the batch
             logger.exception("deciding enrollment %s failed; holding it", item.id)
             report.held += 1
             return Plan(item, None)
         report.decided += 1
-        plan = Plan(item, decision)
+        plan = Plan(item, decision, took=ways.taken(item.graph))
         for action in decision.actions:
             touch = touch_for(item, action)
             if touch is None:

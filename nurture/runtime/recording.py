@@ -18,7 +18,11 @@ rendering that finished some enrollments while others wait their turn):
   again after the backoff; when held by an ``unknown`` touch, the old state,
   looked at again after a lease (also when a channel's answer was ``unknown``:
   the message went out, its reply did not come back). Claims are released where this job still
-  holds them; statuses and actions are written only by the job that sent.
+  holds them; statuses and actions are written only by the job that sent;
+- the ways the stored decisions took out of branches, splits and repeats:
+  one upsert for the batch (`nurture.runtime.edges`). When the lease ran out
+  under some of the batch, the batch's ways are not counted (which rows were
+  lost is not known; an undercount, never a double count).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from nurture.models import Delivery, Enrollment, Lead
 from nurture.models import Tag as TagRow
 from nurture.runtime.clock import span
 from nurture.runtime.database import insert_ignoring, table_of
+from nurture.runtime.edges import add_ways
 from nurture.runtime.enrolling import enroll_into
 from nurture.runtime.handover import answer_row, store_answers
 from nurture.runtime.keys import Key
@@ -74,6 +79,7 @@ class Recorder:
         statuses: list[dict[str, Any]] = []
         bounces: list[tuple[int, Touch]] = []
         advance: list[dict[str, Any]] = []
+        moved: list[Plan] = []
         later: list[dict[str, Any]] = []
         rules = functools.cache(lambda: Rules.active(session))  # read once a batch, if at all
         for plan in plans:
@@ -86,6 +92,7 @@ class Recorder:
             else:
                 self._perform(session, plan, now, report, rules)
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
+                moved.append(plan)
         store_answers(session, statuses)
         table = ENROLLMENTS
         mine = (table.c.id == bindparam("b_id")) & (table.c.claimed_by == bindparam("b_me"))
@@ -99,7 +106,13 @@ class Recorder:
             stored = session.execute(update(table).where(mine).values(**values, **free), advance)
             lost = len(advance) - int(getattr(stored, "rowcount", len(advance)) or 0)
             if lost > 0:  # the lease ran out mid-batch; the next run picks these up again
-                logger.warning("%d enrollments were claimed by another job meanwhile", lost)
+                logger.warning(
+                    "%d enrollments were claimed by another job meanwhile; the ways this "
+                    "batch took out of branches are not counted",
+                    lost,
+                )
+            else:
+                add_ways(session, [(p.item.version.id, p.took) for p in moved if p.took])
         for lead_id, touch in bounces:
             self._bounce(session, lead_id, touch, now)
 

@@ -77,6 +77,8 @@ class Plan:
     item: Item
     decision: Decision | None
     touches: list[Touch] = field(default_factory=list)
+    took: tuple[tuple[str, str], ...] = ()
+    """The ways the decision took out of steps with several (`nurture.runtime.edges`)."""
 
 
 class Messages:

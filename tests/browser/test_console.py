@@ -15,6 +15,7 @@ from sqlalchemy import select
 from nurture.models import Lead, MqlRecord
 from tests.browser.conftest import snap
 from tests.console.conftest import PASSWORD, T, World, cheap_hashes, pg_world  # noqa: F401
+from tests.console.test_campaigns import with_split
 from tests.console.test_touch import with_touches
 from tests.handoff.test_handoff_store import RULES, east_lead, qualify
 from tests.live import serving
@@ -199,3 +200,38 @@ async def test_an_analyst_previews_a_segment_and_downloads_it(
         await download.save_as(target)
         lines = target.read_text(encoding="utf-8").splitlines()
         assert lines[0].startswith("id,email,") and len(lines) == 3
+
+
+LOADED = "s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0 }"
+"""True once the image `s` selects has loaded (an SVG Graphviz drew on request)."""
+
+
+async def test_a_marketer_sees_a_campaigns_counts_and_simulates_it(
+    page: Any,
+    pg_world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    split = with_split(pg_world, tmp_path)
+    with serving(split.app, "console") as url:  # type: ignore[arg-type]
+        await sign_in_as(page, url, "mia@t.io", "/console/campaigns")
+        await page.get_by_role("link", name="AB").click()
+        await page.wait_for_selector("h2:has-text('A/B splits')")
+        live = page.locator("img[alt$='with its live numbers']")
+        await live.scroll_into_view_if_needed()
+        await page.wait_for_function(LOADED, arg="img[alt$='with its live numbers']")
+        drawn = await page.request.get(url + str(await live.get_attribute("src")))
+        assert drawn.status == 200 and "entered 12 · sent 12" in await drawn.text()  # its counts
+        arms = await page.locator(".split table").first.inner_text()
+        assert "short" in arms and "long" in arms
+        await snap(page, "console-campaign-counts")
+
+        await page.fill("input[name=leads]", "200")
+        await page.fill("input[name=days]", "20")
+        await page.get_by_role("button", name="Simulate").click()
+        await page.wait_for_selector("h2:has-text('Simulated: 200 leads, 20 days')")
+        projected = page.locator("img[alt$='with simulated numbers']")
+        await projected.scroll_into_view_if_needed()
+        await page.wait_for_function(LOADED, arg="img[alt$='with simulated numbers']")
+        table = await page.locator("table.projection").inner_text()
+        assert "200" in table
+        await snap(page, "console-campaign-simulated")

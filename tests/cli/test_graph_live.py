@@ -14,6 +14,7 @@ from nurture.cli import app
 from nurture.models import CampaignVersion, Delivery, Enrollment, Lead
 from nurture.runtime.database import sessions_for
 from nurture.runtime.deploying import deploy_sources
+from nurture.runtime.edges import add_ways
 from nurture.store.scoring import record_event
 
 runner = CliRunner()
@@ -44,7 +45,8 @@ def flow(tmp_path: Path) -> Path:
 @pytest.fixture
 def deployed(migrated_engine: Engine, flow: Path) -> None:
     """Four leads in `Launch`: every one got the first email (one deferred), two opened it
-    (one twice), one of them clicked and got the second; two exited at the `exit` step."""
+    (one twice), one of them clicked and got the second; two exited at the `exit` step (the
+    runtime counted one way `yes` out of the `if` and two `no`)."""
     deploy_sources(sessions_for(migrated_engine), {str(flow): FLOW}, AT)
     with Session(migrated_engine) as session, session.begin():
         version = session.query(CampaignVersion).one()
@@ -66,6 +68,9 @@ def deployed(migrated_engine: Engine, flow: Path) -> None:
                 record_event(session, person.id, "opened", None, AT, delivery_id=first.id)
                 record_event(session, person.id, "clicked", None, AT, delivery_id=first.id)
                 _delivery(session, enrollment, "n3", "sent")
+        # the ways out of the `if`, as the runtime counts them when it stores a decision
+        add_ways(session, [(version.id, [("n2", "n3")]), (version.id, [("n2", "n4")])])
+        add_ways(session, [(version.id, [("n2", "n4")])])
 
 
 def _delivery(session: Session, enrollment: Enrollment, step: str, status: str) -> Delivery:
@@ -97,7 +102,7 @@ def test_live_counts_label_each_step_with_what_the_database_records(
     assert "email: t/hello<br/>entered 4 · sent 3 · opened 2 · clicked 1 · deferred 1" in text
     assert "as second<br/>entered 1 · sent 1" in text
     assert "exit campaign<br/>exits 2" in text
-    assert 'n2 -->|"yes"| n3' in text  # the way taken is not recorded: no number
+    assert 'n2 -->|"yes · 1"| n3' in text and 'n2 -->|"no open in 2 days · 2"| n4' in text
     assert dot.exit_code == 0 and "\\nentered 4 · sent 3 · opened 2" in dot.stdout
 
 
@@ -115,3 +120,22 @@ def test_a_campaign_not_deployed_as_written_is_refused_by_name(
     assert f"campaign 'Launch' is not deployed as {flow} writes it (deployed versions: v1)" in (
         changed.stderr
     )
+
+
+def test_a_way_nobody_took_shows_zero_once_another_was_counted(
+    migrated_engine: Engine, migrated_url: str, flow: Path
+) -> None:
+    deploy_sources(sessions_for(migrated_engine), {str(flow): FLOW}, AT)
+    args = ["graph", str(flow), "--counts", "live", "--url", migrated_url]
+    uncounted = runner.invoke(app, args)
+    with Session(migrated_engine) as session, session.begin():
+        version = session.query(CampaignVersion).one()
+        add_ways(session, [(version.id, [("n2", "n4")])])
+
+    counted = runner.invoke(app, args)
+
+    assert uncounted.exit_code == 0 and counted.exit_code == 0, counted.output
+    assert 'n2 -->|"yes"| n3' in uncounted.stdout  # nothing counted yet: no numbers
+    assert 'n2 -->|"yes · 0"| n3' in counted.stdout
+    assert 'n2 -->|"no open in 2 days · 1"| n4' in counted.stdout
+    assert "n1 --> n2" in counted.stdout  # one way out: no number
