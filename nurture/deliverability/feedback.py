@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session
 
 from nurture.engine.state import utc
 from nurture.models import Delivery, FeedbackReceipt, Lead
-from nurture.runtime.operations import release
 from nurture.store.leads import resolve_lead_id
 from nurture.store.scoring import record_event
 from nurture.store.suppressions import address_hash, addresses
@@ -146,6 +145,10 @@ def record(
     )
     ids = wake_waiting(session, lead.id, at)
     if delivery.status == "unknown":  # the receiving side has it: it was sent after all
+        # imported here: the runtime package imports the tracking app, whose ESP routes import
+        # this module
+        from nurture.runtime.operations import release
+
         by = f"{feedback.source} feedback ({feedback.kind})"
         ids += release(session, [delivery.id], at, by=by, delivered=True)
     if woken is not None:
