@@ -33,13 +33,16 @@ import argparse
 import cProfile
 import gc
 import json
+import multiprocessing
 import os
+import pickle
 import pstats
 import resource
 import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,8 @@ import dsl
 import nurture.engine
 import nurture.simulate.run as run_module
 from dsl.graph import CompiledProgram
-from nurture.simulate import Settings, simulate, synthetic_leads
+from nurture.simulate import Settings, shards, simulate, synthetic_leads
+from nurture.simulate.run import Simulation
 from nurture.simulate.shards import simulate_jobs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,8 +167,14 @@ def cpu_all() -> float:
     return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (own, children)))
 
 
-def jobs_table(args: argparse.Namespace) -> Table:
-    """The same run over 1, 2, ... processes (`--jobs`), one after the other: throughput ratios."""
+def jobs_table(args: argparse.Namespace) -> tuple[Table, str]:
+    """The same run over 1, 2, ... processes (`--jobs`), one after the other: throughput ratios.
+
+    Wall-clock throughput is what a user sees, but on a shared machine it is the load's as
+    much as the design's; CPU seconds per lead, summed over every process, are the design's
+    alone: if sharing costs no more CPU per lead, N jobs on N idle cores run N times as fast.
+    "cores busy" (CPU seconds over wall seconds) says how much of the machine the run got.
+    """
     program = load()
     leads = args.jobs_leads
     settings = Settings(leads=leads, days=args.days, seed=args.seed, entry=(args.campaign,))
@@ -173,16 +183,17 @@ def jobs_table(args: argparse.Namespace) -> Table:
         title=f"simulate --jobs: {leads:,} leads, {os.cpu_count()} cores, load average {load_avg}"
     )
     names = ("jobs", "engine steps", "wall s", "steps/s (wall)", "vs 1 job", "CPU s, all processes")
-    for name in (*names, "same report"):
+    for name in (*names, "CPU ms/lead", "CPU/lead vs 1 job", "cores busy", "same report"):
         out.add_column(name, justify="right")
-    first: tuple[float, dict[str, Any]] | None = None
+    first: tuple[float, float, dict[str, Any]] | None = None
+    said = []
     for jobs in args.jobs:
         wall, cpu = time.perf_counter(), cpu_all()
         report = simulate_jobs(program, settings, None, jobs)
         wall, cpu = time.perf_counter() - wall, cpu_all() - cpu
         rate = report["engine"]["steps"] / wall
         if first is None:
-            first = (rate, report)
+            first = (rate, cpu, report)
         out.add_row(
             str(jobs),
             f"{report['engine']['steps']:,}",
@@ -190,8 +201,43 @@ def jobs_table(args: argparse.Namespace) -> Table:
             f"{rate:,.0f}",
             f"{rate / first[0]:.2f}x",
             f"{cpu:.1f}",
-            "yes" if report == first[1] else "NO",
+            f"{cpu * 1000 / leads:.3f}",
+            f"{cpu / first[1]:.2f}x",
+            f"{cpu / wall:.2f}",
+            "yes" if report == first[2] else "NO",
         )
+        if jobs != args.jobs[0]:
+            ideal = jobs / args.jobs[0] * first[1] / cpu
+            said.append(
+                f"{jobs} jobs: {rate / first[0]:.2f}x the wall-clock throughput, each lead "
+                f"{cpu / first[1]:.2f}x the CPU: on {jobs} idle cores, {ideal:.2f}x"
+            )
+    return out, "; ".join(said)
+
+
+def startup_table(program: CompiledProgram, settings: Settings) -> Table:
+    """What starting a pool of 2 workers costs, by start method, and what a share sends back.
+
+    `fork` copies the loaded program into each worker; `spawn` starts fresh interpreters that
+    import nurture and unpickle the program: that is the CPU a start method adds to a run.
+    """
+    out = Table(title="a pool of 2 workers, started and given one tiny share each")
+    for name in ("start method", "CPU s, all processes", "wall s"):
+        out.add_column(name, justify="right")
+    work = [(0, 10, None), (10, 20, None)]
+    for method in ("fork", "spawn"):
+        wall, cpu = time.perf_counter(), cpu_all()
+        context = multiprocessing.get_context(method)
+        with ProcessPoolExecutor(2, context, shards._start, (program, settings)) as pool:
+            list(pool.map(shards._share, work))
+        out.add_row(method, f"{cpu_all() - cpu:.2f}", f"{time.perf_counter() - wall:.2f}")
+    leads = synthetic_leads(shards.SHARE, settings.seed, program)
+    part = Simulation(program, settings, leads).part()
+    out.caption = (
+        f"one share of {shards.SHARE:,} leads sends back {len(pickle.dumps(part)):,} bytes "
+        f"(counters, not leads); the program goes to the workers once, "
+        f"{len(pickle.dumps(program)):,} bytes pickled (fork copies it instead)"
+    )
     return out
 
 
@@ -255,7 +301,15 @@ def main() -> None:
         console.print(memory_verdict(rows[0], rows[-1]))
     if args.jobs:
         console.print(f"running {args.jobs_leads:,} leads with --jobs {args.jobs}...", style="dim")
-        console.print(jobs_table(args))
+        jobs, verdict = jobs_table(args)
+        console.print(jobs)
+        if verdict:
+            console.print(verdict)
+        program = load()
+        settings = Settings(
+            leads=shards.SHARE, days=args.days, seed=args.seed, entry=(args.campaign,)
+        )
+        console.print(startup_table(program, settings))
     if args.profile:
         profile(args.profile, args, console)
 

@@ -52,7 +52,7 @@ def compile_condition(cond: Json) -> Predicate:
         build = _BUILDERS.get(cond.get("op"))
         return build(cond) if build is not None else _FALSE
     except (TypeError, ValueError, OverflowError):
-        return Predicate(functools.partial(truth, cond), EVERYTHING)
+        return Predicate(functools.partial(truth, cond), EVERYTHING, sound=False)
 
 
 TAGS, STAGE, SCORE, SENT = 1, 2, 4, 8
@@ -71,6 +71,9 @@ class Predicate:
     """Which of `TAGS`, `STAGE`, `SCORE` and `SENT` the answer depends on."""
     cheap: bool = False
     """Answered from the lead's view alone in a few operations, never raising: asked first."""
+    sound: bool = True
+    """Compiled whole: no part of it left to the interpreter for being malformed (such a part
+    may raise, so the arguments around it keep their order, as `truth` asks them)."""
 
 
 def _false(ctx: Scope) -> Truth:
@@ -83,14 +86,18 @@ _FALSE = Predicate(_false, 0)
 def _cheap_first(cond: dict[str, Json]) -> list[Predicate]:
     """The arguments compiled, the cheap ones first (otherwise in their order)."""
     parts = [compile_condition(c) for c in cond.get("args") or ()]
-    return sorted(parts, key=lambda p: not p.cheap)
+    return sorted(parts, key=lambda p: not p.cheap) if all(p.sound for p in parts) else parts
+
+
+def _sound(parts: Sequence[Predicate]) -> bool:
+    return all(p.sound for p in parts)
 
 
 def _all(cond: dict[str, Json]) -> Predicate:
     parts = _cheap_first(cond)
     tests, cheap = tuple(p.test for p in parts), all(p.cheap for p in parts)
     if len(tests) == 2:
-        return Predicate(_both(*tests), _union(parts), cheap)
+        return Predicate(_both(*tests), _union(parts), cheap, _sound(parts))
 
     def all_of(ctx: Scope) -> Truth:
         unknown = False
@@ -101,14 +108,14 @@ def _all(cond: dict[str, Json]) -> Predicate:
             unknown = unknown or value is None
         return None if unknown else True
 
-    return Predicate(all_of, _union(parts), cheap)
+    return Predicate(all_of, _union(parts), cheap, _sound(parts))
 
 
 def _any(cond: dict[str, Json]) -> Predicate:
     parts = _cheap_first(cond)
     tests, cheap = tuple(p.test for p in parts), all(p.cheap for p in parts)
     if len(tests) == 2:
-        return Predicate(_either(*tests), _union(parts), cheap)
+        return Predicate(_either(*tests), _union(parts), cheap, _sound(parts))
 
     def any_of(ctx: Scope) -> Truth:
         unknown = False
@@ -119,7 +126,7 @@ def _any(cond: dict[str, Json]) -> Predicate:
             unknown = unknown or value is None
         return None if unknown else False
 
-    return Predicate(any_of, _union(parts), cheap)
+    return Predicate(any_of, _union(parts), cheap, _sound(parts))
 
 
 Test = Callable[[Scope], Truth]
@@ -163,7 +170,7 @@ def _not(cond: dict[str, Json]) -> Predicate:
         value = test(ctx)
         return None if value is None else not value
 
-    return Predicate(negated, inner.reads, inner.cheap)
+    return Predicate(negated, inner.reads, inner.cheap, inner.sound)
 
 
 def _union(parts: Iterable[Predicate]) -> int:
