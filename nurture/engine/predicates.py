@@ -5,7 +5,11 @@ ctx)`; the interpreter there stays the reference (and serves one-off checks,
 where compiling would cost more than it saves). What the JSON alone
 determines is worked out once: each node's operator, field look-ups, ranks,
 regular expressions, `within` spans, the right side of comparisons. `and`/`or`
-stop at the first argument that decides them, as the interpreter does.
+stop at the first argument that decides them, as the interpreter does, but ask
+the `cheap` ones first (a grade, a stage, a tag: no walk over the events): the
+three-valued `and` and `or` do not depend on the order of their arguments, and
+`mql when event "x" count >= 3 within 7 days and fit grade != D` is then
+answered from the grade alone for most leads.
 
 A predicate also says what it `reads` of what a decision can change while it
 runs (tags, stage, the manual score, the enrollment's sends), so `decide`
@@ -21,7 +25,16 @@ from datetime import datetime
 from typing import Any
 
 from dsl.graph import Json
-from nurture.engine.conditions import Refs, Scope, Truth, is_truthy, span_of, timed, truth
+from nurture.engine.conditions import (
+    Refs,
+    Scope,
+    Truth,
+    counted,
+    is_truthy,
+    span_of,
+    timed,
+    truth,
+)
 from nurture.engine.state import BOUNCED, Delivered, Event, LeadView, field_getter
 from nurture.engine.values import grade_rank, ranked_test, stage_rank, value_test
 
@@ -39,7 +52,7 @@ def compile_condition(cond: Json) -> Predicate:
         build = _BUILDERS.get(cond.get("op"))
         return build(cond) if build is not None else _FALSE
     except (TypeError, ValueError, OverflowError):
-        return Predicate(functools.partial(truth, cond), EVERYTHING)
+        return Predicate(functools.partial(truth, cond), EVERYTHING, sound=False)
 
 
 TAGS, STAGE, SCORE, SENT = 1, 2, 4, 8
@@ -56,6 +69,11 @@ class Predicate:
     """The condition's three-valued truth in a context."""
     reads: int
     """Which of `TAGS`, `STAGE`, `SCORE` and `SENT` the answer depends on."""
+    cheap: bool = False
+    """Answered from the lead's view alone in a few operations, never raising: asked first."""
+    sound: bool = True
+    """Compiled whole: no part of it left to the interpreter for being malformed (such a part
+    may raise, so the arguments around it keep their order, as `truth` asks them)."""
 
 
 def _false(ctx: Scope) -> Truth:
@@ -65,11 +83,21 @@ def _false(ctx: Scope) -> Truth:
 _FALSE = Predicate(_false, 0)
 
 
-def _all(cond: dict[str, Json]) -> Predicate:
+def _cheap_first(cond: dict[str, Json]) -> list[Predicate]:
+    """The arguments compiled, the cheap ones first (otherwise in their order)."""
     parts = [compile_condition(c) for c in cond.get("args") or ()]
-    tests = tuple(p.test for p in parts)
+    return sorted(parts, key=lambda p: not p.cheap) if all(p.sound for p in parts) else parts
+
+
+def _sound(parts: Sequence[Predicate]) -> bool:
+    return all(p.sound for p in parts)
+
+
+def _all(cond: dict[str, Json]) -> Predicate:
+    parts = _cheap_first(cond)
+    tests, cheap = tuple(p.test for p in parts), all(p.cheap for p in parts)
     if len(tests) == 2:
-        return Predicate(_both(*tests), _union(parts))
+        return Predicate(_both(*tests), _union(parts), cheap, _sound(parts))
 
     def all_of(ctx: Scope) -> Truth:
         unknown = False
@@ -80,14 +108,14 @@ def _all(cond: dict[str, Json]) -> Predicate:
             unknown = unknown or value is None
         return None if unknown else True
 
-    return Predicate(all_of, _union(parts))
+    return Predicate(all_of, _union(parts), cheap, _sound(parts))
 
 
 def _any(cond: dict[str, Json]) -> Predicate:
-    parts = [compile_condition(c) for c in cond.get("args") or ()]
-    tests = tuple(p.test for p in parts)
+    parts = _cheap_first(cond)
+    tests, cheap = tuple(p.test for p in parts), all(p.cheap for p in parts)
     if len(tests) == 2:
-        return Predicate(_either(*tests), _union(parts))
+        return Predicate(_either(*tests), _union(parts), cheap, _sound(parts))
 
     def any_of(ctx: Scope) -> Truth:
         unknown = False
@@ -98,7 +126,7 @@ def _any(cond: dict[str, Json]) -> Predicate:
             unknown = unknown or value is None
         return None if unknown else False
 
-    return Predicate(any_of, _union(parts))
+    return Predicate(any_of, _union(parts), cheap, _sound(parts))
 
 
 Test = Callable[[Scope], Truth]
@@ -142,7 +170,7 @@ def _not(cond: dict[str, Json]) -> Predicate:
         value = test(ctx)
         return None if value is None else not value
 
-    return Predicate(negated, inner.reads)
+    return Predicate(negated, inner.reads, inner.cheap, inner.sound)
 
 
 def _union(parts: Iterable[Predicate]) -> int:
@@ -154,7 +182,7 @@ def _union(parts: Iterable[Predicate]) -> int:
 
 def _tagged(cond: dict[str, Json]) -> Predicate:
     tag = cond.get("tag")
-    return Predicate(lambda ctx: tag in ctx.lead.tags, TAGS)
+    return Predicate(lambda ctx: tag in ctx.lead.tags, TAGS, True)
 
 
 def _truthy(cond: dict[str, Json]) -> Predicate:
@@ -221,9 +249,16 @@ def _of_delivery(
 
 
 def _event(cond: dict[str, Json]) -> Predicate:
-    if cond.get("count") is not None:
-        return Predicate(functools.partial(truth, cond), 0)
-    name, span = cond.get("name"), span_of(cond.get("within"))
+    name, span, count = cond.get("name"), span_of(cond.get("within")), cond.get("count")
+    if count is not None:  # `event "x" count >= 3 within 7 days`, as `conditions._event`
+
+        def times(ctx: Scope) -> Truth:
+            now = ctx.now
+            return counted(
+                [e.at for e in ctx.events if e.name == name and e.at <= now], count, span, ctx
+            )
+
+        return Predicate(times, 0)
 
     def happened(ctx: Scope) -> Truth:
         now = ctx.now
@@ -239,12 +274,12 @@ def _compare(cond: dict[str, Json]) -> Predicate:
     subject, cmp, value = cond.get("subject"), str(cond.get("cmp")), cond.get("value")
     if subject == "stage":
         stage = ranked_test(cmp, value, stage_rank, False)
-        return Predicate(lambda ctx: stage(ctx.lead.stage), STAGE)
+        return Predicate(lambda ctx: stage(ctx.lead.stage), STAGE, True)
     if subject in ("grade", "fit_grade"):
         grade = ranked_test(cmp, value, grade_rank, True)
         if subject == "grade":
-            return Predicate(lambda ctx: grade(ctx.lead.scores.grade), 0)
-        return Predicate(lambda ctx: grade(ctx.lead.scores.fit_grade), 0)
+            return Predicate(lambda ctx: grade(ctx.lead.scores.grade), 0, True)
+        return Predicate(lambda ctx: grade(ctx.lead.scores.fit_grade), 0, True)
     number = _NUMBERS.get(subject)
     if number is not None:
         test, reads = value_test(cmp, value), SCORE if subject == "score" else 0

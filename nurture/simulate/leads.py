@@ -22,6 +22,7 @@ import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -252,20 +253,24 @@ class _Maker:
         literals = field_literals(program)
         personas = [str(v) for v in literals.get("persona", ()) if isinstance(v, str)]
         self.personas = list(dict.fromkeys([*personas, *PERSONA_WEIGHT]))
-        self.persona_weights = [PERSONA_WEIGHT.get(p, 15) for p in self.personas]
+        self.persona_weights = list(accumulate(PERSONA_WEIGHT.get(p, 15) for p in self.personas))
         extra = [str(v) for v in literals.get("industry", ()) if isinstance(v, str)]
         self.industries = list(dict.fromkeys([*INDUSTRIES, *extra]))
-        self.industry_weights = [*INDUSTRY_WEIGHTS, *[5] * (len(self.industries) - len(INDUSTRIES))]
-        self.region_weights = [r[4] for r in REGIONS]
+        extra_weights = [5] * (len(self.industries) - len(INDUSTRIES))
+        self.industry_weights = list(accumulate([*INDUSTRY_WEIGHTS, *extra_weights]))
+        self.region_weights = list(accumulate(r[4] for r in REGIONS))
+        """Weights as `choices` takes them summed up (`cum_weights`): the same draws, without
+        summing them again for every lead."""
         self.others = {k: v for k, v in literals.items() if k not in LEAD_FIELDS and v}
         self.owners = sorted(members(program.routing))
         """Who owns a customer's account: the routing's members, so `assign to owner` finds one."""
 
     def lead(self, lead_id: str) -> Profile:
         rng = self.rng
-        region, country, zone, language, _ = rng.choices(REGIONS, self.region_weights)[0]
-        persona = rng.choices(self.personas, self.persona_weights)[0]
-        industry = rng.choices(self.industries, self.industry_weights)[0]
+        pick = rng.choices
+        region, country, zone, language, _ = pick(REGIONS, cum_weights=self.region_weights)[0]
+        persona = pick(self.personas, cum_weights=self.persona_weights)[0]
+        industry = pick(self.industries, cum_weights=self.industry_weights)[0]
         fields: dict[str, Any] = {
             "persona": persona,
             "title": rng.choice(TITLES.get(persona, OTHER_TITLES)),

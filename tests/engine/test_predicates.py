@@ -203,6 +203,38 @@ def test_and_or_stop_at_the_argument_that_decides_them() -> None:
         with pytest.raises(ValueError):
             predicate.test(ctx)
 
+    # And a broken first argument fails as in the interpreter, though a cheap one follows it
+    for cond in ({"op": "and", "args": [broken, no]}, {"op": "or", "args": [broken, yes]}):
+        with pytest.raises(ValueError):
+            truth(cond, ctx)
+        with pytest.raises(ValueError):
+            compile_condition(cond).test(ctx)
+
+
+class _Unread(list[Event]):
+    """Events that fail the test if anything walks over them."""
+
+    def __iter__(self) -> Any:
+        raise AssertionError("the events were read")
+
+
+def test_and_or_ask_grades_stages_and_tags_before_walking_the_events() -> None:
+    # Given the MQL agreement's "three visits in a week, from anyone not a poor fit"
+    visits = {"op": "event", "name": "page_viewed", "within": 7 * 86400}
+    visits["count"] = {"cmp": ">=", "n": 3}
+    not_poor = {"op": "compare", "subject": "fit_grade", "cmp": "!=", "value": "D"}
+    rule = {"op": "and", "args": [visits, not_poor]}
+    customer = {"op": "or", "args": [visits, {"op": "tagged", "tag": "customer"}]}
+
+    # When a poor fit (or a customer) is asked, with events that must not be walked over
+    poor = LeadView("L", scores=Scores(fit_grade="D"), tags=frozenset({"customer"}))
+    ctx = Context(poor, _Unread(), NOW)
+
+    # Then the grade (or the tag) answers alone, as the interpreter would after the walk
+    assert compile_condition(rule).test(ctx) is False
+    assert compile_condition(customer).test(ctx) is True
+    assert truth(rule, Context(poor, [], NOW)) is False
+
 
 def test_reads_names_what_a_step_may_change() -> None:
     def reads(cond: dict[str, Any]) -> int:
