@@ -675,3 +675,19 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(String(200))
     """Where the answer came from: ``import``, ``api``, or what the record said (a form)."""
     at: Mapped[datetime]
+
+
+class ThrottleDeferral(Base):
+    """One email held back because its receiving domain's rate was reached: deferred, sent
+    later (see `nurture.runtime.throttling`); counted per domain in the reports."""
+
+    __tablename__ = "throttle_deferrals"
+    __table_args__ = (Index(None, "domain", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    domain: Mapped[str] = mapped_column(String(255))
+    """The receiving domain's rate group (``qq.com`` for a foxmail.com address too)."""
+    at: Mapped[datetime]

@@ -60,6 +60,11 @@ reason in the event. A transient failure marks it ``deferred`` and keeps the
 enrollment where it was, due again after an exponential backoff with jitter
 (``next_run_at``, never a delayed message); the rerun decides again, finds
 the row and sends it again, up to ``max_attempts`` sends, then ``failed``.
+
+Throttling. An email whose receiving domain has reached its rate
+(``NURTURE_DOMAIN_RATES``, `nurture.runtime.throttling`) is not handed to the
+channel: it is ``deferred`` the same way, but without using up an attempt,
+its enrollment due again when the domain's window allows one more.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ from nurture.runtime.loading import Graphs, Item, load_batch
 from nurture.runtime.observer import BatchReport, Observer
 from nurture.runtime.recording import Recorder
 from nurture.runtime.rendering import Pair, Renders
+from nurture.runtime.throttling import Throttle
 from nurture.runtime.touches import Messages, Plan, Touch, touch_for
 
 logger = logging.getLogger("nurture.runtime")
@@ -132,6 +138,7 @@ class Executor:
         self.messages = Messages(renderer, settings)
         self.renders = Renders(self.messages, settings)
         self.recorder = Recorder(settings, clock, self.graphs)
+        self.throttle = Throttle.from_settings(settings)
 
     # ------------------------------------------------------------ the four steps
 
@@ -191,6 +198,8 @@ class Executor:
 
     def _send(self, rendered: Sequence[Touch], me: str) -> None:
         touches = [t for t in rendered if t.receipt is None and t.message]
+        if self.throttle is not None:
+            touches = [t for t in touches if not self._throttled(t)]
         messages = [t.message for t in touches if t.message is not None]
         if not messages:
             return
@@ -201,6 +210,13 @@ class Executor:
         for touch, receipt in zip(touches, receipts, strict=True):
             touch.receipt = receipt
         self.observer.after_send(messages, receipts)
+
+    def _throttled(self, touch: Touch) -> bool:
+        """Whether `touch` waits for its receiving domain's rate (then it is not sent)."""
+        if touch.channel != "email" or touch.message is None or self.throttle is None:
+            return False
+        touch.throttled = self.throttle.take(touch.message.to)
+        return touch.throttled is not None
 
     def _record_with_retries(self, plans: Sequence[Plan], me: str, report: BatchReport) -> None:
         for attempt in range(1, RECORD_ATTEMPTS + 1):
