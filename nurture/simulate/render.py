@@ -78,7 +78,7 @@ def _campaign_table(steps: list[dict[str, Any]]) -> Table:
     table.add_column("what", max_width=48, overflow="ellipsis", no_wrap=True)
     # `suppressed` (touches withheld: the lead's channel closed, or the lead suppressed)
     # only when some step has one, so a run without bounces reads as before
-    columns = STEP_COLUMNS
+    columns: tuple[str, ...] = STEP_COLUMNS
     if any(step.get("suppressed") for step in steps):
         columns = (*STEP_COLUMNS[:2], "suppressed", *STEP_COLUMNS[2:])
     for column in columns:
