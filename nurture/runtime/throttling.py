@@ -77,7 +77,13 @@ class Throttle:
         """The configured throttle; None when no rate is set."""
         if not settings.domain_rates:
             return None
-        return cls(settings.domain_rates, settings.throttle_storage())
+        storage = settings.throttle_storage()
+        if storage.startswith("memory") and settings.broker_url is not None:
+            logger.warning(
+                "NURTURE_DOMAIN_RATES is counted in this process alone: with several workers "
+                "each may send the whole rate; set NURTURE_THROTTLE_URL to a Redis to share it"
+            )
+        return cls(settings.domain_rates, storage)
 
     def take(self, address: str) -> Wait | None:
         """Take one send to `address`'s domain: None when it may go now (counted), else how

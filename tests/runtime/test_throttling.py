@@ -242,3 +242,14 @@ def test_rates_are_read_from_the_environment() -> None:
     assert replace(settings, throttle_url="redis://r:6379/2").throttle_storage() == (
         "redis://r:6379/2"
     )
+
+
+def test_rates_in_nurture_toml_may_be_a_list(tmp_path: Path) -> None:
+    (tmp_path / "nurture.toml").write_text(
+        'domain_rates = ["qq.com=20/min", "gmail.com=100/min"]\n', encoding="utf-8"
+    )
+    settings = Settings.load({}, cwd=tmp_path)
+    assert [str(r) for r in settings.domain_rates] == ["qq.com=20/60s", "gmail.com=100/60s"]
+    (tmp_path / "nurture.toml").write_text('domain_rates = "qq.com=lots"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"nurture.toml: domain_rates: 'qq.com=lots' must read"):
+        Settings.load({}, cwd=tmp_path)
