@@ -199,7 +199,7 @@ class Executor:
     def _send(self, rendered: Sequence[Touch], me: str) -> None:
         touches = [t for t in rendered if t.receipt is None and t.message]
         if self.throttle is not None:
-            touches = [t for t in touches if not self._throttled(t)]
+            touches = self._within_rates(touches)
         messages = [t.message for t in touches if t.message is not None]
         if not messages:
             return
@@ -211,12 +211,15 @@ class Executor:
             touch.receipt = receipt
         self.observer.after_send(messages, receipts)
 
-    def _throttled(self, touch: Touch) -> bool:
-        """Whether `touch` waits for its receiving domain's rate (then it is not sent)."""
-        if touch.channel != "email" or touch.message is None or self.throttle is None:
-            return False
-        touch.throttled = self.throttle.take(touch.message.to)
-        return touch.throttled is not None
+    def _within_rates(self, touches: Sequence[Touch]) -> list[Touch]:
+        """The touches that may go now; each email over its receiving domain's rate gets its
+        wait (`Touch.throttled`) and is not sent."""
+        assert self.throttle is not None
+        emails = [t for t in touches if t.channel == "email" and t.message is not None]
+        waits = self.throttle.take_all([t.message.to for t in emails if t.message is not None])
+        for touch, wait in zip(emails, waits, strict=True):
+            touch.throttled = wait
+        return [t for t in touches if t.throttled is None]
 
     def _record_with_retries(self, plans: Sequence[Plan], me: str, report: BatchReport) -> None:
         for attempt in range(1, RECORD_ATTEMPTS + 1):

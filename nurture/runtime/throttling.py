@@ -85,6 +85,23 @@ class Throttle:
             )
         return cls(settings.domain_rates, storage)
 
+    def take_all(self, addresses: Sequence[str]) -> list[Wait | None]:
+        """`take` for each address of a batch; the k-th held back for a domain waits k // rate
+        windows more than the first, so a backlog comes back spread over the windows it
+        needs instead of all at the next one (where all but a rate's worth would wait again)."""
+        held: dict[str, int] = {}
+        waits: list[Wait | None] = []
+        for address in addresses:
+            wait = self.take(address)
+            if wait is not None:
+                item = self.rates.get(wait.domain) or self.rates["*"]
+                ahead = held.get(wait.domain, 0)
+                held[wait.domain] = ahead + 1
+                later = (ahead // item.amount) * item.get_expiry()
+                wait = Wait(wait.domain, wait.seconds + later, wait.rate)
+            waits.append(wait)
+        return waits
+
     def take(self, address: str) -> Wait | None:
         """Take one send to `address`'s domain: None when it may go now (counted), else how
         long to wait (nothing counted)."""
