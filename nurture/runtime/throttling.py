@@ -86,35 +86,47 @@ class Throttle:
         return cls(settings.domain_rates, storage)
 
     def take_all(self, addresses: Sequence[str]) -> list[Wait | None]:
-        """`take` for each address of a batch; the k-th held back for a domain waits k // rate
+        """`take` for each address of a batch. The k-th held back for a domain waits k // rate
         windows more than the first, so a backlog comes back spread over the windows it
-        needs instead of all at the next one (where all but a rate's worth would wait again)."""
+        needs instead of all at the next one (where all but a rate's worth would wait
+        again). When the store does not answer, every rated email of the batch waits a
+        few seconds (one warning), and none goes out uncounted."""
         held: dict[str, int] = {}
         waits: list[Wait | None] = []
+        down = False
         for address in addresses:
-            wait = self.take(address)
-            if wait is not None:
-                item = self.rates.get(wait.domain) or self.rates["*"]
-                ahead = held.get(wait.domain, 0)
-                held[wait.domain] = ahead + 1
-                later = (ahead // item.amount) * item.get_expiry()
-                wait = Wait(wait.domain, wait.seconds + later, wait.rate)
-            waits.append(wait)
+            domain = domain_of(address)
+            item = self.rates.get(domain) or self.rates.get("*")
+            if item is None:
+                waits.append(None)
+                continue
+            words = f"{item.amount} per {item.get_expiry()} s"
+            if not down:
+                try:
+                    seconds = self._take(item, domain)
+                except Exception:
+                    logger.warning("the throttle store does not answer; deferring", exc_info=True)
+                    down = True
+            if down:
+                waits.append(Wait(domain, UNREACHABLE_WAIT, words))
+                continue
+            if seconds is None:
+                waits.append(None)
+                continue
+            ahead = held.get(domain, 0)
+            held[domain] = ahead + 1
+            later = (ahead // item.amount) * item.get_expiry()
+            waits.append(Wait(domain, seconds + later, words))
         return waits
 
     def take(self, address: str) -> Wait | None:
         """Take one send to `address`'s domain: None when it may go now (counted), else how
         long to wait (nothing counted)."""
-        domain = domain_of(address)
-        item = self.rates.get(domain) or self.rates.get("*")
-        if item is None:
+        return self.take_all([address])[0]
+
+    def _take(self, item: RateLimitItem, domain: str) -> float | None:
+        """None: one send counted; else seconds until the window lets one more through."""
+        if self.limiter.hit(item, domain):
             return None
-        words = f"{item.amount} per {item.get_expiry()} s"
-        try:
-            if self.limiter.hit(item, domain):
-                return None
-            reset = self.limiter.get_window_stats(item, domain).reset_time
-        except Exception:  # the store is down: wait and ask again, never exceed the rate
-            logger.warning("the throttle store does not answer; deferring", exc_info=True)
-            return Wait(domain, UNREACHABLE_WAIT, words)
-        return Wait(domain, max(reset - time.time(), 0.05), words)
+        reset = self.limiter.get_window_stats(item, domain).reset_time
+        return max(reset - time.time(), 0.05)

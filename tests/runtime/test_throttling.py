@@ -211,6 +211,20 @@ def test_a_rate_for_every_other_domain_and_provider_groups() -> None:
     assert throttle.take("y@beta.example") is None  # `*` is per domain, not shared
 
 
+def test_a_store_that_does_not_answer_defers_the_batch_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    throttle = Throttle(parse_domain_rates("qq.com=5/min"), "redis://127.0.0.1:1/0")
+    with caplog.at_level("WARNING", logger="nurture.runtime"):
+        waits = throttle.take_all(["a@qq.com", "b@qq.com", "c@acme.example"])
+    assert [(w.domain, w.seconds) if w else None for w in waits] == [
+        ("qq.com", 5.0),
+        ("qq.com", 5.0),
+        None,
+    ]
+    assert [r.message for r in caplog.records] == ["the throttle store does not answer; deferring"]
+
+
 def test_a_backlog_is_spread_over_the_windows_it_needs() -> None:
     throttle = Throttle(parse_domain_rates("qq.com=2/min"))
     waits = throttle.take_all([f"q{n}@qq.com" for n in range(7)] + ["a@acme.example"])
