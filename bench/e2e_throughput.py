@@ -35,6 +35,12 @@ with the first `--workers` count whose every message is DKIM-signed with an
 RSA-2048 or an Ed25519 key, so the signature's CPU per touch shows beside
 the unsigned row; a last line times signing alone in this process.
 
+`--rates SPEC` (default ``*=10000000/min``, a rate no row reaches; `--rates`
+alone: no row) adds a row with the first `--workers` count under
+``NURTURE_DOMAIN_RATES=SPEC``: every email takes its domain's rate in Redis
+(a moving window, one Lua call) before it goes, so the row shows what
+throttling costs a touch when nothing is held back.
+
 Needs PostgreSQL (``NURTURE_TEST_PG_URL``, default the local ``test``
 database) and ``redis-server`` on the PATH: the bench starts a Redis of its own on a
 free port (as the tests do), so two runs, or a run beside the tests, never share a queue.
@@ -222,7 +228,13 @@ def per_process(processes: int, args: argparse.Namespace) -> int:
 
 
 def start_workers(
-    url: str, sink: Sink, processes: int, args: argparse.Namespace, log: Path, dkim: str = ""
+    url: str,
+    sink: Sink,
+    processes: int,
+    args: argparse.Namespace,
+    log: Path,
+    dkim: str = "",
+    rates: str = "",
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
     env.update(
@@ -234,6 +246,7 @@ def start_workers(
         NURTURE_BATCH_SIZE=str(args.batch),
         NURTURE_SEND_CONCURRENCY=str(per_process(processes, args)),
         NURTURE_DKIM=dkim,
+        NURTURE_DOMAIN_RATES=rates,
     )
     out = log.open("wb")
     return subprocess.Popen(
@@ -272,7 +285,12 @@ def signing_ms(data: bytes, algorithm: str, count: int = 200) -> float:
 
 
 def end_to_end(
-    sink: Sink, processes: int, args: argparse.Namespace, folder: Path, dkim: str = ""
+    sink: Sink,
+    processes: int,
+    args: argparse.Namespace,
+    folder: Path,
+    dkim: str = "",
+    rates: str = "",
 ) -> Row:
     redis.Redis.from_url(args.redis_url).flushdb()
     with schema() as url:
@@ -281,12 +299,12 @@ def end_to_end(
         )
         engine = runtime_engine(url, pool_size=4)
         sessions = sessions_for(engine)
-        deploy_sources(sessions, write_campaign(folder / f"p{processes}{dkim}"), datetime.now(UTC))
+        name = f"p{processes}{dkim}{'-rates' if rates else ''}"
+        deploy_sources(sessions, write_campaign(folder / name), datetime.now(UTC))
         seed(sessions, args.touches, datetime.now(UTC) + timedelta(days=1))
-        log = folder / f"workers-{processes}{dkim}.log"
-        workers = start_workers(
-            url, sink, processes, args, log, dkim_setting(dkim, folder) if dkim else ""
-        )
+        log = folder / f"workers-{name}.log"
+        signing = dkim_setting(dkim, folder) if dkim else ""
+        workers = start_workers(url, sink, processes, args, log, signing, rates)
         broker = RedisBroker(url=args.redis_url)  # type: ignore[no-untyped-call]
         queue = Queue(broker)
         scheduler = Scheduler(sessions, SystemClock(), settings, queue, backlog=queue.backlog)
@@ -319,6 +337,8 @@ def end_to_end(
             broker.close()
             engine.dispose()
     label = f"nurture end to end, DKIM {DKIM_LABELS[dkim]}" if dkim else "nurture end to end"
+    if rates:
+        label = "nurture end to end, domain rates in Redis"
     connections = processes * per_process(processes, args)
     return Row(label, processes, connections, args.touches, seconds, cpu, sink_cpu, services)
 
@@ -391,6 +411,13 @@ def main() -> None:
         default=sorted(DKIM_LABELS, reverse=True),
         help="DKIM-signed end-to-end rows (default: rsa ed25519)",
     )
+    parser.add_argument(
+        "--rates",
+        nargs="?",
+        const="",
+        default="*=10000000/min",
+        help="NURTURE_DOMAIN_RATES of a row with throttling (--rates alone: no such row)",
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     queue_server = RedisServer()
@@ -406,6 +433,8 @@ def main() -> None:
                 rows.append(end_to_end(sink, processes, args, Path(tmp)))
             for algorithm in args.dkim:
                 rows.append(end_to_end(sink, args.workers[0], args, Path(tmp), algorithm))
+            if args.rates:
+                rows.append(end_to_end(sink, args.workers[0], args, Path(tmp), rates=args.rates))
             raw_after = raw_row(sink, args.touches, args.connections, data)
     finally:
         queue_server.stop()

@@ -69,6 +69,19 @@ class DkimEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DomainRate:
+    """One entry of ``NURTURE_DOMAIN_RATES``: at most `count` emails to `domain` per `seconds`."""
+
+    domain: str
+    """The receiving domain (``qq.com``), or ``*`` for every domain without its own rate."""
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.domain}={self.count}/{self.seconds}s"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the scheduler, the workers and ``nurture run`` are configured with."""
 
@@ -167,6 +180,13 @@ class Settings:
     retry_seconds: float = 60.0
     """The first retry's delay; each next one doubles, with jitter, up to an hour."""
     competitor_domains: tuple[str, ...] = ()
+    domain_rates: tuple[DomainRate, ...] = ()
+    """Emails per receiving domain, ``qq.com=20/min,163.com=10/min,*=200/min`` (``*``: each
+    other domain); an email over its domain's rate is deferred until the window allows it,
+    never dropped. Shared by all workers through `throttle_url`. Unset: no throttling."""
+    throttle_url: str | None = None
+    """Where the rate windows are kept (``redis://host:6379/1``); unset: the broker when it is
+    Redis, else this process's memory (the embedded default's one process)."""
     require_consent: tuple[str, ...] = ()
     """Channels (``email``, ``sms``, ``wechat``) on which a lead gets nothing without a given
     consent (`nurture.store.consents`); empty: consent is recorded, not required."""
@@ -261,6 +281,13 @@ class Settings:
             _broker_url(self.broker_url)
         if self.smtp_url is not None:
             self.smtp_config()
+        if self.throttle_url is not None:
+            scheme = _split("NURTURE_THROTTLE_URL", self.throttle_url).scheme
+            if scheme not in ("redis", "rediss", "memory"):
+                raise ConfigError(
+                    "NURTURE_THROTTLE_URL must be a Redis URL (redis://host:6379/1) or "
+                    f"memory://, got {scheme!r}"
+                )
         _http_url("NURTURE_BASE_URL", self.base_url)
         self._check_wechat()
         urls = ("sms_url", "wechat_url", "webhook_url", "crm_webhook_url", "wecom_url")
@@ -430,6 +457,16 @@ class Settings:
                 return str(configured)
         return DEFAULT_SENDER
 
+    def throttle_storage(self) -> str:
+        """Where the domain rates' windows are kept: `throttle_url`, else a Redis broker,
+        else ``memory://`` (one process)."""
+        if self.throttle_url is not None:
+            return self.throttle_url
+        broker = self.broker_url or ""
+        if urlsplit(broker).scheme in ("redis", "rediss"):
+            return broker
+        return "memory://"
+
     def sender_domain(self) -> str:
         """The domain of the sender address: the right-hand side of every Message-ID."""
         address = parseaddr(self.sender_address())[1]
@@ -522,6 +559,40 @@ def parse_dkim(text: str, where: str = "NURTURE_DKIM") -> tuple[DkimEntry, ...]:
     return tuple(entries)
 
 
+_RATE = re.compile(
+    r"^\s*([A-Za-z0-9.-]+|\*)\s*=\s*(\d+)\s*(?:per|/)\s*(\d+)?\s*"
+    r"(s|sec|second|m|min|minute|h|hour|d|day)s?\s*$",
+    re.I,
+)
+RATE_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_domain_rates(text: str, where: str = "NURTURE_DOMAIN_RATES") -> tuple[DomainRate, ...]:
+    """``qq.com=20/min,163.com=10/min,*=200/min`` as rates; ``3/10s``, ``500/hour`` too."""
+    rates: dict[str, DomainRate] = {}
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        match = _RATE.match(item)
+        if match is None:
+            raise ConfigError(
+                f"{where}: {item!r} must read domain=count/period, as in qq.com=20/min "
+                "(periods: s, min, hour, day; * for every other domain)"
+            )
+        domain, count, periods = match.group(1).lower(), int(match.group(2)), match.group(3)
+        if domain != "*" and "." not in domain:
+            raise ConfigError(f"{where}: {domain!r} in {item!r} is not a domain name")
+        if count < 1:
+            raise ConfigError(f"{where}: {item!r} lets nothing through; allow 1 or more")
+        if domain in rates:
+            raise ConfigError(f"{where}: {domain} has two rates; keep one")
+        seconds = int(periods or 1) * RATE_UNITS[match.group(4)[0].lower()]
+        if not 1 <= seconds <= 86400:
+            raise ConfigError(f"{where}: the period of {item!r} must be 1 s to a day")
+        rates[domain] = DomainRate(domain, count, seconds)
+    return tuple(rates.values())
+
+
 def describe_cap(cap: Cap) -> str:
     """The words `parse_cap` reads back: ``5 per week``, ``3 per 2 days``."""
     seconds = int(cap.period.total_seconds())
@@ -561,6 +632,8 @@ def _parse(name: str, raw: str, where: str) -> Any:
         return tuple(d.strip().lower() for d in text.split(",") if d.strip())
     if name == "require_consent":
         return parse_channels(text, where)
+    if name == "domain_rates":
+        return parse_domain_rates(text, where)
     if name == "default_calling_code":
         return text.lstrip("+")
     if name == "outbox":
@@ -610,7 +683,14 @@ def _toml_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number of seconds, got {value!r}")
         return float(value)
-    lists = ("templates", "competitor_domains", "dkim", "require_consent", "ses_topic_arns")
+    lists = (
+        "templates",
+        "competitor_domains",
+        "dkim",
+        "require_consent",
+        "ses_topic_arns",
+        "domain_rates",
+    )
     if key in lists and isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of text")

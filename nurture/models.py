@@ -724,3 +724,19 @@ class FeedbackReceipt(Base):
     address_hash: Mapped[str | None] = mapped_column(String(64))
     """The bounced address (hashed as suppressions are), for counting soft bounces."""
     at: Mapped[datetime]
+
+
+class ThrottleDeferral(Base):
+    """One email held back because its receiving domain's rate was reached: deferred, sent
+    later (see `nurture.runtime.throttling`); counted per domain in the reports."""
+
+    __tablename__ = "throttle_deferrals"
+    __table_args__ = (Index(None, "domain", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    domain: Mapped[str] = mapped_column(String(255))
+    """The receiving domain's rate group (``qq.com`` for a foxmail.com address too)."""
+    at: Mapped[datetime]

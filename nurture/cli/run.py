@@ -341,11 +341,21 @@ def report_deliveries(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 1000,
+    throttled: Annotated[
+        bool,
+        typer.Option(
+            "--throttled", help="Emails deferred by NURTURE_DOMAIN_RATES, per receiving domain."
+        ),
+    ] = False,
 ) -> None:
-    """Deliveries by status; with --unknown, each delivery a crash left undecided."""
+    """Deliveries by status; with --unknown, each delivery a crash left undecided; with
+    --throttled, the deferrals of each receiving domain's rate."""
     from nurture.runtime.operations import status_counts, unknown_deliveries
 
     settings = _settings()
+    if throttled:
+        _report_throttled(settings, as_json)
+        return
     with _session(settings) as session:
         rows = unknown_deliveries(session, limit) if unknown else []
         counts = {} if unknown else status_counts(session)
@@ -397,6 +407,26 @@ def report_deliveries(
             "`nurture deliveries release ID...` to resend, or add --delivered if it arrived."
         )
     )
+
+
+def _report_throttled(settings: Settings, as_json: bool) -> None:
+    from nurture.runtime.operations import throttle_counts
+
+    with _session(settings) as session:
+        rows = throttle_counts(session)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    console = cli_lang._console(sys.stdout)
+    if not rows:
+        console.print(Text("no email was deferred by a domain's rate"))
+        return
+    table = Table("domain", "deferrals", "deliveries", "waiting", "last", box=None, pad_edge=False)
+    for r in rows:
+        table.add_row(
+            r["domain"], str(r["deferrals"]), str(r["deliveries"]), str(r["waiting"]), r["last"]
+        )
+    console.print(table)
 
 
 def release_command(

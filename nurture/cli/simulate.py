@@ -101,6 +101,13 @@ def simulate_command(
     unsubscribe_rate: Annotated[
         float, _rate("--unsubscribe-rate", "Chance a delivered message unsubscribes")
     ] = 0.0,
+    bounce_rate: Annotated[
+        float,
+        _rate(
+            "--bounce-rate",
+            "Chance a message bounces hard: its channel closes for the lead, the flow goes on",
+        ),
+    ] = 0.0,
     profile: Annotated[
         Path | None,
         typer.Option(
@@ -184,7 +191,7 @@ def simulate_command(
     branch, split or repeat, how many took each way), touches_per_lead, max_touches_7d, mql, exits,
     in_flight, handoff (and more). The same seed always gives the same numbers.
     """
-    rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate)
+    rates = Rates(open_rate, click_rate, reply_rate, event_rate, unsubscribe_rate, bounce_rate)
     wanted = DEFAULT_LEADS if leads is None else leads
     after = _accept_after(accept_after)
     problems = Settings(

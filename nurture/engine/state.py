@@ -191,6 +191,19 @@ def with_suppressed(lead: LeadView, suppressed: str | None) -> LeadView:
     )
 
 
+def with_closed(lead: LeadView, closed: Mapping[str, str]) -> LeadView:
+    return _lead(
+        lead.id,
+        lead.fields,
+        lead.tags,
+        lead.stage,
+        lead.suppressed,
+        lead.score_delta,
+        lead.scores,
+        closed,
+    )
+
+
 def with_score_delta(lead: LeadView, score_delta: float) -> LeadView:
     return _lead(
         lead.id,

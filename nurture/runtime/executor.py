@@ -61,6 +61,11 @@ reason in the event. A transient failure marks it ``deferred`` and keeps the
 enrollment where it was, due again after an exponential backoff with jitter
 (``next_run_at``, never a delayed message); the rerun decides again, finds
 the row and sends it again, up to ``max_attempts`` sends, then ``failed``.
+
+Throttling. An email whose receiving domain has reached its rate
+(``NURTURE_DOMAIN_RATES``, `nurture.runtime.throttling`) is not handed to the
+channel: it is ``deferred`` the same way, but without using up an attempt,
+its enrollment due again when the domain's window allows one more.
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ from nurture.runtime.loading import Graphs, Item, load_batch
 from nurture.runtime.observer import BatchReport, Observer
 from nurture.runtime.recording import Recorder
 from nurture.runtime.rendering import Pair, Renders
+from nurture.runtime.throttling import Throttle
 from nurture.runtime.touches import Messages, Plan, Touch, touch_for
 
 logger = logging.getLogger("nurture.runtime")
@@ -134,6 +140,7 @@ class Executor:
         self.messages = Messages(renderer, settings)
         self.renders = Renders(self.messages, settings)
         self.recorder = Recorder(settings, clock, self.graphs)
+        self.throttle = Throttle.from_settings(settings)
 
     # ------------------------------------------------------------ the four steps
 
@@ -194,6 +201,8 @@ class Executor:
 
     def _send(self, rendered: Sequence[Touch], me: str) -> None:
         touches = [t for t in rendered if t.receipt is None and t.message]
+        if self.throttle is not None:
+            touches = self._within_rates(touches)
         messages = [t.message for t in touches if t.message is not None]
         if not messages:
             return
@@ -204,6 +213,16 @@ class Executor:
         for touch, receipt in zip(touches, receipts, strict=True):
             touch.receipt = receipt
         self.observer.after_send(messages, receipts)
+
+    def _within_rates(self, touches: Sequence[Touch]) -> list[Touch]:
+        """The touches that may go now; each email over its receiving domain's rate gets its
+        wait (`Touch.throttled`) and is not sent."""
+        assert self.throttle is not None
+        emails = [t for t in touches if t.channel == "email" and t.message is not None]
+        waits = self.throttle.take_all([t.message.to for t in emails if t.message is not None])
+        for touch, wait in zip(emails, waits, strict=True):
+            touch.throttled = wait
+        return [t for t in touches if t.throttled is None]
 
     def _record_with_retries(self, plans: Sequence[Plan], me: str, report: BatchReport) -> None:
         for attempt in range(1, RECORD_ATTEMPTS + 1):

@@ -38,6 +38,8 @@ class BatchReport:
     handed_back: int = 0
     """Touches not handed to a channel (the process is stopping, or another job has them):
     their rows stay ``pending``, unmarked, and their enrollments are due again at once."""
+    throttled: int = 0
+    """Emails held back because their receiving domain's rate was reached: ``deferred``."""
     enrolled: list[int] = field(default_factory=list)
     """Enrollments created by ``enroll "<campaign>"`` steps."""
 

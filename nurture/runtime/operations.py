@@ -24,7 +24,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nurture.models import Campaign, CampaignVersion, Delivery, Enrollment, Lead
+from nurture.models import (
+    Campaign,
+    CampaignVersion,
+    Delivery,
+    Enrollment,
+    Lead,
+    ThrottleDeferral,
+)
 
 MAX_ID = 2**31 - 1
 """The largest id the databases store; a larger one names no delivery."""
@@ -121,6 +128,36 @@ def status_counts(session: Session) -> dict[str, int]:
     """How many deliveries have each status."""
     rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     return {status: int(count) for status, count in sorted(rows)}
+
+
+def throttle_counts(session: Session) -> list[dict[str, Any]]:
+    """Per receiving domain: deferrals by its rate, the deliveries they held back, how many
+    of those still wait (``deferred``/``pending``), and the last deferral's time."""
+    waiting = func.count(func.distinct(Delivery.id)).filter(
+        Delivery.status.in_(("deferred", "pending"))
+    )
+    rows = session.execute(
+        select(
+            ThrottleDeferral.domain,
+            func.count(),
+            func.count(func.distinct(ThrottleDeferral.delivery_id)),
+            waiting,
+            func.max(ThrottleDeferral.at),
+        )
+        .join(Delivery, Delivery.id == ThrottleDeferral.delivery_id)
+        .group_by(ThrottleDeferral.domain)
+        .order_by(func.count().desc(), ThrottleDeferral.domain)
+    )
+    return [
+        {
+            "domain": domain,
+            "deferrals": int(deferrals),
+            "deliveries": int(deliveries),
+            "waiting": int(still),
+            "last": last.isoformat() if last is not None else None,
+        }
+        for domain, deferrals, deliveries, still, last in rows
+    ]
 
 
 def release(

@@ -7,7 +7,9 @@ rendering that finished some enrollments while others wait their turn):
 - each touch: ``sent`` with its time; ``failed`` with the reason (a hard
   bounce also records ``bounced_hard`` for the lead and closes that channel
   for the lead's address on it, see `nurture.store.suppressions`);
-  ``deferred`` after a transient failure while attempts remain; ``unknown``
+  ``deferred`` after a transient failure while attempts remain, or when its
+  receiving domain's rate held it back (no attempt used; counted in
+  ``throttle_deferrals`` with the domain); ``unknown``
   when the answer was lost. Most were stored as the answers came
   (`nurture.runtime.handover`); the rest are stored here, by the same rule.
   A touch not handed over (stopping, or another job has it) stays ``pending``
@@ -33,14 +35,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import Text, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from nurture.config import Settings
 from nurture.engine import Decision, EmitMql, EnrollInto, Score, Suppressed, Tag, Untag
 from nurture.engine.clock import Clock
 from nurture.engine.loops import iteration_number
-from nurture.models import Delivery, Enrollment, Lead
+from nurture.models import Delivery, Enrollment, Lead, ThrottleDeferral
 from nurture.models import Tag as TagRow
 from nurture.runtime.clock import span
 from nurture.runtime.database import insert_ignoring, table_of
@@ -60,6 +62,7 @@ logger = logging.getLogger("nurture.runtime")
 DELIVERIES: Final = table_of(Delivery)
 ENROLLMENTS: Final = table_of(Enrollment)
 TAGS: Final = table_of(TagRow)
+THROTTLED: Final = table_of(ThrottleDeferral)
 
 
 class Recorder:
@@ -78,12 +81,13 @@ class Recorder:
         now = self.clock.now()
         statuses: list[dict[str, Any]] = []
         bounces: list[tuple[int, Touch]] = []
+        throttled: list[Touch] = []
         advance: list[dict[str, Any]] = []
         moved: list[Plan] = []
         later: list[dict[str, Any]] = []
         rules = functools.cache(lambda: Rules.active(session))  # read once a batch, if at all
         for plan in plans:
-            retry = self._outcomes(plan, now, statuses, bounces, report)
+            retry = self._outcomes(plan, now, statuses, bounces, throttled, report)
             if plan.decision is None:
                 hold = span(self.clock, self.settings.lease_seconds)
                 later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + hold})
@@ -94,6 +98,7 @@ class Recorder:
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
                 moved.append(plan)
         store_answers(session, statuses)
+        _defer_throttled(session, throttled, me, now)
         table = ENROLLMENTS
         mine = (table.c.id == bindparam("b_id")) & (table.c.claimed_by == bindparam("b_me"))
         free = {"claimed_by": None, "claimed_until": None}
@@ -122,6 +127,7 @@ class Recorder:
         now: datetime,
         statuses: list[dict[str, Any]],
         bounces: list[tuple[int, Touch]],
+        throttled: list[Touch],
         report: BatchReport,
     ) -> timedelta | None:
         """Collect each touch's status; the delay before a retry, or None to move on."""
@@ -130,6 +136,11 @@ class Recorder:
             receipt, handoff = touch.receipt, touch.handoff
             if touch.failed_early:
                 report.failed += 1
+                continue
+            if touch.throttled is not None:  # held back by its domain's rate: not sent
+                report.throttled += 1
+                throttled.append(touch)
+                delays.append(span(self.clock, touch.throttled.seconds))
                 continue
             if receipt is None or handoff is None:  # not handed over: due again at once
                 report.handed_back += 1
@@ -244,6 +255,48 @@ class Recorder:
         )
         if touch.channel not in ADDRESS_OF:
             lead.suppressed_reason = reason
+
+
+def _defer_throttled(session: Session, touches: Sequence[Touch], me: str, now: datetime) -> None:
+    """Touches their domain's rate held back: ``deferred`` with the reason, their attempt
+    given back (the next run counts the same attempt again), and each deferral counted with
+    its domain. Only rows still ``pending``, unmarked, of enrollments this job holds."""
+    if not touches:
+        return
+    held = select(ENROLLMENTS.c.id).where(ENROLLMENTS.c.claimed_by == me)
+    ours = (
+        (DELIVERIES.c.id == bindparam("b_id"))
+        & (DELIVERIES.c.status == "pending")
+        & DELIVERIES.c.handed_by.is_(None)
+        & DELIVERIES.c.enrollment_id.in_(held)
+    )
+    log = func.coalesce(DELIVERIES.c.error + "\n", "") + bindparam("b_error", type_=Text)
+    rows = []
+    for touch in touches:
+        wait = touch.throttled
+        assert wait is not None
+        rows.append(
+            {
+                "b_id": touch.delivery_id,
+                "b_attempts": touch.attempts - 1,
+                "b_error": f"throttled: {wait.domain} is at its rate ({wait.rate}) at "
+                f"{now.isoformat()}; deferred {wait.seconds:.1f} s",
+            }
+        )
+    session.execute(
+        update(DELIVERIES)
+        .where(ours)
+        .values(status="deferred", attempts=bindparam("b_attempts"), error=log),
+        rows,
+    )
+    session.execute(
+        THROTTLED.insert(),
+        [
+            {"delivery_id": t.delivery_id, "domain": t.throttled.domain, "at": now}
+            for t in touches
+            if t.throttled is not None
+        ],
+    )
 
 
 STATE_COLUMNS: Final = (

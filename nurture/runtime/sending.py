@@ -107,6 +107,8 @@ def destinations(settings: Settings) -> dict[str, str]:
     if settings.smtp_url is not None:
         config = settings.smtp_config()
         email = f"SMTP {config.host}:{config.port}"
+    if settings.domain_rates:  # how fast email may go to each receiving domain
+        email += " (at most " + ", ".join(map(str, settings.domain_rates)) + ")"
     wechat = _shown(settings.wechat_url) if settings.wechat_url else fallback
     if settings.wechat_appid:
         wechat = f"WeChat {settings.wechat_api_url} (appid {settings.wechat_appid})"

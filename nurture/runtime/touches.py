@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from channels import OutboundMessage, Receipt
 from dsl.graph import StepGraph
@@ -30,6 +30,9 @@ from nurture.runtime.handover import Handoff
 from nurture.runtime.keys import Key, message_id
 from nurture.runtime.loading import Item
 from nurture.tracking.links import stored_links
+
+if TYPE_CHECKING:
+    from nurture.runtime.throttling import Wait
 
 ADDRESSES: Final = {"email": "email", "sms": "phone", "wechat": "messaging_id"}
 """The lead field each channel sends to (webhooks go to ``NURTURE_WEBHOOK_URL``)."""
@@ -68,6 +71,8 @@ class Touch:
     """Its row was written by an earlier job (deferred, or never handed over)."""
     handoff: Handoff | None = None
     """Its handover mark and answer, once it is sent (`nurture.runtime.handover`)."""
+    throttled: Wait | None = None
+    """Held back, not sent: its receiving domain's rate is reached (`runtime.throttling`)."""
 
 
 @dataclass(slots=True)

@@ -9,6 +9,13 @@ event the next branch waits for (`if event "webinar_registered" within ...`),
 and with probability `event` to one of the custom events the scoring file
 counts or a trigger waits for (`pricing_viewed`, `demo_requested`), so
 interest rises the way it does for engaged readers.
+
+Two ways out, both off by default: with probability `unsubscribe` a delivered
+message makes the lead unsubscribe from everything (suppressed: every campaign
+exits), and with probability `bounce` it bounces hard a few seconds later,
+which closes only its channel for the lead (a dead mailbox, an invalid number,
+a WeChat 43004): later sends there are withheld (counted as suppressed) and
+the campaign goes on to its next step, as in production.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ LEAD_FACING = frozenset({"email", "sms", "wechat"})
 FOLLOW_UP = 0.5
 """The chance that a click leads to the event the next branch waits for."""
 UNSUBSCRIBED = "unsubscribed"
+BOUNCED_HARD = "bounced_hard"
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 _new_event = positional_builder(Event)
@@ -47,6 +55,8 @@ class Rates:
     """A click leads to a custom event the scoring file counts."""
     unsubscribe: float = 0.0
     """A delivered message makes the lead unsubscribe (suppressed from then on)."""
+    bounce: float = 0.0
+    """A message bounces hard: its channel alone is closed for the lead from then on."""
 
     def problems(self) -> list[str]:
         """`--open-rate must be between 0 and 1 (got 1.5)` for each rate out of range."""
@@ -84,6 +94,8 @@ class Behaviour:
             found.append(Event("replied", at + self._delay(10 * MINUTE, 2 * DAY), key, send.name))
         if rates.unsubscribe and rng.random() < rates.unsubscribe:
             found.append(Event(UNSUBSCRIBED, at + self._delay(MINUTE, 2 * DAY), key, send.name))
+        if rates.bounce and rng.random() < rates.bounce:
+            found.append(Event(BOUNCED_HARD, at + self._delay(1.0, MINUTE), key, send.name))
         return found
 
     def _after_click(self, clicked: datetime, traits: SendTraits) -> list[Event]:

@@ -184,6 +184,8 @@ class SendTraits:
     """The link a click names."""
     follow_ups: tuple[str, ...]
     """Custom events the next branch waits for (`if event "webinar_registered" within ...`)."""
+    channel: str = "email"
+    """The step's channel: a hard bounce closes it for the lead."""
 
 
 def send_traits(graph: StepGraph) -> dict[str, SendTraits]:
@@ -201,7 +203,8 @@ def send_traits(graph: StepGraph) -> dict[str, SendTraits]:
         name = node.params.get("name")
         link = wanted.get(str(name)) if name else None
         link = link or wanted.get(None) or DEFAULT_LINK
-        traits[node.id] = SendTraits(link, _follow_ups(graph, node.id))
+        channel = str(node.params.get("channel") or "email")
+        traits[node.id] = SendTraits(link, _follow_ups(graph, node.id), channel)
     return traits
 
 

@@ -76,12 +76,18 @@ def _campaign_table(steps: list[dict[str, Any]]) -> Table:
     table.add_column("line", justify="right")
     table.add_column("kind")
     table.add_column("what", max_width=48, overflow="ellipsis", no_wrap=True)
-    for column in STEP_COLUMNS:
+    # `suppressed` (touches withheld: the lead's channel closed, or the lead suppressed)
+    # only when some step has one, so a run without bounces reads as before
+    columns: tuple[str, ...] = STEP_COLUMNS
+    if any(step.get("suppressed") for step in steps):
+        columns = (*STEP_COLUMNS[:2], "suppressed", *STEP_COLUMNS[2:])
+    for column in columns:
         table.add_column(column.replace("_", " "), justify="right")
+    deferred = columns.index("deferred")
     for step in steps:
-        cells: list[str | Text] = [_count(step[c]) for c in STEP_COLUMNS]
+        cells: list[str | Text] = [_count(step[c]) for c in columns]
         if _by_cap(step):
-            cells[2] = Text(_count(step["deferred"]), style="yellow")
+            cells[deferred] = Text(_count(step["deferred"]), style="yellow")
         table.add_row(step["id"], str(step["line"]), step["kind"], step["description"], *cells)
     return table
 

@@ -211,6 +211,7 @@ def _campaign(counts: CampaignCounts) -> dict[str, Any]:
         "in_flight": sum(s.in_flight for s in counts.steps.values()),
         "sent": sum(s.sent for s in counts.steps.values()),
         "deferred": sum(s.deferred for s in counts.steps.values()),
+        "suppressed": sum(s.suppressed for s in counts.steps.values()),
         "caps": [cap_words(c) for c in g.caps],
         "max_touches_7d": counts.max_touches_7d,
         "mql": {

@@ -88,6 +88,7 @@ from nurture.engine.state import (
     ENDED,
     WAITING,
     positional_builder,
+    with_closed,
     with_score_delta,
     with_stage,
     with_suppressed,
@@ -96,7 +97,7 @@ from nurture.engine.state import (
 from nurture.engine.triggers import NOT_ACTIVITY, Happening, Segments
 from nurture.engine.values import as_instant
 from nurture.simulate.agenda import Agenda
-from nurture.simulate.behaviour import UNSUBSCRIBED, Behaviour
+from nurture.simulate.behaviour import BOUNCED_HARD, UNSUBSCRIBED, Behaviour
 from nurture.simulate.drift import DriftWatch
 from nurture.simulate.graphs import (
     ANY,
@@ -296,7 +297,7 @@ class Simulation:
                 if subject.ticket == key and subject.state.state not in ENDED:
                     self._decide(subject, at)
             elif kind == EVENT:
-                self._event(subject, payload[0], payload[1], at)
+                self._event(subject, *payload, now=at)
             elif kind == NUDGE:
                 subject.nudged = False
                 if subject.state.state not in ENDED and not subject.stuck:
@@ -535,9 +536,10 @@ class Simulation:
         self.tally.max_touches_7d = max(self.tally.max_touches_7d, total)
         run.counts.max_touches_7d = max(run.counts.max_touches_7d, mine)
         key = _new_key(enrollment.id, send.node_id, send.iteration)
-        for event in self.behaviour.react(send, key, now, run.traits[send.node_id]):
+        traits = run.traits[send.node_id]
+        for event in self.behaviour.react(send, key, now, traits):
             if event.at <= self.end:
-                self._push(event.at, EVENT, lead, (event, counts))
+                self._push(event.at, EVENT, lead, (event, counts, traits.channel))
 
     def _finish(self, enrollment: Enrollment, now: datetime) -> None:
         lead, state = enrollment.lead, enrollment.state
@@ -550,7 +552,15 @@ class Simulation:
 
     # ---------------------------------------------------------------- events, scores, MQL
 
-    def _event(self, lead: Lead, event: Event, counts: StepCounts, now: datetime) -> None:
+    def _event(
+        self,
+        lead: Lead,
+        event: Event,
+        counts: StepCounts,
+        channel: str = "email",
+        *,
+        now: datetime,
+    ) -> None:
         lead.events.append(event)
         name = event.name
         self.tally.events[name] += 1
@@ -569,6 +579,10 @@ class Simulation:
             lead.view = with_suppressed(lead.view, UNSUBSCRIBED)
             mask = ANY
             self.scores.changed(lead, mask)
+        elif name == BOUNCED_HARD and channel not in lead.view.closed:
+            # that channel alone is closed for the lead; its campaigns go on
+            closed = {**lead.view.closed, channel: f"bounced_hard on {channel}"}
+            lead.view = with_closed(lead.view, closed)
         self._check_mql(lead, now)
         runs = [*self.on_event.get(name, ()), *self.on_segment]
         self._triggers(lead, EventOccurred(event), now, runs)

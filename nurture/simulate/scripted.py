@@ -215,7 +215,15 @@ class ScriptedRun(Simulation):
         for script in self.scripts:
             yield self.start, script.profile
 
-    def _event(self, lead: Lead, event: Any, counts: StepCounts | None, now: datetime) -> None:
+    def _event(
+        self,
+        lead: Lead,
+        event: Any,
+        counts: StepCounts | None,
+        channel: str = "email",
+        *,
+        now: datetime,
+    ) -> None:
         if isinstance(event, Script):
             self._enter(event, now)
         elif isinstance(event, int):
@@ -228,9 +236,9 @@ class ScriptedRun(Simulation):
             real = self._resolve(lead, event, now)
             if real is not None:
                 self._note(lead, now, "event", what=_words(event))
-                super()._event(lead, real[0], real[1], now)
+                super()._event(lead, real[0], real[1], now=now)
         else:
-            super()._event(lead, event, counts, now)  # type: ignore[arg-type]
+            super()._event(lead, event, counts, channel, now=now)  # type: ignore[arg-type]
 
     def _sets(self, lead: Lead, action: Action, now: datetime) -> None:
         """A profile change (an import, the CRM): fit, segments and exit rules look again."""

@@ -6,7 +6,9 @@ an event. `EventBatcher` does the same for a batch of a few thousand events
 with a handful of statements: it resolves the leads (and deliveries) the
 events name with ``IN`` lists, loads the leads, their tags, their events and
 their last return once, and replays the batch in memory, event by event in
-file order, as `record_event` would: activity and suppression columns, the
+file order, as `record_event` would: activity and suppression columns (an
+unsubscribe or hard bounce that names its channel closes only that channel
+for the lead's address on it), the
 scores at ``max(now, at)``, the next decay moment, and the MQL rule after
 each event. Then one multi-row ``INSERT`` stores the events and one
 executemany ``UPDATE`` the leads; the enrollments waiting for an event are
@@ -35,7 +37,8 @@ from nurture.engine.state import WAITING, DeliveryKey, Event, LeadView, Scores, 
 from nurture.models import Delivery, Enrollment, Lead, LeadMerge, LifecycleTransition, Tag
 from nurture.models import Event as EventRow
 from nurture.runtime.database import among, among_texts
-from nurture.store.scoring import SUPPRESSING, Rules, record_event
+from nurture.store.scoring import CHANNEL_CLOSING, SUPPRESSING, Rules, record_event
+from nurture.store.suppressions import ADDRESS_OF, close_lead_channel
 from nurture.store.views import EVENT_COLUMNS, engine_event, view_of
 from nurture.store.wake import wake_waiting
 from nurture.tracking.schema import EventInput, Problem
@@ -194,8 +197,13 @@ class EventBatcher:
             columns["last_activity_at"] is None or utc(columns["last_activity_at"]) < at
         ):
             columns["last_activity_at"] = at
+        channel = (event.data or {}).get("channel")
         column = SUPPRESSING.get(event.type)
-        if column is not None and columns[column] is None:
+        if event.type in CHANNEL_CLOSING and channel in ADDRESS_OF:
+            # only that channel, for the lead's address on it, as `record_event` does
+            reason = f"{event.type} at {at.isoformat()}"
+            close_lead_channel(self.session, state.row, channel, reason, at)
+        elif column is not None and columns[column] is None:
             columns[column] = at
             reason = columns["suppressed_reason"] or f"{event.type} at {at.isoformat()}"
             columns["suppressed_reason"] = reason

@@ -5,7 +5,10 @@ funnel (then the one with an owner, then the oldest); every event, tag,
 enrollment, delivery, lifecycle transition and MQL record of the others moves
 to it, an enrollment in a campaign the survivor is already in is exited (no
 double sends), the earliest suppression of either wins (an unsubscribe is
-never lost), the campaigns' `score +N` totals add up, empty profile fields
+never lost), each channel's consent is the newer of the two answers (a
+withdrawal after a grant stays withdrawn; the source and time come with it),
+the address suppressions recorded for the other lead are kept by address and
+now name the survivor, the campaigns' `score +N` totals add up, empty profile fields
 are filled, and a `LeadMerge` row plus an entry in
 ``attributes["merged_leads"]`` record what was merged, when and why.
 The merged leads are then deleted; `nurture.store.leads.resolve_lead_id` maps their old ids
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from nurture.models import (
     CampaignVersion,
+    Consent,
     Delivery,
     Enrollment,
     Event,
@@ -30,14 +34,16 @@ from nurture.models import (
     LeadNote,
     LifecycleTransition,
     MqlRecord,
+    Suppression,
     Tag,
 )
 from nurture.store.cleaning import ALIASES, COLUMNS, IDENTITY
+from nurture.store.consents import record_consents
 from nurture.store.views import manual_score, with_manual_score
 
 LIVE: Final = ("active", "waiting")
 """Enrollment states that may still send."""
-MOVED: Final = (Event, Delivery, LifecycleTransition, MqlRecord, LeadNote)
+MOVED: Final = (Event, Delivery, LifecycleTransition, MqlRecord, LeadNote, Suppression)
 """Tables whose rows move to the survivor as they are (enrollments and tags need care)."""
 
 
@@ -54,6 +60,7 @@ def merge_leads(session: Session, into: Lead, other: Lead, now: datetime, cause:
         _move_rows(session, model, other.id, into.id)
     _move_enrollments(session, other.id, into.id, now)
     _move_tags(session, other.id, into.id)
+    _move_consents(session, other.id, into.id)
     session.execute(
         update(LeadMerge)
         .where(LeadMerge.into_id == other.id)
@@ -114,6 +121,18 @@ def _move_tags(session: Session, from_id: int, to_id: int) -> None:
     )
     session.execute(
         delete(Tag).where(Tag.lead_id == from_id).execution_options(synchronize_session=False)
+    )
+
+
+def _move_consents(session: Session, from_id: int, to_id: int) -> None:
+    """Each channel's newer answer wins (`record_consents`' rule); the other's rows go."""
+    theirs = session.scalars(select(Consent).where(Consent.lead_id == from_id)).all()
+    for row in theirs:
+        record_consents(session, to_id, {row.channel: row.granted}, row.source, row.at)
+    session.execute(
+        delete(Consent)
+        .where(Consent.lead_id == from_id)
+        .execution_options(synchronize_session="fetch")
     )
 
 

@@ -11,6 +11,7 @@ from nurture.engine import Delivered, EnrollmentState, LeadView, Scores, Send, W
 from nurture.engine.state import (
     positional_builder,
     utc,
+    with_closed,
     with_score_delta,
     with_scores,
     with_stage,
@@ -49,6 +50,7 @@ def test_lead_copies_set_every_field() -> None:
     assert with_suppressed(LEAD, "bounced") == replace(LEAD, suppressed="bounced")
     assert with_score_delta(LEAD, -2.5) == replace(LEAD, score_delta=-2.5)
     assert with_scores(LEAD, scores) == replace(LEAD, scores=scores)
+    assert with_closed(LEAD, {"sms": "stop"}) == replace(LEAD, closed={"sms": "stop"})
 
 
 @pytest.mark.parametrize(

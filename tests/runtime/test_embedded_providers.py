@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from nurture.cli import app
-from nurture.config import Settings
+from nurture.config import Settings, parse_domain_rates
 from nurture.engine.clock import VirtualClock
 from nurture.runtime.deploying import deploy_sources
 from nurture.runtime.process import Runtime
@@ -204,3 +204,14 @@ def test_nurture_run_says_where_each_channel_goes(tmp_path: Path) -> None:
         in first
     )
     assert "WeChat to the outbox folder" in first and "secret" not in first
+
+
+def test_the_start_up_line_gives_the_domain_rates(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'n.db'}",
+        outbox=tmp_path / "out",
+        domain_rates=parse_domain_rates("qq.com=20/min,*=200/hour"),
+    )
+    assert destinations(settings)["email"] == (
+        f"the outbox folder {tmp_path / 'out'}/ (at most qq.com=20/60s, *=200/3600s)"
+    )
