@@ -142,6 +142,10 @@ async def test_an_admin_sees_the_users_and_reads_a_touchs_message(
         await snap(page, "console-touch")
 
 
+LOADED = "s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0 }"
+"""True once the image `s` selects has loaded (an SVG Graphviz drew on request)."""
+
+
 async def sign_in_as(page: Any, url: str, email: str, to: str) -> None:
     await page.goto(f"{url}{to}")
     await page.fill("input[name=email]", email)
@@ -161,7 +165,7 @@ async def test_a_marketer_opens_a_campaign_and_the_funnel(
         await page.wait_for_selector("h2:has-text('Steps')")
         picture = page.locator("img[alt^='The flow of Hello']")
         await picture.scroll_into_view_if_needed()
-        assert await picture.evaluate("i => i.complete && i.naturalWidth > 0")  # the SVG loaded
+        await page.wait_for_function(LOADED, arg="img[alt^='The flow of Hello']")  # the SVG
         steps = await page.locator("h2:has-text('Steps') + div table").inner_text()
         assert "hello/note" in steps
         await snap(page, "console-campaign")
@@ -200,10 +204,6 @@ async def test_an_analyst_previews_a_segment_and_downloads_it(
         await download.save_as(target)
         lines = target.read_text(encoding="utf-8").splitlines()
         assert lines[0].startswith("id,email,") and len(lines) == 3
-
-
-LOADED = "s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0 }"
-"""True once the image `s` selects has loaded (an SVG Graphviz drew on request)."""
 
 
 async def test_a_marketer_sees_a_campaigns_counts_and_simulates_it(
