@@ -22,11 +22,12 @@ so that each reduction runs straight-line code.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable
 from dataclasses import MISSING
+from functools import cache
 from operator import itemgetter
+from types import CodeType, FunctionType
 from typing import Any, TypeVar
 
 from lark.grammar import NonTerminal, Rule, Terminal
@@ -646,10 +647,26 @@ def _argument(rule: Rule, i: int, splice: bool) -> str:
 
 
 def _compile(name: str, source: str, env: dict[str, Any]) -> Callable[[list[Any]], Any]:
-    namespace = dict(env)
-    exec(compile(source, f"<nurture rule {name}>", "exec"), namespace)
-    fn: Callable[[list[Any]], Any] = namespace["cb"]
+    """Rule `name`'s callback `cb` from `source`, its globals `env`."""
+    code = _callback_code(source).replace(co_filename=f"<nurture rule {name}>")
+    fn: Callable[[list[Any]], Any] = FunctionType(code, dict(env), "cb")
     return fn
+
+
+@cache
+def _callback_code(source: str) -> CodeType:
+    """The compiled `cb` of `source`: the grammar's ~220 callbacks have ~70 distinct
+    sources (rules differ in the method they call, a global): compiling each once saves
+    about a quarter of the parser's start-up, which every command that parses pays."""
+    module = compile(source, "<nurture rule>", "exec")
+    return next(c for c in module.co_consts if isinstance(c, CodeType))
+
+
+def _takes_span(method: Callable[..., Any]) -> bool:
+    """Whether a builder method's first parameter is `span` (read from its code object:
+    `inspect.signature` for ~180 methods cost every parse's start-up 3 ms)."""
+    code: CodeType = method.__func__.__code__  # type: ignore[attr-defined]
+    return code.co_argcount > 1 and code.co_varnames[1] == "span"
 
 
 def _method(builder: AstBuilder, name: str) -> Callable[..., Any]:
@@ -746,7 +763,7 @@ def _callback(
             if not kept or kept[0][1]:
                 raise GrammarChanged(f"helper {rule} is not supported by dsl/builder.py")
             body = f"return ({where}, [{args}])\n"
-        return _compile(str(rule), f"def cb(s):\n    {ends}    {body}", {})
+        return _compile(rule.origin.name, f"def cb(s):\n    {ends}    {body}", {})
     if _inlined(rule, kept):
         i = kept[0][0]
         sym = rule.expansion[i]
@@ -754,18 +771,20 @@ def _callback(
             return _wrap_token if sym.is_term else itemgetter(0)
         if sym.is_term or sym.name in passes_token:
             raise GrammarChanged(f"{rule} hands on a bare token; see dsl/builder.py")
-        return _compile(str(rule), f"def cb(s):\n    {ends}    return ({where}, s[{i}][4])\n", {})
+        source = f"def cb(s):\n    {ends}    return ({where}, s[{i}][4])\n"
+        return _compile(rule.origin.name, source, {})
     if rule.options.expand1 and not rule.alias and len(kept) < 2:
         # `?rule: x (y)*` holds two children or more: a helper's list is never empty.
         raise GrammarChanged(f"{rule} may hand on one child; see dsl/builder.py")
     fn = _method(builder, rule.alias or rule.options.template_source or origin)
     env = {"fn": fn, "b": builder, "Span": _Span}
-    if next(iter(inspect.signature(fn).parameters), None) != "span":
-        return _compile(str(rule), f"def cb(s):\n    {ends}    return ({where}, fn({args}))\n", env)
+    if not _takes_span(fn):
+        source = f"def cb(s):\n    {ends}    return ({where}, fn({args}))\n"
+        return _compile(rule.origin.name, source, env)
     source = (
         f"def cb(s):\n    {ends}"
         f"    line = a[0]\n    column = a[1]\n    end_line = z[2]\n    end_column = z[3]\n"
         f"    span = Span(b.path, line, column, end_line, end_column)\n"
         f"    return (line, column, end_line, end_column, fn(span, {args}))\n"
     )
-    return _compile(str(rule), source, env)
+    return _compile(rule.origin.name, source, env)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from dsl.ast import Module, Program, Span
 from dsl.checks import run_checks
-from dsl.compile import compile_program
 from dsl.errors import ERROR, CheckError, Diagnostic, DslSyntaxError, sort_key
-from dsl.graph import CompiledProgram
 from dsl.syntax import gc_paused, parse_module
 from dsl.templates import TemplateSource
+
+if TYPE_CHECKING:  # `check` alone never compiles: see `build`
+    from dsl.graph import CompiledProgram
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,5 +97,7 @@ def _with_source_lines(
 
 def build(sources: Mapping[str, str], templates: TemplateSource | None = None) -> CompiledProgram:
     """Parse, check and compile: the whole pipeline, raising `DslError` on any error."""
+    from dsl.compile import compile_program  # here, so that `nurture check` never imports it
+
     with gc_paused():  # a large program is one long-lived object graph: see `gc_paused`
         return compile_program(check_program(sources, templates))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 
 from dsl import ast
-from dsl.sandbox import BoundedSandbox, constant_problems
+from dsl.sandbox import MAX_DIGITS, BoundedSandbox, constant_problems
 from dsl.vocabulary import (
     CHANNELS,
     HANDOFF_TEMPLATE_GLOBALS,
@@ -360,6 +361,10 @@ def parse_template(text: str) -> nodes.Template | TemplateSyntaxError:
         return _ENV.parse(text)
     except TemplateSyntaxError as e:
         return e
+    except ValueError:  # Jinja's lexer reads a literal past Python's limit on an int's digits
+        long = re.search(rf"\d{{{MAX_DIGITS + 1},}}", text)
+        line = text.count("\n", 0, long.start()) + 1 if long else 1
+        return TemplateSyntaxError(f"a number has more than {MAX_DIGITS:,} digits", line)
 
 
 def _only_loop_index(template: nodes.Template) -> bool:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 
-from dsl import Analysis, Diagnostic, FileTemplates, StepGraph, analyze
+from dsl import Analysis, Diagnostic, FileTemplates, analyze
 
 if TYPE_CHECKING:  # imported where used: `check` of a clean file needs neither
     from rich.console import Console
 
     from dsl.draw import Numbers
-    from dsl.graph import CompiledProgram
+    from dsl.graph import CompiledProgram, StepGraph
 
 SUFFIX = ".nurture"
 USAGE = 2

@@ -352,3 +352,25 @@ def test_a_template_computing_gigabytes_is_reported_without_computing_it() -> No
     tracemalloc.stop()
     assert [d.code for d in found if d.is_error] == ["template-error"] * 3
     assert elapsed < 10 and peak < 50e6  # folding them took 27 s and 3 GB for 10**9
+
+
+def test_a_number_too_long_for_python_is_a_template_error_on_its_line() -> None:
+    # Given a template, and an email subject, with a literal of 5,000 digits
+    sources = {
+        "c.nurture": 'campaign "C"\n  enroll when lead created\n'
+        f'  send email "long" subject "{{{{ {"9" * 5000} }}}}"\n'
+    }
+    templates = {
+        "long.email": "{% block subject %}Hi{% endblock %}\nline two {{ " + "9" * 5000 + " }}"
+    }
+
+    # When they are checked
+    found = [d for d in check(sources, templates) if d.is_error]
+
+    # Then each is a template-error naming the limit (and the template's line), not a crash
+    messages = sorted(d.message for d in found)
+    assert [d.code for d in found] == ["template-error"] * 2
+    assert messages == [
+        "error in template <long.email> on line 2: a number has more than 4,300 digits",
+        "error in the subject: a number has more than 4,300 digits",
+    ]
