@@ -110,12 +110,12 @@ def months(session: Session, ids: Any) -> Months:
         .where(MqlRecord.owner.is_not(None))
         .distinct()
     )
-    firsts = _firsts(ids)
-    counts = {
-        kind: _counted(session, keys, firsts, month)
-        for kind, keys in (("", everyone), ("source", sources), ("campaign", campaigns))
-    }
-    counts["owner"] = _counted(session, owners, firsts, month)
+    counts = _counted(
+        session,
+        {"": everyone, "source": sources, "campaign": campaigns, "owner": owners},
+        _firsts(ids),
+        month,
+    )
     won = _won(session, ids, month)
     costs = _costs(session)
     seen = {m for named in counts.values() for rows in named.values() for m in rows}
@@ -188,15 +188,22 @@ def _firsts(ids: Any) -> Any:
 
 
 def _counted(
-    session: Session, keys: Any, firsts: Any, month: Any
-) -> dict[str, dict[str, dict[str, int]]]:
-    """name -> month -> stage -> leads, in one query."""
-    keyed = keys.cte("keyed")
+    session: Session, keys: dict[str, Any], firsts: Any, month: Any
+) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+    """kind -> name -> month -> stage -> leads, in one query: `firsts` (per lead, the costly
+    part) is computed once for the four kinds, not once per kind."""
+    keyed = union_all(
+        *(
+            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
+            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
+        )
+    ).cte("keyed")
     parts = []
     for stage in STAGES:
         column = firsts.c["leads" if stage == "leads" else stage]
         parts.append(
             select(
+                keyed.c.kind.label("kind"),
                 keyed.c.key.label("key"),
                 literal(stage).label("stage"),
                 month(column).label("month"),
@@ -204,11 +211,13 @@ def _counted(
             )
             .join(firsts, firsts.c.lead_id == keyed.c.lead_id)
             .where(column.is_not(None))
-            .group_by(keyed.c.key, month(column))
+            .group_by(keyed.c.kind, keyed.c.key, month(column))
         )
-    found: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for key, stage, at, n in session.execute(union_all(*parts)):
-        found[str(key or "")][str(at)][str(stage)] = int(n)
+    found: dict[str, dict[str, dict[str, dict[str, int]]]] = {
+        kind: defaultdict(lambda: defaultdict(dict)) for kind in keys
+    }
+    for kind, key, stage, at, n in session.execute(union_all(*parts)):
+        found[str(kind)][str(key or "")][str(at)][str(stage)] = int(n)
     return found
 
 

@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
 from nurture.funnel_months import Months, months
-from nurture.handoff.report import Handoff, handoff
+from nurture.handoff.report import RANKS, Handoff, furthest_rank, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -156,16 +156,17 @@ def _counts(session: Session, query: Select[Any, int]) -> dict[str, int]:
 
 
 def _reached(session: Session, ids: Any, total: int) -> dict[str, int]:
-    """Leads that reached each stage or one after it (by their transitions and stage now)."""
-    reached = {FUNNEL[0]: total}
-    for index, stage in enumerate(FUNNEL[1:], start=1):
-        later = FUNNEL[index:]
-        moved = select(LifecycleTransition.lead_id).where(LifecycleTransition.to_stage.in_(later))
-        there = select(Lead.id).where(Lead.stage.in_(later))
-        union = moved.union(there).subquery()
-        query = select(func.count(distinct(union.c[0]))).where(union.c[0].in_(ids))
-        reached[stage] = int(session.scalar(query) or 0)
-    return reached
+    """Leads that reached each stage or one after it (by their transitions and stage now),
+    in one query over each lead's furthest rank (`furthest_rank`)."""
+    furthest = furthest_rank(ids)
+    counted = select(
+        *(func.sum(case((furthest.c.r >= RANKS[stage], 1), else_=0)) for stage in FUNNEL[1:])
+    )
+    row = session.execute(counted).one()
+    return {
+        FUNNEL[0]: total,
+        **{stage: int(n or 0) for stage, n in zip(FUNNEL[1:], row, strict=True)},
+    }
 
 
 def _leads_with(session: Session, ids: Any, condition: Any) -> int:
