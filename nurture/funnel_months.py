@@ -97,8 +97,6 @@ class Months:
 def months(session: Session, ids: Any) -> Months:
     """The funnel by month of the leads `ids` (a subquery of lead ids)."""
     month = _month(session)
-    everyone = select(Lead.id.label("lead_id"), literal("").label("key"))
-    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
     campaigns = (
         select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
         .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
@@ -110,12 +108,7 @@ def months(session: Session, ids: Any) -> Months:
         .where(MqlRecord.owner.is_not(None))
         .distinct()
     )
-    counts = _counted(
-        session,
-        {"": everyone, "source": sources, "campaign": campaigns, "owner": owners},
-        _firsts(ids),
-        month,
-    )
+    counts = _counted(session, {"campaign": campaigns, "owner": owners}, _firsts(ids), month)
     won = _won(session, ids, month)
     costs = _costs(session)
     seen = {m for named in counts.values() for rows in named.values() for m in rows}
@@ -155,7 +148,7 @@ def _month(session: Session) -> Any:
 
 
 def _firsts(ids: Any) -> Any:
-    """Per lead: when it was created and first reached each stage or a later one."""
+    """Per lead: its source, when it was created and first reached each stage or a later one."""
     moves = select(
         LifecycleTransition.lead_id.label("lead_id"),
         case(*((LifecycleTransition.to_stage == s, r) for s, r in RANKS.items()), else_=0).label(
@@ -178,6 +171,7 @@ def _firsts(ids: Any) -> Any:
     return (
         select(
             Lead.id.label("lead_id"),
+            func.coalesce(Lead.source, "").label("source"),
             Lead.created_at.label("leads"),
             *(firsts.c[s] for s in RANKS),
         )
@@ -191,7 +185,8 @@ def _counted(
     session: Session, keys: dict[str, Any], firsts: Any, month: Any
 ) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
     """kind -> name -> month -> stage -> leads, in one query: `firsts` (per lead, the costly
-    part) is computed once for the four kinds, not once per kind."""
+    part) is computed once for every kind. By source it is grouped as it is (a lead has one
+    source); all leads are the sum of the sources; `keys` (lead_id, key) give the others."""
     keyed = union_all(
         *(
             select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
@@ -201,23 +196,23 @@ def _counted(
     parts = []
     for stage in STAGES:
         column = firsts.c["leads" if stage == "leads" else stage]
+        counted = (literal(stage).label("stage"), month(column).label("month"), func.count())
+        by_source = select(literal("source").label("kind"), firsts.c.source, *counted)
+        parts.append(by_source.where(column.is_not(None)).group_by(firsts.c.source, month(column)))
         parts.append(
-            select(
-                keyed.c.kind.label("kind"),
-                keyed.c.key.label("key"),
-                literal(stage).label("stage"),
-                month(column).label("month"),
-                func.count().label("n"),
-            )
+            select(keyed.c.kind, keyed.c.key, *counted)
             .join(firsts, firsts.c.lead_id == keyed.c.lead_id)
             .where(column.is_not(None))
             .group_by(keyed.c.kind, keyed.c.key, month(column))
         )
     found: dict[str, dict[str, dict[str, dict[str, int]]]] = {
-        kind: defaultdict(lambda: defaultdict(dict)) for kind in keys
+        kind: defaultdict(lambda: defaultdict(dict)) for kind in ("", "source", *keys)
     }
+    everyone = found[""][""]
     for kind, key, stage, at, n in session.execute(union_all(*parts)):
         found[str(kind)][str(key or "")][str(at)][str(stage)] = int(n)
+        if kind == "source":
+            everyone[str(at)][str(stage)] = everyone[str(at)].get(str(stage), 0) + int(n)
     return found
 
 
