@@ -31,7 +31,7 @@ from nurture.models import (
     Tag,
 )
 from nurture.store.definitions import active_scoring
-from nurture.store.views import engine_events, last_returned_at, lead_view
+from nurture.store.views import EVENT_COLUMNS, engine_event, last_returned_at, lead_view
 
 PROFILE: Final = (
     "email",
@@ -50,6 +50,7 @@ PROFILE: Final = (
 
 def story(session: Session, lead: Lead, now: datetime) -> dict[str, Any]:
     """The lead's 360 view at `now` as plain data (JSON-ready: times as ISO text)."""
+    events = _events(session, lead.id)
     return {
         "lead": {"id": lead.id, **{name: getattr(lead, name) for name in PROFILE}},
         "fields": dict(sorted((lead.attributes or {}).items())),
@@ -61,7 +62,7 @@ def story(session: Session, lead: Lead, now: datetime) -> dict[str, Any]:
             "grade": lead.grade,
             "because": [
                 {"part": r.part, "rule": r.rule, "points": round(r.points, 2), "times": r.times}
-                for r in _reasons(session, lead, now)
+                for r in _reasons(session, lead, events, now)
             ],
         },
         "account": _account(lead),
@@ -72,7 +73,7 @@ def story(session: Session, lead: Lead, now: datetime) -> dict[str, Any]:
         ],
         "timeline": [
             {"at": _iso(at), "kind": kind, "what": what}
-            for at, kind, what in sorted(_timeline(session, lead.id), key=lambda e: e[0])
+            for at, kind, what in sorted(_timeline(session, lead.id, events), key=lambda e: e[0])
         ],
     }
 
@@ -85,12 +86,32 @@ def _account(lead: Lead) -> dict[str, Any] | None:
     return {name: fields.get(f"account_{name}") for name in ("name", "status", "owner")}
 
 
-def _reasons(session: Session, lead: Lead, now: datetime) -> list[Reason]:
-    """The scoring rules behind the lead's points, as its scores are computed."""
+def _events(session: Session, lead_id: int) -> list[Any]:
+    """Every event of the lead, oldest first, as rows of `EVENT_COLUMNS`: read once for both
+    the timeline and the scoring rules (a long story has thousands)."""
+    query = (
+        select(*EVENT_COLUMNS)
+        .outerjoin(Delivery, Delivery.id == Event.delivery_id)
+        .where(Event.lead_id == lead_id)
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return list(session.execute(query))
+
+
+def _reasons(session: Session, lead: Lead, rows: list[Any], now: datetime) -> list[Reason]:
+    """The scoring rules behind the lead's points, as its scores are computed: over the
+    events up to `now` and after its latest return (`nurture.store.views.engine_events`)."""
     model = active_scoring(session)
+    if not model:
+        return []
+    now = utc(now)
     after = last_returned_at(session, lead.id)
-    events = engine_events(session, lead.id, until=utc(now), after=after)
-    return explain(model, lead_view(session, lead), events, utc(now))
+    events = [
+        engine_event(row)
+        for row in rows
+        if row.occurred_at <= now and (after is None or row.occurred_at > after)
+    ]
+    return explain(model, lead_view(session, lead), events, now)
 
 
 def _rows(session: Session, model: Any, lead_id: int, at: Any) -> list[Any]:
@@ -113,7 +134,7 @@ def _mql(row: MqlRecord) -> dict[str, Any]:
     }
 
 
-def _timeline(session: Session, lead_id: int) -> list[tuple[datetime, str, str]]:
+def _timeline(session: Session, lead_id: int, events: list[Any]) -> list[tuple[datetime, str, str]]:
     entries: list[tuple[datetime, str, str]] = []
     touches = session.execute(
         select(Delivery, Campaign.name)
@@ -125,11 +146,6 @@ def _timeline(session: Session, lead_id: int) -> list[tuple[datetime, str, str]]
     for touch, campaign in touches:
         what = f'{touch.channel} "{touch.template}" from campaign "{campaign}": {touch.status}'
         entries.append((touch.sent_at or touch.created_at, "touch", what))
-    events = session.execute(  # columns, not entities: a long story has thousands
-        select(Event.occurred_at, Event.type, Event.name, Event.link)
-        .where(Event.lead_id == lead_id)
-        .order_by(Event.occurred_at)
-    )
     for event in events:
         entries.append((event.occurred_at, "event", _event_words(event)))
     for step in _rows(session, LifecycleTransition, lead_id, LifecycleTransition.at):
