@@ -108,8 +108,9 @@ def months(session: Session, ids: Any) -> Months:
         .where(MqlRecord.owner.is_not(None))
         .distinct()
     )
-    counts = _counted(session, {"campaign": campaigns, "owner": owners}, _firsts(ids), month)
-    won = _won(session, ids, month)
+    keys = {"campaign": campaigns, "owner": owners}
+    counts = _counted(session, keys, _firsts(ids), month)
+    won = _won(session, ids, month, keys)
     costs = _costs(session)
     seen = {m for named in counts.values() for rows in named.values() for m in rows}
     seen |= {m for (_, _, m) in won}
@@ -216,40 +217,35 @@ def _counted(
     return found
 
 
-def _won(session: Session, ids: Any, month: Any) -> dict[tuple[str, str, str], Decimal]:
-    """(kind, name, month) -> amounts won that month; kind "" for all leads."""
+def _won(
+    session: Session, ids: Any, month: Any, keys: dict[str, Any]
+) -> dict[tuple[str, str, str], Decimal]:
+    """(kind, name, month) -> amounts won that month; kind "" for all leads (the sum of the
+    sources). One query: `keys` (lead_id, key) by kind, and the lead's source."""
+    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
+    keyed = union_all(
+        *(
+            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
+            for kind, q in (
+                (kind, query.subquery()) for kind, query in {"source": sources, **keys}.items()
+            )
+        )
+    ).subquery()
     at = month(LifecycleTransition.at)
-    base = (
-        select(Lead.source, at, func.sum(LifecycleTransition.amount))
-        .join(Lead, Lead.id == LifecycleTransition.lead_id)
-        .where(LifecycleTransition.to_stage == "customer", LifecycleTransition.lead_id.in_(ids))
+    query = (
+        select(keyed.c.kind, keyed.c.key, at, func.sum(LifecycleTransition.amount))
+        .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
+        .where(
+            LifecycleTransition.to_stage == "customer",
+            LifecycleTransition.lead_id.in_(ids),
+        )
+        .group_by(keyed.c.kind, keyed.c.key, at)
     )
     found: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-    for source, m, amount in session.execute(base.group_by(Lead.source, at)):
-        found[("", "", str(m))] += Decimal(str(amount or 0))
-        found[("source", str(source or ""), str(m))] += Decimal(str(amount or 0))
-    for kind, keys in (
-        ("campaign", (Enrollment.lead_id, Campaign.name)),
-        ("owner", (MqlRecord.lead_id, MqlRecord.owner)),
-    ):
-        lead_id, name = keys
-        pairs = select(lead_id.label("lead_id"), name.label("key")).distinct()
-        if kind == "campaign":
-            pairs = pairs.join(
-                CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id
-            ).join(Campaign, Campaign.id == CampaignVersion.campaign_id)
-        keyed = pairs.subquery()
-        query = (
-            select(keyed.c.key, at, func.sum(LifecycleTransition.amount))
-            .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
-            .where(
-                LifecycleTransition.to_stage == "customer",
-                LifecycleTransition.lead_id.in_(ids),
-            )
-            .group_by(keyed.c.key, at)
-        )
-        for key, m, amount in session.execute(query):
-            found[(kind, str(key or ""), str(m))] += Decimal(str(amount or 0))
+    for kind, key, m, amount in session.execute(query):
+        found[(str(kind), str(key or ""), str(m))] += Decimal(str(amount or 0))
+        if kind == "source":
+            found[("", "", str(m))] += Decimal(str(amount or 0))
     return found
 
 

@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Select, case, distinct, func, select
+from sqlalchemy import Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
 from nurture.funnel_months import Months, months
-from nurture.handoff.report import RANKS, Handoff, furthest_rank, handoff
+from nurture.handoff.report import Handoff, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -125,7 +125,8 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
     ids = leads.scalar_subquery()
     at_stage = _counts(session, select(Lead.stage, func.count()).where(Lead.id.in_(ids)))
     total = sum(at_stage.values())
-    reached = _reached(session, ids, total)
+    sales = handoff(session, ids, since)
+    reached = _reached(sales, total)
     stages: list[Stage] = []
     before: int | None = None
     for stage in FUNNEL:
@@ -134,6 +135,8 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         before = reached[stage]
     days = _days_to_mql(session, ids)
     this_month, last_month = _month_starts(now)
+    mqls_this_month, mqls_last_month = _mqls_between(session, ids, last_month, this_month, now)
+    sla_waiting, sla_overdue = _unanswered(session, ids, now)
     return Funnel(
         since=since,
         leads=total,
@@ -141,11 +144,11 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         returned=_leads_with(session, ids, LifecycleTransition.to_stage == "returned"),
         days_to_mql_median=statistics.median(days) if days else None,
         days_to_mql_p90=_p90(days),
-        mqls_this_month=_mqls_between(session, ids, this_month, now),
-        mqls_last_month=_mqls_between(session, ids, last_month, this_month),
-        sla_waiting=_unanswered(session, ids, MqlRecord.sla_due_at >= now),
-        sla_overdue=_unanswered(session, ids, MqlRecord.sla_due_at < now),
-        sales=handoff(session, ids, since),
+        mqls_this_month=mqls_this_month,
+        mqls_last_month=mqls_last_month,
+        sla_waiting=sla_waiting,
+        sla_overdue=sla_overdue,
+        sales=sales,
         months=months(session, ids),
     )
 
@@ -155,18 +158,12 @@ def _counts(session: Session, query: Select[Any, int]) -> dict[str, int]:
     return {str(k or ""): int(v) for k, v in session.execute(query.group_by(column))}
 
 
-def _reached(session: Session, ids: Any, total: int) -> dict[str, int]:
-    """Leads that reached each stage or one after it (by their transitions and stage now),
-    in one query over each lead's furthest rank (`furthest_rank`)."""
-    furthest = furthest_rank(ids)
-    counted = select(
-        *(func.sum(case((furthest.c.r >= RANKS[stage], 1), else_=0)) for stage in FUNNEL[1:])
-    )
-    row = session.execute(counted).one()
-    return {
-        FUNNEL[0]: total,
-        **{stage: int(n or 0) for stage, n in zip(FUNNEL[1:], row, strict=True)},
-    }
+def _reached(sales: Handoff, total: int) -> dict[str, int]:
+    """Leads that reached each stage or one after it (by their transitions and stage now):
+    the handoff's columns by source, summed. A lead has one source, so each counts once."""
+    columns = {"mql": "mqls", "sql": "sql", "opportunity": "opportunity", "customer": "customers"}
+    summed = {stage: sum(getattr(g, c) for g in sales.by_source) for stage, c in columns.items()}
+    return {FUNNEL[0]: total, **summed}
 
 
 def _leads_with(session: Session, ids: Any, condition: Any) -> int:
@@ -208,17 +205,30 @@ def _month_starts(now: datetime) -> tuple[datetime, datetime]:
     return this, last
 
 
-def _mqls_between(session: Session, ids: Any, start: datetime, end: datetime) -> int:
-    query = select(func.count(distinct(MqlRecord.lead_id))).where(
-        MqlRecord.lead_id.in_(ids), MqlRecord.at >= start, MqlRecord.at < end
+def _mqls_between(
+    session: Session, ids: Any, last: datetime, this: datetime, now: datetime
+) -> tuple[int, int]:
+    """Leads that became MQLs this month (up to `now`) and last month, in one query."""
+
+    def leads(start: datetime, end: datetime) -> Any:
+        between = and_(MqlRecord.at >= start, MqlRecord.at < end)
+        return func.count(distinct(case((between, MqlRecord.lead_id))))
+
+    query = select(leads(this, now), leads(last, this)).where(
+        MqlRecord.lead_id.in_(ids), MqlRecord.at >= last, MqlRecord.at < now
     )
-    return int(session.scalar(query) or 0)
+    this_month, last_month = session.execute(query).one()
+    return int(this_month or 0), int(last_month or 0)
 
 
-def _unanswered(session: Session, ids: Any, due: Any) -> int:
-    """MQLs with an SLA that sales neither accepted nor returned, and the lead still at MQL."""
+def _unanswered(session: Session, ids: Any, now: datetime) -> tuple[int, int]:
+    """MQLs with an SLA that sales neither accepted nor returned, and the lead still at MQL:
+    within their deadline, and past it."""
     query = (
-        select(func.count())
+        select(
+            func.sum(case((MqlRecord.sla_due_at >= now, 1), else_=0)),
+            func.sum(case((MqlRecord.sla_due_at < now, 1), else_=0)),
+        )
         .select_from(MqlRecord)
         .join(Lead, Lead.id == MqlRecord.lead_id)
         .where(
@@ -227,10 +237,10 @@ def _unanswered(session: Session, ids: Any, due: Any) -> int:
             MqlRecord.accepted_at.is_(None),
             MqlRecord.returned_at.is_(None),
             Lead.stage == "mql",
-            due,
         )
     )
-    return int(session.scalar(query) or 0)
+    waiting, overdue = session.execute(query).one()
+    return int(waiting or 0), int(overdue or 0)
 
 
 # ---------------------------------------------------------------- one campaign
