@@ -23,7 +23,7 @@ from typing import Any, Final
 from sqlalchemy import case, func, literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
-from nurture.handoff.report import RANKS
+from nurture.handoff.report import RANKS, among
 from nurture.models import (
     Campaign,
     CampaignVersion,
@@ -95,7 +95,7 @@ class Months:
 
 
 def months(session: Session, ids: Any) -> Months:
-    """The funnel by month of the leads `ids` (a subquery of lead ids)."""
+    """The funnel by month of the leads `ids` (a subquery of lead ids; None: all leads)."""
     month = _month(session)
     campaigns = (
         select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
@@ -156,7 +156,7 @@ def _firsts(ids: Any) -> Any:
             "r"
         ),
         LifecycleTransition.at.label("at"),
-    ).where(LifecycleTransition.lead_id.in_(ids))
+    ).where(among(LifecycleTransition.lead_id, ids))
     ranked = moves.subquery()
     firsts = (
         select(
@@ -177,7 +177,7 @@ def _firsts(ids: Any) -> Any:
             *(firsts.c[s] for s in RANKS),
         )
         .outerjoin(firsts, firsts.c.lead_id == Lead.id)
-        .where(Lead.id.in_(ids))
+        .where(among(Lead.id, ids))
         .cte("firsts")  # one scan for the five stages of each query, not five
     )
 
@@ -237,7 +237,7 @@ def _won(
         .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
         .where(
             LifecycleTransition.to_stage == "customer",
-            LifecycleTransition.lead_id.in_(ids),
+            among(LifecycleTransition.lead_id, ids),
         )
         .group_by(keyed.c.kind, keyed.c.key, at)
     )

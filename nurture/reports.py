@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
 from nurture.funnel_months import Months, months
-from nurture.handoff.report import Handoff, handoff
+from nurture.handoff.report import Handoff, among, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -121,9 +121,8 @@ class Funnel:
 def funnel(session: Session, now: datetime, since: datetime | None = None) -> Funnel:
     """The funnel of the leads created since `since` (all leads when None), as of `now`."""
     now = utc(now)
-    leads = select(Lead.id).where(Lead.created_at >= utc(since)) if since else select(Lead.id)
-    ids = leads.scalar_subquery()
-    at_stage = _counts(session, select(Lead.stage, func.count()).where(Lead.id.in_(ids)))
+    ids = select(Lead.id).where(Lead.created_at >= utc(since)).scalar_subquery() if since else None
+    at_stage = _counts(session, select(Lead.stage, func.count()).where(among(Lead.id, ids)))
     total = sum(at_stage.values())
     sales = handoff(session, ids, since)
     reached = _reached(sales, total)
@@ -168,7 +167,7 @@ def _reached(sales: Handoff, total: int) -> dict[str, int]:
 
 def _leads_with(session: Session, ids: Any, condition: Any) -> int:
     query = select(func.count(distinct(LifecycleTransition.lead_id))).where(
-        condition, LifecycleTransition.lead_id.in_(ids)
+        condition, among(LifecycleTransition.lead_id, ids)
     )
     return int(session.scalar(query) or 0)
 
@@ -177,7 +176,7 @@ def _days_to_mql(session: Session, ids: Any) -> list[float]:
     """Days from each lead's creation to its first MQL."""
     first = (
         select(MqlRecord.lead_id, func.min(MqlRecord.at).label("at"))
-        .where(MqlRecord.lead_id.in_(ids))
+        .where(among(MqlRecord.lead_id, ids))
         .group_by(MqlRecord.lead_id)
         .subquery()
     )
@@ -215,7 +214,7 @@ def _mqls_between(
         return func.count(distinct(case((between, MqlRecord.lead_id))))
 
     query = select(leads(this, now), leads(last, this)).where(
-        MqlRecord.lead_id.in_(ids), MqlRecord.at >= last, MqlRecord.at < now
+        among(MqlRecord.lead_id, ids), MqlRecord.at >= last, MqlRecord.at < now
     )
     this_month, last_month = session.execute(query).one()
     return int(this_month or 0), int(last_month or 0)
@@ -232,7 +231,7 @@ def _unanswered(session: Session, ids: Any, now: datetime) -> tuple[int, int]:
         .select_from(MqlRecord)
         .join(Lead, Lead.id == MqlRecord.lead_id)
         .where(
-            MqlRecord.lead_id.in_(ids),
+            among(MqlRecord.lead_id, ids),
             MqlRecord.sla_due_at.is_not(None),
             MqlRecord.accepted_at.is_(None),
             MqlRecord.returned_at.is_(None),

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, case, distinct, func, literal, or_, select, union_all
+from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from nurture.models import (
@@ -127,8 +127,14 @@ class Handoff:
         }
 
 
+def among(column: Any, ids: Any) -> Any:
+    """``column IN ids``, or no condition at all when `ids` is None (every lead): the report
+    of all leads then scans no subquery of every lead's id in each of its queries."""
+    return true() if ids is None else column.in_(ids)
+
+
 def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
-    """The handoff figures of the leads `ids` (a subquery of lead ids)."""
+    """The handoff figures of the leads `ids` (a subquery of lead ids; None: all leads)."""
     first_month = date(since.year, since.month, 1) if since else None
     costs = _costs(session, first_month)
     reached = furthest_rank(ids)
@@ -158,7 +164,7 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
         accepted=int(
             session.scalar(
                 select(func.count(distinct(MqlRecord.lead_id))).where(
-                    MqlRecord.accepted_at.is_not(None), MqlRecord.lead_id.in_(ids)
+                    MqlRecord.accepted_at.is_not(None), among(MqlRecord.lead_id, ids)
                 )
             )
             or 0
@@ -188,7 +194,7 @@ def furthest_rank(ids: Any) -> Any:
     both = union_all(moves, stages).subquery()
     return (
         select(both.c.lead_id, func.max(both.c.r).label("r"))
-        .where(both.c.lead_id.in_(ids))
+        .where(among(both.c.lead_id, ids))
         .group_by(both.c.lead_id)
         .subquery()
     )
@@ -197,7 +203,7 @@ def furthest_rank(ids: Any) -> Any:
 def _won(ids: Any) -> Any:
     return (
         select(LifecycleTransition.lead_id, func.sum(LifecycleTransition.amount).label("amount"))
-        .where(LifecycleTransition.to_stage == "customer", LifecycleTransition.lead_id.in_(ids))
+        .where(LifecycleTransition.to_stage == "customer", among(LifecycleTransition.lead_id, ids))
         .group_by(LifecycleTransition.lead_id)
         .subquery()
     )
@@ -241,7 +247,7 @@ def _groups(
         .join(reached, reached.c.lead_id == keyed.c.lead_id)
         .outerjoin(took, took.c.lead_id == keyed.c.lead_id)
         .outerjoin(won, won.c.lead_id == keyed.c.lead_id)
-        .where(keyed.c.lead_id.in_(ids))
+        .where(among(keyed.c.lead_id, ids))
         .group_by(keyed.c.kind, keyed.c.key)
         .order_by(keyed.c.kind, func.count(keyed.c.lead_id).desc(), keyed.c.key)
     )
@@ -267,36 +273,63 @@ def _groups(
 
 def _keeping(session: Session, ids: Any) -> tuple[tuple[Keeping, ...], tuple[Keeping, ...]]:
     """Per owner, then per team: MQLs held, accepted, accepted in time, taken away, hours to
-    accept. The MQL records are read once for both."""
-    rows = session.execute(
-        select(
-            MqlRecord.owner,
-            MqlRecord.team,
-            MqlRecord.at,
-            MqlRecord.accepted_at,
-            MqlRecord.sla_due_at,
-        ).where(
-            or_(MqlRecord.owner.is_not(None), MqlRecord.team.is_not(None)),
-            MqlRecord.lead_id.in_(ids),
+    accept. Counted in SQL; of the hours only the middle one or two per name are read (the
+    MQLs ranked by their wait), not one row per MQL."""
+    held = union_all(
+        *(
+            select(
+                literal(kind).label("kind"),
+                column.label("name"),
+                MqlRecord.at,
+                MqlRecord.accepted_at,
+                MqlRecord.sla_due_at,
+            ).where(column.is_not(None), among(MqlRecord.lead_id, ids))
+            for kind, column in (("owner", MqlRecord.owner), ("team", MqlRecord.team))
         )
+    ).subquery()
+    accepted = held.c.accepted_at.is_not(None)
+    in_time = and_(
+        accepted, or_(held.c.sla_due_at.is_(None), held.c.accepted_at <= held.c.sla_due_at)
     )
-    stats: tuple[dict[str, list[Any]], ...] = tuple(
-        defaultdict(lambda: [0, 0, 0, []]) for _ in range(2)
+    counted = select(
+        held.c.kind,
+        held.c.name,
+        func.count(),
+        func.count(held.c.accepted_at),
+        func.sum(case((in_time, 1), else_=0)),
+    ).group_by(held.c.kind, held.c.name)
+    stats: dict[str, dict[str, list[Any]]] = {"owner": {}, "team": {}}
+    for kind, name, n, took, kept in session.execute(counted):
+        stats[str(kind)][str(name)] = [int(n), int(took), int(kept or 0), []]
+    group = (held.c.kind, held.c.name)
+    ranked = (
+        select(
+            held.c.kind,
+            held.c.name,
+            held.c.at,
+            held.c.accepted_at,
+            func.row_number().over(partition_by=group, order_by=_waited(session, held)).label("rn"),
+            func.count().over(partition_by=group).label("n"),
+        )
+        .where(accepted)
+        .subquery()
     )
-    for owner, team, at, accepted_at, due in rows:
-        for holder, name in zip(stats, (owner, team), strict=True):
-            if name is None:
-                continue
-            figures = holder[str(name)]
-            figures[0] += 1
-            if accepted_at is not None:
-                figures[1] += 1
-                figures[2] += int(due is None or accepted_at <= due)
-                figures[3].append((accepted_at - at).total_seconds() / 3600)
-    owners, teams = stats
-    return _kept(session, ids, owners, Assignment.previous), _kept(
-        session, ids, teams, Assignment.team
+    middle = select(ranked.c.kind, ranked.c.name, ranked.c.at, ranked.c.accepted_at).where(
+        (2 * ranked.c.rn).in_([ranked.c.n, ranked.c.n + 1, ranked.c.n + 2])
     )
+    for kind, name, at, accepted_at in session.execute(middle):
+        stats[str(kind)][str(name)][3].append((accepted_at - at).total_seconds() / 3600)
+    return _kept(session, ids, stats["owner"], Assignment.previous), _kept(
+        session, ids, stats["team"], Assignment.team
+    )
+
+
+def _waited(session: Session, held: Any) -> Any:
+    """How long an MQL waited to be accepted, as the database orders it (an interval on
+    PostgreSQL; days as a number on SQLite, which keeps times as text)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.julianday(held.c.accepted_at) - func.julianday(held.c.at)
+    return held.c.accepted_at - held.c.at
 
 
 def _kept(
@@ -308,7 +341,7 @@ def _kept(
             taken_from.is_not(None),
             Assignment.owner.is_not(None),  # not the MQLs that stayed: nobody was left
             Assignment.cause.like("not accepted within%"),
-            Assignment.lead_id.in_(ids),
+            among(Assignment.lead_id, ids),
         )
         .group_by(taken_from)
     )
@@ -331,7 +364,7 @@ def _kept(
 def _reasons(session: Session, ids: Any) -> tuple[tuple[str, int], ...]:
     rows = session.execute(
         select(MqlRecord.return_reason, func.count())
-        .where(MqlRecord.return_reason.is_not(None), MqlRecord.lead_id.in_(ids))
+        .where(MqlRecord.return_reason.is_not(None), among(MqlRecord.lead_id, ids))
         .group_by(MqlRecord.return_reason)
         .order_by(func.count().desc(), MqlRecord.return_reason)
     )
