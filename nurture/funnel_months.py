@@ -23,7 +23,7 @@ from typing import Any, Final
 from sqlalchemy import case, func, literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
-from nurture.handoff.report import RANKS
+from nurture.handoff.report import RANKS, among
 from nurture.models import (
     Campaign,
     CampaignVersion,
@@ -95,10 +95,8 @@ class Months:
 
 
 def months(session: Session, ids: Any) -> Months:
-    """The funnel by month of the leads `ids` (a subquery of lead ids)."""
+    """The funnel by month of the leads `ids` (a subquery of lead ids; None: all leads)."""
     month = _month(session)
-    everyone = select(Lead.id.label("lead_id"), literal("").label("key"))
-    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
     campaigns = (
         select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
         .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
@@ -110,13 +108,9 @@ def months(session: Session, ids: Any) -> Months:
         .where(MqlRecord.owner.is_not(None))
         .distinct()
     )
-    firsts = _firsts(ids)
-    counts = {
-        kind: _counted(session, keys, firsts, month)
-        for kind, keys in (("", everyone), ("source", sources), ("campaign", campaigns))
-    }
-    counts["owner"] = _counted(session, owners, firsts, month)
-    won = _won(session, ids, month)
+    keys = {"campaign": campaigns, "owner": owners}
+    counts = _counted(session, keys, _firsts(ids), month)
+    won = _won(session, ids, month, keys)
     costs = _costs(session)
     seen = {m for named in counts.values() for rows in named.values() for m in rows}
     seen |= {m for (_, _, m) in won}
@@ -155,14 +149,14 @@ def _month(session: Session) -> Any:
 
 
 def _firsts(ids: Any) -> Any:
-    """Per lead: when it was created and first reached each stage or a later one."""
+    """Per lead: its source, when it was created and first reached each stage or a later one."""
     moves = select(
         LifecycleTransition.lead_id.label("lead_id"),
         case(*((LifecycleTransition.to_stage == s, r) for s, r in RANKS.items()), else_=0).label(
             "r"
         ),
         LifecycleTransition.at.label("at"),
-    ).where(LifecycleTransition.lead_id.in_(ids))
+    ).where(among(LifecycleTransition.lead_id, ids))
     ranked = moves.subquery()
     firsts = (
         select(
@@ -178,74 +172,80 @@ def _firsts(ids: Any) -> Any:
     return (
         select(
             Lead.id.label("lead_id"),
+            func.coalesce(Lead.source, "").label("source"),
             Lead.created_at.label("leads"),
             *(firsts.c[s] for s in RANKS),
         )
         .outerjoin(firsts, firsts.c.lead_id == Lead.id)
-        .where(Lead.id.in_(ids))
+        .where(among(Lead.id, ids))
         .cte("firsts")  # one scan for the five stages of each query, not five
     )
 
 
 def _counted(
-    session: Session, keys: Any, firsts: Any, month: Any
-) -> dict[str, dict[str, dict[str, int]]]:
-    """name -> month -> stage -> leads, in one query."""
-    keyed = keys.cte("keyed")
+    session: Session, keys: dict[str, Any], firsts: Any, month: Any
+) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+    """kind -> name -> month -> stage -> leads, in one query: `firsts` (per lead, the costly
+    part) is computed once for every kind. By source it is grouped as it is (a lead has one
+    source); all leads are the sum of the sources; `keys` (lead_id, key) give the others."""
+    keyed = union_all(
+        *(
+            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
+            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
+        )
+    ).cte("keyed")
     parts = []
     for stage in STAGES:
         column = firsts.c["leads" if stage == "leads" else stage]
+        counted = (literal(stage).label("stage"), month(column).label("month"), func.count())
+        by_source = select(literal("source").label("kind"), firsts.c.source, *counted)
+        parts.append(by_source.where(column.is_not(None)).group_by(firsts.c.source, month(column)))
         parts.append(
-            select(
-                keyed.c.key.label("key"),
-                literal(stage).label("stage"),
-                month(column).label("month"),
-                func.count().label("n"),
-            )
+            select(keyed.c.kind, keyed.c.key, *counted)
             .join(firsts, firsts.c.lead_id == keyed.c.lead_id)
             .where(column.is_not(None))
-            .group_by(keyed.c.key, month(column))
+            .group_by(keyed.c.kind, keyed.c.key, month(column))
         )
-    found: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for key, stage, at, n in session.execute(union_all(*parts)):
-        found[str(key or "")][str(at)][str(stage)] = int(n)
+    found: dict[str, dict[str, dict[str, dict[str, int]]]] = {
+        kind: defaultdict(lambda: defaultdict(dict)) for kind in ("", "source", *keys)
+    }
+    everyone = found[""][""]
+    for kind, key, stage, at, n in session.execute(union_all(*parts)):
+        found[str(kind)][str(key or "")][str(at)][str(stage)] = int(n)
+        if kind == "source":
+            everyone[str(at)][str(stage)] = everyone[str(at)].get(str(stage), 0) + int(n)
     return found
 
 
-def _won(session: Session, ids: Any, month: Any) -> dict[tuple[str, str, str], Decimal]:
-    """(kind, name, month) -> amounts won that month; kind "" for all leads."""
+def _won(
+    session: Session, ids: Any, month: Any, keys: dict[str, Any]
+) -> dict[tuple[str, str, str], Decimal]:
+    """(kind, name, month) -> amounts won that month; kind "" for all leads (the sum of the
+    sources). One query: `keys` (lead_id, key) by kind, and the lead's source."""
+    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
+    keyed = union_all(
+        *(
+            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
+            for kind, q in (
+                (kind, query.subquery()) for kind, query in {"source": sources, **keys}.items()
+            )
+        )
+    ).subquery()
     at = month(LifecycleTransition.at)
-    base = (
-        select(Lead.source, at, func.sum(LifecycleTransition.amount))
-        .join(Lead, Lead.id == LifecycleTransition.lead_id)
-        .where(LifecycleTransition.to_stage == "customer", LifecycleTransition.lead_id.in_(ids))
+    query = (
+        select(keyed.c.kind, keyed.c.key, at, func.sum(LifecycleTransition.amount))
+        .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
+        .where(
+            LifecycleTransition.to_stage == "customer",
+            among(LifecycleTransition.lead_id, ids),
+        )
+        .group_by(keyed.c.kind, keyed.c.key, at)
     )
     found: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-    for source, m, amount in session.execute(base.group_by(Lead.source, at)):
-        found[("", "", str(m))] += Decimal(str(amount or 0))
-        found[("source", str(source or ""), str(m))] += Decimal(str(amount or 0))
-    for kind, keys in (
-        ("campaign", (Enrollment.lead_id, Campaign.name)),
-        ("owner", (MqlRecord.lead_id, MqlRecord.owner)),
-    ):
-        lead_id, name = keys
-        pairs = select(lead_id.label("lead_id"), name.label("key")).distinct()
-        if kind == "campaign":
-            pairs = pairs.join(
-                CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id
-            ).join(Campaign, Campaign.id == CampaignVersion.campaign_id)
-        keyed = pairs.subquery()
-        query = (
-            select(keyed.c.key, at, func.sum(LifecycleTransition.amount))
-            .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
-            .where(
-                LifecycleTransition.to_stage == "customer",
-                LifecycleTransition.lead_id.in_(ids),
-            )
-            .group_by(keyed.c.key, at)
-        )
-        for key, m, amount in session.execute(query):
-            found[(kind, str(key or ""), str(m))] += Decimal(str(amount or 0))
+    for kind, key, m, amount in session.execute(query):
+        found[(str(kind), str(key or ""), str(m))] += Decimal(str(amount or 0))
+        if kind == "source":
+            found[("", "", str(m))] += Decimal(str(amount or 0))
     return found
 
 

@@ -16,19 +16,18 @@ query, so a report costs a few queries whatever the number of leads.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
 from nurture.funnel_months import Months, months
-from nurture.handoff.report import Handoff, handoff
+from nurture.handoff.report import Handoff, among, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -121,31 +120,33 @@ class Funnel:
 def funnel(session: Session, now: datetime, since: datetime | None = None) -> Funnel:
     """The funnel of the leads created since `since` (all leads when None), as of `now`."""
     now = utc(now)
-    leads = select(Lead.id).where(Lead.created_at >= utc(since)) if since else select(Lead.id)
-    ids = leads.scalar_subquery()
-    at_stage = _counts(session, select(Lead.stage, func.count()).where(Lead.id.in_(ids)))
+    ids = select(Lead.id).where(Lead.created_at >= utc(since)).scalar_subquery() if since else None
+    at_stage = _counts(session, select(Lead.stage, func.count()).where(among(Lead.id, ids)))
     total = sum(at_stage.values())
-    reached = _reached(session, ids, total)
+    sales = handoff(session, ids, since)
+    reached = _reached(sales, total)
     stages: list[Stage] = []
     before: int | None = None
     for stage in FUNNEL:
         conversion = reached[stage] / before if before else None
         stages.append(Stage(stage, at_stage.get(stage, 0), reached[stage], conversion))
         before = reached[stage]
-    days = _days_to_mql(session, ids)
+    median, p90 = _days_to_mql(session, ids)
     this_month, last_month = _month_starts(now)
+    mqls_this_month, mqls_last_month = _mqls_between(session, ids, last_month, this_month, now)
+    sla_waiting, sla_overdue = _unanswered(session, ids, now)
     return Funnel(
         since=since,
         leads=total,
         stages=tuple(stages),
         returned=_leads_with(session, ids, LifecycleTransition.to_stage == "returned"),
-        days_to_mql_median=statistics.median(days) if days else None,
-        days_to_mql_p90=_p90(days),
-        mqls_this_month=_mqls_between(session, ids, this_month, now),
-        mqls_last_month=_mqls_between(session, ids, last_month, this_month),
-        sla_waiting=_unanswered(session, ids, MqlRecord.sla_due_at >= now),
-        sla_overdue=_unanswered(session, ids, MqlRecord.sla_due_at < now),
-        sales=handoff(session, ids, since),
+        days_to_mql_median=median,
+        days_to_mql_p90=p90,
+        mqls_this_month=mqls_this_month,
+        mqls_last_month=mqls_last_month,
+        sla_waiting=sla_waiting,
+        sla_overdue=sla_overdue,
+        sales=sales,
         months=months(session, ids),
     )
 
@@ -155,46 +156,61 @@ def _counts(session: Session, query: Select[Any, int]) -> dict[str, int]:
     return {str(k or ""): int(v) for k, v in session.execute(query.group_by(column))}
 
 
-def _reached(session: Session, ids: Any, total: int) -> dict[str, int]:
-    """Leads that reached each stage or one after it (by their transitions and stage now)."""
-    reached = {FUNNEL[0]: total}
-    for index, stage in enumerate(FUNNEL[1:], start=1):
-        later = FUNNEL[index:]
-        moved = select(LifecycleTransition.lead_id).where(LifecycleTransition.to_stage.in_(later))
-        there = select(Lead.id).where(Lead.stage.in_(later))
-        union = moved.union(there).subquery()
-        query = select(func.count(distinct(union.c[0]))).where(union.c[0].in_(ids))
-        reached[stage] = int(session.scalar(query) or 0)
-    return reached
+def _reached(sales: Handoff, total: int) -> dict[str, int]:
+    """Leads that reached each stage or one after it (by their transitions and stage now):
+    the handoff's columns by source, summed. A lead has one source, so each counts once."""
+    columns = {"mql": "mqls", "sql": "sql", "opportunity": "opportunity", "customer": "customers"}
+    summed = {stage: sum(getattr(g, c) for g in sales.by_source) for stage, c in columns.items()}
+    return {FUNNEL[0]: total, **summed}
 
 
 def _leads_with(session: Session, ids: Any, condition: Any) -> int:
     query = select(func.count(distinct(LifecycleTransition.lead_id))).where(
-        condition, LifecycleTransition.lead_id.in_(ids)
+        condition, among(LifecycleTransition.lead_id, ids)
     )
     return int(session.scalar(query) or 0)
 
 
-def _days_to_mql(session: Session, ids: Any) -> list[float]:
-    """Days from each lead's creation to its first MQL."""
+def _days_to_mql(session: Session, ids: Any) -> tuple[float | None, float | None]:
+    """The median and p90 of the days from each lead's creation to its first MQL.
+
+    The leads are counted, then only the one to three at the ranks those need
+    are read (ranked by their wait in SQL), not a row per MQL.
+    """
     first = (
         select(MqlRecord.lead_id, func.min(MqlRecord.at).label("at"))
-        .where(MqlRecord.lead_id.in_(ids))
+        .where(among(MqlRecord.lead_id, ids))
         .group_by(MqlRecord.lead_id)
         .subquery()
     )
-    rows = session.execute(
-        select(Lead.created_at, first.c.at).join(first, first.c.lead_id == Lead.id)
+    pairs = (
+        select(Lead.created_at.label("created"), first.c.at)
+        .join(first, first.c.lead_id == Lead.id)
+        .subquery()
     )
-    return sorted(
-        max(0.0, (utc(at) - utc(created)).total_seconds() / 86400) for created, at in rows
-    )
+    n = int(session.scalar(select(func.count()).select_from(pairs)) or 0)
+    if not n:
+        return None, None
+    p90 = _p90_index(n)
+    wanted = sorted({(n - 1) // 2, n // 2, p90})
+    if session.get_bind().dialect.name == "sqlite":  # times as text: days as a number
+        waited = func.julianday(pairs.c.at) - func.julianday(pairs.c.created)
+    else:
+        waited = pairs.c.at - pairs.c.created
+    ranked = select(
+        pairs.c.created, pairs.c.at, (func.row_number().over(order_by=waited) - 1).label("i")
+    ).subquery()
+    days = {
+        int(i): max(0.0, (utc(at) - utc(created)).total_seconds() / 86400)
+        for created, at, i in session.execute(select(ranked).where(ranked.c.i.in_(wanted)))
+    }
+    middle = days[n // 2] if n % 2 else (days[n // 2 - 1] + days[n // 2]) / 2
+    return middle, days[p90]
 
 
-def _p90(values: Sequence[float]) -> float | None:
-    if not values:
-        return None
-    return values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
+def _p90_index(n: int) -> int:
+    """The rank (from 0) of the p90 of `n` sorted values."""
+    return min(n - 1, round(0.9 * (n - 1)))
 
 
 def _month_starts(now: datetime) -> tuple[datetime, datetime]:
@@ -207,29 +223,42 @@ def _month_starts(now: datetime) -> tuple[datetime, datetime]:
     return this, last
 
 
-def _mqls_between(session: Session, ids: Any, start: datetime, end: datetime) -> int:
-    query = select(func.count(distinct(MqlRecord.lead_id))).where(
-        MqlRecord.lead_id.in_(ids), MqlRecord.at >= start, MqlRecord.at < end
+def _mqls_between(
+    session: Session, ids: Any, last: datetime, this: datetime, now: datetime
+) -> tuple[int, int]:
+    """Leads that became MQLs this month (up to `now`) and last month, in one query."""
+
+    def leads(start: datetime, end: datetime) -> Any:
+        between = and_(MqlRecord.at >= start, MqlRecord.at < end)
+        return func.count(distinct(case((between, MqlRecord.lead_id))))
+
+    query = select(leads(this, now), leads(last, this)).where(
+        among(MqlRecord.lead_id, ids), MqlRecord.at >= last, MqlRecord.at < now
     )
-    return int(session.scalar(query) or 0)
+    this_month, last_month = session.execute(query).one()
+    return int(this_month or 0), int(last_month or 0)
 
 
-def _unanswered(session: Session, ids: Any, due: Any) -> int:
-    """MQLs with an SLA that sales neither accepted nor returned, and the lead still at MQL."""
+def _unanswered(session: Session, ids: Any, now: datetime) -> tuple[int, int]:
+    """MQLs with an SLA that sales neither accepted nor returned, and the lead still at MQL:
+    within their deadline, and past it."""
     query = (
-        select(func.count())
+        select(
+            func.sum(case((MqlRecord.sla_due_at >= now, 1), else_=0)),
+            func.sum(case((MqlRecord.sla_due_at < now, 1), else_=0)),
+        )
         .select_from(MqlRecord)
         .join(Lead, Lead.id == MqlRecord.lead_id)
         .where(
-            MqlRecord.lead_id.in_(ids),
+            among(MqlRecord.lead_id, ids),
             MqlRecord.sla_due_at.is_not(None),
             MqlRecord.accepted_at.is_(None),
             MqlRecord.returned_at.is_(None),
             Lead.stage == "mql",
-            due,
         )
     )
-    return int(session.scalar(query) or 0)
+    waiting, overdue = session.execute(query).one()
+    return int(waiting or 0), int(overdue or 0)
 
 
 # ---------------------------------------------------------------- one campaign

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, case, distinct, func, literal, select, union_all
+from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from nurture.models import (
@@ -127,43 +127,44 @@ class Handoff:
         }
 
 
+def among(column: Any, ids: Any) -> Any:
+    """``column IN ids``, or no condition at all when `ids` is None (every lead): the report
+    of all leads then scans no subquery of every lead's id in each of its queries."""
+    return true() if ids is None else column.in_(ids)
+
+
 def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
-    """The handoff figures of the leads `ids` (a subquery of lead ids)."""
+    """The handoff figures of the leads `ids` (a subquery of lead ids; None: all leads)."""
     first_month = date(since.year, since.month, 1) if since else None
     costs = _costs(session, first_month)
-    reached = _reached(ids)
+    reached = furthest_rank(ids)
     won = _won(ids)
     accepted = select(MqlRecord.lead_id).where(MqlRecord.accepted_at.is_not(None)).distinct()
-    by_source = _groups(
-        session,
-        select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key")),
-        ids,
-        reached,
-        won,
-        accepted,
-        costs.get("source", {}),
-    )
     campaigns = (
         select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
         .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
         .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
         .distinct()
     )
-    by_campaign = _groups(
-        session, campaigns, ids, reached, won, accepted, costs.get("campaign", {})
-    )
     owners = (
         select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
         .where(MqlRecord.owner.is_not(None))
         .distinct()
     )
-    by_owner = _groups(session, owners, ids, reached, won, accepted, {})
+    keys = {
+        "source": select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key")),
+        "campaign": campaigns,
+        "owner": owners,
+    }
+    groups = _groups(session, keys, ids, reached, won, accepted, costs)
+    by_source, by_campaign, by_owner = groups["source"], groups["campaign"], groups["owner"]
+    sla_by_owner, sla_by_team = _keeping(session, ids)
     total_won = sum((g.won for g in by_source), Decimal(0))
     return Handoff(
         accepted=int(
             session.scalar(
                 select(func.count(distinct(MqlRecord.lead_id))).where(
-                    MqlRecord.accepted_at.is_not(None), MqlRecord.lead_id.in_(ids)
+                    MqlRecord.accepted_at.is_not(None), among(MqlRecord.lead_id, ids)
                 )
             )
             or 0
@@ -171,16 +172,17 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
         by_source=by_source,
         by_campaign=by_campaign,
         by_owner=by_owner,
-        sla_by_owner=_keeping(session, ids, MqlRecord.owner, Assignment.previous),
-        sla_by_team=_keeping(session, ids, MqlRecord.team, Assignment.team),
+        sla_by_owner=sla_by_owner,
+        sla_by_team=sla_by_team,
         return_reasons=_reasons(session, ids),
         won=total_won,
         costs={kind: sum(named.values(), Decimal(0)) for kind, named in costs.items()},
     )
 
 
-def _reached(ids: Any) -> Any:
-    """Each lead's furthest stage as a rank (0 lead ... 4 customer)."""
+def furthest_rank(ids: Any) -> Any:
+    """Each lead's furthest stage as a rank (0 lead ... 4 customer), by its stage changes and
+    its stage now: a subquery of (lead_id, r)."""
 
     def rank(column: Any) -> Any:
         return case(*((column == s, r) for s, r in RANKS.items()), else_=0)
@@ -192,7 +194,7 @@ def _reached(ids: Any) -> Any:
     both = union_all(moves, stages).subquery()
     return (
         select(both.c.lead_id, func.max(both.c.r).label("r"))
-        .where(both.c.lead_id.in_(ids))
+        .where(among(both.c.lead_id, ids))
         .group_by(both.c.lead_id)
         .subquery()
     )
@@ -201,7 +203,7 @@ def _reached(ids: Any) -> Any:
 def _won(ids: Any) -> Any:
     return (
         select(LifecycleTransition.lead_id, func.sum(LifecycleTransition.amount).label("amount"))
-        .where(LifecycleTransition.to_stage == "customer", LifecycleTransition.lead_id.in_(ids))
+        .where(LifecycleTransition.to_stage == "customer", among(LifecycleTransition.lead_id, ids))
         .group_by(LifecycleTransition.lead_id)
         .subquery()
     )
@@ -209,15 +211,21 @@ def _won(ids: Any) -> Any:
 
 def _groups(
     session: Session,
-    keys: Select[Any, Any],
+    keys: Mapping[str, Select[Any, Any]],
     ids: Any,
     reached: Any,
     won: Any,
     accepted: Select[Any],
-    costs: Mapping[str, Decimal],
-) -> tuple[Group, ...]:
-    """One row per key: leads, then how many reached each step, won amounts, cost."""
-    keyed = keys.subquery()
+    costs: Mapping[str, Mapping[str, Decimal]],
+) -> dict[str, tuple[Group, ...]]:
+    """kind -> one row per key: leads, then how many reached each step, won amounts, cost
+    (the name's cost of that kind). One query for every kind: `reached` is computed once."""
+    keyed = union_all(
+        *(
+            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
+            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
+        )
+    ).subquery()
     took = accepted.subquery()
     r = reached.c.r
 
@@ -226,6 +234,7 @@ def _groups(
 
     query = (
         select(
+            keyed.c.kind,
             keyed.c.key,
             func.count(keyed.c.lead_id),
             at_least(1),
@@ -238,51 +247,101 @@ def _groups(
         .join(reached, reached.c.lead_id == keyed.c.lead_id)
         .outerjoin(took, took.c.lead_id == keyed.c.lead_id)
         .outerjoin(won, won.c.lead_id == keyed.c.lead_id)
-        .where(keyed.c.lead_id.in_(ids))
-        .group_by(keyed.c.key)
-        .order_by(func.count(keyed.c.lead_id).desc(), keyed.c.key)
+        .where(among(keyed.c.lead_id, ids))
+        .group_by(keyed.c.kind, keyed.c.key)
+        .order_by(keyed.c.kind, func.count(keyed.c.lead_id).desc(), keyed.c.key)
     )
-    groups = []
-    for key, leads, mqls, accepted_, sql, opportunity, customers, amount in session.execute(query):
+    groups: dict[str, list[Group]] = {kind: [] for kind in keys}
+    for kind, key, *counts, amount in session.execute(query):
         name = str(key or "")
-        groups.append(
+        leads, mqls, accepted_, sql, opportunity, customers = (int(n or 0) for n in counts)
+        groups[str(kind)].append(
             Group(
                 name,
-                int(leads),
-                int(mqls or 0),
-                int(accepted_),
-                int(sql or 0),
-                int(opportunity or 0),
-                int(customers or 0),
+                leads,
+                mqls,
+                accepted_,
+                sql,
+                opportunity,
+                customers,
                 Decimal(str(amount or 0)),
-                costs.get(name),
+                costs.get(str(kind), {}).get(name),
             )
         )
-    return tuple(groups)
+    return {kind: tuple(found) for kind, found in groups.items()}
 
 
-def _keeping(session: Session, ids: Any, holder: Any, taken_from: Any) -> tuple[Keeping, ...]:
-    """Per owner (or team): MQLs held, accepted, accepted in time, taken away, hours to accept."""
-    rows = session.execute(
-        select(holder, MqlRecord.at, MqlRecord.accepted_at, MqlRecord.sla_due_at).where(
-            holder.is_not(None), MqlRecord.lead_id.in_(ids)
+def _keeping(session: Session, ids: Any) -> tuple[tuple[Keeping, ...], tuple[Keeping, ...]]:
+    """Per owner, then per team: MQLs held, accepted, accepted in time, taken away, hours to
+    accept. Counted in SQL; of the hours only the middle one or two per name are read (the
+    MQLs ranked by their wait), not one row per MQL."""
+    held = union_all(
+        *(
+            select(
+                literal(kind).label("kind"),
+                column.label("name"),
+                MqlRecord.at,
+                MqlRecord.accepted_at,
+                MqlRecord.sla_due_at,
+            ).where(column.is_not(None), among(MqlRecord.lead_id, ids))
+            for kind, column in (("owner", MqlRecord.owner), ("team", MqlRecord.team))
         )
+    ).subquery()
+    accepted = held.c.accepted_at.is_not(None)
+    in_time = and_(
+        accepted, or_(held.c.sla_due_at.is_(None), held.c.accepted_at <= held.c.sla_due_at)
     )
-    stats: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, []])
-    for name, at, accepted_at, due in rows:
-        figures = stats[str(name)]
-        figures[0] += 1
-        if accepted_at is not None:
-            figures[1] += 1
-            figures[2] += int(due is None or accepted_at <= due)
-            figures[3].append((accepted_at - at).total_seconds() / 3600)
+    counted = select(
+        held.c.kind,
+        held.c.name,
+        func.count(),
+        func.count(held.c.accepted_at),
+        func.sum(case((in_time, 1), else_=0)),
+    ).group_by(held.c.kind, held.c.name)
+    stats: dict[str, dict[str, list[Any]]] = {"owner": {}, "team": {}}
+    for kind, name, n, took, kept in session.execute(counted):
+        stats[str(kind)][str(name)] = [int(n), int(took), int(kept or 0), []]
+    group = (held.c.kind, held.c.name)
+    ranked = (
+        select(
+            held.c.kind,
+            held.c.name,
+            held.c.at,
+            held.c.accepted_at,
+            func.row_number().over(partition_by=group, order_by=_waited(session, held)).label("rn"),
+            func.count().over(partition_by=group).label("n"),
+        )
+        .where(accepted)
+        .subquery()
+    )
+    middle = select(ranked.c.kind, ranked.c.name, ranked.c.at, ranked.c.accepted_at).where(
+        (2 * ranked.c.rn).in_([ranked.c.n, ranked.c.n + 1, ranked.c.n + 2])
+    )
+    for kind, name, at, accepted_at in session.execute(middle):
+        stats[str(kind)][str(name)][3].append((accepted_at - at).total_seconds() / 3600)
+    return _kept(session, ids, stats["owner"], Assignment.previous), _kept(
+        session, ids, stats["team"], Assignment.team
+    )
+
+
+def _waited(session: Session, held: Any) -> Any:
+    """How long an MQL waited to be accepted, as the database orders it (an interval on
+    PostgreSQL; days as a number on SQLite, which keeps times as text)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.julianday(held.c.accepted_at) - func.julianday(held.c.at)
+    return held.c.accepted_at - held.c.at
+
+
+def _kept(
+    session: Session, ids: Any, stats: dict[str, list[Any]], taken_from: Any
+) -> tuple[Keeping, ...]:
     taken = (
         select(taken_from, func.count())
         .where(
             taken_from.is_not(None),
             Assignment.owner.is_not(None),  # not the MQLs that stayed: nobody was left
             Assignment.cause.like("not accepted within%"),
-            Assignment.lead_id.in_(ids),
+            among(Assignment.lead_id, ids),
         )
         .group_by(taken_from)
     )
@@ -305,7 +364,7 @@ def _keeping(session: Session, ids: Any, holder: Any, taken_from: Any) -> tuple[
 def _reasons(session: Session, ids: Any) -> tuple[tuple[str, int], ...]:
     rows = session.execute(
         select(MqlRecord.return_reason, func.count())
-        .where(MqlRecord.return_reason.is_not(None), MqlRecord.lead_id.in_(ids))
+        .where(MqlRecord.return_reason.is_not(None), among(MqlRecord.lead_id, ids))
         .group_by(MqlRecord.return_reason)
         .order_by(func.count().desc(), MqlRecord.return_reason)
     )

@@ -4,7 +4,8 @@ their points, MQLs, notes from sales, and a timeline.
 The timeline is every touch, event, stage change, assignment and note in
 time order, each in words. `nurture leads show` prints it; the notification to an
 owner carries it; the console's lead page shows it. One query per table,
-whatever the length of the story.
+each read once (the events serve the timeline and the scoring rules), whatever
+the length of the story.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from nurture.models import (
     Tag,
 )
 from nurture.store.definitions import active_scoring
-from nurture.store.views import engine_events, last_returned_at, lead_view
+from nurture.store.views import EVENT_COLUMNS, engine_event, view_of
 
 PROFILE: Final = (
     "email",
@@ -50,30 +51,33 @@ PROFILE: Final = (
 
 def story(session: Session, lead: Lead, now: datetime) -> dict[str, Any]:
     """The lead's 360 view at `now` as plain data (JSON-ready: times as ISO text)."""
+    events = _events(session, lead.id)
+    tags = sorted(session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id)))
+    mqls = _rows(session, MqlRecord, lead.id, MqlRecord.at)
+    notes = _rows(session, LeadNote, lead.id, LeadNote.at)
+    steps = _rows(session, LifecycleTransition, lead.id, LifecycleTransition.at)
+    returned = max((step.at for step in steps if step.to_stage == "returned"), default=None)
+    timeline = sorted(_timeline(session, lead.id, events, steps, mqls, notes), key=lambda e: e[0])
     return {
         "lead": {"id": lead.id, **{name: getattr(lead, name) for name in PROFILE}},
         "fields": dict(sorted((lead.attributes or {}).items())),
         "created_at": _iso(lead.created_at),
-        "tags": sorted(session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id))),
+        "tags": tags,
         "scores": {
             "fit": lead.fit,
             "interest": round(lead.interest, 2),
             "grade": lead.grade,
             "because": [
                 {"part": r.part, "rule": r.rule, "points": round(r.points, 2), "times": r.times}
-                for r in _reasons(session, lead, now)
+                for r in _reasons(session, lead, tags, events, returned, now)
             ],
         },
         "account": _account(lead),
-        "mqls": [_mql(row) for row in _rows(session, MqlRecord, lead.id, MqlRecord.at)],
+        "mqls": [_mql(row) for row in mqls],
         "notes": [
-            {"at": _iso(note.at), "author": note.author, "text": note.text}
-            for note in _rows(session, LeadNote, lead.id, LeadNote.at)
+            {"at": _iso(note.at), "author": note.author, "text": note.text} for note in notes
         ],
-        "timeline": [
-            {"at": _iso(at), "kind": kind, "what": what}
-            for at, kind, what in sorted(_timeline(session, lead.id), key=lambda e: e[0])
-        ],
+        "timeline": [{"at": _iso(at), "kind": kind, "what": what} for at, kind, what in timeline],
     }
 
 
@@ -85,12 +89,38 @@ def _account(lead: Lead) -> dict[str, Any] | None:
     return {name: fields.get(f"account_{name}") for name in ("name", "status", "owner")}
 
 
-def _reasons(session: Session, lead: Lead, now: datetime) -> list[Reason]:
-    """The scoring rules behind the lead's points, as its scores are computed."""
+def _events(session: Session, lead_id: int) -> list[Any]:
+    """Every event of the lead, oldest first, as rows of `EVENT_COLUMNS`: read once for both
+    the timeline and the scoring rules (a long story has thousands)."""
+    query = (
+        select(*EVENT_COLUMNS)
+        .outerjoin(Delivery, Delivery.id == Event.delivery_id)
+        .where(Event.lead_id == lead_id)
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return list(session.execute(query))
+
+
+def _reasons(
+    session: Session,
+    lead: Lead,
+    tags: list[str],
+    rows: list[Any],
+    after: datetime | None,
+    now: datetime,
+) -> list[Reason]:
+    """The scoring rules behind the lead's points, as its scores are computed: over the
+    events up to `now` and after its latest return, `after` (`nurture.store.scoring`)."""
     model = active_scoring(session)
-    after = last_returned_at(session, lead.id)
-    events = engine_events(session, lead.id, until=utc(now), after=after)
-    return explain(model, lead_view(session, lead), events, utc(now))
+    if not model:
+        return []
+    now = utc(now)
+    events = [
+        engine_event(row)
+        for row in rows
+        if row.occurred_at <= now and (after is None or row.occurred_at > after)
+    ]
+    return explain(model, view_of(lead, tags), events, now)
 
 
 def _rows(session: Session, model: Any, lead_id: int, at: Any) -> list[Any]:
@@ -113,7 +143,14 @@ def _mql(row: MqlRecord) -> dict[str, Any]:
     }
 
 
-def _timeline(session: Session, lead_id: int) -> list[tuple[datetime, str, str]]:
+def _timeline(
+    session: Session,
+    lead_id: int,
+    events: list[Any],
+    steps: list[LifecycleTransition],
+    mqls: list[MqlRecord],
+    notes: list[LeadNote],
+) -> list[tuple[datetime, str, str]]:
     entries: list[tuple[datetime, str, str]] = []
     touches = session.execute(
         select(Delivery, Campaign.name)
@@ -125,22 +162,17 @@ def _timeline(session: Session, lead_id: int) -> list[tuple[datetime, str, str]]
     for touch, campaign in touches:
         what = f'{touch.channel} "{touch.template}" from campaign "{campaign}": {touch.status}'
         entries.append((touch.sent_at or touch.created_at, "touch", what))
-    events = session.execute(  # columns, not entities: a long story has thousands
-        select(Event.occurred_at, Event.type, Event.name, Event.link)
-        .where(Event.lead_id == lead_id)
-        .order_by(Event.occurred_at)
-    )
     for event in events:
         entries.append((event.occurred_at, "event", _event_words(event)))
-    for step in _rows(session, LifecycleTransition, lead_id, LifecycleTransition.at):
+    for step in steps:
         what = f"{step.from_stage or 'new'} → {step.to_stage}: {step.cause}"
         if step.amount is not None:
             what += f" (amount {step.amount})"
         entries.append((step.at, "stage", what))
-    for mql in _rows(session, MqlRecord, lead_id, MqlRecord.at):
+    for mql in mqls:
         if mql.accepted_at is not None:
             entries.append((mql.accepted_at, "accepted", f"accepted by {mql.owner}"))
-    for note in _rows(session, LeadNote, lead_id, LeadNote.at):
+    for note in notes:
         entries.append((note.at, "note", f"{note.author}: {note.text}"))
     for given in _rows(session, Assignment, lead_id, Assignment.at):
         who = given.owner or "nobody"

@@ -123,3 +123,32 @@ async def test_an_unknown_breakdown_is_400(client: httpx.AsyncClient, world: Wor
     assert bad.status_code == 400 and "choose source, campaign or owner" in bad.text
     for by in ("campaign", "owner"):
         assert (await client.get("/console/funnel", params={"by": by})).status_code == 200
+
+
+async def test_by_owner_and_source_each_lead_counts_under_its_own_name(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """One query counts every kind (`nurture.funnel_months`, `nurture.handoff.report`): each
+    name still gets only its own leads' stages and amounts, and all leads their sum."""
+    over_months(world)
+    ada, li = world.owner("ada@corp.com"), world.owner("li@corp.cn")
+    with world.sessions() as session:
+        data = funnel(session, world.clock.now())
+        source = session.get(Lead, world.leads["ada@corp.com"].id).source or ""  # type: ignore[union-attr]
+    months = data.to_json()["months"]
+
+    def month(rows: list[dict[str, object]], at: str) -> tuple[object, ...]:
+        [found] = [m for m in rows if m["month"] == at]
+        return tuple(found[k] for k in ("mql", "sql", "customer", "won"))
+
+    assert month(months["by"]["owner"][ada], "2026-03") == (1, 1, 1, 5000.0)
+    assert month(months["by"]["owner"][li], "2026-03") == (1, 0, 0, 0.0)
+    assert month(months["by"]["owner"][li], "2026-04") == (0, 1, 0, 0.0)
+    assert month(months["by"]["source"][source], "2026-03") == (2, 1, 1, 5000.0)
+    assert month(months["all"], "2026-03") == (2, 1, 1, 5000.0)
+    assert months["by"]["campaign"] == {}
+    owners = {g.name: (g.leads, g.mqls, g.sql, g.customers, g.won) for g in data.sales.by_owner}
+    assert owners == {ada: (1, 1, 1, 1, Decimal(5000)), li: (1, 1, 1, 0, Decimal(0))}
+    reached = {s.stage: s.reached for s in data.stages}
+    assert reached == {"lead": 2, "mql": 2, "sql": 2, "opportunity": 1, "customer": 1}
+    assert (data.mqls_this_month, data.sla_waiting + data.sla_overdue) == (2, 0)

@@ -98,3 +98,19 @@ async def test_the_funnel_page_takes_the_same_queries_for_more_months_and_names(
     assert ("<h3>source 4</h3>" in page) == (by == "source")
     if by != "campaign":  # these leads are in no campaign
         assert "<title>2026-08 sql: 1</title>" in page
+
+
+async def test_the_funnel_since_a_date_takes_the_queries_of_all_leads(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """All leads are every lead, filtered by nothing; since a date, each query is filtered by
+    the leads created since: the same statements either way, whatever the months."""
+    await sign_in(client, "mia@t.io")
+    everyone = await queries_of(world, client, "/console/funnel")
+    more_months(world, 3)
+
+    since = await queries_of(world, client, "/console/funnel?since=2026-01-01")
+
+    assert since == everyone
+    page = (await client.get("/console/funnel?since=2099-01-01")).text
+    assert "0 leads · 0 returned by sales" in page

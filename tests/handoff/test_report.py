@@ -89,9 +89,33 @@ def test_the_funnel_reports_the_handoff_with_costs_and_romi(
     assert by_owner["wang.fang@t.io"].reassigned == 1  # the waiting lead moved on after 24 h
     [east] = report.sla_by_team
     assert (east.mqls, east.accepted, east.in_time, east.reassigned) == (4, 2, 1, 1)
+    # medians of the waits to accept (of an odd and an even number of MQLs: the middle one,
+    # the middle two's mean), read from the middle rows alone
+    assert by_owner["wang.fang@t.io"].median_hours_to_accept == 1.0
+    assert by_owner["li.na@t.io"].median_hours_to_accept == 30.0
+    assert east.median_hours_to_accept == 15.5
     assert report.won == Decimal("30000")
     assert report.costs == {"source": Decimal("10000"), "campaign": Decimal("6000")}
     assert (report.romi("source"), report.romi("campaign")) == (3.0, 5.0)
+
+
+def test_the_median_wait_is_of_the_waits_in_order_not_of_the_mqls_in_order(
+    migrated_engine: Engine,
+) -> None:
+    with session_factory(migrated_engine)() as session, session.begin():
+        leads = [east_lead(session, f"w{n}@corp.com") for n in range(3)]
+        for lead in leads:
+            assert qualify(session, lead, RULES, T) is not None
+        for lead, hours in zip(leads, (5, 1, 3), strict=True):  # owners: wang, li.na, wang
+            accept(session, lead, str(lead.owner), T + hours * HOUR)
+
+    with Session(migrated_engine) as session:
+        report = funnel(session, T + 10 * HOUR).sales
+
+    [east] = report.sla_by_team
+    assert (east.accepted, east.median_hours_to_accept) == (3, 3.0)
+    waits = {k.name: k.median_hours_to_accept for k in report.sla_by_owner}
+    assert waits == {"wang.fang@t.io": 4.0, "li.na@t.io": 1.0}
 
 
 def test_report_funnel_prints_and_exports_the_handoff(
