@@ -289,7 +289,8 @@ async def test_simulate_shows_the_projected_picture_and_table(split: Split) -> N
         assert session.scalar(select(func.count()).select_from(Lead)) == 2 + 12
 
     def projected(text: str) -> str:  # the table and the picture: the same for one seed
-        return text[text.index('<figure class="card" id="projection">') : text.index("</table>")]
+        shown = text[text.index('<figure class="card" id="projection">') : text.index("</table>")]
+        return re.sub(r"ran in [\d.]+ s", "ran in … s", shown)
 
     assert projected(again.text) == projected(page)
 
@@ -359,6 +360,38 @@ async def test_a_run_past_its_time_limit_is_stopped(split: Split) -> None:
 
     assert refused.value.status == 422
     assert projection.project(program, graph, projection.Asked(5, 3, 0)).asked.leads == 5
+
+
+LOOPING = """campaign "Looping"
+  enroll when tagged "go"
+  repeat 1000000 times:
+    wait 1 minute
+    tag "x"
+"""
+
+
+async def test_the_time_limit_holds_when_one_lead_takes_seconds(
+    world: World, tmp_path: Path
+) -> None:
+    # Given a campaign that loops every minute: a lead's year is some 500,000 decisions, and
+    # the simulator tells its progress only every 256 leads
+    deploy_sources(world.sessions, {str(tmp_path / "looping.nurture"): LOOPING}, T)
+    with world.sessions() as session:
+        version = session.scalars(
+            select(CampaignVersion).join(Campaign).where(Campaign.name == "Looping")
+        ).one()
+        program, graph = projection.program_of(session, version)
+
+    # When five leads are simulated over a year with a limit of one second
+    started = time.monotonic()
+    with pytest.raises(projection.Refused, match="took longer than 1 seconds") as refused:
+        projection.project(program, graph, projection.Asked(5, 365, 0), seconds=1.0)
+    took = time.monotonic() - started
+
+    # Then the run is stopped at the limit (with a process's start-up), not minutes later
+    assert refused.value.status == 422
+    assert took < 15, took
+    assert not projection.RUNNING.locked()
 
 
 async def test_the_campaign_page_and_picture_take_the_same_queries_for_more_leads(
