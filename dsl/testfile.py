@@ -37,6 +37,9 @@ __all__ = ["SUFFIX", "Action", "CampaignTest", "Expect", "LeadLine", "Setting", 
 
 SUFFIX = ".nurture-test"
 MAX_DAY = 3650
+FIRST_START, LAST_START = date(1970, 1, 1), date(2999, 12, 31)
+"""The dates a test may `start` on: its days, and the calendar's look-ahead, stay on the
+calendar (a start in the year 9999 would run past its end)."""
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 PERIODS = {"day": 86400, "days": 86400, "week": 604800, "weeks": 604800}
 WORDS = {
@@ -134,8 +137,10 @@ class _Build(Transformer[Token, Any]):
     def sales_after(self, meta: Any, count: Token, unit: Token) -> tuple[str, Any]:
         if str(unit) not in UNITS:
             raise _Located(_span(self.path, meta), f"{unit!s} is not minutes, hours or days")
-        seconds = int(float(count) * UNITS[str(unit)])
-        return ("setting", Setting(_span(self.path, meta), "sales", seconds))
+        seconds = float(count) * UNITS[str(unit)]
+        if seconds > MAX_DAY * 86400:
+            raise _Located(_span(self.path, meta), f"sales answer within {MAX_DAY} days at most")
+        return ("setting", Setting(_span(self.path, meta), "sales", int(seconds)))
 
     @v_args(inline=True, meta=True)
     def cap(self, meta: Any, count: Token, periods: Token | None, unit: Token) -> Any:
@@ -153,9 +158,13 @@ class _Build(Transformer[Token, Any]):
     def start_on(self, meta: Any, day: Token) -> Any:
         try:
             value = date.fromisoformat(str(day))
-            return ("setting", Setting(_span(self.path, meta), "start", value))
         except ValueError as e:
             raise _Located(_span(self.path, meta), f"{day!s} is not a date") from e
+        if not FIRST_START <= value <= LAST_START:
+            raise _Located(
+                _span(self.path, meta), f"a test starts between {FIRST_START} and {LAST_START}"
+            )
+        return ("setting", Setting(_span(self.path, meta), "start", value))
 
     @v_args(meta=True)
     def sales_never(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
