@@ -12,6 +12,7 @@ its located diagnostics, never a traceback.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -358,6 +359,15 @@ def _step_words(step: Any) -> str:
 # ---------------------------------------------------------------- JUnit
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot hold, even escaped (control characters a test's name or a
+lead's field may carry): written as ``\\xNN`` so the file stays well-formed."""
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def junit(results: list[Result]) -> str:
     """The results as JUnit XML, one suite per file, for CI systems."""
     root = ET.Element("testsuites")
@@ -367,13 +377,20 @@ def junit(results: list[Result]) -> str:
     for name, group in files.items():
         failed = sum(not r.passed for r in group)
         suite = ET.SubElement(
-            root, "testsuite", name=name, tests=str(len(group)), failures=str(failed)
+            root, "testsuite", name=_xml(name), tests=str(len(group)), failures=str(failed)
         )
         for r in group:
             case = ET.SubElement(
-                suite, "testcase", classname=name, name=r.name, file=r.path, line=str(r.line)
+                suite,
+                "testcase",
+                classname=_xml(name),
+                name=_xml(r.name),
+                file=_xml(r.path),
+                line=str(r.line),
             )
             if not r.passed:
-                failure = ET.SubElement(case, "failure", message=r.failures[0].splitlines()[0])
-                failure.text = "\n".join([*r.failures, "path:", *r.steps])
+                first = next(iter("\n".join(r.failures).splitlines()), "failed")
+                failure = ET.SubElement(case, "failure", message=_xml(first))
+                path = ["path:", *r.steps] if r.steps else []
+                failure.text = _xml("\n".join([*r.failures, *path]))
     return ET.tostring(root, encoding="unicode")

@@ -56,6 +56,39 @@ def test_a_failing_expectation_names_its_line_and_shows_the_path(folder: Path) -
     assert suite is not None and suite.get("failures") == "1"
 
 
+def test_junit_is_well_formed_whatever_the_names_hold(folder: Path) -> None:
+    # Given tests named with markup, quotes, CJK and control characters, and a file that
+    # does not read
+    (folder / "a.nurture-test").write_text(
+        'test "fails <&> \\"q\\" ]]> 华"\n  lead persona = "cxo"\n'
+        '  expect send email "welcome/cxo" on day 3\n\n'
+        'test "ctl \x01\x1b[31m\x0b"\n  lead persona = "c\x0bxo"\n'
+        '  expect no send email "welcome/cxo"\n',
+        encoding="utf-8",
+    )
+    (folder / "b.nurture-test").write_text('test "broken"\n  expect mql on\n')
+    junit = folder / "out.xml"
+
+    # When they run with --junit
+    result = runner.invoke(app, ["test", str(folder), "--junit", str(junit)])
+
+    # Then the file parses, each suite counts its tests and failures, and the names read
+    assert result.exit_code == 1
+    root = ET.parse(junit).getroot()
+    suites = {Path(str(s.get("name"))).name: s for s in root.iter("testsuite")}
+    assert {n: (s.get("tests"), s.get("failures")) for n, s in suites.items()} == {
+        "a.nurture-test": ("2", "1"),
+        "b.nurture-test": ("1", "1"),
+    }
+    cases = [c.get("name") for c in suites["a.nurture-test"].iter("testcase")]
+    assert cases == ['fails <&> "q" ]]> 华', "ctl \\x01\\x1b[31m\\x0b"]
+    [failure] = suites["a.nurture-test"].iter("failure")
+    assert "expected send email 'welcome/cxo' on day 3" in str(failure.get("message"))
+    assert "path:\nday 0 09:00  send email 'welcome/cxo' [Welcome]" in str(failure.text)
+    [broken] = suites["b.nurture-test"].iter("failure")
+    assert "[test-syntax]" in str(broken.get("message")) and "path:" not in str(broken.text)
+
+
 def test_json_format_gives_each_leads_path_in_a_test_with_several(folder: Path) -> None:
     (folder / "a.nurture-test").write_text(
         'test "two"\n  lead "ana" persona = "cxo"\n  lead "bo" persona = "marketer"\n'
