@@ -32,6 +32,7 @@ from dsl.testmodel import (
     Setting,
     with_settings,
 )
+from dsl.vocabulary import STAGES
 
 __all__ = ["SUFFIX", "Action", "CampaignTest", "Expect", "LeadLine", "Setting", "parse_tests"]
 
@@ -282,6 +283,9 @@ class _Build(Transformer[Token, Any]):
 
     @v_args(inline=True, meta=True)
     def stage(self, meta: Any, stage: Token, day: int) -> Any:
+        if str(stage) not in STAGES:
+            words = ", ".join(STAGES)
+            raise _Located(_span(self.path, stage), f"no stage {stage!s}: a stage is {words}")
         return {"kind": "stage", "value": str(stage), "day": day}
 
     @v_args(inline=True, meta=True)
