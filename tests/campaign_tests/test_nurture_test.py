@@ -108,10 +108,28 @@ def test_json_format_lists_each_test(folder: Path) -> None:
     (folder / "a.nurture-test").write_text(
         'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
     )
+    (folder / "b.nurture-test").write_text('test "broken"\n  expect mql on\n')
     result = runner.invoke(app, ["test", str(folder), "--format", "json"])
-    assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["test", str(folder), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert again.output == result.output  # stable: the same bytes for the same files
     data = json.loads(result.output)
-    assert data["passed"] == 1 and data["tests"][0]["path"][0].startswith("day 0")
+    assert list(data) == ["passed", "failed", "tests"]
+    assert (data["passed"], data["failed"]) == (1, 1)
+    ok, broken = data["tests"]
+    keys = ["file", "line", "test", "passed", "failures", "path", "leads"]
+    assert list(ok) == keys and list(broken) == keys
+    assert (ok["test"], ok["line"], ok["passed"], ok["failures"], ok["leads"]) == (
+        "ok",
+        1,
+        True,
+        [],
+        {},
+    )
+    assert ok["path"][0] == "day 0 09:00  send email 'welcome/cxo' [Welcome]"
+    assert (broken["test"], broken["passed"], broken["path"]) == ("b.nurture-test", False, [])
+    assert broken["failures"][0].startswith(f"{folder / 'b.nurture-test'}:2:")
+    assert "[test-syntax]" in broken["failures"][0]
 
 
 def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
