@@ -80,10 +80,22 @@ async def test_sales_have_no_campaigns_and_unknown_ones_are_404(
     deployed: tuple[World, int],
 ) -> None:
     world, campaign = deployed
+    pages = [
+        "/console/campaigns",
+        f"/console/campaigns/{campaign}",
+        f"/console/campaigns/{campaign}/versions/1.svg",
+    ]
     async with await client_of(world) as client:
+        signed_out = [await client.get(page) for page in pages]
         await sign_in(client, world.owner("ada@corp.com"))
-        assert (await client.get("/console/campaigns")).status_code == 403
-        assert (await client.get(f"/console/campaigns/{campaign}")).status_code == 403
+        for page in pages:
+            sales = await client.get(page)
+            assert sales.status_code == 403, page
+            assert "<svg" not in sales.text and "Hello" not in sales.text
+        assert all(r.status_code == 303 for r in signed_out)
+        assert [r.headers["location"] for r in signed_out] == [
+            f"/console/sign-in?next={page}" for page in pages
+        ]
         client.cookies.clear()
         await sign_in(client, "admin@t.io")
         assert (await client.get("/console/campaigns/999")).status_code == 404
