@@ -86,7 +86,7 @@ def run_file(file: FsPath) -> list[Result]:
     """Every test of `file`; a file that cannot run is one failed result with its diagnostics."""
     where = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a BOM, as editors on Windows write
     except (OSError, UnicodeDecodeError) as e:
         return [Result(where, 1, file.name, [f"{where}: cannot read: {e}"])]
     program, problems = load_program(file)
@@ -119,7 +119,7 @@ def load_program(file: FsPath) -> tuple[CompiledProgram | None, list[str]]:
     if not sources:
         return None, [f"{file}: no *.nurture campaign file beside it or in the folder above"]
     try:
-        texts = {str(p): p.read_text(encoding="utf-8") for p in sources}
+        texts = {str(p): p.read_text(encoding="utf-8-sig") for p in sources}
     except (OSError, UnicodeDecodeError) as e:
         return None, [f"{file}: cannot read its campaigns: {e}"]
     roots = tuple(p for p in (sources[0].parent / "templates",) if p.is_dir())

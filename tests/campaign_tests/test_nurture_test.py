@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import shutil
@@ -130,6 +131,24 @@ def test_json_format_lists_each_test(folder: Path) -> None:
     assert (broken["test"], broken["passed"], broken["path"]) == ("b.nurture-test", False, [])
     assert broken["failures"][0].startswith(f"{folder / 'b.nurture-test'}:2:")
     assert "[test-syntax]" in broken["failures"][0]
+
+
+def test_a_bom_in_a_test_file_or_a_campaign_is_read_past(folder: Path) -> None:
+    # Given a test file and a campaign saved with a UTF-8 BOM (as `nurture check` and
+    # `nurture deploy` read campaigns)
+    welcome = folder.parent / "welcome.nurture"
+    welcome.write_bytes(codecs.BOM_UTF8 + welcome.read_bytes())
+    (folder / "a.nurture-test").write_bytes(
+        codecs.BOM_UTF8
+        + b'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
+    )
+
+    # When they run
+    result = runner.invoke(app, ["test", str(folder)])
+
+    # Then they read as without it
+    assert result.exit_code == 0, result.output
+    assert "1 passed, 0 failed" in result.output
 
 
 def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
