@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -50,6 +50,9 @@ WORDS = {
     "_NL": "the end of the line",
     "CLOCK": "a time such as 10:00",
     "CMP": "a comparison such as >=",
+    "SCORE": '"score", "fit" or "interest"',
+    "GRADE": '"grade" or "fit_grade"',
+    "SLA": '"met" or "missed"',
     "$END": "the end of the file",
 }
 
@@ -386,13 +389,59 @@ def _syntax(e: UnexpectedInput, path: str, lines: Sequence[str]) -> Diagnostic:
     if line > len(lines):
         line, column = len(lines), len(lines[-1]) + 1
     span = Span(path, line, column, line, column + 1)
-    if isinstance(e, UnexpectedCharacters):
+    glued = _glued(lines, line, column)
+    if glued is not None:
+        start, word, expected = glued
+        span = Span(path, line, start, line, start + len(word))
+        message = f"unexpected {word!r}; expected {_wanted(expected)}"
+    elif isinstance(e, UnexpectedCharacters):
         message = f"unexpected character {e.char!r}"
     elif isinstance(e, UnexpectedToken):
-        wanted = sorted({WORDS.get(t, f'"{t.lower()}"') for t in e.expected if t != "$END"})
         got = "the end of the line" if e.token.type == "_NL" else repr(str(e.token))
-        message = f"unexpected {got}; expected {', '.join(wanted[:12]) or 'nothing more'}"
+        message = f"unexpected {got}; expected {_wanted(e.expected)}"
     else:
         message = "this line does not read as a test statement"
     hint = "see “Campaign tests” in docs/language.md"
     return diagnostic("test-syntax", span, message, lines, hint)
+
+
+def _wanted(expected: Iterable[str]) -> str:
+    wanted = sorted({WORDS.get(t) or f'"{_keyword(t)}"' for t in expected if t != "$END"})
+    return ", ".join(wanted[:16]) or "nothing more"
+
+
+@functools.cache
+def _keyword(terminal: str) -> str:
+    """A keyword's own spelling: Lark names one whose name is taken (`sla`, beside the `SLA`
+    terminal) ``__ANON_0``."""
+    if terminal.startswith("__"):
+        found = {t.name: t.pattern for t in _parser().terminals}.get(terminal)
+        if found is not None and found.type == "str":
+            return str(found.value)
+    return terminal.lower()
+
+
+def _glued(lines: Sequence[str], line: int, column: int) -> tuple[int, str, set[str]] | None:
+    """When the error falls inside a word (`expect nonsense`: the lexer took `no` as the
+    keyword and stumbled on `nsense`): the word's column, the word, and what the parser
+    expected before it; None otherwise."""
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    at = column - 1
+    if not (0 < at < len(source) and _word(source[at - 1]) and _word(source[at])):
+        return None
+    start, end = at, at
+    while start > 0 and _word(source[start - 1]):
+        start -= 1
+    while end < len(source) and _word(source[end]):
+        end += 1
+    before = "\n".join([*lines[: line - 1], source[:start]])
+    try:
+        parser = _parser().parse_interactive(before)
+        parser.exhaust_lexer()
+    except UnexpectedInput:
+        return None
+    return start + 1, source[start:end], set(parser.accepts())  # type: ignore[no-untyped-call]
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
