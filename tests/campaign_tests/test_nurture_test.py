@@ -90,6 +90,21 @@ def test_junit_is_well_formed_whatever_the_names_hold(folder: Path) -> None:
     assert "[test-syntax]" in str(broken.get("message")) and "path:" not in str(broken.text)
 
 
+@pytest.mark.parametrize("where", ["missing/out.xml", "."])
+def test_a_junit_file_that_cannot_be_written_is_said_before_anything_runs(
+    folder: Path, where: str
+) -> None:
+    (folder / "a.nurture-test").write_text('test "x"\n  expect no mql\n')
+    target = folder / where
+
+    result = runner.invoke(app, ["test", str(folder), "--junit", str(target)])
+
+    assert not isinstance(result.exception, OSError), result.exception
+    assert result.exit_code == 2, result.output
+    assert f"--junit {target}: not a file in an existing folder" in result.output
+    assert "PASS" not in result.output and "Traceback" not in result.output
+
+
 def test_json_format_gives_each_leads_path_in_a_test_with_several(folder: Path) -> None:
     (folder / "a.nurture-test").write_text(
         'test "two"\n  lead "ana" persona = "cxo"\n  lead "bo" persona = "marketer"\n'
