@@ -11,18 +11,16 @@ do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
 
 from dsl.ast import Span
-from dsl.errors import ERROR, Diagnostic, DslSyntaxError
+from dsl.errors import DslSyntaxError
 from dsl.testmodel import (
     DEFAULT_ACCEPT,
     Action,
@@ -32,9 +30,19 @@ from dsl.testmodel import (
     Setting,
     with_settings,
 )
+from dsl.testsyntax import diagnostic, parser, syntax_diagnostic
 from dsl.vocabulary import STAGES
 
-__all__ = ["SUFFIX", "Action", "CampaignTest", "Expect", "LeadLine", "Setting", "parse_tests"]
+__all__ = [
+    "SUFFIX",
+    "Action",
+    "CampaignTest",
+    "Expect",
+    "LeadLine",
+    "Setting",
+    "diagnostic",
+    "parse_tests",
+]
 
 SUFFIX = ".nurture-test"
 MAX_DAY = 3650
@@ -43,25 +51,6 @@ FIRST_START, LAST_START = date(1970, 1, 1), date(2999, 12, 31)
 calendar (a start in the year 9999 would run past its end)."""
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 PERIODS = {"day": 86400, "days": 86400, "week": 604800, "weeks": 604800}
-WORDS = {
-    "STRING": 'a quoted text such as "welcome/cxo"',
-    "NUMBER": "a number",
-    "NAME": "a name",
-    "_NL": "the end of the line",
-    "CLOCK": "a time such as 10:00",
-    "CMP": "a comparison such as >=",
-    "SCORE": '"score", "fit" or "interest"',
-    "GRADE": '"grade" or "fit_grade"',
-    "SLA": '"met" or "missed"',
-    "$END": "the end of the file",
-}
-
-
-@functools.cache
-def _parser() -> Lark:
-    return Lark.open_from_package(
-        "dsl", "nurture_test.lark", parser="lalr", strict=True, propagate_positions=True
-    )
 
 
 def _span(path: str, meta: Any) -> Span:
@@ -361,10 +350,10 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
     """The tests in one file; `DslSyntaxError` (one located diagnostic) when it does not parse."""
     lines = text.split("\n")
     try:
-        tree = _parser().parse(text + "\n")
+        tree = parser().parse(text + "\n")
         tests: tuple[CampaignTest, ...] = _Build(path).transform(tree)
     except UnexpectedInput as e:
-        raise DslSyntaxError([_syntax(e, path, lines)]) from e
+        raise DslSyntaxError([syntax_diagnostic(e, path, lines)]) from e
     except VisitError as e:
         if not isinstance(e.orig_exc, _Located):
             raise
@@ -375,73 +364,3 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
         span = Span(path, 1, 1, 1, 2)
         raise DslSyntaxError([diagnostic("test-empty", span, "no `test` in this file", lines)])
     return tests
-
-
-def diagnostic(
-    code: str, span: Span, message: str, lines: Sequence[str], hint: str | None = None
-) -> Diagnostic:
-    source = lines[span.line - 1] if 0 < span.line <= len(lines) else None
-    return Diagnostic(ERROR, code, span, message, hint, source)
-
-
-def _syntax(e: UnexpectedInput, path: str, lines: Sequence[str]) -> Diagnostic:
-    line, column = max(1, e.line or 1), max(1, e.column or 1)
-    if line > len(lines):
-        line, column = len(lines), len(lines[-1]) + 1
-    span = Span(path, line, column, line, column + 1)
-    glued = _glued(lines, line, column)
-    if glued is not None:
-        start, word, expected = glued
-        span = Span(path, line, start, line, start + len(word))
-        message = f"unexpected {word!r}; expected {_wanted(expected)}"
-    elif isinstance(e, UnexpectedCharacters):
-        message = f"unexpected character {e.char!r}"
-    elif isinstance(e, UnexpectedToken):
-        got = "the end of the line" if e.token.type == "_NL" else repr(str(e.token))
-        message = f"unexpected {got}; expected {_wanted(e.expected)}"
-    else:
-        message = "this line does not read as a test statement"
-    hint = "see “Campaign tests” in docs/language.md"
-    return diagnostic("test-syntax", span, message, lines, hint)
-
-
-def _wanted(expected: Iterable[str]) -> str:
-    wanted = sorted({WORDS.get(t) or f'"{_keyword(t)}"' for t in expected if t != "$END"})
-    return ", ".join(wanted[:16]) or "nothing more"
-
-
-@functools.cache
-def _keyword(terminal: str) -> str:
-    """A keyword's own spelling: Lark names one whose name is taken (`sla`, beside the `SLA`
-    terminal) ``__ANON_0``."""
-    if terminal.startswith("__"):
-        found = {t.name: t.pattern for t in _parser().terminals}.get(terminal)
-        if found is not None and found.type == "str":
-            return str(found.value)
-    return terminal.lower()
-
-
-def _glued(lines: Sequence[str], line: int, column: int) -> tuple[int, str, set[str]] | None:
-    """When the error falls inside a word (`expect nonsense`: the lexer took `no` as the
-    keyword and stumbled on `nsense`): the word's column, the word, and what the parser
-    expected before it; None otherwise."""
-    source = lines[line - 1] if 0 < line <= len(lines) else ""
-    at = column - 1
-    if not (0 < at < len(source) and _word(source[at - 1]) and _word(source[at])):
-        return None
-    start, end = at, at
-    while start > 0 and _word(source[start - 1]):
-        start -= 1
-    while end < len(source) and _word(source[end]):
-        end += 1
-    before = "\n".join([*lines[: line - 1], source[:start]])
-    try:
-        parser = _parser().parse_interactive(before)
-        parser.exhaust_lexer()
-    except UnexpectedInput:
-        return None
-    return start + 1, source[start:end], set(parser.accepts())  # type: ignore[no-untyped-call]
-
-
-def _word(char: str) -> bool:
-    return char.isalnum() or char == "_"

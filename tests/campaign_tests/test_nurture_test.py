@@ -294,7 +294,9 @@ def test_the_docs_examples_say_what_nurture_test_does(
 
 
 def test_every_test_file_diagnostic_is_documented() -> None:
-    source = "".join((ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testcheck.py"))
+    source = "".join(
+        (ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testsyntax.py", "testcheck.py")
+    )
     codes = set(re.findall(r'"(test-[a-z-]+)"', source))
     documented = {
         words.split("expect=")[1].split()[0]
