@@ -12,6 +12,7 @@ do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
 from __future__ import annotations
 
 import json
+import zoneinfo
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -93,6 +94,11 @@ class _Build(Transformer[Token, Any]):
 
     @v_args(inline=True, meta=True)
     def field(self, meta: Any, name: Token, value: Any) -> tuple[str, Any]:
+        if str(name) == "time_zone" and not _is_zone(value):
+            raise _Located(
+                _span(self.path, meta),
+                f'unknown time zone {value!r}: use an IANA name such as "Asia/Shanghai"',
+            )
         return (str(name), value)
 
     @v_args(meta=True)
@@ -364,3 +370,16 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
         span = Span(path, 1, 1, 1, 2)
         raise DslSyntaxError([diagnostic("test-empty", span, "no `test` in this file", lines)])
     return tests
+
+
+def _is_zone(value: Any) -> bool:
+    """True for a time zone a lead's `time_zone` may name (as a CSV profile's must)."""
+    if not isinstance(value, str):
+        return False
+    if value.upper() == "UTC":
+        return True
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
