@@ -12,7 +12,6 @@ do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
 from __future__ import annotations
 
 import json
-import zoneinfo
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -32,7 +31,7 @@ from dsl.testmodel import (
     with_settings,
 )
 from dsl.testsyntax import diagnostic, parser, syntax_diagnostic
-from dsl.vocabulary import STAGES
+from dsl.vocabulary import STAGES, is_zone
 
 __all__ = [
     "SUFFIX",
@@ -94,7 +93,7 @@ class _Build(Transformer[Token, Any]):
 
     @v_args(inline=True, meta=True)
     def field(self, meta: Any, name: Token, value: Any) -> tuple[str, Any]:
-        if str(name) == "time_zone" and not _is_zone(value):
+        if str(name) == "time_zone" and not (isinstance(value, str) and is_zone(value)):
             raise _Located(
                 _span(self.path, meta),
                 f'unknown time zone {value!r}: use an IANA name such as "Asia/Shanghai"',
@@ -370,16 +369,3 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
         span = Span(path, 1, 1, 1, 2)
         raise DslSyntaxError([diagnostic("test-empty", span, "no `test` in this file", lines)])
     return tests
-
-
-def _is_zone(value: Any) -> bool:
-    """True for a time zone a lead's `time_zone` may name (as a CSV profile's must)."""
-    if not isinstance(value, str):
-        return False
-    if value.upper() == "UTC":
-        return True
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
