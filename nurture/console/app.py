@@ -179,6 +179,9 @@ class Console:
                     ctx.user = views.current_user(session, ctx.session)
                     if signed_in and ctx.user is None:
                         return _to_sign_in(ctx)
+                    numbers = ctx.request.path_params.values()
+                    if any(isinstance(n, int) and n > views.MAX_ID for n in numbers):
+                        raise views.Missing("There is no such page.")
                     return view(ctx, session)
             except views.Problem as problem:
                 with self.sessions() as session:

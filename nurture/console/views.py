@@ -40,6 +40,10 @@ MAX_REASON: Final = 500
 MAX_FIELD: Final = 320
 TIMELINE: Final = 200
 """Timeline entries the lead page shows, newest first, unless asked for all of them."""
+MAX_ID: Final = 2**31 - 1
+"""The largest id or version a row can hold (INTEGER on SQLite and PostgreSQL): a URL's
+number past it names nothing, and is answered so before it reaches the database (where it
+would not fit)."""
 
 
 View = Callable[["Context", "Session"], Response]
