@@ -81,7 +81,8 @@ def verify(
     expected = hmac.new(
         signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, given.strip().lower()):
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a 403)
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
         raise EspError(403, "$.signature.signature", "the signature does not match")
     at = unix_time(signed, "timestamp", "$.signature")
     if abs(now - at) > MAX_AGE:
