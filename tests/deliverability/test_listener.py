@@ -202,3 +202,19 @@ def test_an_arf_report_quoting_the_return_path_maps_by_it(
     with pytest.raises(aiosmtplib.SMTPDataError, match="names no delivery of ours"):
         listener.send(fake, fbl)
     assert receipts(engine) == 1
+
+
+def test_a_dsn_with_message_ids_the_email_package_cannot_parse_still_counts(
+    listener: Listener, engine: Engine, verp: Verp
+) -> None:
+    # Given a DSN from a careless server: its own and the original's Message-ID are cut short
+    # (Python's header parser raises IndexError on them rather than noting a defect)
+    delivery, lead, _ = delivery_of(engine)
+    to = verp.address(delivery)
+    report = dsn(to, report_id="<dsn-cut@", message_id="<.@")
+
+    # When it arrives, Then the bounce is recorded like any other, and a replay is not
+    assert f"recorded bounced for delivery {delivery}" in listener.send(report, to)
+    assert listener.send(report, to).endswith("already recorded")
+    assert event_types(engine) == ["bounced_hard"]
+    assert set(closed(engine, lead)) == {"email"}
