@@ -4,8 +4,11 @@
 
 - a delivery status notification (RFC 3464: ``multipart/report;
   report-type=delivery-status``): each per-recipient block's ``Action`` and
-  ``Status``; ``failed`` with 5.x.x is a hard bounce, ``failed`` with 4.x.x or
-  ``delayed`` a soft one, ``delivered`` / ``relayed`` / ``expanded`` a delivery;
+  ``Status``; ``failed`` with 5.x.x is a hard bounce, ``failed`` with 4.x.x a
+  soft one, ``delivered`` / ``relayed`` / ``expanded`` a delivery. ``delayed``
+  is a warning, not a bounce: the sending server is still trying, and sends
+  its own report when it gives up (Exim warns every day, so counting the
+  warnings would turn a slow server into a hard bounce); alone it is ignored;
 - a complaint (RFC 5965: ``multipart/report; report-type=feedback-report``)
   with a ``Feedback-Type`` other than ``not-spam``;
 - an auto-reply (RFC 3834 ``Auto-Submitted`` other than ``no``, ``X-Autoreply``,
@@ -54,7 +57,7 @@ class Report:
     key: str
     """The report's own Message-ID, else a hash of its bytes: its idempotency key."""
     hard: bool | None = None
-    """For a bounce: 5.x.x (True) or 4.x.x / delayed (False)."""
+    """For a bounce: 5.x.x (True) or 4.x.x (False)."""
     detail: str = ""
     """Status, recipient and diagnostic text; for ``ignored``, why."""
     original_ids: tuple[str, ...] = field(default=())
@@ -111,7 +114,7 @@ def _dsn(message: EmailMessage, key: str) -> Report:
         if action == "failed":
             found = ("bounced", match.group(1) == "5", detail)
         elif action == "delayed":
-            found = ("bounced", False, detail)
+            found = ("delayed", None, detail)
         elif action in _DELIVERED_ACTIONS:
             found = ("delivered", None, detail)
         else:
@@ -121,13 +124,18 @@ def _dsn(message: EmailMessage, key: str) -> Report:
     assert worst is not None
     kind, hard, detail = worst
     headers = _original(message)
+    if kind == "delayed":
+        why = f"a delay warning ({detail}): the sending server still tries, not a bounce"
+        return Report("ignored", key, detail=why, original_ids=_ids(headers))
     return Report(kind, key, hard, detail, _ids(headers), headers)
 
 
 def _rank(found: tuple[str, bool | None, str]) -> int:
-    """A hard bounce outweighs a soft one, which outweighs a delivery."""
+    """A hard bounce outweighs a soft one, which outweighs a delivery, then a delay."""
     kind, hard, _ = found
-    return 2 if kind == "bounced" and hard else 1 if kind == "bounced" else 0
+    if kind == "bounced":
+        return 3 if hard else 2
+    return 1 if kind == "delivered" else 0
 
 
 def _arf(message: EmailMessage, key: str) -> Report:
