@@ -3,12 +3,15 @@ the lead, per channel, and that a replay records nothing twice."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from nurture import db
 from nurture.deliverability.feedback import BouncePolicy, Feedback, FeedbackError, record
 from nurture.models import Event, FeedbackReceipt, Lead
 from nurture.store.suppressions import closed_channels
@@ -187,3 +190,40 @@ def test_feedback_on_an_unknown_delivery_confirms_it_was_sent(session: Session) 
     assert delivery.status == "sent" and delivery.sent_at == T
     assert "confirmed delivered by dsn feedback (bounced)" in (delivery.error or "")
     assert woken == [delivery.enrollment_id]
+
+
+def test_two_transactions_recording_one_feedback_at_once_record_it_once(
+    pg_url: str,
+) -> None:
+    # Given two sessions on PostgreSQL, the first having recorded an open but not committed
+    db.upgrade(pg_url)
+    engine = db.make_engine(pg_url)
+    sessions = db.session_factory(engine)
+    try:
+        with sessions() as setup, setup.begin():
+            delivery_id = make_delivery(setup).id
+        feedback = Feedback(delivery_id, "opened", T, "sendgrid", "evt-race")
+        first = sessions()
+        first.begin()
+        assert record(first, feedback)
+
+        # When the second records the same feedback (it waits on the first's unique key)
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(_record_in_own_transaction, sessions, feedback)
+            time.sleep(0.5)
+            assert not second.done()  # really waiting on the first transaction
+            first.commit()
+            first.close()
+
+            # Then it finds it recorded: False, and nothing twice
+            assert second.result(timeout=10) is False
+        with sessions() as check:
+            assert check.scalar(select(func.count()).select_from(FeedbackReceipt)) == 1
+            assert check.scalar(select(func.count()).select_from(Event)) == 1
+    finally:
+        engine.dispose()
+
+
+def _record_in_own_transaction(sessions: sessionmaker[Session], feedback: Feedback) -> bool:
+    with sessions() as session, session.begin():
+        return record(session, feedback)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -155,3 +157,29 @@ def test_events_about_other_messages_are_200_and_recorded_nowhere(
 
     assert response.json() == {"recorded": 0, "duplicates": 0, "unmatched": 9}
     assert esp.nothing_recorded()
+
+
+def test_the_same_batch_posted_six_times_at_once_records_each_event_once(
+    esp: Esp, seed: Seed, clock: VirtualClock, key: ec.EllipticCurvePrivateKey
+) -> None:
+    # Given SendGrid's sample batch about one delivery, signed once
+    touch = seed.touch()
+    body = json.dumps(_batch(esp.message_id(touch.delivery_id), touch.delivery_id)).encode()
+    headers = _signed(key, body, str(int(clock.now().timestamp())))
+    start = threading.Barrier(6)
+
+    def post(url: str) -> httpx.Response:
+        start.wait()
+        return _post(url, body, headers)
+
+    # When six deliveries of it (a retry storm) arrive together, each on its own connection
+    with esp.serve(_config(key)) as url, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(post, [url] * 6))
+
+    # Then every answer is 200, and between them each event was recorded exactly once
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    counts = [a.json() for a in answers]
+    assert sum(c["recorded"] for c in counts) == 9, counts
+    assert all(c["recorded"] + c["duplicates"] == 9 for c in counts), counts
+    assert len(esp.receipts()) == 9
+    assert len(esp.events()) == 9
