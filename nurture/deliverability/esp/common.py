@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 DELIVERY_ARG: Final = "nurture_delivery"
@@ -103,13 +103,28 @@ def iso_time(data: Mapping[str, Any], name: str, where: str) -> datetime:
 
 def unix_time(data: Mapping[str, Any], name: str, where: str) -> datetime:
     """A Unix time in seconds (an integer or a float, or either as a string)."""
-    raw = data.get(name)
+    return _seconds(data.get(name), f"{where}.{name}")
+
+
+def _seconds(raw: Any, where: str) -> datetime:
     try:
         seconds = float(raw) if isinstance(raw, int | float | str) else float("nan")
         at = datetime.fromtimestamp(seconds, UTC)
     except (ValueError, OverflowError, OSError):
-        raise EspError(400, f"{where}.{name}", f"{raw!r} is not a Unix time") from None
+        raise EspError(400, where, f"{raw!r} is not a Unix time") from None
     return at
+
+
+MAX_AGE: Final = timedelta(minutes=15)
+"""How far a signed timestamp may be from now, either way (SendGrid's and Mailgun's): a
+captured request is refused after it."""
+
+
+def fresh(value: Any, where: str, now: datetime, status: int) -> None:
+    """Raises `EspError` (`status`; 400 for no time at all) unless the signed Unix time
+    `value` is within `MAX_AGE` of `now`."""
+    if abs(now - _seconds(value, where)) > MAX_AGE:
+        raise EspError(status, where, f"the timestamp {value} is more than {MAX_AGE} away")
 
 
 def delivery_id(value: Any) -> int | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
@@ -32,6 +32,7 @@ from nurture.deliverability.esp.common import (
     EspError,
     Report,
     delivery_id,
+    fresh,
     load_json,
     message_id,
     obj,
@@ -43,8 +44,6 @@ from nurture.deliverability.esp.common import (
 SOURCE: Final = "sendgrid"
 SIGNATURE: Final = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP: Final = "X-Twilio-Email-Event-Webhook-Timestamp"
-MAX_AGE: Final = timedelta(minutes=15)
-"""How old (or how far ahead) a signed timestamp may be: replays outside it are refused."""
 IGNORED: Final = ("processed", "deferred", "group_resubscribe")
 
 
@@ -78,9 +77,7 @@ def verify(
         key.verify(der, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
         raise EspError(403, SIGNATURE, "the signature does not match the body") from None
-    at = unix_time({"t": timestamp}, "t", TIMESTAMP)
-    if abs(now - at) > MAX_AGE:
-        raise EspError(403, TIMESTAMP, f"the timestamp {timestamp} is more than {MAX_AGE} away")
+    fresh(timestamp, TIMESTAMP, now, 403)
 
 
 def parse(body: bytes) -> list[Report]:

@@ -183,3 +183,36 @@ def test_the_same_batch_posted_six_times_at_once_records_each_event_once(
     assert all(c["recorded"] + c["duplicates"] == 9 for c in counts), counts
     assert len(esp.receipts()) == 9
     assert len(esp.events()) == 9
+
+
+@pytest.mark.parametrize(
+    ("offset", "status"),
+    [
+        (timedelta(minutes=-15), 200),  # exactly as old as allowed
+        (timedelta(minutes=-15, seconds=-1), 403),
+        (timedelta(minutes=15), 200),  # a sender's clock ahead of ours, as far as allowed
+        (timedelta(minutes=15, seconds=1), 403),
+    ],
+)
+def test_the_signed_timestamp_may_be_15_minutes_off_and_no_more(
+    esp: Esp,
+    seed: Seed,
+    clock: VirtualClock,
+    key: ec.EllipticCurvePrivateKey,
+    offset: timedelta,
+    status: int,
+) -> None:
+    touch = seed.touch()
+    body = json.dumps(_batch(esp.message_id(touch.delivery_id), touch.delivery_id)).encode()
+    headers = _signed(key, body, str(int((clock.now() + offset).timestamp())))
+
+    with esp.serve(_config(key)) as url:
+        response = _post(url, body, headers)
+
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["errors"][0]["path"] == TIMESTAMP
+        assert "more than 0:15:00 away" in response.json()["errors"][0]["message"]
+        assert esp.nothing_recorded()
+    else:
+        assert response.json()["recorded"] == 9
