@@ -33,7 +33,7 @@ from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from typing import Final
 
-_STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
+_STATUS = re.compile(r"([245])\.[0-9]{1,3}\.[0-9]{1,3}")
 _AUTO_SUBJECT = re.compile(
     r"out of (the )?office|auto(matic)?[ -]?reply|autoreply|auto[ -]?response|on vacation|"
     r"自动回复|休假|不在办公室",
