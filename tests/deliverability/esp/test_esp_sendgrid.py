@@ -216,3 +216,35 @@ def test_the_signed_timestamp_may_be_15_minutes_off_and_no_more(
         assert esp.nothing_recorded()
     else:
         assert response.json()["recorded"] == 9
+
+
+@pytest.mark.parametrize(
+    ("reason", "kinds"),
+    [
+        ("Spam Content (if Spam Checker app is enabled)", []),
+        ("Invalid SMTPAPI header", []),
+        ("Recipient List over Package Quota", []),
+        ("Invalid", [("bounced", True)]),
+        ("Unsubscribed Address", [("unsubscribed", None)]),
+    ],
+)
+def test_a_drop_for_our_content_or_account_is_no_bounce_of_the_address(
+    esp: Esp,
+    seed: Seed,
+    clock: VirtualClock,
+    key: ec.EllipticCurvePrivateKey,
+    reason: str,
+    kinds: list[tuple[str, bool | None]],
+) -> None:
+    # Given SendGrid's dropped event about our delivery, for a reason of its own
+    touch = seed.touch()
+    [dropped] = [e for e in sample("sendgrid_events.json") if e["event"] == "dropped"]
+    dropped.update(reason=reason, nurture_delivery=str(touch.delivery_id))
+    body = json.dumps([dropped]).encode()
+
+    with esp.serve(_config(key)) as url:
+        response = _post(url, body, _signed(key, body, str(int(clock.now().timestamp()))))
+
+    # Then only a reason about the address itself is recorded
+    assert response.status_code == 200, response.text
+    assert [(kind, hard) for _s, _k, _d, kind, hard in esp.receipts()] == kinds
