@@ -202,13 +202,17 @@ def _ids(headers: Message | None) -> tuple[str, ...]:
 def header(message: Message, name: str) -> str:
     """The header's value, stripped; "" when absent. A value the email package cannot
     parse (``Message-ID: <a@``: it raises IndexError, not a defect) is read raw, since a
-    DSN from a careless server is still a DSN."""
+    DSN from a careless server is still a DSN; a NUL or a lone surrogate in it is replaced,
+    so that it can be stored."""
     try:
         value = message.get(name)
     except Exception:  # the parser's own errors, which it does not wrap
         raw = [v for k, v in message.raw_items() if k.lower() == name.lower()]
         value = raw[0] if raw else None
-    return " ".join(str(value or "").split())
+    text = str(value or "").replace("\x00", " ")  # storable: PostgreSQL refuses NUL
+    if not text.isascii():  # and lone surrogates (undecodable bytes, read raw)
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return " ".join(text.split())
 
 
 def _address(field_value: str) -> str:

@@ -236,3 +236,17 @@ def test_a_dsn_with_message_ids_the_email_package_cannot_parse_still_counts(
     assert listener.send(report, to).endswith("already recorded")
     assert event_types(engine) == ["bounced_hard"]
     assert set(closed(engine, lead)) == {"email"}
+
+
+def test_a_dsn_with_a_nul_in_its_diagnostic_still_counts(
+    listener: Listener, engine: Engine, verp: Verp
+) -> None:
+    # Given a DSN whose diagnostic carries a NUL byte (PostgreSQL refuses it in text)
+    delivery, lead, _ = delivery_of(engine)
+    to = verp.address(delivery)
+    report = dsn(to, diagnostic="smtp; 550 5.1.1 user\x00unknown")
+
+    # When it arrives, Then the bounce is recorded, not put off with a 451 for ever
+    assert f"recorded bounced for delivery {delivery}" in listener.send(report, to)
+    assert event_types(engine) == ["bounced_hard"]
+    assert set(closed(engine, lead)) == {"email"}

@@ -62,12 +62,16 @@ def load_json(body: bytes, where: str = "$") -> Any:
     from nurture.tracking import schema
 
     try:
-        return schema.load_json(body.decode("utf-8"))
+        value = schema.load_json(body.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise EspError(400, where, f"the body is not UTF-8 text (byte {e.start})") from e
     except schema.NotJson as e:
         at = f" at line {e.line} column {e.column}" if e.line else ""
         raise EspError(400, where, f"the body is not JSON: {e}{at}") from e
+    problem = next(schema.text_problems(value, where), None)  # "\u0000": PostgreSQL refuses it
+    if problem is not None:
+        raise EspError(400, problem.path, problem.message)
+    return value
 
 
 def obj(value: Any, where: str) -> dict[str, Any]:

@@ -128,3 +128,27 @@ def test_a_mailgun_signature_with_non_ascii_characters_is_403(
     assert answer.status_code == 403, answer.text
     assert answer.json()["errors"][0]["path"] == "$.signature.signature"
     assert esp.nothing_recorded()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("Details", "smtp;550 \u0000 no such user"), ("Email", "ada\udc80@corp.com")],
+    ids=["NUL", "lone surrogate"],
+)
+def test_text_that_cannot_be_stored_is_400_naming_the_field(
+    fresh_aws: Aws, esp: Esp, seed: Seed, field: str, value: str
+) -> None:
+    # Given Postmark's bounce about our delivery with a string PostgreSQL cannot store
+    touch = seed.touch()
+    record = sample("postmark_bounce.json")
+    record["Metadata"]["nurture_delivery"] = str(touch.delivery_id)
+    record[field] = value
+    body = json.dumps(record).encode()  # escaped (\\u0000, \\udc80), as JSON allows
+
+    with esp.serve(_config(fresh_aws)) as url:
+        answer = _postmark(url, body, 0)
+
+    # Then it is 400 naming the field (not a 500 from the database), and nothing is recorded
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["errors"][0]["path"] == f"$.{field}"
+    assert esp.nothing_recorded()
