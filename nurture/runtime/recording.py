@@ -75,6 +75,7 @@ class Recorder:
         self.clock = clock
         self.graphs = graphs
         self.domain = settings.sender_domain()
+        self.secret = settings.secret_keys()[-1]
 
     def record(self, session: Session, plans: Sequence[Plan], me: str, report: BatchReport) -> None:
         """Store what `plans` did, in the caller's transaction, as job `me`."""
@@ -225,7 +226,7 @@ class Recorder:
         number = iteration_number(item.graph, node, loops) if node is not None else 0
         key = Key(item.id, action.node_id, number)
         touch = Touch(key, action.channel, action.template, None, None, None)
-        row = delivery_row(item, touch, now, self.domain)
+        row = delivery_row(item, touch, now, self.domain, self.secret)
         del row["id"]  # the database numbers it
         error = action.why if action.channel_only else f"lead is {action.why}"
         row.update(status="suppressed", error=error, attempts=0)
