@@ -12,6 +12,7 @@ and changes nothing. See `nurture.console.invites` for the rules.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Final
 
 from starlette.responses import Response
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 MAX_TOKEN: Final = 400
 """Characters an invitation token may have (a genuine one has about 80)."""
+MAX_SAID: Final = 5
+"""Addresses an invitation's flash line names one by one; more are counted."""
+AGAIN: Final = "invite again once email works"
 
 
 def invite_users(ctx: Context, session: Session) -> Response:
@@ -55,7 +59,8 @@ def invite_users(ctx: Context, session: Session) -> Response:
         with ctx.console.sessions() as own, own.begin():
             done = invites.invite(own, emails, role, routing, now, again=not everyone)
     except UserError as e:
-        raise Problem(400, _sentence(str(e)), users_page) from e
+        words = str(e).replace("give --role", "choose a role")  # the form's words
+        raise Problem(400, _sentence(words), users_page) from e
     invites.send(mailer, ctx.console.signer, done, now)
     return ctx.redirect(f"{PATH}/users", said(done))
 
@@ -89,7 +94,17 @@ def welcome(ctx: Context, session: Session) -> Response:
 
 
 def said(done: list[invites.Invited]) -> str:
-    """What an invitation did, one sentence an address."""
+    """What an invitation did: a sentence an address, or counts when there are many (the
+    line travels in the session cookie, which browsers cap at 4 KB)."""
+    unsent = [one for one in done if one.nonce is not None and one.sent != "sent"]
+    if len(done) > MAX_SAID:
+        counts = Counter(one.outcome for one in done)
+        line = "; ".join(f"{n} {outcome}" for outcome, n in counts.items()) + "."
+        if unsent:
+            shown = ", ".join(one.email for one in unsent[:3])
+            more = f" and {len(unsent) - 3} more" if len(unsent) > 3 else ""
+            line += f" Emails not sent to {shown}{more} ({unsent[0].sent[:200]}): {AGAIN}."
+        return line
     lines: list[str] = []
     for one in done:
         if one.nonce is None:
@@ -99,7 +114,7 @@ def said(done: list[invites.Invited]) -> str:
         else:
             lines.append(
                 f"{one.outcome.capitalize()} {one.email} ({one.role}), but the email was not "
-                f"sent ({one.sent}): invite again once email works."
+                f"sent ({one.sent[:200]}): {AGAIN}."
             )
     return " ".join(lines) or "Nobody to invite."
 

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from nurture.cli import app as cli
 from nurture.config import Settings
 from nurture.console import create_console
-from nurture.console.invites import Mailer
+from nurture.console.invite_views import said
+from nurture.console.invites import Invited, Mailer
 from nurture.console.users import NO_PASSWORD
 from nurture.models import User
 from nurture.runtime.sending import send_email_now
@@ -344,6 +345,11 @@ async def test_an_admin_invites_from_the_users_page(
     # an address and a role
     bad = await form(client, page, "/console/users/invite", email="New@t.io", role="boss")
     assert (bad.status_code, "No role &#39;boss&#39;" in bad.text) == (400, True)
+    stranger = await form(client, page, "/console/users/invite", email="x@else.io", role="")
+    assert stranger.status_code == 400
+    assert "Choose a role (admin, marketer, sales, analyst): x@else.io is no routing" in (
+        stranger.text
+    )
     done = await form(client, page, "/console/users/invite", email="New@t.io", role="analyst")
     assert (done.status_code, done.headers["location"]) == (303, "/console/users")
     page = (await client.get("/console/users")).text
@@ -373,3 +379,17 @@ async def test_an_admin_invites_from_the_users_page(
     page = (await client.get("/console/users")).text
     assert "Invited again amy@t.io (sales): email sent." in page
     assert (await choose(client, invites.link_to("amy@t.io"))).status_code == 303
+
+
+async def test_the_line_after_inviting_many_counts_them_and_stays_short() -> None:
+    done = [Invited(f"rep{n}@t.io", "sales", "invited", n, "nonce", sent="sent") for n in range(40)]
+    done += [Invited("old@t.io", "sales", "has an account", 41)]
+    done += [
+        Invited(f"late{n}@t.io", "sales", "invited", 50 + n, "nonce", sent="x" * 999)
+        for n in range(5)
+    ]
+    line = said(done)
+    assert line.startswith("45 invited; 1 has an account. Emails not sent to late0@t.io, ")
+    assert "late2@t.io and 2 more" in line and len(line) < 500
+    one = said(done[:1] + done[-1:])
+    assert one.startswith("Invited rep0@t.io (sales): email sent. Invited late4@t.io (sales), ")
