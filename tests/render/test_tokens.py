@@ -257,6 +257,12 @@ def test_an_invite_token_names_its_user_and_nonce_and_expires_when_told() -> Non
     with pytest.raises(ExpiredToken):
         later.read_invite(token)
     assert later.read_invite(token, 2 * INVITE_MAX_AGE) == (7, "n0nce")
+    # signed by a machine whose clock is a little ahead: read; far ahead: refused
+    ahead = TokenSigner(SECRET, clock=lambda: NOW + timedelta(minutes=4))
+    assert SIGNER.read_invite(ahead.invite_token(7, "n0nce")) == (7, "n0nce")
+    far = TokenSigner(SECRET, clock=lambda: NOW + timedelta(minutes=6))
+    with pytest.raises(BadToken, match="in the future"):
+        SIGNER.read_invite(far.invite_token(7, "n0nce"))
     for shape in ([7], [7, ""], ["7", "n0nce"], [7, "x" * 65]):
         with pytest.raises(BadToken, match="invite token holds"):
             SIGNER.read_invite(SIGNER._dumps("invite", shape))
