@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from nurture.console import charts, segments, users
+from nurture.console import charts, invites, segments, users
 from nurture.console import permissions as can
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
@@ -315,7 +315,18 @@ def release_delivery(ctx: Context, session: Session) -> Response:
 def users_page(ctx: Context, session: Session) -> Response:
     can.require(can.may_manage_users(_user(ctx)), "Only admins manage users.")
     known = members(active_routing(session))
-    return ctx.render("users.html", users=users.all_users(session), roles=ROLES, members=known)
+    found = users.all_users(session)
+    now, age = ctx.console.clock.now(), ctx.console.invite_age
+    emails = {u.email for u in found}
+    return ctx.render(
+        "users.html",
+        users=found,
+        roles=ROLES,
+        members=known,
+        invites={u.id: invites.state(u, now, age) for u in found},
+        uninvited=[m for m in known if m not in emails],
+        invite_days=invites.days(age),
+    )
 
 
 def add_user(ctx: Context, session: Session) -> Response:
