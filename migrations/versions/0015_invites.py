@@ -1,6 +1,6 @@
 """Users: invitations by email, whose link lets the invited choose their own password.
 
-Revision ID: invite_1
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "invite_1"
+revision: str = "0015"
 down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
