@@ -180,6 +180,7 @@ class Settings:
     retry_seconds: float = 60.0
     """The first retry's delay; each next one doubles, with jitter, up to an hour."""
     competitor_domains: tuple[str, ...] = ()
+    """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     domain_rates: tuple[DomainRate, ...] = ()
     """Emails per receiving domain, ``qq.com=20/min,163.com=10/min,*=200/min`` (``*``: each
     other domain); an email over its domain's rate is deferred until the window allows it,
@@ -190,7 +191,6 @@ class Settings:
     require_consent: tuple[str, ...] = ()
     """Channels (``email``, ``sms``, ``wechat``) on which a lead gets nothing without a given
     consent (`nurture.store.consents`); empty: consent is recorded, not required."""
-    """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     default_calling_code: str | None = None
     """The country code of national phone numbers (``86``); unset: numbers need a ``+``."""
     render_max_size: int = 1_000_000
