@@ -85,7 +85,8 @@ from rich.console import Console
 from rich.table import Table
 
 import dsl
-import nurture.simulate.run as run_module
+import nurture.simulate.decisions as decisions_module
+import nurture.simulate.enrolling as enrolling_module
 from dsl.graph import CompiledProgram
 from nurture.simulate import Settings, shards, simulate, synthetic_leads
 from nurture.simulate.run import Simulation
@@ -164,7 +165,8 @@ def time_core(program: CompiledProgram, settings: Settings) -> tuple[dict[str, f
 
         return timed
 
-    owners: list[Any] = [run_module, run_module, run_module, ScoreKeeper, ScoreKeeper]
+    enrolling: list[Any] = [enrolling_module, enrolling_module]
+    owners = [decisions_module, *enrolling, ScoreKeeper, ScoreKeeper]
     names = ("decide", "should_enroll", "may_enter", "refresh", "mql_due")
     saved = [(owner, name, getattr(owner, name)) for owner, name in zip(owners, names, strict=True)]
     for owner, name, real in saved:  # count the time spent in the core
