@@ -23,6 +23,7 @@ from nurture.engine import (
     may_enter,
     should_enroll,
 )
+from nurture.engine.conditions import Facts
 from nurture.engine.triggers import Happening, Segments
 from nurture.simulate.agenda import DRIFT, NUDGE, WAKE, Agenda
 from nurture.simulate.behaviour import Behaviour
@@ -99,6 +100,9 @@ class LeadOps:
                 continue
             if candidate is None:
                 self.scores.refresh(lead, now)
+                gate = run.gate
+                if gate is not None and gate.test(Facts(lead.view, (), now)) is not True:
+                    continue  # not in any of its segments whatever its scores and events
                 candidate = Candidate(lead.view, lead.events, self._past(lead))
             if should_enroll(run.graph, candidate, happening, now, self.segments):
                 self._enroll(lead, run, now)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from dsl.graph import StepGraph
 from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment, SentTouch
+from nurture.engine.predicates import Predicate
 from nurture.simulate.behaviour import Rates
 from nurture.simulate.graphs import SCORES, depends_on, send_traits
 from nurture.simulate.report import CampaignCounts
@@ -168,6 +169,9 @@ class Campaign:
         """Steps a decision starting there may test scores from (by the exit rule, or a branch
         it reaches before a wait parks it): only then must the scores be brought to its
         moment first; elsewhere `decide` reads nothing of them."""
+        self.gate: Predicate | None = None
+        """For a campaign enrolled by segments alone, what a lead must be for one to hold
+        (`run.Simulation._segment_gate`); None: no such shortcut."""
         self.forks = frozenset(n.id for n in graph.nodes.values() if len(n.edges) > 1)
         """Steps with several ways out: which one each lead took is counted."""
 

@@ -50,19 +50,20 @@ from __future__ import annotations
 
 import gc
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dsl.graph import CompiledProgram
+from dsl.graph import CompiledProgram, Json
+from nurture.engine.predicates import Predicate, compile_condition
 from nurture.engine.state import ENDED
 from nurture.engine.triggers import Segments
 from nurture.simulate.agenda import EVENT, NUDGE, SWEEP, WAKE, Agenda
 from nurture.simulate.behaviour import Behaviour
 from nurture.simulate.decisions import WEEK, Decisions
 from nurture.simulate.drift import DriftWatch
-from nurture.simulate.graphs import custom_events
+from nurture.simulate.graphs import STAGE, TAGS, custom_events, relaxed
 from nurture.simulate.handoff import SalesDesk, Trace
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings, Tally
@@ -160,7 +161,24 @@ class Simulation(Decisions):
                     spans.add(float(trigger.get("seconds") or 0))
                     self.on_sweep.append(run)
         self.on_sweep = list(dict.fromkeys([*self.on_sweep, *self.on_segment]))
+        for run in self.on_segment:
+            run.gate = self._segment_gate(run.graph.triggers)
         self.spans = [timedelta(seconds=s) for s in sorted(spans)]
+
+    def _segment_gate(self, triggers: Sequence[Json]) -> Predicate | None:
+        """For a campaign enrolled by segments alone: its segments' tag and stage parts.
+
+        Where that is false for a lead, no trigger of the campaign can fire
+        (`graphs.relaxed`), so `_triggers` asks no more; most leads lack a
+        segment's tag, and a tag test is a fraction of a segment's (scores,
+        events). None: a campaign with other triggers too.
+        """
+        if any(t.get("on") != "segment" for t in triggers):
+            return None
+        segments = self.program.segments
+        either = [segments.get(str(t.get("segment"))) for t in triggers]
+        kept = [relaxed(cond, TAGS | STAGE) for cond in either if cond is not None]
+        return compile_condition({"op": "or", "args": kept})
 
     # ---------------------------------------------------------------- the loop
 
