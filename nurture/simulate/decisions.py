@@ -158,20 +158,26 @@ class Decisions(Happenings):
         lead.touches += 1
         history = lead.history
         history.append(_new_touch(now, run.name))
-        cutoff, week = now - self.keep, now - WEEK
+        cutoff = now - self.keep
         old = 0
         while history[old].at <= cutoff:
             old += 1
         if old:
             del history[:old]
-        total = mine = 0
-        for touch in reversed(history):
-            if touch.at <= week:
-                break
-            total += 1
-            mine += touch.campaign == run.name
-        self.tally.max_touches_7d = max(self.tally.max_touches_7d, total)
-        run.counts.max_touches_7d = max(run.counts.max_touches_7d, mine)
+        tally, counted = self.tally, run.counts
+        if len(history) > counted.max_touches_7d or len(history) > tally.max_touches_7d:
+            # The sends of the last 7 days are at most those kept: only then may one be a
+            # new most, for the run or for this campaign; once the most of either is known,
+            # most sends skip the count.
+            total = mine = 0
+            week = now - WEEK
+            for touch in reversed(history):
+                if touch.at <= week:
+                    break
+                total += 1
+                mine += touch.campaign == run.name
+            tally.max_touches_7d = max(tally.max_touches_7d, total)
+            counted.max_touches_7d = max(counted.max_touches_7d, mine)
         key = _new_key(enrollment.id, send.node_id, send.iteration)
         for event in self.behaviour.react(send, key, now, run.traits[send.node_id]):
             if event.at <= self.end:
