@@ -76,7 +76,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -114,11 +114,11 @@ def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
     """Two runs in this process: one as is (counts, times, memory), one timing the core.
 
     Timing every call into the core costs two clock reads and a wrapper per
-    call, a few percent of the run; the first run goes without, so its CPU
-    time is the simulator's alone, and the second says what share of its CPU
-    time `decide` took, and what share the core's other parts the simulator
-    calls (scores and the MQL rule, kept by `ScoreKeeper`; triggers and
-    reentry, `should_enroll` and `may_enter`).
+    call, a fifth of the run; the first run goes without, and its CPU time is
+    the one every share is of. The second says how long `decide` took, and the
+    core's other parts the simulator calls (scores and the MQL rule, kept by
+    `ScoreKeeper`; triggers and reentry, `should_enroll` and `may_enter`),
+    less what the clock reads themselves add to each timed call (`tick`).
     """
     program = load()
     settings = Settings(leads=leads, days=days, seed=seed, entry=(campaign,))
@@ -128,16 +128,20 @@ def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss = rss_mb()
     gc.collect()
-    inside, timed_cpu = time_core(program, settings)
+    inside, calls = time_core(program, settings)
+    clock = tick()
+    decide = inside["decide"] - calls["decide"] * clock
+    other = inside["other"] - calls["other"] * clock
     return {
         "leads": leads,
         "steps": report["engine"]["steps"],
         "decisions": report["engine"]["decisions"],
         "wall": wall,
         "cpu": cpu,
-        "decide": inside["decide"],
-        "decide_share": inside["decide"] / timed_cpu,
-        "core_share": sum(inside.values()) / timed_cpu,
+        "decide": decide,
+        "tick": clock,
+        "decide_share": decide / cpu,
+        "core_share": (decide + other) / cpu,
         "rss": rss,
         "growth": rss - base,
         "mql": report["mql"]["count"],
@@ -145,36 +149,60 @@ def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
     }
 
 
-def time_core(program: CompiledProgram, settings: Settings) -> tuple[dict[str, float], float]:
-    """The same run with every call into the core timed: CPU seconds in `decide` and in the
-    core's other parts (a call made from inside another timed one counts once), and in all."""
-    inside: Counter[str] = Counter()
-    depth = [0]
+class Timer:
+    """Wraps functions so that each call's CPU time adds to its part (`inside`) and its count
+    to `calls`; a call made from inside another timed one is not timed again."""
 
-    def timer(real: Any, part: str) -> Any:
+    def __init__(self) -> None:
+        self.inside: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self.busy = False
+
+    def wrap(self, real: Any, part: str) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            if depth[0]:
+            if self.busy:
                 return real(*args, **kwargs)
-            depth[0] += 1
+            self.busy = True
             start = time.process_time()
             try:
                 return real(*args, **kwargs)
             finally:
-                inside[part] += time.process_time() - start
-                depth[0] -= 1
+                self.inside[part] += time.process_time() - start
+                self.calls[part] += 1
+                self.busy = False
 
         return timed
+
+
+def tick(rounds: int = 200_000) -> float:
+    """What timing adds to the time measured inside one call: the clock read's own CPU time,
+    measured on a call that does nothing (least of 3)."""
+    best = float("inf")
+    for _ in range(3):
+        timing = Timer()
+        nothing = timing.wrap(lambda: None, "nothing")
+        for _ in range(rounds):
+            nothing()
+        best = min(best, timing.inside["nothing"] / rounds)
+    return best
+
+
+def time_core(
+    program: CompiledProgram, settings: Settings
+) -> tuple[dict[str, float], Counter[str]]:
+    """The same run with every call into the core timed: CPU seconds in `decide` and in the
+    core's other parts, and how many calls each."""
+    timing = Timer()
 
     enrolling: list[Any] = [enrolling_module, enrolling_module]
     owners = [decisions_module, *enrolling, ScoreKeeper, ScoreKeeper]
     names = ("decide", "should_enroll", "may_enter", "refresh", "mql_due")
     saved = [(owner, name, getattr(owner, name)) for owner, name in zip(owners, names, strict=True)]
     for owner, name, real in saved:  # count the time spent in the core
-        setattr(owner, name, timer(real, "decide" if name == "decide" else "other"))
+        setattr(owner, name, timing.wrap(real, "decide" if name == "decide" else "other"))
     try:
-        cpu = time.process_time()
         simulate(program, settings, synthetic_leads(settings.leads, settings.seed, program))
-        return dict(inside), time.process_time() - cpu
+        return timing.inside, timing.calls
     finally:
         for owner, name, real in saved:
             setattr(owner, name, real)
@@ -363,6 +391,8 @@ def main() -> None:
         console.print(f"running {leads:,} leads...", style="dim")
         rows.append(in_child(leads, args))
     console.print(table(rows, args.days, args.campaign))
+    ticks = ", ".join(f"{r['tick'] * 1e6:.2f}" for r in rows)
+    console.print(f"each timed call's clock reads, taken off its time: {ticks} us")
     if len(rows) > 1:
         console.print(memory_verdict(rows[0], rows[-1]))
     if args.jobs:
