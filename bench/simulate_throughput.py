@@ -11,15 +11,17 @@ table: engine steps, decisions, wall and CPU time, steps per CPU second (the
 machine may be shared: CPU time is the steadier number), the share of CPU
 time spent inside `engine.decide` and the steps per CPU second it alone
 manages, and peak RSS with its growth over the loaded program (flat: the
-simulator lets each lead go when its run ends). The share of
-`decide` comes from a second, identical run that times every call, so the
-timer's own cost is not counted in the first run's times; the column
-whole-simulator steps/s over `decide`-alone steps/s is the share of the run
-the simulator leaves to `decide`. The same timed run also times the core's
-other parts the simulator calls (scores and the MQL rule, triggers and
-reentry): the last column, whole over core-alone, is the share left to the
-core as a whole, what the simulator's own bookkeeping (the agenda, counters,
-synthetic leads, reactions) does not take.
+simulator lets each lead go when its run ends). The time in
+`decide` comes from a second, identical run that times every call, less
+what the clock reads add to each (measured on a call that does nothing, and
+printed), and is a share of the first, untimed run's CPU time, so the
+timer's own cost counts nowhere; the column whole-simulator steps/s over
+`decide`-alone steps/s is that share, what the simulator leaves to `decide`.
+The same timed run also times the core's other parts the simulator calls
+(scores and the MQL rule, triggers and reentry): the last column, whole over
+core-alone, is the share left to the core as a whole, what the simulator's
+own bookkeeping (the agenda, counters, synthetic leads, reactions) does not
+take.
 
 A second table runs `--jobs-leads` leads per `--jobs` count (`simulate
 --jobs`, a fresh pool of processes each), the counts in turns (1, 2, 1, 2)
@@ -34,31 +36,57 @@ costs) and gives the bytes a share sends back. `--profile N` also profiles N
 leads with cProfile and prints where the time goes, by module and by engine
 function.
 
-Measured 6 December 2026 on the shared 2-core machine (load average 7-9 from
-other work), `--leads 5000 20000 --jobs-leads 10000`:
+Measured 6 December 2026 on the shared 2-core machine, second round (load
+average 4-5), `--leads 5000 20000 --jobs`:
 
-- whole / `decide`-alone 0.53x at 5,000 leads and 0.48x at 20,000 (goal 0.7x;
-  0.47x before this round of work); `decide` took 41-42% of the timed run, the
-  core's other parts 19% (whole / core-alone 0.61x at both). The 39% left is
-  the simulator's own: about 5% drawing synthetic leads (two string-seeded
-  random streams and a dozen draws a lead, kept: the report depends on them),
-  the rest the agenda, counters, sends and reactions, spread over a dozen
-  functions of 1-7% each (`--profile`). 0.7x would need that 39% cut to 10%
-  while `decide` stays as fast: not reachable by bookkeeping alone in Python.
-- What was tried: counters as `Counter`s updated a decision at a time
-  (`visits.update(trace)`, pairs for the branches taken) instead of one
-  `StepCounts` object a step: 3.2-5.2 us a decision against 2.1 us, kept as
-  is; the MQL rule (checked on every event) with cheap arguments first in
-  `and`/`or` and `event ... count` compiled: its CPU 0.154 s to 0.119 s for
-  3,000 leads (-23%), about 2% of the run; synthetic leads drawn with summed
-  weights: within noise. The agenda is already a heap of int keys.
-- `--jobs`: same report for 1 and 2 jobs; 2 jobs 1.11x the wall-clock
-  throughput of 1, CPU per lead 1.05x (0.589 and 0.621 ms): the run got 0.40
-  and 0.47 cores of the 2, so the wall ratio is the machine's load; sharing
-  costs 5% more CPU a lead, so on 2 idle cores 2 jobs would give about 1.9x
-  (goal 1.7x). Pool start-up by `fork` 0.04 s CPU, by `spawn` 0.78-0.97 s
-  (each worker imports nurture): fork it is. A share of 2,000 leads sends back
-  32 KB of counters; the program, 11 KB pickled, is copied by fork.
+- whole / `decide`-alone 0.51x at 5,000 leads and 0.56x at 20,000 (goal
+  0.7x); `decide` 51-56% of the run, the core's other parts 19-20% (whole /
+  core-alone 0.70-0.76x). With this table's accounting (every share of the
+  untimed run, clock reads taken off) the first round's code would show about
+  0.49-0.53x (these over the 1.02-1.07x below). What is left, 24-30% of the
+  run, is the simulator's own; 0.7x with `decide` as fast needs the whole run
+  20-27% shorter, that is the simulator's own work cut to a sixth or a tenth
+  of itself: the core's other parts alone (scores brought to each event, the
+  MQL rule on every event, triggers), which production calls as often, leave
+  whole / `decide`-alone at 0.73-0.74x with no simulator at all. Not
+  reachable by bookkeeping in Python.
+- Where the simulator's own quarter goes (CPU, 5,000 leads, by taking a
+  report-only part out in one process, or timing it alone): counting the steps
+  each decision ran and the branches taken 2.7%, the 7-day touch maximum 1.9%
+  (now mostly skipped, below), the agenda's 113,551 pushes and pops 0.07 s
+  (2.6%), seeding two string-seeded random streams a lead (kept: the report
+  depends on the draws) about 3%; the rest is the loop driving the core
+  (dispatching wake-ups, performing actions, sends and reactions), spread over
+  a dozen functions at 1-6% each (`--profile`, pyinstrument, line_profiler).
+- The structure, looked at: the lead's `LeadView` is rebuilt only when it
+  changes (tags, stage, and scores when an event moves interest), never for a
+  decision; its events are one list appended to, never copied; the agenda is
+  already one heap of int keys (microseconds since the start, then sequence)
+  with a dict beside it; per-step counters are built once per campaign, and
+  the trace a decision fills is one list reused; the handoff is noted only
+  with a routing and only at an MQL. Datetimes stay: `decide` takes them.
+- What was tried this round (one process, CPU, best of 3, 5,000 leads, same
+  report byte for byte each time): a campaign enrolled by segments alone asks
+  a lead's tags and stage first (`graphs.relaxed`), and skips the candidate and
+  `should_enroll` when they shut the lead out: 1.03x, kept; the 7-day touch
+  count done only when the lead's kept sends outnumber the most so far: 1.02x,
+  kept; the agenda as a heap of `(key, moment, kind, subject, payload)` tuples
+  without the dict: 1.00x, dropped. The whole branch against the first
+  round's code, the two in turns in fresh processes (4 rounds, best of 2
+  each): 2.70 s against 2.64 s best, 2.89 s against 2.69 s on average
+  (1.02-1.07x).
+- First round: counters as `Counter`s updated a decision at a time were
+  slower (3.2-5.2 us a decision against 2.1 us); the MQL rule with cheap
+  arguments first and `event ... count` compiled (-23% of its CPU); synthetic
+  leads drawn with summed weights: within noise.
+- `--jobs` (first round, load 7-9, 10,000 leads): same report for 1 and 2
+  jobs; 2 jobs 1.11x the wall-clock throughput of 1, CPU per lead 1.05x (0.589
+  and 0.621 ms): the run got 0.40 and 0.47 cores of the 2, so the wall ratio
+  is the machine's load; sharing costs 5% more CPU a lead, so on 2 idle cores
+  2 jobs would give about 1.9x (goal 1.7x). Pool start-up by `fork` 0.04 s
+  CPU, by `spawn` 0.78-0.97 s (each worker imports nurture): fork it is. A
+  share of 2,000 leads sends back 32 KB of counters; the program, 11 KB
+  pickled, is copied by fork.
 - Peak RSS grew 1 MiB at 5,000 leads and 2 MiB at 20,000: flat.
 """
 
