@@ -80,6 +80,7 @@ from sqlalchemy import Engine, create_engine, event, pool, text
 from nurture import db
 from nurture.console import create_console
 from nurture.console.users import add_user
+from nurture.store.funnel_firsts import backfill
 from nurture.tokens import TokenSigner
 from nurture.tracking import create_app
 
@@ -150,6 +151,7 @@ def generate(engine: Engine, leads: int, events: int, story: int) -> float:
         connection.execute(text(LEADS), {"n": leads})
         connection.execute(text(MQLS))
         connection.execute(text(MOVES))
+        backfill(connection)  # kept with each stage change by nurture; here loaded in SQL
         connection.execute(text(COSTS))
         connection.execute(text(EVENTS), {"n": leads, "events": events, "story": story})
         connection.execute(text(NOTES))
@@ -157,7 +159,8 @@ def generate(engine: Engine, leads: int, events: int, story: int) -> float:
         connection.execute(text("SET session_replication_role = DEFAULT"))
         connection.commit()
         autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("leads", "mql_records", "lifecycle_transitions", "events", "lead_notes"):
+        tables = ("leads", "mql_records", "lifecycle_transitions", "funnel_firsts", "events")
+        for table in (*tables, "lead_notes"):
             autocommit.execute(text(f"VACUUM ANALYZE {table}"))
     return time.perf_counter() - started
 

@@ -9,7 +9,10 @@ these months (it is in the funnel's totals). The lead velocity rate of a month
 is its MQLs against the month before; cost per MQL and ROMI (won amounts over
 cost) take the month's costs of each kind (``source``, ``campaign``) and the
 amounts won that month. By source, campaign and owner the same counts are
-kept per name, with the costs of that name. Each table is one grouped query.
+kept per name, with the costs of that name. Each table is one grouped query;
+the dates a lead first reached each stage are read from its row of firsts
+(`nurture.store.funnel_firsts`), the amounts won by month from the ``customer``
+stage changes themselves (a merged lead may have won twice, in two months).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import case, func, literal, literal_column, select, union_all
+from sqlalchemy import func, literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from nurture.handoff.report import RANKS, among
@@ -29,6 +32,7 @@ from nurture.models import (
     CampaignVersion,
     Cost,
     Enrollment,
+    FunnelFirst,
     Lead,
     LifecycleTransition,
     MqlRecord,
@@ -149,34 +153,16 @@ def _month(session: Session) -> Any:
 
 
 def _firsts(ids: Any) -> Any:
-    """Per lead: its source, when it was created and first reached each stage or a later one."""
-    moves = select(
-        LifecycleTransition.lead_id.label("lead_id"),
-        case(*((LifecycleTransition.to_stage == s, r) for s, r in RANKS.items()), else_=0).label(
-            "r"
-        ),
-        LifecycleTransition.at.label("at"),
-    ).where(among(LifecycleTransition.lead_id, ids))
-    ranked = moves.subquery()
-    firsts = (
-        select(
-            ranked.c.lead_id,
-            *(
-                func.min(case((ranked.c.r >= rank, ranked.c.at))).label(stage)
-                for stage, rank in RANKS.items()
-            ),
-        )
-        .group_by(ranked.c.lead_id)
-        .subquery()
-    )
+    """Per lead: its source, when it was created and first reached each stage or a later one
+    (kept per lead with its stage changes: `nurture.store.funnel_firsts`)."""
     return (
         select(
             Lead.id.label("lead_id"),
             func.coalesce(Lead.source, "").label("source"),
             Lead.created_at.label("leads"),
-            *(firsts.c[s] for s in RANKS),
+            *(getattr(FunnelFirst, f"{s}_at").label(s) for s in RANKS),
         )
-        .outerjoin(firsts, firsts.c.lead_id == Lead.id)
+        .outerjoin(FunnelFirst, FunnelFirst.lead_id == Lead.id)
         .where(among(Lead.id, ids))
         .cte("firsts")  # one scan for the five stages of each query, not five
     )

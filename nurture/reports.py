@@ -1,8 +1,9 @@
 """The analyst's reports: the funnel and one campaign, counted in SQL over the data model.
 
-`funnel` reads lifecycle transitions and MQL records: how many leads reached
-each stage (a lead that jumped a stage, say straight to ``sql``, counts as
-having reached the ones it passed), the conversion from each stage to the
+`funnel` reads each lead's stage changes summed up in one row
+(`nurture.store.funnel_firsts`, kept with every change) and the MQL records:
+how many leads reached each stage (a lead that jumped a stage, say straight
+to ``sql``, counts as having reached the ones it passed), the conversion from each stage to the
 next, days from a lead's creation to its MQL, the lead velocity rate (this
 month's MQLs against last month's), the MQLs waiting on sales, within or past
 their SLA, and the handoff (`nurture.handoff.report`): the same steps by
@@ -35,8 +36,8 @@ from nurture.models import (
     Delivery,
     Enrollment,
     Event,
+    FunnelFirst,
     Lead,
-    LifecycleTransition,
     MqlRecord,
 )
 from nurture.split_report import SplitResult, split_results
@@ -139,7 +140,7 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         since=since,
         leads=total,
         stages=tuple(stages),
-        returned=_leads_with(session, ids, LifecycleTransition.to_stage == "returned"),
+        returned=_returned(session, ids),
         days_to_mql_median=median,
         days_to_mql_p90=p90,
         mqls_this_month=mqls_this_month,
@@ -164,9 +165,10 @@ def _reached(sales: Handoff, total: int) -> dict[str, int]:
     return {FUNNEL[0]: total, **summed}
 
 
-def _leads_with(session: Session, ids: Any, condition: Any) -> int:
-    query = select(func.count(distinct(LifecycleTransition.lead_id))).where(
-        condition, among(LifecycleTransition.lead_id, ids)
+def _returned(session: Session, ids: Any) -> int:
+    """Leads sales returned at least once (kept per lead: `nurture.store.funnel_firsts`)."""
+    query = select(func.count()).where(
+        FunnelFirst.returned.is_(True), among(FunnelFirst.lead_id, ids)
     )
     return int(session.scalar(query) or 0)
 

@@ -27,8 +27,8 @@ from nurture.models import (
     CampaignVersion,
     Cost,
     Enrollment,
+    FunnelFirst,
     Lead,
-    LifecycleTransition,
     MqlRecord,
 )
 
@@ -138,7 +138,6 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
     first_month = date(since.year, since.month, 1) if since else None
     costs = _costs(session, first_month)
     reached = furthest_rank(ids)
-    won = _won(ids)
     accepted = select(MqlRecord.lead_id).where(MqlRecord.accepted_at.is_not(None)).distinct()
     campaigns = (
         select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
@@ -156,7 +155,7 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
         "campaign": campaigns,
         "owner": owners,
     }
-    groups = _groups(session, keys, ids, reached, won, accepted, costs)
+    groups = _groups(session, keys, ids, reached, accepted, costs)
     by_source, by_campaign, by_owner = groups["source"], groups["campaign"], groups["owner"]
     sla_by_owner, sla_by_team = _keeping(session, ids)
     total_won = sum((g.won for g in by_source), Decimal(0))
@@ -182,29 +181,18 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
 
 def furthest_rank(ids: Any) -> Any:
     """Each lead's furthest stage as a rank (0 lead ... 4 customer), by its stage changes and
-    its stage now: a subquery of (lead_id, r)."""
-
-    def rank(column: Any) -> Any:
-        return case(*((column == s, r) for s, r in RANKS.items()), else_=0)
-
-    moves = select(
-        LifecycleTransition.lead_id.label("lead_id"), rank(LifecycleTransition.to_stage).label("r")
-    )
-    stages = select(Lead.id.label("lead_id"), rank(Lead.stage).label("r"))
-    both = union_all(moves, stages).subquery()
+    its stage now, and the amounts it won: a subquery of (lead_id, r, won). The stage changes
+    are read summed up per lead (`nurture.store.funnel_firsts`), not recounted."""
+    stage = case(*((Lead.stage == s, r) for s, r in RANKS.items()), else_=0)
+    moved = func.coalesce(FunnelFirst.furthest, 0)
     return (
-        select(both.c.lead_id, func.max(both.c.r).label("r"))
-        .where(among(both.c.lead_id, ids))
-        .group_by(both.c.lead_id)
-        .subquery()
-    )
-
-
-def _won(ids: Any) -> Any:
-    return (
-        select(LifecycleTransition.lead_id, func.sum(LifecycleTransition.amount).label("amount"))
-        .where(LifecycleTransition.to_stage == "customer", among(LifecycleTransition.lead_id, ids))
-        .group_by(LifecycleTransition.lead_id)
+        select(
+            Lead.id.label("lead_id"),
+            case((moved > stage, moved), else_=stage).label("r"),
+            FunnelFirst.won.label("won"),
+        )
+        .outerjoin(FunnelFirst, FunnelFirst.lead_id == Lead.id)
+        .where(among(Lead.id, ids))
         .subquery()
     )
 
@@ -214,12 +202,11 @@ def _groups(
     keys: Mapping[str, Select[Any, Any]],
     ids: Any,
     reached: Any,
-    won: Any,
     accepted: Select[Any],
     costs: Mapping[str, Mapping[str, Decimal]],
 ) -> dict[str, tuple[Group, ...]]:
     """kind -> one row per key: leads, then how many reached each step, won amounts, cost
-    (the name's cost of that kind). One query for every kind: `reached` is computed once."""
+    (the name's cost of that kind). One query for every kind: `reached` is read once."""
     keyed = union_all(
         *(
             select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
@@ -242,11 +229,10 @@ def _groups(
             at_least(2),
             at_least(3),
             at_least(4),
-            func.coalesce(func.sum(won.c.amount), literal(0)),
+            func.coalesce(func.sum(reached.c.won), literal(0)),
         )
         .join(reached, reached.c.lead_id == keyed.c.lead_id)
         .outerjoin(took, took.c.lead_id == keyed.c.lead_id)
-        .outerjoin(won, won.c.lead_id == keyed.c.lead_id)
         .where(among(keyed.c.lead_id, ids))
         .group_by(keyed.c.kind, keyed.c.key)
         .order_by(keyed.c.kind, func.count(keyed.c.lead_id).desc(), keyed.c.key)
