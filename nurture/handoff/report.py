@@ -18,7 +18,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from nurture.models import (
@@ -150,12 +162,7 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
         .where(MqlRecord.owner.is_not(None))
         .distinct()
     )
-    keys = {
-        "source": select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key")),
-        "campaign": campaigns,
-        "owner": owners,
-    }
-    groups = _groups(session, keys, ids, reached, accepted, costs)
+    groups = _groups(session, {"campaign": campaigns, "owner": owners}, reached, accepted, costs)
     by_source, by_campaign, by_owner = groups["source"], groups["campaign"], groups["owner"]
     sla_by_owner, sla_by_team = _keeping(session, ids)
     total_won = sum((g.won for g in by_source), Decimal(0))
@@ -180,14 +187,15 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
 
 
 def furthest_rank(ids: Any) -> Any:
-    """Each lead's furthest stage as a rank (0 lead ... 4 customer), by its stage changes and
-    its stage now, and the amounts it won: a subquery of (lead_id, r, won). The stage changes
-    are read summed up per lead (`nurture.store.funnel_firsts`), not recounted."""
+    """Each lead's source, furthest stage as a rank (0 lead ... 4 customer) by its stage
+    changes and its stage now, and the amounts it won: a subquery of (lead_id, source, r,
+    won). The stage changes are read summed up per lead (`nurture.store.funnel_firsts`)."""
     stage = case(*((Lead.stage == s, r) for s, r in RANKS.items()), else_=0)
     moved = func.coalesce(FunnelFirst.furthest, 0)
     return (
         select(
             Lead.id.label("lead_id"),
+            func.coalesce(Lead.source, "").label("source"),
             case((moved > stage, moved), else_=stage).label("r"),
             FunnelFirst.won.label("won"),
         )
@@ -200,13 +208,14 @@ def furthest_rank(ids: Any) -> Any:
 def _groups(
     session: Session,
     keys: Mapping[str, Select[Any, Any]],
-    ids: Any,
     reached: Any,
     accepted: Select[Any],
     costs: Mapping[str, Mapping[str, Decimal]],
 ) -> dict[str, tuple[Group, ...]]:
     """kind -> one row per key: leads, then how many reached each step, won amounts, cost
-    (the name's cost of that kind). One query for every kind: `reached` is read once."""
+    (the name's cost of that kind). One query for every kind, reading each lead once: by
+    source `reached` is grouped as it is (a lead has one source), `keys` (lead_id, key) give
+    campaigns and owners."""
     keyed = union_all(
         *(
             select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
@@ -214,30 +223,37 @@ def _groups(
         )
     ).subquery()
     took = accepted.subquery()
-    r = reached.c.r
+    per_lead = (
+        select(reached, took.c.lead_id.label("took"))
+        .outerjoin(took, took.c.lead_id == reached.c.lead_id)
+        .cte("per_lead")
+    )
+    r = per_lead.c.r
 
     def at_least(rank: int) -> Any:
         return func.sum(case((r >= rank, 1), else_=0))
 
-    query = (
-        select(
-            keyed.c.kind,
-            keyed.c.key,
-            func.count(keyed.c.lead_id),
-            at_least(1),
-            func.count(took.c.lead_id),
-            at_least(2),
-            at_least(3),
-            at_least(4),
-            func.coalesce(func.sum(reached.c.won), literal(0)),
-        )
-        .join(reached, reached.c.lead_id == keyed.c.lead_id)
-        .outerjoin(took, took.c.lead_id == keyed.c.lead_id)
-        .where(among(keyed.c.lead_id, ids))
-        .group_by(keyed.c.kind, keyed.c.key)
-        .order_by(keyed.c.kind, func.count(keyed.c.lead_id).desc(), keyed.c.key)
+    counted = (
+        func.count().label("leads"),
+        at_least(1),
+        func.count(per_lead.c.took),
+        at_least(2),
+        at_least(3),
+        at_least(4),
+        func.coalesce(func.sum(per_lead.c.won), literal(0)),
     )
-    groups: dict[str, list[Group]] = {kind: [] for kind in keys}
+    by_source = select(
+        literal("source").label("kind"), per_lead.c.source.label("key"), *counted
+    ).group_by(per_lead.c.source)
+    by_key = (
+        select(keyed.c.kind, keyed.c.key, *counted)
+        .join(per_lead, per_lead.c.lead_id == keyed.c.lead_id)
+        .group_by(keyed.c.kind, keyed.c.key)
+    )
+    query = union_all(by_source, by_key).order_by(
+        literal_column("kind"), literal_column("leads").desc(), literal_column("key")
+    )
+    groups: dict[str, list[Group]] = {kind: [] for kind in ("source", *keys)}
     for kind, key, *counts, amount in session.execute(query):
         name = str(key or "")
         leads, mqls, accepted_, sql, opportunity, customers = (int(n or 0) for n in counts)
