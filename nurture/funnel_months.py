@@ -23,23 +23,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import func, literal, literal_column, select, union_all
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from nurture.handoff.report import RANKS, among
+from nurture.funnel_tally import STAGES, Tallied, among, keyed, label, month_of
 from nurture.models import (
-    Campaign,
-    CampaignVersion,
     Cost,
-    Enrollment,
-    FunnelFirst,
     Lead,
     LifecycleTransition,
-    MqlRecord,
 )
 
-STAGES: Final = ("leads", "mql", "sql", "opportunity", "customer")
-"""The columns of a month: MIL (leads created), then the stages reached."""
 BY: Final = ("source", "campaign", "owner")
 """The selectors of the breakdown."""
 
@@ -98,23 +91,17 @@ class Months:
         }
 
 
-def months(session: Session, ids: Any) -> Months:
-    """The funnel by month of the leads `ids` (a subquery of lead ids; None: all leads)."""
-    month = _month(session)
-    campaigns = (
-        select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
-        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
-        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
-        .distinct()
-    )
-    owners = (
-        select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
-        .where(MqlRecord.owner.is_not(None))
-        .distinct()
-    )
-    keys = {"campaign": campaigns, "owner": owners}
-    counts = _counted(session, keys, _firsts(ids), month)
-    won = _won(session, ids, month, keys)
+def months(session: Session, ids: Any, tallied: Tallied) -> Months:
+    """The funnel by month of the leads `ids` (a subquery of lead ids; None: all leads), with
+    their `tally` (the counts by month)."""
+    counts: dict[str, dict[str, dict[str, dict[str, int]]]] = {
+        "": {"": tallied.everyone.months},
+        **{
+            kind: {name: t.months for name, t in named.items()}
+            for kind, named in tallied.by.items()
+        },
+    }
+    won = _won(session, ids, month_of(session))
     costs = _costs(session)
     seen = {m for named in counts.values() for rows in named.values() for m in rows}
     seen |= {m for (_, _, m) in won}
@@ -144,103 +131,32 @@ def months(session: Session, ids: Any) -> Months:
     return Months(listed, all_rows, by)
 
 
-def _month(session: Session) -> Any:
-    """The month of a timestamp column, in the database's own words: PostgreSQL's
-    ``date_trunc`` (a half of ``to_char``'s time over a million rows; `_label` names it),
-    SQLite's ``strftime`` (times are text there). The unit and format are inline, so the
-    grouped and the selected expression are one to the database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return lambda column: func.date_trunc(literal_column("'month'"), column)
-    return lambda column: func.strftime(literal_column("'%Y-%m'"), column)
-
-
-def _label(month: Any) -> str:
-    """``YYYY-MM`` of what `_month` gave (a datetime in the session's time zone, or text)."""
-    return month.strftime("%Y-%m") if isinstance(month, datetime) else str(month)
-
-
-def _firsts(ids: Any) -> Any:
-    """Per lead: its source, when it was created and first reached each stage or a later one
-    (kept per lead with its stage changes: `nurture.store.funnel_firsts`)."""
-    return (
-        select(
-            Lead.id.label("lead_id"),
-            func.coalesce(Lead.source, "").label("source"),
-            Lead.created_at.label("leads"),
-            *(getattr(FunnelFirst, f"{s}_at").label(s) for s in RANKS),
-        )
-        .outerjoin(FunnelFirst, FunnelFirst.lead_id == Lead.id)
-        .where(among(Lead.id, ids))
-        .cte("firsts")  # one scan for both parts of the query
-    )
-
-
-def _counted(
-    session: Session, keys: dict[str, Any], firsts: Any, month: Any
-) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
-    """kind -> name -> month -> stage -> leads, in one query that reads `firsts` once: the
-    leads are grouped by name and by the months of all five stages together (few distinct
-    combinations), then each group counts in each of its months. By source `firsts` is
-    grouped as it is (a lead has one source); all leads are the sum of the sources; `keys`
-    (lead_id, key) give the others."""
-    keyed = union_all(
-        *(
-            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
-            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
-        )
-    ).subquery()
-    at_months = [month(firsts.c[stage]) for stage in STAGES]
-    by_source = select(
-        literal("source").label("kind"), firsts.c.source.label("key"), *at_months, func.count()
-    ).group_by(firsts.c.source, *at_months)
-    by_key = (
-        select(keyed.c.kind, keyed.c.key, *at_months, func.count())
-        .join(firsts, firsts.c.lead_id == keyed.c.lead_id)
-        .group_by(keyed.c.kind, keyed.c.key, *at_months)
-    )
-    found: dict[str, dict[str, dict[str, dict[str, int]]]] = {
-        kind: defaultdict(lambda: defaultdict(dict)) for kind in ("", "source", *keys)
-    }
-    for kind, key, *at, n in session.execute(union_all(by_source, by_key)):
-        named = [found[str(kind)][str(key or "")]]
-        if kind == "source":
-            named.append(found[""][""])
-        for stage, m in zip(STAGES, at, strict=True):
-            if m is not None:
-                for counts in named:
-                    counts[_label(m)][stage] = counts[_label(m)].get(stage, 0) + int(n)
-    return found
-
-
-def _won(
-    session: Session, ids: Any, month: Any, keys: dict[str, Any]
-) -> dict[tuple[str, str, str], Decimal]:
+def _won(session: Session, ids: Any, month: Any) -> dict[tuple[str, str, str], Decimal]:
     """(kind, name, month) -> amounts won that month; kind "" for all leads (the sum of the
-    sources). One query: `keys` (lead_id, key) by kind, and the lead's source."""
-    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
-    keyed = union_all(
-        *(
-            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
-            for kind, q in (
-                (kind, query.subquery()) for kind, query in {"source": sources, **keys}.items()
-            )
-        )
-    ).subquery()
+    sources). One query over the ``customer`` stage changes: a lead merged from two that had
+    both won has two, in their own months."""
+    sources = select(
+        literal("source").label("kind"),
+        Lead.id.label("lead_id"),
+        func.coalesce(Lead.source, "").label("key"),
+    )
+    keys = keyed().subquery()
+    both = union_all(sources, select(keys.c.kind, keys.c.lead_id, keys.c.key)).subquery()
     at = month(LifecycleTransition.at)
     query = (
-        select(keyed.c.kind, keyed.c.key, at, func.sum(LifecycleTransition.amount))
-        .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
+        select(both.c.kind, both.c.key, at, func.sum(LifecycleTransition.amount))
+        .join(both, both.c.lead_id == LifecycleTransition.lead_id)
         .where(
             LifecycleTransition.to_stage == "customer",
             among(LifecycleTransition.lead_id, ids),
         )
-        .group_by(keyed.c.kind, keyed.c.key, at)
+        .group_by(both.c.kind, both.c.key, at)
     )
     found: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for kind, key, m, amount in session.execute(query):
-        found[(str(kind), str(key or ""), _label(m))] += Decimal(str(amount or 0))
+        found[(str(kind), str(key or ""), label(m))] += Decimal(str(amount or 0))
         if kind == "source":
-            found[("", "", _label(m))] += Decimal(str(amount or 0))
+            found[("", "", label(m))] += Decimal(str(amount or 0))
     return found
 
 

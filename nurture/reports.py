@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
 from nurture.funnel_months import Months, months
-from nurture.handoff.report import Handoff, among, handoff
+from nurture.funnel_tally import among, tally
+from nurture.handoff.report import Handoff, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -124,7 +125,8 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
     ids = select(Lead.id).where(Lead.created_at >= utc(since)).scalar_subquery() if since else None
     at_stage = _counts(session, select(Lead.stage, func.count()).where(among(Lead.id, ids)))
     total = sum(at_stage.values())
-    sales = handoff(session, ids, since)
+    tallied = tally(session, ids)
+    sales = handoff(session, ids, since, tallied)
     reached = _reached(sales, total)
     stages: list[Stage] = []
     before: int | None = None
@@ -148,7 +150,7 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         sla_waiting=sla_waiting,
         sla_overdue=sla_overdue,
         sales=sales,
-        months=months(session, ids),
+        months=months(session, ids, tallied),
     )
 
 

@@ -4,8 +4,10 @@ each source and campaign cost against what it won (cost per lead and MQL, ROMI).
 
 A lead counts in a column once it reached that stage or one after it (by its
 stage changes and its stage now); `accepted` counts leads with an accepted
-MQL. Amounts are the `won` (customer) amounts sales reported. Each table is a
-few grouped queries, whatever the number of leads.
+MQL. Amounts are the `won` (customer) amounts sales reported. The columns by
+source, campaign and owner come from `nurture.funnel_tally` (one query for
+them and the funnel's months); the SLA, reasons and costs are a few grouped
+queries each, whatever the number of leads.
 """
 
 from __future__ import annotations
@@ -19,32 +21,23 @@ from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import (
-    Select,
     and_,
     case,
-    distinct,
     func,
     literal,
-    literal_column,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.orm import Session
 
+from nurture.funnel_tally import Tallied, among
 from nurture.models import (
     Assignment,
-    Campaign,
-    CampaignVersion,
     Cost,
-    Enrollment,
-    FunnelFirst,
-    Lead,
     MqlRecord,
 )
 
-RANKS: Final = {"mql": 1, "sql": 2, "opportunity": 3, "customer": 4}
 COLUMNS: Final = ("leads", "mqls", "accepted", "sql", "opportunity", "customers")
 
 
@@ -139,42 +132,17 @@ class Handoff:
         }
 
 
-def among(column: Any, ids: Any) -> Any:
-    """``column IN ids``, or no condition at all when `ids` is None (every lead): the report
-    of all leads then scans no subquery of every lead's id in each of its queries."""
-    return true() if ids is None else column.in_(ids)
-
-
-def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
-    """The handoff figures of the leads `ids` (a subquery of lead ids; None: all leads)."""
+def handoff(session: Session, ids: Any, since: datetime | None, tallied: Tallied) -> Handoff:
+    """The handoff figures of the leads `ids` (a subquery of lead ids; None: all leads), with
+    their `tally` (the columns by source, campaign and owner)."""
     first_month = date(since.year, since.month, 1) if since else None
     costs = _costs(session, first_month)
-    reached = furthest_rank(ids)
-    accepted = select(MqlRecord.lead_id).where(MqlRecord.accepted_at.is_not(None)).distinct()
-    campaigns = (
-        select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
-        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
-        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
-        .distinct()
-    )
-    owners = (
-        select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
-        .where(MqlRecord.owner.is_not(None))
-        .distinct()
-    )
-    groups = _groups(session, {"campaign": campaigns, "owner": owners}, reached, accepted, costs)
+    groups = _groups(tallied, costs)
     by_source, by_campaign, by_owner = groups["source"], groups["campaign"], groups["owner"]
     sla_by_owner, sla_by_team = _keeping(session, ids)
     total_won = sum((g.won for g in by_source), Decimal(0))
     return Handoff(
-        accepted=int(
-            session.scalar(
-                select(func.count(distinct(MqlRecord.lead_id))).where(
-                    MqlRecord.accepted_at.is_not(None), among(MqlRecord.lead_id, ids)
-                )
-            )
-            or 0
-        ),
+        accepted=tallied.everyone.accepted,
         by_source=by_source,
         by_campaign=by_campaign,
         by_owner=by_owner,
@@ -186,91 +154,27 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
     )
 
 
-def furthest_rank(ids: Any) -> Any:
-    """Each lead's source, furthest stage as a rank (0 lead ... 4 customer) by its stage
-    changes and its stage now, and the amounts it won: a subquery of (lead_id, source, r,
-    won). The stage changes are read summed up per lead (`nurture.store.funnel_firsts`)."""
-    stage = case(*((Lead.stage == s, r) for s, r in RANKS.items()), else_=0)
-    moved = func.coalesce(FunnelFirst.furthest, 0)
-    return (
-        select(
-            Lead.id.label("lead_id"),
-            func.coalesce(Lead.source, "").label("source"),
-            case((moved > stage, moved), else_=stage).label("r"),
-            FunnelFirst.won.label("won"),
-        )
-        .outerjoin(FunnelFirst, FunnelFirst.lead_id == Lead.id)
-        .where(among(Lead.id, ids))
-        .subquery()
-    )
-
-
 def _groups(
-    session: Session,
-    keys: Mapping[str, Select[Any, Any]],
-    reached: Any,
-    accepted: Select[Any],
-    costs: Mapping[str, Mapping[str, Decimal]],
+    tallied: Tallied, costs: Mapping[str, Mapping[str, Decimal]]
 ) -> dict[str, tuple[Group, ...]]:
-    """kind -> one row per key: leads, then how many reached each step, won amounts, cost
-    (the name's cost of that kind). One query for every kind, reading each lead once: by
-    source `reached` is grouped as it is (a lead has one source), `keys` (lead_id, key) give
-    campaigns and owners."""
-    keyed = union_all(
-        *(
-            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
-            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
-        )
-    ).subquery()
-    took = accepted.subquery()
-    per_lead = (
-        select(reached, took.c.lead_id.label("took"))
-        .outerjoin(took, took.c.lead_id == reached.c.lead_id)
-        .cte("per_lead")
-    )
-    r = per_lead.c.r
-
-    def at_least(rank: int) -> Any:
-        return func.sum(case((r >= rank, 1), else_=0))
-
-    counted = (
-        func.count().label("leads"),
-        at_least(1),
-        func.count(per_lead.c.took),
-        at_least(2),
-        at_least(3),
-        at_least(4),
-        func.coalesce(func.sum(per_lead.c.won), literal(0)),
-    )
-    by_source = select(
-        literal("source").label("kind"), per_lead.c.source.label("key"), *counted
-    ).group_by(per_lead.c.source)
-    by_key = (
-        select(keyed.c.kind, keyed.c.key, *counted)
-        .join(per_lead, per_lead.c.lead_id == keyed.c.lead_id)
-        .group_by(keyed.c.kind, keyed.c.key)
-    )
-    query = union_all(by_source, by_key).order_by(
-        literal_column("kind"), literal_column("leads").desc(), literal_column("key")
-    )
-    groups: dict[str, list[Group]] = {kind: [] for kind in ("source", *keys)}
-    for kind, key, *counts, amount in session.execute(query):
-        name = str(key or "")
-        leads, mqls, accepted_, sql, opportunity, customers = (int(n or 0) for n in counts)
-        groups[str(kind)].append(
+    """kind -> one row per name (as `tally` orders them), with the name's cost of that kind."""
+    return {
+        kind: tuple(
             Group(
                 name,
-                leads,
-                mqls,
-                accepted_,
-                sql,
-                opportunity,
-                customers,
-                Decimal(str(amount or 0)),
-                costs.get(str(kind), {}).get(name),
+                t.leads,
+                t.mqls,
+                t.accepted,
+                t.sql,
+                t.opportunity,
+                t.customers,
+                t.won,
+                costs.get(kind, {}).get(name),
             )
+            for name, t in named.items()
         )
-    return {kind: tuple(found) for kind, found in groups.items()}
+        for kind, named in tallied.by.items()
+    }
 
 
 def _keeping(session: Session, ids: Any) -> tuple[tuple[Keeping, ...], tuple[Keeping, ...]]:
