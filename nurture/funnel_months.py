@@ -9,10 +9,11 @@ these months (it is in the funnel's totals). The lead velocity rate of a month
 is its MQLs against the month before; cost per MQL and ROMI (won amounts over
 cost) take the month's costs of each kind (``source``, ``campaign``) and the
 amounts won that month. By source, campaign and owner the same counts are
-kept per name, with the costs of that name. Each table is one grouped query;
-the dates a lead first reached each stage are read from its row of firsts
-(`nurture.store.funnel_firsts`), the amounts won by month from the ``customer``
-stage changes themselves (a merged lead may have won twice, in two months).
+kept per name, with the costs of that name. The leads per month come from
+`nurture.funnel_tally` (one query shared with the handoff, over each lead's
+row of firsts); the amounts won by month are one grouped query over the
+``customer`` stage changes themselves (a merged lead may have won twice, in
+two months), the costs another.
 """
 
 from __future__ import annotations

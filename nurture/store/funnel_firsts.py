@@ -1,8 +1,8 @@
 """Each lead's stage changes summed up in one row, kept in the same transaction as the changes.
 
-The funnel (`nurture.reports`, `nurture.funnel_months`, `nurture.handoff.report`)
-needs, per lead, the first time it reached each stage or a later one, its
-furthest stage, what it won and whether sales returned it. Recounting those
+The funnel (`nurture.funnel_tally`, for `nurture.reports`) needs, per lead,
+the first time it reached each stage or a later one, its furthest stage,
+what it won and whether sales returned it. Recounting those
 from every `LifecycleTransition` took seconds per view at a million leads; the
 ``funnel_firsts`` row holds them instead. It is a function of the lead's
 transitions alone, so whoever writes, moves or deletes transitions calls
