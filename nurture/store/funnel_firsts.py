@@ -5,7 +5,7 @@ the first time it reached each stage or a later one, its furthest stage,
 what it won and whether sales returned it. Recounting those
 from every `LifecycleTransition` took seconds per view at a million leads; the
 ``funnel_firsts`` row holds them instead. It is a function of the lead's
-transitions alone, so whoever writes, moves or deletes transitions calls
+transitions alone, so whoever writes or moves transitions calls
 `refresh` with the leads concerned, and the row is recounted from them (by
 the ``(lead_id, at)`` index, a handful of rows): `nurture.store.lifecycle`
 for every stage change, `nurture.store.merging` when a lead's history moves
@@ -17,28 +17,41 @@ the table the same way for all leads at once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import Connection, Insert, case, delete, func, insert, literal, select
+from sqlalchemy import Connection, Insert, bindparam, case, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nurture.models import FunnelFirst, LifecycleTransition
 
 RANKS: Final = {"mql": 1, "sql": 2, "opportunity": 3, "customer": 4}
 """The stages after ``lead`` in funnel order; ``lead`` and ``returned`` rank 0."""
+COLUMNS: Final = ("lead_id", "furthest", *(f"{s}_at" for s in RANKS), "won", "returned")
 
 
 def refresh(session: Session, lead_ids: Iterable[int]) -> None:
-    """Recount the rows of `lead_ids` from their transitions (call after flushing them)."""
+    """Recount the rows of `lead_ids` from their transitions (call after flushing them), in
+    one statement: an upsert. A lead's transitions are never taken away while it stays (a
+    merge moves them to the survivor and deletes the other lead, and its row with it)."""
     ids = sorted(set(lead_ids))
-    if not ids:
-        return
-    session.execute(
-        delete(FunnelFirst)
-        .where(FunnelFirst.lead_id.in_(ids))
-        .execution_options(synchronize_session=False)
+    if ids:
+        session.connection().execute(_upsert(session.get_bind().dialect.name), {"ids": ids})
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """The upsert, built once per dialect (building it took longer than running it)."""
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ids: Any = bindparam("ids", expanding=True)
+    statement = upsert(FunnelFirst).from_select(
+        COLUMNS, recount(LifecycleTransition.lead_id.in_(ids))
     )
-    session.execute(_insert(LifecycleTransition.lead_id.in_(ids)))
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[FunnelFirst.lead_id], set_={c: excluded[c] for c in COLUMNS[1:]}
+    )
 
 
 def backfill(connection: Session | Connection) -> None:
@@ -65,5 +78,4 @@ def recount(condition: Any = None) -> Any:
 
 
 def _insert(condition: Any) -> Insert:
-    columns = ["lead_id", "furthest", *(f"{s}_at" for s in RANKS), "won", "returned"]
-    return insert(FunnelFirst).from_select(columns, recount(condition))
+    return insert(FunnelFirst).from_select(COLUMNS, recount(condition))
