@@ -9,7 +9,11 @@ these months (it is in the funnel's totals). The lead velocity rate of a month
 is its MQLs against the month before; cost per MQL and ROMI (won amounts over
 cost) take the month's costs of each kind (``source``, ``campaign``) and the
 amounts won that month. By source, campaign and owner the same counts are
-kept per name, with the costs of that name. Each table is one grouped query.
+kept per name, with the costs of that name. The leads per month come from
+`nurture.funnel_tally` (one query shared with the handoff, over each lead's
+row of firsts); the amounts won by month are one grouped query over the
+``customer`` stage changes themselves (a merged lead may have won twice, in
+two months), the costs another.
 """
 
 from __future__ import annotations
@@ -20,22 +24,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import case, func, literal, literal_column, select, union_all
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from nurture.handoff.report import RANKS, among
+from nurture.funnel_tally import STAGES, Tallied, among, keyed, label, month_of
 from nurture.models import (
-    Campaign,
-    CampaignVersion,
     Cost,
-    Enrollment,
     Lead,
     LifecycleTransition,
-    MqlRecord,
 )
 
-STAGES: Final = ("leads", "mql", "sql", "opportunity", "customer")
-"""The columns of a month: MIL (leads created), then the stages reached."""
 BY: Final = ("source", "campaign", "owner")
 """The selectors of the breakdown."""
 
@@ -94,23 +92,17 @@ class Months:
         }
 
 
-def months(session: Session, ids: Any) -> Months:
-    """The funnel by month of the leads `ids` (a subquery of lead ids; None: all leads)."""
-    month = _month(session)
-    campaigns = (
-        select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
-        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
-        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
-        .distinct()
-    )
-    owners = (
-        select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
-        .where(MqlRecord.owner.is_not(None))
-        .distinct()
-    )
-    keys = {"campaign": campaigns, "owner": owners}
-    counts = _counted(session, keys, _firsts(ids), month)
-    won = _won(session, ids, month, keys)
+def months(session: Session, ids: Any, tallied: Tallied) -> Months:
+    """The funnel by month of the leads `ids` (a subquery of lead ids; None: all leads), with
+    their `tally` (the counts by month)."""
+    counts: dict[str, dict[str, dict[str, dict[str, int]]]] = {
+        "": {"": tallied.everyone.months},
+        **{
+            kind: {name: t.months for name, t in named.items()}
+            for kind, named in tallied.by.items()
+        },
+    }
+    won = _won(session, ids, month_of(session))
     costs = _costs(session)
     seen = {m for named in counts.values() for rows in named.values() for m in rows}
     seen |= {m for (_, _, m) in won}
@@ -140,112 +132,32 @@ def months(session: Session, ids: Any) -> Months:
     return Months(listed, all_rows, by)
 
 
-def _month(session: Session) -> Any:
-    """``YYYY-MM`` of a timestamp column, in the database's own words (the format inline, so
-    the grouped and the selected expression are one to PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return lambda column: func.to_char(column, literal_column("'YYYY-MM'"))
-    return lambda column: func.strftime(literal_column("'%Y-%m'"), column)
-
-
-def _firsts(ids: Any) -> Any:
-    """Per lead: its source, when it was created and first reached each stage or a later one."""
-    moves = select(
-        LifecycleTransition.lead_id.label("lead_id"),
-        case(*((LifecycleTransition.to_stage == s, r) for s, r in RANKS.items()), else_=0).label(
-            "r"
-        ),
-        LifecycleTransition.at.label("at"),
-    ).where(among(LifecycleTransition.lead_id, ids))
-    ranked = moves.subquery()
-    firsts = (
-        select(
-            ranked.c.lead_id,
-            *(
-                func.min(case((ranked.c.r >= rank, ranked.c.at))).label(stage)
-                for stage, rank in RANKS.items()
-            ),
-        )
-        .group_by(ranked.c.lead_id)
-        .subquery()
-    )
-    return (
-        select(
-            Lead.id.label("lead_id"),
-            func.coalesce(Lead.source, "").label("source"),
-            Lead.created_at.label("leads"),
-            *(firsts.c[s] for s in RANKS),
-        )
-        .outerjoin(firsts, firsts.c.lead_id == Lead.id)
-        .where(among(Lead.id, ids))
-        .cte("firsts")  # one scan for the five stages of each query, not five
-    )
-
-
-def _counted(
-    session: Session, keys: dict[str, Any], firsts: Any, month: Any
-) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
-    """kind -> name -> month -> stage -> leads, in one query: `firsts` (per lead, the costly
-    part) is computed once for every kind. By source it is grouped as it is (a lead has one
-    source); all leads are the sum of the sources; `keys` (lead_id, key) give the others."""
-    keyed = union_all(
-        *(
-            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
-            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
-        )
-    ).cte("keyed")
-    parts = []
-    for stage in STAGES:
-        column = firsts.c["leads" if stage == "leads" else stage]
-        counted = (literal(stage).label("stage"), month(column).label("month"), func.count())
-        by_source = select(literal("source").label("kind"), firsts.c.source, *counted)
-        parts.append(by_source.where(column.is_not(None)).group_by(firsts.c.source, month(column)))
-        parts.append(
-            select(keyed.c.kind, keyed.c.key, *counted)
-            .join(firsts, firsts.c.lead_id == keyed.c.lead_id)
-            .where(column.is_not(None))
-            .group_by(keyed.c.kind, keyed.c.key, month(column))
-        )
-    found: dict[str, dict[str, dict[str, dict[str, int]]]] = {
-        kind: defaultdict(lambda: defaultdict(dict)) for kind in ("", "source", *keys)
-    }
-    everyone = found[""][""]
-    for kind, key, stage, at, n in session.execute(union_all(*parts)):
-        found[str(kind)][str(key or "")][str(at)][str(stage)] = int(n)
-        if kind == "source":
-            everyone[str(at)][str(stage)] = everyone[str(at)].get(str(stage), 0) + int(n)
-    return found
-
-
-def _won(
-    session: Session, ids: Any, month: Any, keys: dict[str, Any]
-) -> dict[tuple[str, str, str], Decimal]:
+def _won(session: Session, ids: Any, month: Any) -> dict[tuple[str, str, str], Decimal]:
     """(kind, name, month) -> amounts won that month; kind "" for all leads (the sum of the
-    sources). One query: `keys` (lead_id, key) by kind, and the lead's source."""
-    sources = select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key"))
-    keyed = union_all(
-        *(
-            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
-            for kind, q in (
-                (kind, query.subquery()) for kind, query in {"source": sources, **keys}.items()
-            )
-        )
-    ).subquery()
+    sources). One query over the ``customer`` stage changes: a lead merged from two that had
+    both won has two, in their own months."""
+    sources = select(
+        literal("source").label("kind"),
+        Lead.id.label("lead_id"),
+        func.coalesce(Lead.source, "").label("key"),
+    )
+    keys = keyed().subquery()
+    both = union_all(sources, select(keys.c.kind, keys.c.lead_id, keys.c.key)).subquery()
     at = month(LifecycleTransition.at)
     query = (
-        select(keyed.c.kind, keyed.c.key, at, func.sum(LifecycleTransition.amount))
-        .join(keyed, keyed.c.lead_id == LifecycleTransition.lead_id)
+        select(both.c.kind, both.c.key, at, func.sum(LifecycleTransition.amount))
+        .join(both, both.c.lead_id == LifecycleTransition.lead_id)
         .where(
             LifecycleTransition.to_stage == "customer",
             among(LifecycleTransition.lead_id, ids),
         )
-        .group_by(keyed.c.kind, keyed.c.key, at)
+        .group_by(both.c.kind, both.c.key, at)
     )
     found: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for kind, key, m, amount in session.execute(query):
-        found[(str(kind), str(key or ""), str(m))] += Decimal(str(amount or 0))
+        found[(str(kind), str(key or ""), label(m))] += Decimal(str(amount or 0))
         if kind == "source":
-            found[("", "", str(m))] += Decimal(str(amount or 0))
+            found[("", "", label(m))] += Decimal(str(amount or 0))
     return found
 
 

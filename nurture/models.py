@@ -398,6 +398,28 @@ class LifecycleTransition(Base):
     """The deal's amount, for an opportunity or a won (customer) stage."""
 
 
+class FunnelFirst(Base):
+    """A lead's stage changes in one row, kept with each change (`nurture.store.funnel_firsts`):
+    the funnel reads this narrow table instead of recounting every transition per view."""
+
+    __tablename__ = "funnel_firsts"
+
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    furthest: Mapped[int]
+    """The highest rank its transitions reached (0 lead or returned ... 4 customer)."""
+    mql_at: Mapped[datetime | None]
+    """When it first reached ``mql`` or a later stage; and so on for each stage."""
+    sql_at: Mapped[datetime | None]
+    opportunity_at: Mapped[datetime | None]
+    customer_at: Mapped[datetime | None]
+    won: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    """The amounts of its ``customer`` transitions, summed (None: none had one)."""
+    returned: Mapped[bool]
+    """Sales returned it at least once."""
+
+
 class MqlRecord(Base):
     """One MQL episode: the rule that fired, the scores then, and the SLA clock."""
 

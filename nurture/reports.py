@@ -1,8 +1,9 @@
 """The analyst's reports: the funnel and one campaign, counted in SQL over the data model.
 
-`funnel` reads lifecycle transitions and MQL records: how many leads reached
-each stage (a lead that jumped a stage, say straight to ``sql``, counts as
-having reached the ones it passed), the conversion from each stage to the
+`funnel` reads each lead's stage changes summed up in one row
+(`nurture.store.funnel_firsts`, kept with every change) and the MQL records:
+how many leads reached each stage (a lead that jumped a stage, say straight
+to ``sql``, counts as having reached the ones it passed), the conversion from each stage to the
 next, days from a lead's creation to its MQL, the lead velocity rate (this
 month's MQLs against last month's), the MQLs waiting on sales, within or past
 their SLA, and the handoff (`nurture.handoff.report`): the same steps by
@@ -27,7 +28,8 @@ from sqlalchemy.orm import Session
 from dsl.graph import StepGraph
 from nurture.engine.state import utc
 from nurture.funnel_months import Months, months
-from nurture.handoff.report import Handoff, among, handoff
+from nurture.funnel_tally import among, tally
+from nurture.handoff.report import Handoff, handoff
 from nurture.models import (
     STAGES,
     Campaign,
@@ -35,8 +37,8 @@ from nurture.models import (
     Delivery,
     Enrollment,
     Event,
+    FunnelFirst,
     Lead,
-    LifecycleTransition,
     MqlRecord,
 )
 from nurture.split_report import SplitResult, split_results
@@ -123,7 +125,8 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
     ids = select(Lead.id).where(Lead.created_at >= utc(since)).scalar_subquery() if since else None
     at_stage = _counts(session, select(Lead.stage, func.count()).where(among(Lead.id, ids)))
     total = sum(at_stage.values())
-    sales = handoff(session, ids, since)
+    tallied = tally(session, ids)
+    sales = handoff(session, ids, since, tallied)
     reached = _reached(sales, total)
     stages: list[Stage] = []
     before: int | None = None
@@ -139,7 +142,7 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         since=since,
         leads=total,
         stages=tuple(stages),
-        returned=_leads_with(session, ids, LifecycleTransition.to_stage == "returned"),
+        returned=_returned(session, ids),
         days_to_mql_median=median,
         days_to_mql_p90=p90,
         mqls_this_month=mqls_this_month,
@@ -147,7 +150,7 @@ def funnel(session: Session, now: datetime, since: datetime | None = None) -> Fu
         sla_waiting=sla_waiting,
         sla_overdue=sla_overdue,
         sales=sales,
-        months=months(session, ids),
+        months=months(session, ids, tallied),
     )
 
 
@@ -164,9 +167,10 @@ def _reached(sales: Handoff, total: int) -> dict[str, int]:
     return {FUNNEL[0]: total, **summed}
 
 
-def _leads_with(session: Session, ids: Any, condition: Any) -> int:
-    query = select(func.count(distinct(LifecycleTransition.lead_id))).where(
-        condition, among(LifecycleTransition.lead_id, ids)
+def _returned(session: Session, ids: Any) -> int:
+    """Leads sales returned at least once (kept per lead: `nurture.store.funnel_firsts`)."""
+    query = select(func.count()).where(
+        FunnelFirst.returned.is_(True), among(FunnelFirst.lead_id, ids)
     )
     return int(session.scalar(query) or 0)
 

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from nurture.funnel_months import STAGES, Month
+from nurture.funnel_months import Month
+from nurture.funnel_tally import STAGES
 
 COLOURS: Final = dict(
     zip(STAGES, ("#9ecbff", "#54aeff", "#0969da", "#8250df", "#1a7f37"), strict=True)

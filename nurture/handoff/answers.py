@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from nurture.engine.state import utc
 from nurture.handoff.route import members, teams
-from nurture.models import Lead, LifecycleTransition, MqlRecord, RoundRobinTurn, SalesMember
+from nurture.models import Lead, MqlRecord, RoundRobinTurn, SalesMember
 from nurture.store.lifecycle import LifecycleError, return_to_nurture, transition
 
 FEEDBACK: Final = ("sql", "opportunity", "won", "lost")
@@ -92,7 +92,6 @@ def give_back(session: Session, lead: Lead, by: str, reason: str, now: datetime)
         raise AnswerError(str(e)) from e
     if done is None:
         return Answered(lead.id, f"lead {lead.id} was already returned", changed=False)
-    _by(done, by)
     said = f"lead {lead.id} returned to nurture by {by}: {reason.strip()}"
     # the runtime imports the tracking service, which imports this module: import it late
     from nurture.runtime.enrolling import enroll_returned
@@ -129,12 +128,11 @@ def report_stage(
     to_stage = "customer" if stage == "won" else stage
     cause = f"{stage} reported by {by}" + (f": {reason.strip()}" if reason else "")
     try:
-        done = transition(session, lead, to_stage, cause, utc(now))
+        done = transition(session, lead, to_stage, cause, utc(now), by=by, amount=value)
     except LifecycleError as e:
         raise AnswerError(str(e)) from e
     if done is None:
         return Answered(lead.id, f"lead {lead.id} is already {to_stage}", changed=False)
-    _by(done, by, value)
     record = open_mql(session, lead)
     if record is not None and record.accepted_at is None:
         record.accepted_at, record.remind_at = utc(now), None
@@ -203,7 +201,3 @@ def _amount(text: str) -> Decimal:
     if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
         raise AnswerError(f"--amount {text!r} must be between 0 and {MAX_AMOUNT:,}")
     return value.quantize(Decimal("0.01"))
-
-
-def _by(row: LifecycleTransition, by: str, amount: Decimal | None = None) -> None:
-    row.by, row.amount = by, amount

@@ -4,8 +4,10 @@ each source and campaign cost against what it won (cost per lead and MQL, ROMI).
 
 A lead counts in a column once it reached that stage or one after it (by its
 stage changes and its stage now); `accepted` counts leads with an accepted
-MQL. Amounts are the `won` (customer) amounts sales reported. Each table is a
-few grouped queries, whatever the number of leads.
+MQL. Amounts are the `won` (customer) amounts sales reported. The columns by
+source, campaign and owner come from `nurture.funnel_tally` (one query for
+them and the funnel's months); the SLA, reasons and costs are a few grouped
+queries each, whatever the number of leads.
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
+from nurture.funnel_tally import Tallied, among
 from nurture.models import (
     Assignment,
-    Campaign,
-    CampaignVersion,
     Cost,
-    Enrollment,
-    Lead,
-    LifecycleTransition,
     MqlRecord,
 )
 
-RANKS: Final = {"mql": 1, "sql": 2, "opportunity": 3, "customer": 4}
 COLUMNS: Final = ("leads", "mqls", "accepted", "sql", "opportunity", "customers")
 
 
@@ -127,48 +132,17 @@ class Handoff:
         }
 
 
-def among(column: Any, ids: Any) -> Any:
-    """``column IN ids``, or no condition at all when `ids` is None (every lead): the report
-    of all leads then scans no subquery of every lead's id in each of its queries."""
-    return true() if ids is None else column.in_(ids)
-
-
-def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
-    """The handoff figures of the leads `ids` (a subquery of lead ids; None: all leads)."""
+def handoff(session: Session, ids: Any, since: datetime | None, tallied: Tallied) -> Handoff:
+    """The handoff figures of the leads `ids` (a subquery of lead ids; None: all leads), with
+    their `tally` (the columns by source, campaign and owner)."""
     first_month = date(since.year, since.month, 1) if since else None
     costs = _costs(session, first_month)
-    reached = furthest_rank(ids)
-    won = _won(ids)
-    accepted = select(MqlRecord.lead_id).where(MqlRecord.accepted_at.is_not(None)).distinct()
-    campaigns = (
-        select(Enrollment.lead_id.label("lead_id"), Campaign.name.label("key"))
-        .join(CampaignVersion, CampaignVersion.id == Enrollment.campaign_version_id)
-        .join(Campaign, Campaign.id == CampaignVersion.campaign_id)
-        .distinct()
-    )
-    owners = (
-        select(MqlRecord.lead_id.label("lead_id"), MqlRecord.owner.label("key"))
-        .where(MqlRecord.owner.is_not(None))
-        .distinct()
-    )
-    keys = {
-        "source": select(Lead.id.label("lead_id"), func.coalesce(Lead.source, "").label("key")),
-        "campaign": campaigns,
-        "owner": owners,
-    }
-    groups = _groups(session, keys, ids, reached, won, accepted, costs)
+    groups = _groups(tallied, costs)
     by_source, by_campaign, by_owner = groups["source"], groups["campaign"], groups["owner"]
     sla_by_owner, sla_by_team = _keeping(session, ids)
     total_won = sum((g.won for g in by_source), Decimal(0))
     return Handoff(
-        accepted=int(
-            session.scalar(
-                select(func.count(distinct(MqlRecord.lead_id))).where(
-                    MqlRecord.accepted_at.is_not(None), among(MqlRecord.lead_id, ids)
-                )
-            )
-            or 0
-        ),
+        accepted=tallied.everyone.accepted,
         by_source=by_source,
         by_campaign=by_campaign,
         by_owner=by_owner,
@@ -180,95 +154,27 @@ def handoff(session: Session, ids: Any, since: datetime | None) -> Handoff:
     )
 
 
-def furthest_rank(ids: Any) -> Any:
-    """Each lead's furthest stage as a rank (0 lead ... 4 customer), by its stage changes and
-    its stage now: a subquery of (lead_id, r)."""
-
-    def rank(column: Any) -> Any:
-        return case(*((column == s, r) for s, r in RANKS.items()), else_=0)
-
-    moves = select(
-        LifecycleTransition.lead_id.label("lead_id"), rank(LifecycleTransition.to_stage).label("r")
-    )
-    stages = select(Lead.id.label("lead_id"), rank(Lead.stage).label("r"))
-    both = union_all(moves, stages).subquery()
-    return (
-        select(both.c.lead_id, func.max(both.c.r).label("r"))
-        .where(among(both.c.lead_id, ids))
-        .group_by(both.c.lead_id)
-        .subquery()
-    )
-
-
-def _won(ids: Any) -> Any:
-    return (
-        select(LifecycleTransition.lead_id, func.sum(LifecycleTransition.amount).label("amount"))
-        .where(LifecycleTransition.to_stage == "customer", among(LifecycleTransition.lead_id, ids))
-        .group_by(LifecycleTransition.lead_id)
-        .subquery()
-    )
-
-
 def _groups(
-    session: Session,
-    keys: Mapping[str, Select[Any, Any]],
-    ids: Any,
-    reached: Any,
-    won: Any,
-    accepted: Select[Any],
-    costs: Mapping[str, Mapping[str, Decimal]],
+    tallied: Tallied, costs: Mapping[str, Mapping[str, Decimal]]
 ) -> dict[str, tuple[Group, ...]]:
-    """kind -> one row per key: leads, then how many reached each step, won amounts, cost
-    (the name's cost of that kind). One query for every kind: `reached` is computed once."""
-    keyed = union_all(
-        *(
-            select(literal(kind).label("kind"), q.c.lead_id, q.c.key)
-            for kind, q in ((kind, query.subquery()) for kind, query in keys.items())
-        )
-    ).subquery()
-    took = accepted.subquery()
-    r = reached.c.r
-
-    def at_least(rank: int) -> Any:
-        return func.sum(case((r >= rank, 1), else_=0))
-
-    query = (
-        select(
-            keyed.c.kind,
-            keyed.c.key,
-            func.count(keyed.c.lead_id),
-            at_least(1),
-            func.count(took.c.lead_id),
-            at_least(2),
-            at_least(3),
-            at_least(4),
-            func.coalesce(func.sum(won.c.amount), literal(0)),
-        )
-        .join(reached, reached.c.lead_id == keyed.c.lead_id)
-        .outerjoin(took, took.c.lead_id == keyed.c.lead_id)
-        .outerjoin(won, won.c.lead_id == keyed.c.lead_id)
-        .where(among(keyed.c.lead_id, ids))
-        .group_by(keyed.c.kind, keyed.c.key)
-        .order_by(keyed.c.kind, func.count(keyed.c.lead_id).desc(), keyed.c.key)
-    )
-    groups: dict[str, list[Group]] = {kind: [] for kind in keys}
-    for kind, key, *counts, amount in session.execute(query):
-        name = str(key or "")
-        leads, mqls, accepted_, sql, opportunity, customers = (int(n or 0) for n in counts)
-        groups[str(kind)].append(
+    """kind -> one row per name (as `tally` orders them), with the name's cost of that kind."""
+    return {
+        kind: tuple(
             Group(
                 name,
-                leads,
-                mqls,
-                accepted_,
-                sql,
-                opportunity,
-                customers,
-                Decimal(str(amount or 0)),
-                costs.get(str(kind), {}).get(name),
+                t.leads,
+                t.mqls,
+                t.accepted,
+                t.sql,
+                t.opportunity,
+                t.customers,
+                t.won,
+                costs.get(kind, {}).get(name),
             )
+            for name, t in named.items()
         )
-    return {kind: tuple(found) for kind, found in groups.items()}
+        for kind, named in tallied.by.items()
+    }
 
 
 def _keeping(session: Session, ids: Any) -> tuple[tuple[Keeping, ...], tuple[Keeping, ...]]:

@@ -8,6 +8,7 @@ and never reads a clock; the caller owns the transaction and commits. Modules:
 - `views`: rows as the pure core sees them (`LeadView`, `Event`);
 - `scoring`: rescore a lead, record an event and apply the MQL rule;
 - `lifecycle`: stage transitions, `mark_mql` (once), returning a lead to nurture;
+- `funnel_firsts`: each lead's stage changes summed up in one row, kept with them;
 - `cleaning`, `leads`, `merging`: leads in (normalise and clean, store, merge duplicates).
 """
 

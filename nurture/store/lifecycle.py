@@ -1,7 +1,8 @@
 """Stage changes: lead → mql → sql → opportunity → customer, and `returned`.
 
 Every change is a `LifecycleTransition` row with its cause, written in the
-same transaction as the stage itself. The stage moves by compare-and-set
+same transaction as the stage itself, and so is the lead's row of firsts the
+funnel reads (`nurture.store.funnel_firsts`). The stage moves by compare-and-set
 (``UPDATE leads SET stage = :to WHERE id = :id AND stage = :seen``), so two
 workers that both saw ``lead`` cannot both move it: on PostgreSQL the second
 UPDATE waits for the first to commit, then matches no row and re-reads the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Final
 
@@ -36,6 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from dsl.vocabulary import STAGE_RANK
 from nurture.engine.state import utc
 from nurture.models import STAGES, Lead, LifecycleTransition, MqlRecord
+from nurture.store.funnel_firsts import refresh
 
 MQL: Final = "mql"
 RETURNED: Final = "returned"
@@ -68,8 +71,11 @@ def transition(
     at: datetime,
     *,
     owner: str | _Unchanged | None = UNCHANGED,
+    by: str | None = None,
+    amount: Decimal | None = None,
 ) -> LifecycleTransition | None:
-    """Move `lead` forward to `to_stage` (or to `returned`), recording `cause`.
+    """Move `lead` forward to `to_stage` (or to `returned`), recording `cause` (and who
+    made the change and the deal's amount, when sales reports it).
 
     Returns None when the lead is already at `to_stage`, so a retried job is
     harmless. Raises `LifecycleError` for a move backwards, and for `mql`,
@@ -85,7 +91,7 @@ def transition(
     seen = _move(session, lead, to_stage, lambda stage: _allowed(lead, stage, to_stage), values)
     if seen is None:
         return None
-    return _record(session, lead, seen, to_stage, cause, at)
+    return _record(session, lead, seen, to_stage, cause, at, by=by, amount=amount)
 
 
 def _allowed(lead: Lead, seen: str, to_stage: str) -> bool:
@@ -144,7 +150,8 @@ def return_to_nurture(
     if not reason.strip():
         raise LifecycleError("returning a lead needs a reason")
     who = by or lead.owner or "sales"
-    done = transition(session, lead, RETURNED, f"returned by {who}: {reason}", at, owner=None)
+    cause = f"returned by {who}: {reason}"
+    done = transition(session, lead, RETURNED, cause, at, owner=None, by=by)
     if done is None:
         return None
     session.execute(
@@ -197,11 +204,26 @@ def _move(
 
 
 def _record(
-    session: Session, lead: Lead, seen: str, to_stage: str, cause: str, at: datetime
+    session: Session,
+    lead: Lead,
+    seen: str,
+    to_stage: str,
+    cause: str,
+    at: datetime,
+    *,
+    by: str | None = None,
+    amount: Decimal | None = None,
 ) -> LifecycleTransition:
     row = LifecycleTransition(
-        lead_id=lead.id, from_stage=seen, to_stage=to_stage, cause=cause, at=at
+        lead_id=lead.id,
+        from_stage=seen,
+        to_stage=to_stage,
+        cause=cause,
+        at=at,
+        by=by,
+        amount=amount,
     )
     session.add(row)
     session.flush()
+    refresh(session, [lead.id])
     return row

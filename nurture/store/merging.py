@@ -10,7 +10,8 @@ withdrawal after a grant stays withdrawn; the source and time come with it),
 the address suppressions recorded for the other lead are kept by address and
 now name the survivor, the campaigns' `score +N` totals add up, empty profile fields
 are filled, and a `LeadMerge` row plus an entry in
-``attributes["merged_leads"]`` record what was merged, when and why.
+``attributes["merged_leads"]`` record what was merged, when and why; the survivor's row
+of funnel firsts is recounted from the stage changes it now holds.
 The merged leads are then deleted; `nurture.store.leads.resolve_lead_id` maps their old ids
 (carried by unsubscribe links already sent) to the survivor.
 """
@@ -39,6 +40,7 @@ from nurture.models import (
 )
 from nurture.store.cleaning import ALIASES, COLUMNS, IDENTITY
 from nurture.store.consents import record_consents
+from nurture.store.funnel_firsts import refresh
 from nurture.store.views import manual_score, with_manual_score
 
 LIVE: Final = ("active", "waiting")
@@ -76,6 +78,7 @@ def merge_leads(session: Session, into: Lead, other: Lead, now: datetime, cause:
     into.attributes = {**(into.attributes or {}), "merged_leads": [*merged, entry]}
     session.delete(other)
     session.flush()
+    refresh(session, [into.id])  # the other's stage changes are the survivor's now
 
 
 def _move_rows(session: Session, model: Any, from_id: int, to_id: int) -> None:

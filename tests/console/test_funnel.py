@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from nurture.cli import app
 from nurture.models import Cost, Lead, LifecycleTransition
 from nurture.reports import funnel
+from nurture.store.funnel_firsts import refresh
 from tests.console.conftest import T, World, form, sign_in
 
 pytestmark = pytest.mark.asyncio
@@ -77,6 +78,8 @@ def over_months(world: World) -> None:
                 )
             )
             session.get(Lead, lead_id).stage = stage  # type: ignore[union-attr]
+        session.flush()
+        refresh(session, [ada, li])  # as `transition` keeps the funnel's row of firsts
         source = session.get(Lead, ada).source or ""  # type: ignore[union-attr]
         for month, amount in ((date(2026, 3, 1), "400"), (date(2026, 4, 1), "100")):
             session.add(
