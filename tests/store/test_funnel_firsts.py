@@ -161,9 +161,9 @@ def test_a_merge_gives_the_survivor_both_histories(session: Session) -> None:
 
 
 def test_the_migration_fills_the_rows_from_the_transitions_there_were(db_url: str) -> None:
-    # Given a database at 0014 with leads and stage changes, written before the summary existed
+    # Given a database at 0015 with leads and stage changes, written before the summary existed
     config = db.alembic_config(db_url)
-    command.upgrade(config, "0014")
+    command.upgrade(config, "0015")
     engine = db.make_engine(db_url)
     try:
         with Session(engine) as session:
