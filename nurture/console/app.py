@@ -5,7 +5,8 @@
                                      (only a path of the console; anything else: the inbox)
     POST /console/sign-out           ends the session
     GET  /console/inbox              open MQLs with their SLA clocks, accepted leads by stage
-    GET  /console/leads/<id>         the lead's 360 view
+    GET  /console/leads/<id>[?before=PLACE]  the lead's 360 view, the newest timeline
+                                     entries (before PLACE: "Show older" pages back)
     GET  /console/leads/<id>/touches/<delivery>  one touch's message, rendered again
     POST /console/leads/<id>/note    write a note (the owner, marketers, admins)
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
@@ -64,6 +65,7 @@ from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
 from nurture.handoff.notes import MAX_NOTE
+from nurture.handoff.reasons import Explanations
 from nurture.render import Renderer
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
 
@@ -113,6 +115,8 @@ class Console:
         self.sessions = sessions
         self.renderer = renderer
         self.pictures = Pictures()
+        self.explanations = Explanations()
+        """The leads' points explained, kept between views (`nurture.handoff.reasons`)."""
         self.cookies = cookies.Cookies(secret_keys)
         self.clock = clock
         self.lockout = lockout
