@@ -65,7 +65,7 @@ from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
 from nurture.handoff.notes import MAX_NOTE
-from nurture.handoff.reasons import Explanations
+from nurture.handoff.reasons import SIZE, Explanations
 from nurture.render import Renderer
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
 
@@ -111,11 +111,12 @@ class Console:
         clock: Clock,
         lockout: Lockout,
         renderer: Renderer | None,
+        kept: int = SIZE,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
         self.pictures = Pictures()
-        self.explanations = Explanations()
+        self.explanations = Explanations(kept)
         """The leads' points explained, kept between views (`nurture.handoff.reasons`)."""
         self.cookies = cookies.Cookies(secret_keys)
         self.clock = clock
@@ -209,15 +210,18 @@ def create_console(
     clock: Clock | None = None,
     lockout: Lockout | None = None,
     renderer: Renderer | None = None,
+    kept: int = SIZE,
 ) -> Starlette:
     """The console app, to mount at ``/console``; see the module docstring for its pages.
 
     `secret_keys` sign the session cookie (the service's keys, newest last);
     `clock` tells the SLA countdowns' and answers' time; `lockout` says when
     wrong passwords lock a user; `renderer` renders a touch's message again for the lead
-    page (the workers' templates; None: messages are not shown).
+    page (the workers' templates; None: messages are not shown); `kept` is how many leads'
+    points explained the lead page keeps between views (0: read afresh on every view).
     """
-    console = Console(sessions, secret_keys, clock or SystemClock(), lockout or Lockout(), renderer)
+    clock, lockout = clock or SystemClock(), lockout or Lockout()
+    console = Console(sessions, secret_keys, clock, lockout, renderer, kept)
     r = console.route
     routes = [
         Route("/", r(views.home), methods=["GET"]),
