@@ -120,6 +120,7 @@ def lead_page(ctx: Context, session: Session) -> Response:
     account = session.get(Account, lead.account_id) if lead.account_id is not None else None
     latest = data["mqls"][-1] if data["mqls"] else None
     waiting = latest is not None and latest["returned_at"] is None
+    answers = can.may_answer(user, lead) and waiting
     return ctx.render(
         "lead.html",
         timeline=data["timeline"][::-1],
@@ -130,11 +131,11 @@ def lead_page(ctx: Context, session: Session) -> Response:
         story=data,
         account=account,
         mql=latest if waiting else None,
-        answers=can.may_answer(user, lead) and waiting,
+        answers=answers,
         notes=can.may_note(user, lead),
         note=ctx.form.get("text", "") if ctx.problem else "",
         max_note=MAX_NOTE,
-        reasons=_reasons(session),
+        reasons=_reasons(session) if answers else [],  # the return form's, for its owner
         stages=FEEDBACK,
         touches=touches(session, lead),
     )

@@ -8,9 +8,9 @@ only when an event is added, moved or removed, when the model or the return
 changes, when a counted event enters a new decay period (`next_decay`) or
 when a stored future event comes of age. `Explanations` keeps the interest
 part per lead, keyed by what changes it (the scoring definition, the return,
-the lead's event count and newest event id, one indexed aggregate) and valid
-until the next such moment, in a bounded LRU of this process: a second view
-of the lead reads no events. The numbers are `explain`'s exactly, computed
+the lead's event count and newest event id, read with the model in one
+statement) and valid until the next such moment, in a bounded LRU of this
+process: a second view of the lead reads no events. The numbers are `explain`'s exactly, computed
 the same way on a miss.
 """
 
@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session
 
 from nurture.engine.scoring import Reason, explain, next_decay
 from nurture.engine.state import LeadView, utc
-from nurture.models import Delivery, Event
-from nurture.store.definitions import active
+from nurture.models import Definition, Delivery, Event
 from nurture.store.views import EVENT_COLUMNS, engine_event
 
 SIZE: Final = 4096
@@ -82,16 +81,24 @@ def reasons(
 ) -> list[Reason]:
     """The rules behind the lead's points at `now` (`explain` over the events after its
     latest return, `after`, up to `now`); `kept`, when given, spares reading the events."""
-    definition = active(session, "scoring")
-    if definition is None or not definition.body:
+    lead_events = Event.lead_id == lead_id
+    found_model = session.execute(
+        select(
+            Definition,
+            select(func.count(Event.id)).where(lead_events).scalar_subquery(),
+            select(func.max(Event.id)).where(lead_events).scalar_subquery(),
+        )
+        .where(Definition.kind == "scoring")
+        .order_by(Definition.id.desc())
+        .limit(1)
+    ).one_or_none()  # the active model (`active`), and what the key needs, in one statement
+    if found_model is None or not found_model[0].body:
         return []
+    definition, count, newest = found_model
     model, now = dict(definition.body), utc(now)
     fit = explain({**model, "interest": []}, view, (), now)
     if kept is None:
         return fit + list(_interest(session, lead_id, view, model, after, now).reasons)
-    count, newest = session.execute(
-        select(func.count(Event.id), func.max(Event.id)).where(Event.lead_id == lead_id)
-    ).one()
     key = (lead_id, definition.id, after, count, newest)
     found = kept.get(key, now)
     if found is None:
