@@ -49,9 +49,9 @@ def story(
     """The lead's 360 view at `now` as plain data (JSON-ready: times as ISO text).
 
     The timeline is whole, oldest first, unless `limit` asks for a page: then
-    it is the newest `limit` entries before `before`, and ``older`` the
-    position of the page before them (None at the start of the story). `kept`
-    keeps the explanation of the points between views (`nurture.handoff.reasons`).
+    it is the newest `limit` entries before `before`, and ``older`` (only
+    then) the place of the page before them (None at the start of the story).
+    `kept` keeps the points' explanation between views (`nurture.handoff.reasons`).
     """
     tags = sorted(session.scalars(select(Tag.tag).where(Tag.lead_id == lead.id)))
     mqls = _rows(session, MqlRecord, lead.id, MqlRecord.at)
@@ -60,7 +60,7 @@ def story(
     returned = max((step.at for step in steps if step.to_stage == "returned"), default=None)
     page = timeline(session, lead.id, steps, mqls, notes, limit=limit, before=before)
     because = reasons(session, lead.id, view_of(lead, tags), returned, now, kept)
-    return {
+    told: dict[str, Any] = {
         "lead": {"id": lead.id, **{name: getattr(lead, name) for name in PROFILE}},
         "fields": dict(sorted((lead.attributes or {}).items())),
         "created_at": _iso(lead.created_at),
@@ -82,8 +82,10 @@ def story(
         "timeline": [
             {"at": _iso(e.at), "kind": e.kind, "what": e.what} for e in reversed(page.entries)
         ],
-        "older": None if page.older is None else page.older.text(),
     }
+    if limit is not None:
+        told["older"] = None if page.older is None else page.older.text()
+    return told
 
 
 def _account(lead: Lead) -> dict[str, Any] | None:
