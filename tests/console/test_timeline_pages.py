@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from nurture.models import Lead, LeadNote
 from nurture.store import record_event
 from nurture.store.lifecycle import transition
 from tests.console.conftest import NOW, T, World, sign_in
+from tests.console.test_touch import with_touches
 from tests.handoff.test_handoff_store import RULES
 
 pytestmark = pytest.mark.asyncio
@@ -192,3 +194,26 @@ async def test_a_place_reads_back_as_itself() -> None:
     place = Cursor(T + timedelta(microseconds=7), 4, 123)
     assert Cursor.parse(place.text()) == place
     assert Cursor.parse(Cursor(T, 0, 1).text()) < place
+
+
+async def test_touches_at_the_time_of_other_entries_page_once_each(
+    world: World, tmp_path: Path
+) -> None:
+    """Three touches sent at `T`, with the MQL's events, stage change and assignment."""
+    with_touches(world, tmp_path)
+    lead_id = world.leads[ADA].id
+    with world.sessions() as session:
+        lead = session.get(Lead, lead_id)
+        assert lead is not None
+        everything = story(session, lead, NOW)["timeline"]
+        for limit in range(1, 6):
+            shown, before = [], None
+            for _ in range(len(everything)):
+                told = story(session, lead, NOW, limit=limit, before=before)
+                shown = told["timeline"] + shown
+                if told["older"] is None:
+                    break
+                before = Cursor.parse(told["older"])
+            assert shown == everything, limit
+    assert [e["kind"] for e in everything].count("touch") == 3
+    assert {e["at"] for e in everything if e["kind"] == "touch"} == {T.isoformat()}
