@@ -62,18 +62,21 @@ for 50 (4x the compiled interest score), 7 to 20% of an ingested event's
 ~600 us, and needs a column and a migration; ``bench/intake.py`` at 20,000
 rows with it (most leads have one event there) moved by less than its noise.
 At 100,000 leads and 1,000,000 events, 20 requests, kept and --afresh a few
-minutes apart (load 3.7 to 5.7; the machine's load moves these by 2x and more):
+minutes apart (the machine's load moves these by 2x and more):
 
-    lead, kept       13 queries  p50 12.3 ms  p95 24.3 ms  main 0.3 ms  83.7
-    lead, --afresh   14 queries  p50 29.1 ms  p95 35.1 ms  main 2.3 ms  15.0
-    two statements fewer (the model and the key in one; return reasons only
-    for the owner's forms):
-    lead, kept       11 queries  p50 12.9 ms  p95 19.4 ms  main 11.4 ms  1.70
-    lead, --afresh   12 queries  p50 95.8 ms  p95 140.1 ms main 7.7 ms  18.1
+    run                 queries  served p50  served p95  main query p95  ratio
+    kept (load 3.7)          13     12.3 ms     24.3 ms          0.3 ms   83.7
+    --afresh (3.7)           14     29.1 ms     35.1 ms          2.3 ms   15.0
+    then two statements fewer (the model and the key in one statement; the
+    return reasons only for the owner's forms):
+    kept (load 2.2)          11     16.2 ms     27.9 ms          0.6 ms   47.2
+    --afresh (3.7)           12     37.7 ms     46.0 ms          0.5 ms   93.8
+    kept (load 5.1)          11     12.9 ms     19.4 ms         11.4 ms    1.70
 
 What limits the lead page now: each statement is an indexed lookup of well
-under a millisecond on a quiet machine (the main query, the newest 101
-events, 0.3 ms), so its ratio mostly measures the load on that one statement;
+under a millisecond on a quiet machine (the main query, whichever lookup was
+slowest in the run, 0.3 to 0.6 ms), so its ratio mostly measures the load on that one
+statement (the last run's 1.70 is a busy machine, not a faster page);
 the served time is the rest: in a cProfile of the view about 60% is running
 its statements (round trips and SQLAlchemy), 11% the template with 100 rows,
 then the session cookie and HTTP. 3x a 0.3 ms query is out of reach of a page
