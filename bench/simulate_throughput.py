@@ -11,15 +11,17 @@ table: engine steps, decisions, wall and CPU time, steps per CPU second (the
 machine may be shared: CPU time is the steadier number), the share of CPU
 time spent inside `engine.decide` and the steps per CPU second it alone
 manages, and peak RSS with its growth over the loaded program (flat: the
-simulator lets each lead go when its run ends). The share of
-`decide` comes from a second, identical run that times every call, so the
-timer's own cost is not counted in the first run's times; the column
-whole-simulator steps/s over `decide`-alone steps/s is the share of the run
-the simulator leaves to `decide`. The same timed run also times the core's
-other parts the simulator calls (scores and the MQL rule, triggers and
-reentry): the last column, whole over core-alone, is the share left to the
-core as a whole, what the simulator's own bookkeeping (the agenda, counters,
-synthetic leads, reactions) does not take.
+simulator lets each lead go when its run ends). The time in
+`decide` comes from a second, identical run that times every call, less
+what the clock reads add to each (measured on a call that does nothing, and
+printed), and is a share of the first, untimed run's CPU time, so the
+timer's own cost counts nowhere; the column whole-simulator steps/s over
+`decide`-alone steps/s is that share, what the simulator leaves to `decide`.
+The same timed run also times the core's other parts the simulator calls
+(scores and the MQL rule, triggers and reentry): the last column, whole over
+core-alone, is the share left to the core as a whole, what the simulator's
+own bookkeeping (the agenda, counters, synthetic leads, reactions) does not
+take.
 
 A second table runs `--jobs-leads` leads per `--jobs` count (`simulate
 --jobs`, a fresh pool of processes each), the counts in turns (1, 2, 1, 2)
@@ -34,31 +36,62 @@ costs) and gives the bytes a share sends back. `--profile N` also profiles N
 leads with cProfile and prints where the time goes, by module and by engine
 function.
 
-Measured 6 December 2026 on the shared 2-core machine (load average 7-9 from
-other work), `--leads 5000 20000 --jobs-leads 10000`:
+Measured 6 December 2026 on the shared 2-core machine, second round (load
+average 4-5), `--leads 5000 20000 --jobs`:
 
-- whole / `decide`-alone 0.53x at 5,000 leads and 0.48x at 20,000 (goal 0.7x;
-  0.47x before this round of work); `decide` took 41-42% of the timed run, the
-  core's other parts 19% (whole / core-alone 0.61x at both). The 39% left is
-  the simulator's own: about 5% drawing synthetic leads (two string-seeded
-  random streams and a dozen draws a lead, kept: the report depends on them),
-  the rest the agenda, counters, sends and reactions, spread over a dozen
-  functions of 1-7% each (`--profile`). 0.7x would need that 39% cut to 10%
-  while `decide` stays as fast: not reachable by bookkeeping alone in Python.
-- What was tried: counters as `Counter`s updated a decision at a time
-  (`visits.update(trace)`, pairs for the branches taken) instead of one
-  `StepCounts` object a step: 3.2-5.2 us a decision against 2.1 us, kept as
-  is; the MQL rule (checked on every event) with cheap arguments first in
-  `and`/`or` and `event ... count` compiled: its CPU 0.154 s to 0.119 s for
-  3,000 leads (-23%), about 2% of the run; synthetic leads drawn with summed
-  weights: within noise. The agenda is already a heap of int keys.
-- `--jobs`: same report for 1 and 2 jobs; 2 jobs 1.11x the wall-clock
-  throughput of 1, CPU per lead 1.05x (0.589 and 0.621 ms): the run got 0.40
-  and 0.47 cores of the 2, so the wall ratio is the machine's load; sharing
-  costs 5% more CPU a lead, so on 2 idle cores 2 jobs would give about 1.9x
-  (goal 1.7x). Pool start-up by `fork` 0.04 s CPU, by `spawn` 0.78-0.97 s
-  (each worker imports nurture): fork it is. A share of 2,000 leads sends back
-  32 KB of counters; the program, 11 KB pickled, is copied by fork.
+- whole / `decide`-alone 0.51x at 5,000 leads and 0.56x at 20,000 (goal
+  0.7x); `decide` 51-56% of the run, the core's other parts 19-20% (whole /
+  core-alone 0.70-0.76x). With this table's accounting (every share of the
+  untimed run, clock reads taken off) the first round's code would show about
+  0.49-0.53x (these over the 1.02-1.07x below). What is left, 24-30% of the
+  run, is the simulator's own; 0.7x with `decide` as fast needs the whole run
+  20-27% shorter, that is the simulator's own work cut to a sixth or a tenth
+  of itself: the core's other parts alone (scores brought to each event, the
+  MQL rule on every event, triggers), which production calls as often, leave
+  whole / `decide`-alone at 0.73-0.74x with no simulator at all. Not
+  reachable by bookkeeping in Python.
+- Where the simulator's own quarter goes (CPU, 5,000 leads, by taking a
+  report-only part out in one process, or timing it alone): counting the steps
+  each decision ran and the branches taken 2.7%, the 7-day touch maximum 1.9%
+  (now mostly skipped, below), the agenda's 113,551 pushes and pops 0.07 s
+  (2.6%), seeding two string-seeded random streams a lead (kept: the report
+  depends on the draws) about 3%; the rest is the loop driving the core
+  (dispatching wake-ups, performing actions, sends and reactions), spread over
+  a dozen functions at 1-6% each (`--profile`, pyinstrument, line_profiler).
+- The structure, looked at: the lead's `LeadView` is rebuilt only when it
+  changes (tags, stage, and scores when an event moves interest), never for a
+  decision; its events are one list appended to, never copied; the agenda is
+  already one heap of int keys (microseconds since the start, then sequence)
+  with a dict beside it; per-step counters are built once per campaign, and
+  the trace a decision fills is one list reused; the handoff is noted only
+  with a routing and only at an MQL. Datetimes stay: `decide` takes them.
+- What was tried this round (one process, CPU, best of 3, 5,000 leads, same
+  report byte for byte each time): a campaign enrolled by segments alone asks
+  a lead's tags and stage first (`graphs.relaxed`), and skips the candidate and
+  `should_enroll` when they shut the lead out: 1.03x, kept; the 7-day touch
+  count done only when the lead's kept sends outnumber the most so far: 1.02x,
+  kept; the agenda as a heap of `(key, moment, kind, subject, payload)` tuples
+  without the dict: 1.00x, dropped. The whole branch against the first
+  round's code, the two in turns in fresh processes (4 rounds, best of 2
+  each): 2.70 s against 2.64 s best, 2.89 s against 2.69 s on average
+  (1.02-1.07x).
+- First round: counters as `Counter`s updated a decision at a time were
+  slower (3.2-5.2 us a decision against 2.1 us); the MQL rule with cheap
+  arguments first and `event ... count` compiled (-23% of its CPU); synthetic
+  leads drawn with summed weights: within noise.
+- `--jobs` at a quiet moment (second round, load average 1.97 at the start,
+  `--leads 1000 --jobs-leads 10000`): same report for 1 and 2 jobs; 2 jobs
+  1.89x the wall-clock throughput of 1 (goal 1.7x: met), 5.1 s against 2.7 s,
+  CPU per lead 1.01x (0.507 and 0.512 ms), 1.90 cores busy; fork 0.04 s CPU,
+  spawn 0.66 s.
+- `--jobs` (first round, load 7-9, 10,000 leads): same report for 1 and 2
+  jobs; 2 jobs 1.11x the wall-clock throughput of 1, CPU per lead 1.05x (0.589
+  and 0.621 ms): the run got 0.40 and 0.47 cores of the 2, so the wall ratio
+  is the machine's load; sharing costs 5% more CPU a lead, so on 2 idle cores
+  2 jobs would give about 1.9x (goal 1.7x). Pool start-up by `fork` 0.04 s
+  CPU, by `spawn` 0.78-0.97 s (each worker imports nurture): fork it is. A
+  share of 2,000 leads sends back 32 KB of counters; the program, 11 KB
+  pickled, is copied by fork.
 - Peak RSS grew 1 MiB at 5,000 leads and 2 MiB at 20,000: flat.
 """
 
@@ -76,7 +109,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,7 +118,8 @@ from rich.console import Console
 from rich.table import Table
 
 import dsl
-import nurture.simulate.run as run_module
+import nurture.simulate.decisions as decisions_module
+import nurture.simulate.enrolling as enrolling_module
 from dsl.graph import CompiledProgram
 from nurture.simulate import Settings, shards, simulate, synthetic_leads
 from nurture.simulate.run import Simulation
@@ -113,11 +147,11 @@ def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
     """Two runs in this process: one as is (counts, times, memory), one timing the core.
 
     Timing every call into the core costs two clock reads and a wrapper per
-    call, a few percent of the run; the first run goes without, so its CPU
-    time is the simulator's alone, and the second says what share of its CPU
-    time `decide` took, and what share the core's other parts the simulator
-    calls (scores and the MQL rule, kept by `ScoreKeeper`; triggers and
-    reentry, `should_enroll` and `may_enter`).
+    call, a fifth of the run; the first run goes without, and its CPU time is
+    the one every share is of. The second says how long `decide` took, and the
+    core's other parts the simulator calls (scores and the MQL rule, kept by
+    `ScoreKeeper`; triggers and reentry, `should_enroll` and `may_enter`),
+    less what the clock reads themselves add to each timed call (`tick`).
     """
     program = load()
     settings = Settings(leads=leads, days=days, seed=seed, entry=(campaign,))
@@ -127,16 +161,20 @@ def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss = rss_mb()
     gc.collect()
-    inside, timed_cpu = time_core(program, settings)
+    inside, calls = time_core(program, settings)
+    clock = tick()
+    decide = inside["decide"] - calls["decide"] * clock
+    other = inside["other"] - calls["other"] * clock
     return {
         "leads": leads,
         "steps": report["engine"]["steps"],
         "decisions": report["engine"]["decisions"],
         "wall": wall,
         "cpu": cpu,
-        "decide": inside["decide"],
-        "decide_share": inside["decide"] / timed_cpu,
-        "core_share": sum(inside.values()) / timed_cpu,
+        "decide": decide,
+        "tick": clock,
+        "decide_share": decide / cpu,
+        "core_share": (decide + other) / cpu,
         "rss": rss,
         "growth": rss - base,
         "mql": report["mql"]["count"],
@@ -144,35 +182,60 @@ def measure(leads: int, days: int, campaign: str, seed: int) -> dict[str, Any]:
     }
 
 
-def time_core(program: CompiledProgram, settings: Settings) -> tuple[dict[str, float], float]:
-    """The same run with every call into the core timed: CPU seconds in `decide` and in the
-    core's other parts (a call made from inside another timed one counts once), and in all."""
-    inside: Counter[str] = Counter()
-    depth = [0]
+class Timer:
+    """Wraps functions so that each call's CPU time adds to its part (`inside`) and its count
+    to `calls`; a call made from inside another timed one is not timed again."""
 
-    def timer(real: Any, part: str) -> Any:
+    def __init__(self) -> None:
+        self.inside: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self.busy = False
+
+    def wrap(self, real: Any, part: str) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            if depth[0]:
+            if self.busy:
                 return real(*args, **kwargs)
-            depth[0] += 1
+            self.busy = True
             start = time.process_time()
             try:
                 return real(*args, **kwargs)
             finally:
-                inside[part] += time.process_time() - start
-                depth[0] -= 1
+                self.inside[part] += time.process_time() - start
+                self.calls[part] += 1
+                self.busy = False
 
         return timed
 
-    owners: list[Any] = [run_module, run_module, run_module, ScoreKeeper, ScoreKeeper]
+
+def tick(rounds: int = 200_000) -> float:
+    """What timing adds to the time measured inside one call: the clock read's own CPU time,
+    measured on a call that does nothing (least of 3)."""
+    best = float("inf")
+    for _ in range(3):
+        timing = Timer()
+        nothing = timing.wrap(lambda: None, "nothing")
+        for _ in range(rounds):
+            nothing()
+        best = min(best, timing.inside["nothing"] / rounds)
+    return best
+
+
+def time_core(
+    program: CompiledProgram, settings: Settings
+) -> tuple[dict[str, float], Counter[str]]:
+    """The same run with every call into the core timed: CPU seconds in `decide` and in the
+    core's other parts, and how many calls each."""
+    timing = Timer()
+
+    enrolling: list[Any] = [enrolling_module, enrolling_module]
+    owners = [decisions_module, *enrolling, ScoreKeeper, ScoreKeeper]
     names = ("decide", "should_enroll", "may_enter", "refresh", "mql_due")
     saved = [(owner, name, getattr(owner, name)) for owner, name in zip(owners, names, strict=True)]
     for owner, name, real in saved:  # count the time spent in the core
-        setattr(owner, name, timer(real, "decide" if name == "decide" else "other"))
+        setattr(owner, name, timing.wrap(real, "decide" if name == "decide" else "other"))
     try:
-        cpu = time.process_time()
         simulate(program, settings, synthetic_leads(settings.leads, settings.seed, program))
-        return dict(inside), time.process_time() - cpu
+        return timing.inside, timing.calls
     finally:
         for owner, name, real in saved:
             setattr(owner, name, real)
@@ -361,6 +424,8 @@ def main() -> None:
         console.print(f"running {leads:,} leads...", style="dim")
         rows.append(in_child(leads, args))
     console.print(table(rows, args.days, args.campaign))
+    ticks = ", ".join(f"{r['tick'] * 1e6:.2f}" for r in rows)
+    console.print(f"each timed call's clock reads, taken off its time: {ticks} us")
     if len(rows) > 1:
         console.print(memory_verdict(rows[0], rows[-1]))
     if args.jobs:

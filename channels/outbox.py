@@ -48,7 +48,6 @@ class OutboxChannel(ClosingContext):
         """Signs each email as the SMTP channel would, so the files are what would be sent."""
         if dkim is not None:
             dkim.check_domain(from_domain(self.sender.from_addr))
-        """Flush each file to disk before it is renamed into place (off for simulations)."""
         self._closed = False
 
     def path_for(self, message: OutboundMessage) -> Path:

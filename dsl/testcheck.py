@@ -110,6 +110,16 @@ def _problems(
             needs_model = exp.kind == "grade" or (exp.kind == "score" and exp.what != "score")
             if needs_model and program.scoring is None:
                 yield "test-no-scoring", exp.span, "the campaigns have no scoring file", None
+            elif exp.kind == "grade":
+                given = _grades(program.scoring, exp.what == "fit_grade")
+                if given and exp.value not in given:
+                    words = ", ".join(repr(g) for g in given)
+                    yield (
+                        "test-value",
+                        exp.span,
+                        f"the scoring model gives no {exp.what} {exp.value!r}",
+                        f"its grades are {words}",
+                    )
             routing = program.routing or {}
             if exp.kind == "sla" and routing.get("rules") and not routing.get("sla"):
                 yield "test-no-sla", exp.span, "the routing sets no SLA (`accept within ...`)", None
@@ -239,3 +249,10 @@ def _links(cond: Any) -> Iterator[str]:
 
 def _known(names: Any) -> str:
     return "known: " + ", ".join(json.dumps(n, ensure_ascii=False) for n in sorted(names))
+
+
+def _grades(model: Any, fit_only: bool) -> list[str]:
+    """The grades the model gives: fit's (the lead's grade), else interest's."""
+    grades = (model or {}).get("grades") or {}
+    steps = grades.get("fit") or ([] if fit_only else grades.get("interest")) or []
+    return [str(step["grade"]) for step in steps]

@@ -11,18 +11,16 @@ do not have. Pure: the engine runs the tests (`nurture.campaign_tests`).
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
 
 from dsl.ast import Span
-from dsl.errors import ERROR, Diagnostic, DslSyntaxError
+from dsl.errors import DslSyntaxError
 from dsl.testmodel import (
     DEFAULT_ACCEPT,
     Action,
@@ -32,29 +30,27 @@ from dsl.testmodel import (
     Setting,
     with_settings,
 )
+from dsl.testsyntax import diagnostic, parser, syntax_diagnostic
+from dsl.vocabulary import STAGES, is_zone
 
-__all__ = ["SUFFIX", "Action", "CampaignTest", "Expect", "LeadLine", "Setting", "parse_tests"]
+__all__ = [
+    "SUFFIX",
+    "Action",
+    "CampaignTest",
+    "Expect",
+    "LeadLine",
+    "Setting",
+    "diagnostic",
+    "parse_tests",
+]
 
 SUFFIX = ".nurture-test"
 MAX_DAY = 3650
+FIRST_START, LAST_START = date(1970, 1, 1), date(2999, 12, 31)
+"""The dates a test may `start` on: its days, and the calendar's look-ahead, stay on the
+calendar (a start in the year 9999 would run past its end)."""
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 PERIODS = {"day": 86400, "days": 86400, "week": 604800, "weeks": 604800}
-WORDS = {
-    "STRING": 'a quoted text such as "welcome/cxo"',
-    "NUMBER": "a number",
-    "NAME": "a name",
-    "_NL": "the end of the line",
-    "CLOCK": "a time such as 10:00",
-    "CMP": "a comparison such as >=",
-    "$END": "the end of the file",
-}
-
-
-@functools.cache
-def _parser() -> Lark:
-    return Lark.open_from_package(
-        "dsl", "nurture_test.lark", parser="lalr", strict=True, propagate_positions=True
-    )
 
 
 def _span(path: str, meta: Any) -> Span:
@@ -97,6 +93,11 @@ class _Build(Transformer[Token, Any]):
 
     @v_args(inline=True, meta=True)
     def field(self, meta: Any, name: Token, value: Any) -> tuple[str, Any]:
+        if str(name) == "time_zone" and not (isinstance(value, str) and is_zone(value)):
+            raise _Located(
+                _span(self.path, meta),
+                f'unknown time zone {value!r}: use an IANA name such as "Asia/Shanghai"',
+            )
         return (str(name), value)
 
     @v_args(meta=True)
@@ -134,8 +135,10 @@ class _Build(Transformer[Token, Any]):
     def sales_after(self, meta: Any, count: Token, unit: Token) -> tuple[str, Any]:
         if str(unit) not in UNITS:
             raise _Located(_span(self.path, meta), f"{unit!s} is not minutes, hours or days")
-        seconds = int(float(count) * UNITS[str(unit)])
-        return ("setting", Setting(_span(self.path, meta), "sales", seconds))
+        seconds = float(count) * UNITS[str(unit)]
+        if seconds > MAX_DAY * 86400:
+            raise _Located(_span(self.path, meta), f"sales answer within {MAX_DAY} days at most")
+        return ("setting", Setting(_span(self.path, meta), "sales", int(seconds)))
 
     @v_args(inline=True, meta=True)
     def cap(self, meta: Any, count: Token, periods: Token | None, unit: Token) -> Any:
@@ -153,9 +156,13 @@ class _Build(Transformer[Token, Any]):
     def start_on(self, meta: Any, day: Token) -> Any:
         try:
             value = date.fromisoformat(str(day))
-            return ("setting", Setting(_span(self.path, meta), "start", value))
         except ValueError as e:
             raise _Located(_span(self.path, meta), f"{day!s} is not a date") from e
+        if not FIRST_START <= value <= LAST_START:
+            raise _Located(
+                _span(self.path, meta), f"a test starts between {FIRST_START} and {LAST_START}"
+            )
+        return ("setting", Setting(_span(self.path, meta), "start", value))
 
     @v_args(meta=True)
     def sales_never(self, meta: Any, items: list[Any]) -> tuple[str, Any]:
@@ -273,6 +280,9 @@ class _Build(Transformer[Token, Any]):
 
     @v_args(inline=True, meta=True)
     def stage(self, meta: Any, stage: Token, day: int) -> Any:
+        if str(stage) not in STAGES:
+            words = ", ".join(STAGES)
+            raise _Located(_span(self.path, stage), f"no stage {stage!s}: a stage is {words}")
         return {"kind": "stage", "value": str(stage), "day": day}
 
     @v_args(inline=True, meta=True)
@@ -345,10 +355,10 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
     """The tests in one file; `DslSyntaxError` (one located diagnostic) when it does not parse."""
     lines = text.split("\n")
     try:
-        tree = _parser().parse(text + "\n")
+        tree = parser().parse(text + "\n")
         tests: tuple[CampaignTest, ...] = _Build(path).transform(tree)
     except UnexpectedInput as e:
-        raise DslSyntaxError([_syntax(e, path, lines)]) from e
+        raise DslSyntaxError([syntax_diagnostic(e, path, lines)]) from e
     except VisitError as e:
         if not isinstance(e.orig_exc, _Located):
             raise
@@ -359,27 +369,3 @@ def parse_tests(text: str, path: str = "<string>") -> tuple[CampaignTest, ...]:
         span = Span(path, 1, 1, 1, 2)
         raise DslSyntaxError([diagnostic("test-empty", span, "no `test` in this file", lines)])
     return tests
-
-
-def diagnostic(
-    code: str, span: Span, message: str, lines: Sequence[str], hint: str | None = None
-) -> Diagnostic:
-    source = lines[span.line - 1] if 0 < span.line <= len(lines) else None
-    return Diagnostic(ERROR, code, span, message, hint, source)
-
-
-def _syntax(e: UnexpectedInput, path: str, lines: Sequence[str]) -> Diagnostic:
-    line, column = max(1, e.line or 1), max(1, e.column or 1)
-    if line > len(lines):
-        line, column = len(lines), len(lines[-1]) + 1
-    span = Span(path, line, column, line, column + 1)
-    if isinstance(e, UnexpectedCharacters):
-        message = f"unexpected character {e.char!r}"
-    elif isinstance(e, UnexpectedToken):
-        wanted = sorted({WORDS.get(t, f'"{t.lower()}"') for t in e.expected if t != "$END"})
-        got = "the end of the line" if e.token.type == "_NL" else repr(str(e.token))
-        message = f"unexpected {got}; expected {', '.join(wanted[:12]) or 'nothing more'}"
-    else:
-        message = "this line does not read as a test statement"
-    hint = "see “Campaign tests” in docs/language.md"
-    return diagnostic("test-syntax", span, message, lines, hint)

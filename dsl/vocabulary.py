@@ -7,6 +7,7 @@ parser, can say "unknown unit `wekes`; did you mean `weeks`?".
 from __future__ import annotations
 
 import difflib
+import zoneinfo
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -181,3 +182,14 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The closest known word, for a "did you mean" hint."""
     found = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
+
+
+def is_zone(name: str) -> bool:
+    """True for a time zone a lead's `time_zone` may name: an IANA name, or UTC."""
+    if name.upper() == "UTC":
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True

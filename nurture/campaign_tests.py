@@ -12,6 +12,7 @@ its located diagnostics, never a traceback.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -85,7 +86,7 @@ def run_file(file: FsPath) -> list[Result]:
     """Every test of `file`; a file that cannot run is one failed result with its diagnostics."""
     where = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a BOM, as editors on Windows write
     except (OSError, UnicodeDecodeError) as e:
         return [Result(where, 1, file.name, [f"{where}: cannot read: {e}"])]
     program, problems = load_program(file)
@@ -118,7 +119,7 @@ def load_program(file: FsPath) -> tuple[CompiledProgram | None, list[str]]:
     if not sources:
         return None, [f"{file}: no *.nurture campaign file beside it or in the folder above"]
     try:
-        texts = {str(p): p.read_text(encoding="utf-8") for p in sources}
+        texts = {str(p): p.read_text(encoding="utf-8-sig") for p in sources}
     except (OSError, UnicodeDecodeError) as e:
         return None, [f"{file}: cannot read its campaigns: {e}"]
     roots = tuple(p for p in (sources[0].parent / "templates",) if p.is_dir())
@@ -358,6 +359,15 @@ def _step_words(step: Any) -> str:
 # ---------------------------------------------------------------- JUnit
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot hold, even escaped (control characters a test's name or a
+lead's field may carry): written as ``\\xNN`` so the file stays well-formed."""
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def junit(results: list[Result]) -> str:
     """The results as JUnit XML, one suite per file, for CI systems."""
     root = ET.Element("testsuites")
@@ -367,13 +377,20 @@ def junit(results: list[Result]) -> str:
     for name, group in files.items():
         failed = sum(not r.passed for r in group)
         suite = ET.SubElement(
-            root, "testsuite", name=name, tests=str(len(group)), failures=str(failed)
+            root, "testsuite", name=_xml(name), tests=str(len(group)), failures=str(failed)
         )
         for r in group:
             case = ET.SubElement(
-                suite, "testcase", classname=name, name=r.name, file=r.path, line=str(r.line)
+                suite,
+                "testcase",
+                classname=_xml(name),
+                name=_xml(r.name),
+                file=_xml(r.path),
+                line=str(r.line),
             )
             if not r.passed:
-                failure = ET.SubElement(case, "failure", message=r.failures[0].splitlines()[0])
-                failure.text = "\n".join([*r.failures, "path:", *r.steps])
+                first = next(iter("\n".join(r.failures).splitlines()), "failed")
+                failure = ET.SubElement(case, "failure", message=_xml(first))
+                path = ["path:", *r.steps] if r.steps else []
+                failure.text = _xml("\n".join([*r.failures, *path]))
     return ET.tostring(root, encoding="unicode")

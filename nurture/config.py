@@ -180,6 +180,7 @@ class Settings:
     retry_seconds: float = 60.0
     """The first retry's delay; each next one doubles, with jitter, up to an hour."""
     competitor_domains: tuple[str, ...] = ()
+    """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     domain_rates: tuple[DomainRate, ...] = ()
     """Emails per receiving domain, ``qq.com=20/min,163.com=10/min,*=200/min`` (``*``: each
     other domain); an email over its domain's rate is deferred until the window allows it,
@@ -190,7 +191,6 @@ class Settings:
     require_consent: tuple[str, ...] = ()
     """Channels (``email``, ``sms``, ``wechat``) on which a lead gets nothing without a given
     consent (`nurture.store.consents`); empty: consent is recorded, not required."""
-    """Email domains (comma-separated) whose leads the lead API skips as competitors'."""
     default_calling_code: str | None = None
     """The country code of national phone numbers (``86``); unset: numbers need a ``+``."""
     render_max_size: int = 1_000_000
@@ -201,6 +201,8 @@ class Settings:
     """Wrong passwords in a row that lock a console user out."""
     console_lockout_seconds: float = 900.0
     """How long a console user stays locked out after them."""
+    console_invite_seconds: float = 7 * 86400.0
+    """How long an invitation's link to choose a password works (seconds, or ``7d``)."""
     bounce_domain: str | None = None
     """The domain of VERP return paths (``bounce+<delivery>.<signature>@<domain>``): its MX
     points at ``nurture bounces``; unset: emails go out with the From address as MAIL FROM."""
@@ -387,6 +389,7 @@ class Settings:
             "statement_timeout": (0, 86400),
             "console_lockout_attempts": (1, 1000),
             "console_lockout_seconds": (1, 86400 * 30),
+            "console_invite_seconds": (60, 86400 * 90),
             "soft_bounces": (1, 1000),
             "soft_bounce_window": (60, 366 * 86400),
         }
@@ -500,13 +503,14 @@ _FLOAT_FIELDS = frozenset(
         "render_seconds",
         "statement_timeout",
         "console_lockout_seconds",
+        "console_invite_seconds",
         "soft_bounce_window",
     }
 )
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _SPAN_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 """``7d``, ``12h``: a span, for the settings in `_SPAN_FIELDS` (seconds otherwise)."""
-_SPAN_FIELDS: Final = frozenset({"soft_bounce_window"})
+_SPAN_FIELDS: Final = frozenset({"soft_bounce_window", "console_invite_seconds"})
 _CAP = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(?:(\d+)\s*)?(hour|day|week|month)s?\s*$", re.I)
 
 

@@ -627,6 +627,11 @@ class User(Base):
     """No sign-in before this moment, even with the right password; None: not locked."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     signed_in_at: Mapped[datetime | None]
+    invite_nonce: Mapped[str | None] = mapped_column(String(64))
+    """The nonce the user's invitation link carries; None: no invitation to take. Choosing a
+    password clears it (the link works once), a new invitation replaces it."""
+    invited_at: Mapped[datetime | None]
+    """When the latest invitation was made."""
 
     @validates("email")
     def _lower_email(self, _key: str, email: str) -> str:

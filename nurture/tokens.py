@@ -11,10 +11,15 @@ purpose never reads as another: an open token cannot be replayed as a click.
     unsubscribe   [lead id] or [lead id,       forever
                    delivery id]
     answer        assignment id                14 days
+    invite        [user id, nonce]             7 days (``NURTURE_CONSOLE_INVITE_SECONDS``)
 
 An answer token is sales' accept / return link in a new-MQL notice. It names
 the assignment, so it is bound to that owner and that MQL: once the MQL is
 reassigned, the old owner's link no longer answers for it.
+
+An invite token is a console invitation's link to choose a password. Its
+nonce is also stored on the user's row and cleared when the password is
+chosen, so the link works once; a newer invitation replaces the nonce.
 
 Expiry policy. Open and click tokens stop counting after `TRACKING_MAX_AGE`
 (180 days): every `within` wait and the interest-score decay are measured in
@@ -50,6 +55,7 @@ from itsdangerous.encoding import base64_decode, base64_encode, want_bytes
 
 __all__ = [
     "ANSWER_MAX_AGE",
+    "INVITE_MAX_AGE",
     "MAX_AGE",
     "PURPOSES",
     "TRACKING_MAX_AGE",
@@ -59,8 +65,8 @@ __all__ = [
     "TokenSigner",
 ]
 
-Purpose = Literal["open", "click", "unsubscribe", "answer"]
-PURPOSES: Final[tuple[Purpose, ...]] = ("open", "click", "unsubscribe", "answer")
+Purpose = Literal["open", "click", "unsubscribe", "answer", "invite"]
+PURPOSES: Final[tuple[Purpose, ...]] = ("open", "click", "unsubscribe", "answer", "invite")
 
 MAX_ID: Final = 2**31 - 1
 """The largest id a token may carry: what a database integer column holds."""
@@ -68,12 +74,17 @@ TRACKING_MAX_AGE: Final = timedelta(days=180)
 """How long open and click tokens count; unsubscribe tokens never expire."""
 ANSWER_MAX_AGE: Final = timedelta(days=14)
 """How long sales' accept / return links work."""
+INVITE_MAX_AGE: Final = timedelta(days=7)
+"""How long a console invitation's link works, unless the settings say otherwise."""
+CLOCK_SKEW: Final = timedelta(minutes=5)
+"""How far in the future an invite token may have been signed (another machine's clock)."""
 
 MAX_AGE: Final[dict[Purpose, timedelta | None]] = {
     "open": TRACKING_MAX_AGE,
     "click": TRACKING_MAX_AGE,
     "unsubscribe": None,
     "answer": ANSWER_MAX_AGE,
+    "invite": INVITE_MAX_AGE,
 }
 """The expiry policy per purpose (None: never expires), applied by the `read_*` methods."""
 
@@ -172,6 +183,7 @@ class TokenSigner:
             for purpose in PURPOSES
         }
         self._signers = {p: s.make_signer(s.salt) for p, s in self._serializers.items()}
+        self._clock = clock
 
     def open_token(self, delivery_id: int) -> str:
         """The token of the open pixel of one delivery."""
@@ -193,6 +205,31 @@ class TokenSigner:
     def read_answer(self, token: str | bytes) -> int:
         """The assignment id of an answer token, under the expiry policy."""
         return self._read_as("answer", token, _answer_payload)
+
+    def invite_token(self, user_id: int, nonce: str) -> str:
+        """The token of a console invitation's link for one user."""
+        return self._dumps("invite", [user_id, nonce])
+
+    def read_invite(
+        self, token: str | bytes, max_age: timedelta = INVITE_MAX_AGE
+    ) -> tuple[int, str]:
+        """(user id, nonce) of an invite token at most `max_age` old.
+
+        The command line may sign it on another machine than the service's: a token
+        up to `CLOCK_SKEW` in the future reads (itsdangerous would call it expired).
+        """
+        serializer = self._serializers["invite"]
+        try:
+            raw = token.encode("ascii") if isinstance(token, str) else token
+            payload, signed = serializer.loads(raw, return_timestamp=True)
+        except (BadData, UnicodeError) as e:
+            raise BadToken(f"bad invite token: {e}") from e
+        age = self._clock() - signed
+        if age > max_age:
+            raise ExpiredToken(f"invite token expired: {age} > {max_age}", None)
+        if age < -CLOCK_SKEW:
+            raise BadToken(f"invite token signed {-age} in the future")
+        return _invite_payload(payload)
 
     def read(self, purpose: Purpose, token: str | bytes, max_age: timedelta | None) -> Any:
         """The payload of a genuine `purpose` token at most `max_age` old (None: any age)."""
@@ -283,3 +320,15 @@ def _unsubscribe_payload(payload: Any) -> tuple[int, int | None]:
 
 def _answer_payload(payload: Any) -> int:
     return _ids(payload, "answer", 1)[0]
+
+
+def _invite_payload(payload: Any) -> tuple[int, str]:
+    if (
+        isinstance(payload, list)
+        and len(payload) == 2
+        and _storable(payload[0])
+        and isinstance(payload[1], str)
+        and 0 < len(payload[1]) <= 64
+    ):
+        return payload[0], payload[1]
+    raise BadToken(f"invite token holds {json.dumps(payload)}, not a user id and a nonce")

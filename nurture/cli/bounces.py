@@ -72,6 +72,8 @@ def bounces_command(
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
+    # aiosmtpd logs every SMTP command at INFO: a dozen lines a message, none saying what it was
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     on_wake = None
     if settings.broker_url:
         from nurture import runtime

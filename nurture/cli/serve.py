@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -30,8 +31,10 @@ from nurture.cli import db as cli_db
 from nurture.cli import lang as cli_lang
 from nurture.config import Settings
 from nurture.console import Lockout, create_console
+from nurture.console.invites import Mailer
 from nurture.handoff import notices
 from nurture.render import Renderer
+from nurture.runtime.sending import send_email_now
 from nurture.tracking import ConfigError, TrackingConfig, create_app, load_config
 
 
@@ -84,7 +87,11 @@ def serve_command(
     notices.after_commit(sessions, runtime.on_notices)  # an MQL's owner hears at once
     try:
         console = create_console(
-            sessions, config.secret_keys, lockout=_lockout(env), renderer=_renderer(config, env)
+            sessions,
+            config.secret_keys,
+            lockout=_lockout(env),
+            renderer=_renderer(config, env),
+            mailer=_mailer(env),
         )
         app = create_app(
             sessions,
@@ -110,6 +117,17 @@ def _lockout(env: dict[str, str]) -> Lockout:
         )
     except ConfigError as e:
         cli_lang._fail(str(e), code=1)
+
+
+def _mailer(env: dict[str, str]) -> Mailer:
+    """The console's invitations, sent through the configured email channel."""
+    settings = Settings.load(env)  # already checked whole by `load_config`
+    return Mailer(
+        settings.base_url,
+        settings.sender_domain(),
+        lambda messages: send_email_now(settings, messages),
+        timedelta(seconds=settings.console_invite_seconds),
+    )
 
 
 def _renderer(config: TrackingConfig, env: dict[str, str]) -> Renderer:

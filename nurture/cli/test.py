@@ -32,13 +32,20 @@ def test_command(
     if missing:
         typer.echo(f"no such file or folder: {', '.join(missing)}", err=True)
         raise typer.Exit(2)
+    if junit_file is not None and (junit_file.is_dir() or not junit_file.parent.is_dir()):
+        typer.echo(f"--junit {junit_file}: not a file in an existing folder", err=True)
+        raise typer.Exit(2)
     files = collect(paths)
     if not files:
         typer.echo(f"no *.nurture-test file in {', '.join(map(str, paths))}", err=True)
         raise typer.Exit(2)
     results = [r for f in files for r in run_file(f)]
     if junit_file is not None:
-        junit_file.write_text(junit(results), encoding="utf-8")
+        try:
+            junit_file.write_text(junit(results), encoding="utf-8")
+        except OSError as e:
+            typer.echo(f"--junit {junit_file}: cannot write it: {e.strerror or e}", err=True)
+            raise typer.Exit(2) from None
     if format == "json":
         passed = sum(r.passed for r in results)
         data = {

@@ -30,6 +30,9 @@
                                      (admins; as ``nurture deliveries release``)
     GET  /console/users              the users (admins); POST adds one
     POST /console/users/<id>/remove  removes one (admins)
+    POST /console/users/invite       invites by email (admins; `nurture.console.invite_views`)
+    GET  /console/welcome/<token>    an invitation's page: choose a password; POST
+                                     /console/welcome sets it and signs in
 
 Every page needs a signed-in user (else: to the sign-in page, remembering
 where you were going); every POST needs the session's CSRF token (else 403,
@@ -58,15 +61,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nurture.console import campaign_views, cookies, views
+from nurture.console import campaign_views, cookies, invite_views, views
 from nurture.console.campaigns import Pictures
 from nurture.console.inbox import lead_name, time_left
+from nurture.console.invites import Mailer
 from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
 from nurture.handoff.notes import MAX_NOTE
 from nurture.handoff.reasons import SIZE, Explanations
 from nurture.render import Renderer
+from nurture.tokens import INVITE_MAX_AGE, TokenSigner
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
 
 logger = logging.getLogger("nurture.console")
@@ -111,10 +116,14 @@ class Console:
         clock: Clock,
         lockout: Lockout,
         renderer: Renderer | None,
+        mailer: Mailer | None = None,
         kept: int = SIZE,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
+        self.mailer = mailer
+        self.invite_age = mailer.max_age if mailer else INVITE_MAX_AGE
+        self.signer = TokenSigner(list(secret_keys), clock=clock.now)
         self.pictures = Pictures()
         self.explanations = Explanations(kept)
         """The leads' points explained, kept between views (`nurture.handoff.reasons`)."""
@@ -184,6 +193,9 @@ class Console:
                     ctx.user = views.current_user(session, ctx.session)
                     if signed_in and ctx.user is None:
                         return _to_sign_in(ctx)
+                    numbers = ctx.request.path_params.values()
+                    if any(isinstance(n, int) and n > views.MAX_ID for n in numbers):
+                        raise views.Missing("There is no such page.")
                     return view(ctx, session)
             except views.Problem as problem:
                 with self.sessions() as session:
@@ -210,6 +222,7 @@ def create_console(
     clock: Clock | None = None,
     lockout: Lockout | None = None,
     renderer: Renderer | None = None,
+    mailer: Mailer | None = None,
     kept: int = SIZE,
 ) -> Starlette:
     """The console app, to mount at ``/console``; see the module docstring for its pages.
@@ -217,11 +230,13 @@ def create_console(
     `secret_keys` sign the session cookie (the service's keys, newest last);
     `clock` tells the SLA countdowns' and answers' time; `lockout` says when
     wrong passwords lock a user; `renderer` renders a touch's message again for the lead
-    page (the workers' templates; None: messages are not shown); `kept` is how many leads'
-    points explained the lead page keeps between views (0: read afresh on every view).
+    page (the workers' templates; None: messages are not shown); `mailer` sends invitations
+    (None: only ``nurture users invite`` does, and links last `INVITE_MAX_AGE`); `kept` is
+    how many leads' points explained the lead page keeps between views (0: read afresh on
+    every view).
     """
     clock, lockout = clock or SystemClock(), lockout or Lockout()
-    console = Console(sessions, secret_keys, clock, lockout, renderer, kept)
+    console = Console(sessions, secret_keys, clock, lockout, renderer, mailer, kept)
     r = console.route
     routes = [
         Route("/", r(views.home), methods=["GET"]),
@@ -262,6 +277,13 @@ def create_console(
         Route("/users", r(views.users_page), methods=["GET"]),
         Route("/users", r(views.add_user, form=True), methods=["POST"]),
         Route("/users/{user:int}/remove", r(views.remove_user, form=True), methods=["POST"]),
+        Route("/users/invite", r(invite_views.invite_users, form=True), methods=["POST"]),
+        Route(
+            "/welcome/{token:str}",
+            r(invite_views.welcome_page, signed_in=False),
+            methods=["GET"],
+        ),
+        Route("/welcome", r(invite_views.welcome, signed_in=False, form=True), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.console = console

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from dsl.draw import to_dot
 from nurture.console import campaigns, projection
 from nurture.console import permissions as can
-from nurture.console.views import Missing, Problem
+from nurture.console.views import MAX_ID, Missing, Problem
 from nurture.models import Campaign, CampaignVersion
 from nurture.reports import ENGAGEMENT, campaign_report
 from nurture.split_report import METRICS
@@ -123,8 +123,13 @@ def _campaign(ctx: Context, session: Session) -> Campaign:
 
 
 def _shown(ctx: Context, found: Campaign) -> int | None:
+    """``?version=N``'s number; without one, the current version."""
     asked = ctx.request.query_params.get("version", "")
-    return int(asked) if asked.isdigit() else found.current_version
+    if not (asked.isascii() and asked.isdigit()):
+        return found.current_version
+    if int(asked) > MAX_ID:
+        raise Missing(f"{found.name} has no version {asked}.")
+    return int(asked)
 
 
 def _version(session: Session, found: Campaign, number: int | None) -> CampaignVersion:

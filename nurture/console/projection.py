@@ -2,12 +2,12 @@
 runs it, drawn with its projected numbers and summed up in a small table.
 
 The form is bounded (`MAX_LEADS` leads, `MAX_DAYS` days) and the run is
-too: it runs in the request's worker thread (one process, ``--jobs 1``, so
-the server's other threads keep serving), one run at a time per process,
-and stops after `SECONDS` (the simulator tells its progress every few
-hundred leads; past the limit the run is abandoned and the form says so).
-No transaction is open while it runs (the view reads the program, then
-commits), so the workers' writes go on, on SQLite too.
+too: it runs in a child process of its own (`nurture.simulate.isolated`;
+the request's thread waits for it, so the server's threads keep the
+interpreter), one run at a time per server process, killed once it has
+taken `SECONDS`, and the form says so. No transaction is open while it runs (the
+view reads the program, then commits), so the workers' writes go on, on
+SQLite too.
 The program is the deployed one: this version's graph, with the active
 scoring model, routing, segments and fields, and production's global cap.
 """
@@ -25,10 +25,9 @@ from sqlalchemy.orm import Session
 from dsl.draw import Numbers
 from dsl.graph import CompiledProgram, StepGraph
 from nurture.models import CampaignVersion
-from nurture.simulate.leads import synthetic_leads
+from nurture.simulate.isolated import TooLong, run_within
 from nurture.simulate.model import Settings
 from nurture.simulate.picture import numbers
-from nurture.simulate.run import Simulation
 from nurture.store import definitions
 
 MAX_LEADS: Final = 20_000
@@ -103,10 +102,6 @@ def program_of(session: Session, version: CampaignVersion) -> tuple[CompiledProg
     return program, graph
 
 
-class _TooLong(Exception):
-    pass
-
-
 def project(
     program: CompiledProgram, graph: StepGraph, asked: Asked, seconds: float = SECONDS
 ) -> Projection:
@@ -122,15 +117,9 @@ def project(
     if not RUNNING.acquire(blocking=False):
         raise Refused("Another simulation is running on this server; try again in a moment.", 503)
     started = time.monotonic()
-
-    def progress(_share: float) -> None:
-        if time.monotonic() - started > seconds:
-            raise _TooLong
-
     try:
-        leads = synthetic_leads(asked.leads, asked.seed, program)
-        report = Simulation(program, settings, leads, progress).run()
-    except _TooLong:
+        report = run_within(program, settings, seconds)
+    except TooLong:
         raise Refused(
             f"The simulation took longer than {seconds:g} seconds and was stopped: "
             "try fewer leads or days.",

@@ -10,6 +10,8 @@ for `Lockout.seconds`: even the right password is refused until then.
 A ``sales`` user is linked to the routing by address: the leads they see are
 those whose owner is their address, which is how routing names its team
 members. Adding a member's address without a role makes a sales user.
+An invited user has no password (`NO_PASSWORD`) until they choose one
+through their invitation's link (`nurture.console.invites`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _HASHER: Final = PasswordHasher()
 _DUMMY: Final = _HASHER.hash("not anybody's password")
 """Verified against when the address is unknown, so that costs as long as a wrong password."""
+NO_PASSWORD: Final = "!"
+"""The hash of an invited user who has not chosen a password: no password verifies."""
 
 
 class UserError(ValueError):
@@ -83,12 +87,24 @@ def add_user(
     return user
 
 
+def is_email(text: str) -> bool:
+    """True when `text` looks like an email address (one ``@``, a dot in the domain)."""
+    return _EMAIL.fullmatch(text) is not None
+
+
 def check_password(password: str) -> None:
     """`UserError` for a password too short or too long."""
     if len(password) < MIN_PASSWORD:
         raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise UserError(f"a password may have at most {MAX_PASSWORD} characters")
+
+
+def set_password(user: User, password: str) -> None:
+    """Give `user` this password (`UserError` when it breaks the rules); unlocks them."""
+    check_password(password)
+    user.password_hash = _HASHER.hash(password)
+    user.failed_attempts, user.locked_until = 0, None
 
 
 def remove_user(session: Session, email: str) -> User:
@@ -117,7 +133,7 @@ def sign_in(session: Session, email: str, password: str, now: datetime, lockout:
     """
     now = utc(now)
     user = find_user(session, email) if len(password) <= MAX_PASSWORD else None
-    if user is None:
+    if user is None or user.password_hash == NO_PASSWORD:
         _verify(_DUMMY, password)
         raise SignInRefused("Wrong email address or password.")
     if user.locked_until is not None and user.locked_until > now:

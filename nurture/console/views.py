@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from nurture.console import charts, segments, users
+from nurture.console import charts, invites, segments, users
 from nurture.console import permissions as can
 from nurture.console.cookies import PATH, new_token, safe_next
 from nurture.console.deliveries import deliveries
@@ -41,6 +41,10 @@ MAX_REASON: Final = 500
 MAX_FIELD: Final = 320
 TIMELINE: Final = 100
 """Timeline entries a page of the lead page shows, newest first; "Show older" pages back."""
+MAX_ID: Final = 2**31 - 1
+"""The largest id or version a row can hold (INTEGER on SQLite and PostgreSQL): a URL's
+number past it names nothing, and is answered so before it reaches the database (where it
+would not fit)."""
 
 
 View = Callable[["Context", "Session"], Response]
@@ -323,7 +327,18 @@ def release_delivery(ctx: Context, session: Session) -> Response:
 def users_page(ctx: Context, session: Session) -> Response:
     can.require(can.may_manage_users(_user(ctx)), "Only admins manage users.")
     known = members(active_routing(session))
-    return ctx.render("users.html", users=users.all_users(session), roles=ROLES, members=known)
+    found = users.all_users(session)
+    now, age = ctx.console.clock.now(), ctx.console.invite_age
+    emails = {u.email for u in found}
+    return ctx.render(
+        "users.html",
+        users=found,
+        roles=ROLES,
+        members=known,
+        invites={u.id: invites.state(u, now, age) for u in found},
+        uninvited=[m for m in known if m not in emails],
+        invite_days=invites.days(age),
+    )
 
 
 def add_user(ctx: Context, session: Session) -> Response:

@@ -12,9 +12,14 @@ the engine's ``bounced`` / ``opened`` / ``clicked`` conditions see them):
 - ``bounced`` hard (5.x.x): a ``bounced_hard`` event naming the delivery's
   channel, which closes that channel for the lead's address on it (not the
   others: an email bounce does not stop SMS).
-- ``bounced`` soft (4.x.x): a ``bounced_soft`` event, counted per address;
-  the `BouncePolicy.soft_limit`-th soft bounce within its window is recorded
-  as hard instead (a mailbox full for a week is as good as gone).
+- ``bounced`` soft (4.x.x): a ``bounced_soft`` event, counted per address
+  and per message (a second report about the same delivery is no second
+  bounce); when `BouncePolicy.soft_limit` messages soft-bounced within one
+  window of `BouncePolicy.window` (both ends included), the bounce that
+  completes them is recorded as hard instead (a mailbox full for a week is
+  as good as gone). Reports may arrive out of order (a webhook retried hours
+  later): the windows around this one's time are counted, not only the one
+  ending at it.
 - ``complained``: the lead receives nothing, ever (``complained_at``).
 - ``unsubscribed``: closes the delivery's channel for the lead.
 - ``delivered``, ``opened``, ``clicked``: the event of that name.
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -192,18 +197,25 @@ def _event(
 
 
 def _soft_bounces(session: Session, digest: str | None, at: datetime, policy: BouncePolicy) -> int:
-    """Soft bounces of the address within the window ending at `at`, this one included."""
+    """The most messages to the address that soft-bounced within one window holding `at`
+    (this bounce, already stored, included)."""
     if digest is None:
         return 1
-    count = session.scalar(
-        select(func.count())
-        .select_from(FeedbackReceipt)
-        .where(
+    rows = session.execute(
+        select(FeedbackReceipt.delivery_id, FeedbackReceipt.at).where(
             FeedbackReceipt.address_hash == digest,
             FeedbackReceipt.kind == "bounced",
             FeedbackReceipt.hard.is_(False),
-            FeedbackReceipt.at > at - policy.window,
-            FeedbackReceipt.at <= at,
+            FeedbackReceipt.at >= at - policy.window,
+            FeedbackReceipt.at <= at + policy.window,
         )
+    ).all()
+    seen = [(utc(when), delivery) for delivery, when in rows]
+    starts = {when for when, _ in seen if when <= at}
+    return max(
+        (
+            len({d for when, d in seen if start <= when <= start + policy.window})
+            for start in starts
+        ),
+        default=1,
     )
-    return int(count or 0)

@@ -9,9 +9,11 @@ What is answered, and why:
   feedback loops send ARF reports) is accepted, and its report mapped by the
   quoted original's ``Return-Path`` (a signed VERP address) or its Message-ID.
 - ``DATA`` that says it is a report and cannot be read: 550 5.6.0 with the
-  reason, logged. Refusing (rather than accepting and dropping) leaves the
-  reporting server holding the report and telling its postmaster, the one
-  person who can fix it; a refused report costs us nothing we could have used.
+  reason, logged (a message that breaks the reader itself is 451 and logged
+  with its traceback: aiosmtpd would answer 500 with the exception's name).
+  Refusing (rather than accepting and dropping) leaves the reporting server
+  holding the report and telling its postmaster, the one person who can fix
+  it; a refused report costs us nothing we could have used.
 - An auto-reply, or mail that is no report at all: 250, logged as ignored,
   nothing counted. Refusing it would only bounce it back to someone's inbox.
 - A report about no delivery we know (a valid signature on a deleted
@@ -37,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nurture.deliverability.feedback import BouncePolicy, Feedback, FeedbackError, record
-from nurture.deliverability.reports import MalformedReport, Report, read_report
+from nurture.deliverability.reports import MalformedReport, Report, header, read_report
 from nurture.deliverability.verp import PREFIX, Verp, VerpError
 from nurture.models import Delivery
 
@@ -91,6 +93,9 @@ class BounceHandler:
         except MalformedReport as e:
             log.warning("refused a malformed report from %s: %s", envelope.mail_from, e)
             return _reply("550 5.6.0", f"malformed report: {e}")
+        except Exception:  # our bug, not the sender's: it keeps the report and retries
+            log.exception("could not read a message from %s", envelope.mail_from)
+            return _reply("451 4.3.0", "cannot read this message now; try again later")
         if report.kind == "ignored":
             log.info("ignored a message from %s: %s", envelope.mail_from, report.detail)
             return _reply("250 2.0.0", f"ignored: {report.detail}")
@@ -143,7 +148,7 @@ class BounceHandler:
             if address.rpartition("@")[0].lower().startswith(PREFIX + "+"):
                 found.append(self.verp.delivery_id(address))
         if not found and report.original_headers is not None:
-            path = str(report.original_headers.get("Return-Path", "") or "")
+            path = header(report.original_headers, "Return-Path")
             with suppress(VerpError):  # a feedback loop quotes the original with its return path
                 found.append(self.verp.delivery_id(path))
         if not found:

@@ -4,8 +4,11 @@
 
 - a delivery status notification (RFC 3464: ``multipart/report;
   report-type=delivery-status``): each per-recipient block's ``Action`` and
-  ``Status``; ``failed`` with 5.x.x is a hard bounce, ``failed`` with 4.x.x or
-  ``delayed`` a soft one, ``delivered`` / ``relayed`` / ``expanded`` a delivery;
+  ``Status``; ``failed`` with 5.x.x is a hard bounce, ``failed`` with 4.x.x a
+  soft one, ``delivered`` / ``relayed`` / ``expanded`` a delivery. ``delayed``
+  is a warning, not a bounce: the sending server is still trying, and sends
+  its own report when it gives up (Exim warns every day, so counting the
+  warnings would turn a slow server into a hard bounce); alone it is ignored;
 - a complaint (RFC 5965: ``multipart/report; report-type=feedback-report``)
   with a ``Feedback-Type`` other than ``not-spam``;
 - an auto-reply (RFC 3834 ``Auto-Submitted`` other than ``no``, ``X-Autoreply``,
@@ -30,7 +33,7 @@ from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from typing import Final
 
-_STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
+_STATUS = re.compile(r"([245])\.[0-9]{1,3}\.[0-9]{1,3}")
 _AUTO_SUBJECT = re.compile(
     r"out of (the )?office|auto(matic)?[ -]?reply|autoreply|auto[ -]?response|on vacation|"
     r"自动回复|休假|不在办公室",
@@ -54,7 +57,7 @@ class Report:
     key: str
     """The report's own Message-ID, else a hash of its bytes: its idempotency key."""
     hard: bool | None = None
-    """For a bounce: 5.x.x (True) or 4.x.x / delayed (False)."""
+    """For a bounce: 5.x.x (True) or 4.x.x (False)."""
     detail: str = ""
     """Status, recipient and diagnostic text; for ``ignored``, why."""
     original_ids: tuple[str, ...] = field(default=())
@@ -71,7 +74,7 @@ def read_report(data: bytes) -> Report:
     """What the message in `data` is; `MalformedReport` when it claims a report it is not."""
     message = message_from_bytes(data, policy=policy.default)
     assert isinstance(message, EmailMessage)
-    own_id = str(message.get("Message-ID", "") or "").strip()
+    own_id = header(message, "Message-ID")
     key = own_id or "sha256:" + hashlib.sha256(data).hexdigest()
     report_type = str(message.get_param("report-type", "", header="content-type")).lower()
     if message.get_content_type() == "multipart/report":
@@ -98,20 +101,20 @@ def _dsn(message: EmailMessage, key: str) -> Report:
         raise MalformedReport("the delivery-status part has no per-recipient fields")
     worst: tuple[str, bool | None, str] | None = None
     for block in recipients:
-        action = str(block.get("Action", "")).strip().lower()
-        status = str(block.get("Status", "")).strip()
+        action = header(block, "Action").lower()
+        status = header(block, "Status")
         if not action or not status:
             raise MalformedReport("a per-recipient block lacks its Action or Status field")
         match = _STATUS.match(status)
         if match is None:
             raise MalformedReport(f"Status {status!r} is not a status code such as 5.1.1")
-        who = _address(str(block.get("Final-Recipient") or block.get("Original-Recipient") or ""))
-        diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+        who = _address(header(block, "Final-Recipient") or header(block, "Original-Recipient"))
+        diagnostic = header(block, "Diagnostic-Code")
         detail = " ".join(p for p in (status, who, diagnostic) if p)[:MAX_DETAIL]
         if action == "failed":
             found = ("bounced", match.group(1) == "5", detail)
         elif action == "delayed":
-            found = ("bounced", False, detail)
+            found = ("delayed", None, detail)
         elif action in _DELIVERED_ACTIONS:
             found = ("delivered", None, detail)
         else:
@@ -121,13 +124,18 @@ def _dsn(message: EmailMessage, key: str) -> Report:
     assert worst is not None
     kind, hard, detail = worst
     headers = _original(message)
+    if kind == "delayed":
+        why = f"a delay warning ({detail}): the sending server still tries, not a bounce"
+        return Report("ignored", key, detail=why, original_ids=_ids(headers))
     return Report(kind, key, hard, detail, _ids(headers), headers)
 
 
 def _rank(found: tuple[str, bool | None, str]) -> int:
-    """A hard bounce outweighs a soft one, which outweighs a delivery."""
+    """A hard bounce outweighs a soft one, which outweighs a delivery, then a delay."""
     kind, hard, _ = found
-    return 2 if kind == "bounced" and hard else 1 if kind == "bounced" else 0
+    if kind == "bounced":
+        return 3 if hard else 2
+    return 1 if kind == "delivered" else 0
 
 
 def _arf(message: EmailMessage, key: str) -> Report:
@@ -136,7 +144,7 @@ def _arf(message: EmailMessage, key: str) -> Report:
         raise MalformedReport("a feedback report with no message/feedback-report part")
     blocks = _blocks(part)
     fields = blocks[0] if blocks else None
-    kind = "" if fields is None else str(fields.get("Feedback-Type", "")).strip().lower()
+    kind = "" if fields is None else header(fields, "Feedback-Type").lower()
     if not kind:
         raise MalformedReport("the feedback-report part has no Feedback-Type field")
     headers = _original(message)
@@ -145,8 +153,8 @@ def _arf(message: EmailMessage, key: str) -> Report:
             "ignored", key, detail="a not-spam feedback report", original_ids=_ids(headers)
         )
     assert fields is not None
-    who = _address(str(fields.get("Original-Rcpt-To", "")))
-    agent = str(fields.get("User-Agent", "")).strip()
+    who = _address(header(fields, "Original-Rcpt-To"))
+    agent = header(fields, "User-Agent")
     detail = " ".join(p for p in (f"Feedback-Type: {kind}", who, agent) if p)[:MAX_DETAIL]
     return Report("complained", key, None, detail, _ids(headers), headers)
 
@@ -187,8 +195,24 @@ def _original(message: EmailMessage) -> Message | None:
 def _ids(headers: Message | None) -> tuple[str, ...]:
     if headers is None:
         return ()
-    found = str(headers.get("Message-ID", "") or "").strip()
+    found = header(headers, "Message-ID")
     return (found,) if found else ()
+
+
+def header(message: Message, name: str) -> str:
+    """The header's value, stripped; "" when absent. A value the email package cannot
+    parse (``Message-ID: <a@``: it raises IndexError, not a defect) is read raw, since a
+    DSN from a careless server is still a DSN; a NUL or a lone surrogate in it is replaced,
+    so that it can be stored."""
+    try:
+        value = message.get(name)
+    except Exception:  # the parser's own errors, which it does not wrap
+        raw = [v for k, v in message.raw_items() if k.lower() == name.lower()]
+        value = raw[0] if raw else None
+    text = str(value or "").replace("\x00", " ")  # storable: PostgreSQL refuses NUL
+    if not text.isascii():  # and lone surrogates (undecodable bytes, read raw)
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return " ".join(text.split())
 
 
 def _address(field_value: str) -> str:
@@ -198,16 +222,16 @@ def _address(field_value: str) -> str:
 
 def _auto_reply(message: EmailMessage) -> str | None:
     """Why the message is an auto-reply, or None."""
-    submitted = str(message.get("Auto-Submitted", "")).strip().lower()
+    submitted = header(message, "Auto-Submitted").lower()
     if submitted and submitted != "no":
         return f"Auto-Submitted: {submitted}"
     for name in ("X-Autoreply", "X-Autorespond"):
-        if message.get(name) is not None:
+        if name in message:  # case-insensitive, and no parsing of the value
             return f"{name} header"
-    precedence = str(message.get("Precedence", "")).strip().lower()
+    precedence = header(message, "Precedence").lower()
     if precedence in _AUTO_PRECEDENCE:
         return f"Precedence: {precedence}"
-    subject = str(message.get("Subject", ""))
+    subject = header(message, "Subject")
     if _AUTO_SUBJECT.search(subject):
         return f"subject {subject.strip()[:80]!r}"
     return None

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 PREFIX: Final = "bounce"
 SIGNATURE_LENGTH: Final = 13
-_LOCAL = re.compile(rf"{PREFIX}\+(\d{{1,18}})\.([a-z2-7]{{{SIGNATURE_LENGTH}}})")
+_LOCAL = re.compile(rf"{PREFIX}\+([0-9]{{1,18}})\.([a-z2-7]{{{SIGNATURE_LENGTH}}})")
 
 
 class VerpError(ValueError):

@@ -1,8 +1,8 @@
 """Which way enrollments go out of a step with several ways out, counted as decisions are stored.
 
 The core returns actions and the next state, not the steps it walked
-through; a `Ways` observer notes them as `decide` runs (as the simulator's
-`StepTrace` does), and the pairs that leave a fork (a step with more than one
+through; a `Ways` observer notes them as `decide` runs (it is the simulator's
+`StepTrace`), and the pairs that leave a fork (a step with more than one
 edge: a branch, a split, a repeat, a wait with a timeout) become the plan's
 `took`. The recorder adds a batch's pairs up per (version, from, to) and
 writes them in one upsert (``count = count + excluded.count``), atomic on
@@ -23,26 +23,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from dsl.graph import Node, StepGraph
-from nurture.engine import StepObserver
+from dsl.graph import StepGraph
 from nurture.models import StepEdge
 from nurture.runtime.database import is_postgres, table_of
+from nurture.simulate.trace import StepTrace
 
 EDGES: Final = table_of(StepEdge)
 Way = tuple[str, str]
 
 
-class Ways(StepObserver):
-    """Notes the id of every step one `decide` call runs (`clear` before the next call)."""
-
-    def __init__(self) -> None:
-        self.visits: list[str] = []
-
-    def before_step(self, node: Node) -> None:
-        self.visits.append(node.id)
-
-    def clear(self) -> None:
-        self.visits.clear()
+class Ways(StepTrace):
+    """The simulator's trace of the steps one `decide` call runs (`clear` before the next
+    call), read as the ways it took out of forks."""
 
     def taken(self, graph: StepGraph) -> tuple[Way, ...]:
         """The (from, to) pairs of the last call that leave a step with several ways out."""

@@ -355,6 +355,7 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
         return None
     from dsl.templates import FileTemplates
     from nurture.console import Lockout, create_console
+    from nurture.console.invites import Mailer
     from nurture.deliverability.esp import EspConfig
     from nurture.render import Renderer
 
@@ -362,8 +363,19 @@ def _tracking(runtime: Runtime, settings: Settings, hooks: Hooks, say: Say) -> _
     signer = TokenSigner(keys, clock=runtime.clock.now)
     lockout = Lockout(settings.console_lockout_attempts, settings.console_lockout_seconds)
     renderer = Renderer(FileTemplates(settings.templates), signer, settings.base_url)
+    mailer = Mailer(
+        settings.base_url,
+        settings.sender_domain(),
+        lambda messages: runtime.send_loop.send_all(messages, settings.send_concurrency),
+        timedelta(seconds=settings.console_invite_seconds),
+    )
     console = create_console(
-        runtime.sessions, keys, clock=runtime.clock, lockout=lockout, renderer=renderer
+        runtime.sessions,
+        keys,
+        clock=runtime.clock,
+        lockout=lockout,
+        renderer=renderer,
+        mailer=mailer,
     )
     app = create_app(
         runtime.sessions,

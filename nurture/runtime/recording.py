@@ -20,11 +20,13 @@ rendering that finished some enrollments while others wait their turn):
   again after the backoff; when held by an ``unknown`` touch, the old state,
   looked at again after a lease (also when a channel's answer was ``unknown``:
   the message went out, its reply did not come back). Claims are released where this job still
-  holds them; statuses and actions are written only by the job that sent;
+  holds them; statuses are written only by the job that sent. Enrollments
+  another job claimed while this one sent (its lease ran out) are left to
+  that job, which decides them again: no action of theirs is done here, so
+  none is done twice (the rows still held are locked first, `_still_held`);
 - the ways the stored decisions took out of branches, splits and repeats:
-  one upsert for the batch (`nurture.runtime.edges`). When the lease ran out
-  under some of the batch, the batch's ways are not counted (which rows were
-  lost is not known; an undercount, never a double count).
+  one upsert for the batch (`nurture.runtime.edges`), for the enrollments
+  this job moved on.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Recorder:
         self.clock = clock
         self.graphs = graphs
         self.domain = settings.sender_domain()
+        self.secret = settings.secret_keys()[-1]
 
     def record(self, session: Session, plans: Sequence[Plan], me: str, report: BatchReport) -> None:
         """Store what `plans` did, in the caller's transaction, as job `me`."""
@@ -86,6 +89,7 @@ class Recorder:
         moved: list[Plan] = []
         later: list[dict[str, Any]] = []
         rules = functools.cache(lambda: Rules.active(session))  # read once a batch, if at all
+        held = _still_held(session, plans, me)
         for plan in plans:
             retry = self._outcomes(plan, now, statuses, bounces, throttled, report)
             if plan.decision is None:
@@ -93,10 +97,16 @@ class Recorder:
                 later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + hold})
             elif retry is not None:
                 later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + retry})
-            else:
+            elif plan.item.id in held:
                 self._perform(session, plan, now, report, rules)
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
                 moved.append(plan)
+        if lost := len(plans) - len(held):  # the job that holds them now decides again
+            logger.warning(
+                "%d enrollments were claimed by another job while this one sent; that job "
+                "does their steps",
+                lost,
+            )
         store_answers(session, statuses)
         _defer_throttled(session, throttled, me, now)
         table = ENROLLMENTS
@@ -108,16 +118,8 @@ class Recorder:
             )
         if advance:
             values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in STATE_COLUMNS}
-            stored = session.execute(update(table).where(mine).values(**values, **free), advance)
-            lost = len(advance) - int(getattr(stored, "rowcount", len(advance)) or 0)
-            if lost > 0:  # the lease ran out mid-batch; the next run picks these up again
-                logger.warning(
-                    "%d enrollments were claimed by another job meanwhile; the ways this "
-                    "batch took out of branches are not counted",
-                    lost,
-                )
-            else:
-                add_ways(session, [(p.item.version.id, p.took) for p in moved if p.took])
+            session.execute(update(table).where(mine).values(**values, **free), advance)
+            add_ways(session, [(p.item.version.id, p.took) for p in moved if p.took])
         for lead_id, touch in bounces:
             self._bounce(session, lead_id, touch, now)
 
@@ -224,7 +226,7 @@ class Recorder:
         number = iteration_number(item.graph, node, loops) if node is not None else 0
         key = Key(item.id, action.node_id, number)
         touch = Touch(key, action.channel, action.template, None, None, None)
-        row = delivery_row(item, touch, now, self.domain)
+        row = delivery_row(item, touch, now, self.domain, self.secret)
         del row["id"]  # the database numbers it
         error = action.why if action.channel_only else f"lead is {action.why}"
         row.update(status="suppressed", error=error, attempts=0)
@@ -255,6 +257,18 @@ class Recorder:
         )
         if touch.channel not in ADDRESS_OF:
             lead.suppressed_reason = reason
+
+
+def _still_held(session: Session, plans: Sequence[Plan], me: str) -> set[int]:
+    """The batch's enrollments job `me` still holds, locked until the batch is stored: a lease
+    that ran out while the batch sent may have let another job claim some, and that job
+    decides them again, so this one neither acts for them nor moves them on."""
+    ids = [plan.item.id for plan in plans]
+    table = ENROLLMENTS
+    rows = session.scalars(
+        select(table.c.id).where(table.c.id.in_(ids), table.c.claimed_by == me).with_for_update()
+    )
+    return set(rows)
 
 
 def _defer_throttled(session: Session, touches: Sequence[Touch], me: str, now: datetime) -> None:

@@ -80,15 +80,10 @@ def make_channels(settings: Settings) -> dict[str, Channel]:
     configured, SMTP or not; without one, to the outbox in the embedded mode
     (no SMTP URL), and nowhere otherwise (each message fails, naming the setting).
     """
-    sender = Sender(settings.sender_address())
-    dkim = settings.dkim_signer()
-    made: dict[str, Channel] = {}
-    if settings.smtp_url is None:
-        made = dict.fromkeys(CHANNELS, OutboxChannel(settings.outbox, sender=sender, dkim=dkim))
-    else:
-        made["email"] = SmtpChannel(
-            settings.smtp_config(), pool_size=settings.send_concurrency, dkim=dkim
-        )
+    email = email_channel(settings)
+    made: dict[str, Channel] = (
+        dict.fromkeys(CHANNELS, email) if settings.smtp_url is None else {"email": email}
+    )
     if settings.sms_url:
         made["sms"] = SmsChannel(settings.sms_url, token=settings.sms_token)
     wechat = wechat_channel(settings)
@@ -97,6 +92,30 @@ def make_channels(settings: Settings) -> dict[str, Channel]:
     if settings.webhook_url or settings.crm_webhook_url or settings.wecom_url:
         made["webhook"] = WebhookChannel(secret=settings.webhook_secret)
     return made
+
+
+def email_channel(settings: Settings) -> Channel:
+    """The channel email goes through: SMTP with ``NURTURE_SMTP_URL``, else the outbox folder."""
+    dkim = settings.dkim_signer()
+    if settings.smtp_url is None:
+        sender = Sender(settings.sender_address())
+        return OutboxChannel(settings.outbox, sender=sender, dkim=dkim)
+    return SmtpChannel(settings.smtp_config(), pool_size=settings.send_concurrency, dkim=dkim)
+
+
+def send_email_now(settings: Settings, messages: Sequence[OutboundMessage]) -> list[Receipt]:
+    """Send `messages` through a fresh email channel, then close it: for the odd message a
+    command or a page sends itself (a console invitation), not for a worker's touches."""
+
+    async def go() -> list[Receipt]:
+        channel = email_channel(settings)
+        try:
+            sent = await send_all({"email": channel}, messages, settings.send_concurrency)
+        finally:
+            await channel.aclose()
+        return [r or Receipt.transient("not sent") for r in sent]
+
+    return asyncio.run(go()) if messages else []
 
 
 def destinations(settings: Settings) -> dict[str, str]:

@@ -93,12 +93,13 @@ class Messages:
         self.renderer = renderer
         self.settings = settings
         self.domain = settings.sender_domain()
+        self.secret = settings.secret_keys()[-1]
         self.esp = outgoing.provider(settings.smtp_url, settings.smtp_esp)
         self.verp = verp_of(settings)
 
     def row(self, item: Item, touch: Touch, now: datetime) -> dict[str, Any]:
         """The delivery row of `touch`, ``pending``, before anything is sent."""
-        return delivery_row(item, touch, now, self.domain)
+        return delivery_row(item, touch, now, self.domain, self.secret)
 
     def build(
         self, item: Item, touch: Touch
@@ -170,7 +171,7 @@ class Messages:
         return OutboundMessage(
             channel=touch.channel,
             to=to,
-            message_id=message_id(touch.key, self.domain),
+            message_id=message_id(touch.key, self.domain, self.secret),
             subject=rendered.subject,
             html=rendered.html,
             text=rendered.text,
@@ -196,8 +197,10 @@ class Messages:
         return self.verp.address(touch.delivery_id)
 
 
-def delivery_row(item: Item, touch: Touch, now: datetime, domain: str) -> dict[str, Any]:
-    """The delivery row of `touch`: its key, its Message-ID under `domain`, ``pending``."""
+def delivery_row(
+    item: Item, touch: Touch, now: datetime, domain: str, secret: str
+) -> dict[str, Any]:
+    """The delivery row of `touch`: its key, its Message-ID (`keys.message_id`), ``pending``."""
     return {
         "id": touch.delivery_id,
         "enrollment_id": touch.key.enrollment,
@@ -207,7 +210,7 @@ def delivery_row(item: Item, touch: Touch, now: datetime, domain: str) -> dict[s
         "channel": touch.channel,
         "template": touch.template,
         "status": "pending",
-        "message_id": message_id(touch.key, domain),
+        "message_id": message_id(touch.key, domain, secret),
         "attempts": 1,
         "created_at": now,
     }

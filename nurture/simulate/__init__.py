@@ -12,7 +12,12 @@ leads around it. Modules, one job each:
 - `agenda`: the loop's wake-ups in time order;
 - `scores`: each lead's scores kept current as events arrive and decay;
 - `handoff`: MQLs routed to simulated sales, and the SLA clock, on the virtual clock;
-- `run`: the event loop on a virtual clock;
+- `run`: the event loop on a virtual clock (set-up, the agenda played, the report), over
+  `enrolling` (what a change to a lead sets off: enrollments, triggers, nudges),
+  `happenings` (arrivals, events, the MQL, sweeps, segment checks) and `decisions`
+  (`decide` called, its steps counted, its actions done);
+- `shards`: `--jobs`, the leads in shares across processes;
+- `scripted`: a test's scripted leads through the same loop (`nurture test`);
 - `report`: the counters and the report built from them;
 - `render`: the report as Rich tables.
 """

@@ -20,6 +20,10 @@ MICROSECOND = timedelta(microseconds=1)
 SEQUENCE = 1 << 40
 """Room for the sequence numbers under one microsecond: more wake-ups than any run schedules."""
 
+WAKE, NUDGE, EVENT, SWEEP, DRIFT = 0, 1, 2, 3, 4
+"""The kinds of wake-up: an enrollment due, an enrollment nudged early, the lead's event,
+its inactivity sweep, its segment check when time alone may change a segment."""
+
 Entry = tuple[datetime, int, Any, Any]
 """What a wake-up is: its moment, its kind, its subject and a payload."""
 

@@ -167,6 +167,26 @@ def hopeful(cond: Json, falls: bool = True, positive: bool = True) -> Json:
     return cond
 
 
+def relaxed(cond: Json, keep: int, positive: bool = True) -> Json:
+    """`cond` with every atom that reads more than `keep` (a mask) taken as going its way.
+
+    Such an atom holds where the whole needs it to (under a `not`: fails), so
+    the result holds wherever `cond` does: where it is false for a lead, `cond`
+    is too, without the costly parts asked (`relaxed(segment, TAGS | STAGE)`
+    is a tag and stage check before a segment's scores and events).
+    """
+    if not isinstance(cond, dict):
+        return cond
+    op = cond.get("op")
+    if op in ("and", "or"):
+        return {**cond, "args": [relaxed(a, keep, positive) for a in cond.get("args") or ()]}
+    if op == "not":
+        return {**cond, "arg": relaxed(cond.get("arg"), keep, not positive)}
+    if depends_on(cond) & ~keep:
+        return ALWAYS if positive else NEVER
+    return cond
+
+
 def conditions(graph: StepGraph) -> Iterator[Json]:
     """The graph's exit rule and every branch condition."""
     if graph.exit_when is not None:

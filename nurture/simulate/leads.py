@@ -18,7 +18,6 @@ import io
 import math
 import random
 import zlib
-import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dsl.graph import CompiledProgram, Json
-from dsl.vocabulary import LEAD_FIELDS, STAGES, stored_field
+from dsl.vocabulary import LEAD_FIELDS, STAGES, is_zone, stored_field
 from nurture.csv_words import csv_words, separator_words
 from nurture.handoff.route import members
 from nurture.simulate.graphs import field_literals
@@ -457,16 +456,6 @@ def _typed(key: str, text: str, kind: str) -> Any:
             raise ValueError(f"{key}: {text!r} is not an ISO date such as 2026-01-05") from None
     if key == "email" and ("@" not in text or text.startswith("@") or text.endswith("@")):
         raise ValueError(f"email: {text!r} is not an email address")
-    if key == "time_zone" and not _zone_exists(text):
+    if key == "time_zone" and not is_zone(text):
         raise ValueError(f"time_zone: {text!r} is not a time zone such as Asia/Shanghai")
     return text
-
-
-def _zone_exists(name: str) -> bool:
-    if name.upper() == "UTC":
-        return True
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True

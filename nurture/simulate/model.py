@@ -8,12 +8,14 @@ core only ever sees the frozen views they hold (`LeadView`, `EnrollmentState`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from dsl.graph import StepGraph
 from nurture.engine import Cap, EnrollmentState, Event, LeadView, PastEnrollment, SentTouch
+from nurture.engine.predicates import Predicate
 from nurture.simulate.behaviour import Rates
 from nurture.simulate.graphs import SCORES, depends_on, send_traits
 from nurture.simulate.report import CampaignCounts
@@ -57,6 +59,29 @@ class Settings:
         if low < timedelta(0) or high < low:
             found.append("--accept-after must be a range from a shorter to a longer time")
         return found + self.rates.problems()
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the run counts besides the campaigns' counters: decisions, steps, MQLs, events."""
+
+    decisions: int = 0
+    steps: int = 0
+    max_touches_7d: int = 0
+    mql_days: list[float] = field(default_factory=list)
+    mql_causes: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    notifications: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        """Add another share of the leads' tally (`shards`), as if they had run here."""
+        self.decisions += other.decisions
+        self.steps += other.steps
+        self.max_touches_7d = max(self.max_touches_7d, other.max_touches_7d)
+        self.mql_days.extend(other.mql_days)
+        self.mql_causes.update(other.mql_causes)
+        self.events.update(other.events)
+        self.notifications.update(other.notifications)
 
 
 class Lead:
@@ -144,6 +169,9 @@ class Campaign:
         """Steps a decision starting there may test scores from (by the exit rule, or a branch
         it reaches before a wait parks it): only then must the scores be brought to its
         moment first; elsewhere `decide` reads nothing of them."""
+        self.gate: Predicate | None = None
+        """For a campaign enrolled by segments alone, what a lead must be for one to hold
+        (`run.Simulation._segment_gate`); None: no such shortcut."""
         self.forks = frozenset(n.id for n in graph.nodes.values() if len(n.edges) > 1)
         """Steps with several ways out: which one each lead took is counted."""
 

@@ -50,100 +50,31 @@ from __future__ import annotations
 
 import gc
 import random
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dsl.graph import CompiledProgram
-from nurture.engine import (
-    Candidate,
-    Deferred,
-    DeliveryKey,
-    EmitMql,
-    EnrollInto,
-    EnrollmentState,
-    Event,
-    EventOccurred,
-    Exit,
-    LeadCreated,
-    LeadView,
-    NotifySales,
-    PastEnrollment,
-    Score,
-    Send,
-    SentTouch,
-    Suppressed,
-    Sweep,
-    Tag,
-    TagAdded,
-    Untag,
-    decide,
-    may_enter,
-    should_enroll,
-)
-from nurture.engine.state import (
-    DONE,
-    ENDED,
-    WAITING,
-    positional_builder,
-    with_closed,
-    with_score_delta,
-    with_stage,
-    with_suppressed,
-    with_tags,
-)
-from nurture.engine.triggers import NOT_ACTIVITY, Happening, Segments
-from nurture.engine.values import as_instant
-from nurture.simulate.agenda import Agenda
-from nurture.simulate.behaviour import BOUNCED_HARD, UNSUBSCRIBED, Behaviour
+from dsl.graph import CompiledProgram, Json
+from nurture.engine.predicates import Predicate, compile_condition
+from nurture.engine.state import ENDED
+from nurture.engine.triggers import Segments
+from nurture.simulate.agenda import EVENT, NUDGE, SWEEP, WAKE, Agenda
+from nurture.simulate.behaviour import Behaviour
+from nurture.simulate.decisions import WEEK, Decisions
 from nurture.simulate.drift import DriftWatch
-from nurture.simulate.graphs import (
-    ANY,
-    CUSTOM,
-    ENGAGE,
-    SCORES,
-    STAGE,
-    TAGS,
-    custom_events,
-)
+from nurture.simulate.graphs import STAGE, TAGS, custom_events, relaxed
 from nurture.simulate.handoff import SalesDesk, Trace
 from nurture.simulate.leads import Profile
-from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings
-from nurture.simulate.report import CampaignCounts, LeadTotals, StepCounts, iso, report
+from nurture.simulate.model import Campaign, Enrollment, Lead, Progress, Settings, Tally
+from nurture.simulate.report import CampaignCounts, LeadTotals, iso, report
 from nurture.simulate.scores import ScoreKeeper
 from nurture.simulate.trace import StepTrace
 
-WEEK = timedelta(days=7)
 ARRIVAL_SPREAD = 86400
 """Leads arrive at random moments of the first day (seconds)."""
-WAKE, NUDGE, EVENT, SWEEP, DRIFT = 0, 1, 2, 3, 4
 PROGRESS_EVERY = 256
 """Leads between two progress reports."""
-_new_touch = positional_builder(SentTouch)
-_new_key = positional_builder(DeliveryKey)
-
-
-@dataclass(slots=True)
-class _Tally:
-    decisions: int = 0
-    steps: int = 0
-    max_touches_7d: int = 0
-    mql_days: list[float] = field(default_factory=list)
-    mql_causes: Counter[str] = field(default_factory=Counter)
-    events: Counter[str] = field(default_factory=Counter)
-    notifications: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: _Tally) -> None:
-        """Add another share of the leads' tally (`shards`), as if they had run here."""
-        self.decisions += other.decisions
-        self.steps += other.steps
-        self.max_touches_7d = max(self.max_touches_7d, other.max_touches_7d)
-        self.mql_days.extend(other.mql_days)
-        self.mql_causes.update(other.mql_causes)
-        self.events.update(other.events)
-        self.notifications.update(other.notifications)
 
 
 @dataclass(slots=True)
@@ -151,13 +82,13 @@ class Part:
     """What one share of the leads leaves behind (`Simulation.part`): counters, and its MQLs
     noted for the sales desk, which plays them with every other share's (`shards`)."""
 
-    tally: _Tally
+    tally: Tally
     campaigns: dict[str, CampaignCounts]
     totals: LeadTotals
     noted: list[Any]
 
 
-class Simulation:
+class Simulation(Decisions):
     """Runs `settings.leads` leads from `profiles` through `program` for `settings.days`.
 
     `profiles` may also be a share of the leads (`simulate --jobs`): those from
@@ -198,7 +129,7 @@ class Simulation:
         self.trace = StepTrace()
         """One trace for every decision: `_decide` reads it before the next one starts."""
         self.next_id = 0
-        self.tally = _Tally()
+        self.tally = Tally()
         routing = program.routing
         self.desk = (
             SalesDesk(routing, settings, trace) if routing and routing.get("rules") else None
@@ -230,7 +161,24 @@ class Simulation:
                     spans.add(float(trigger.get("seconds") or 0))
                     self.on_sweep.append(run)
         self.on_sweep = list(dict.fromkeys([*self.on_sweep, *self.on_segment]))
+        for run in self.on_segment:
+            run.gate = self._segment_gate(run.graph.triggers)
         self.spans = [timedelta(seconds=s) for s in sorted(spans)]
+
+    def _segment_gate(self, triggers: Sequence[Json]) -> Predicate | None:
+        """For a campaign enrolled by segments alone: its segments' tag and stage parts.
+
+        Where that is false for a lead, no trigger of the campaign can fire
+        (`graphs.relaxed`), so `_triggers` asks no more; most leads lack a
+        segment's tag, and a tag test is a fraction of a segment's (scores,
+        events). None: a campaign with other triggers too.
+        """
+        if any(t.get("on") != "segment" for t in triggers):
+            return None
+        segments = self.program.segments
+        either = [segments.get(str(t.get("segment"))) for t in triggers]
+        kept = [relaxed(cond, TAGS | STAGE) for cond in either if cond is not None]
+        return compile_condition({"op": "or", "args": kept})
 
     # ---------------------------------------------------------------- the loop
 
@@ -322,332 +270,6 @@ class Simulation:
             rng.seed(f"behaviour:{seed}:{index}")
             second = int((index + rng.random()) * ARRIVAL_SPREAD / count)
             yield self.start + timedelta(seconds=second), profile
-
-    def _push(self, at: datetime, kind: int, subject: Any, payload: Any = None) -> int:
-        return self.agenda.push(at, kind, subject, payload)
-
-    def _schedule(self, enrollment: Enrollment, at: datetime) -> None:
-        enrollment.due = at
-        if at <= self.end:
-            enrollment.ticket = self.agenda.push(at, WAKE, enrollment)
-
-    # ---------------------------------------------------------------- leads and enrollments
-
-    def _arrive(self, profile: Profile, at: datetime) -> Lead:
-        fields = {**profile.fields, "created_at": iso(at)}
-        view = LeadView(profile.id, fields, profile.tags, profile.stage, profile.suppressed)
-        lead = Lead(view, at)
-        self._check_mql(lead, at)
-        for run in self.entry:
-            self._enroll(lead, run, at)
-        for tag in sorted(view.tags):  # a new lead's tags are new: `enroll when tagged` fires
-            self._triggers(lead, TagAdded(tag, at), at, self.on_tag.get(tag, ()))
-        self._triggers(lead, LeadCreated(at), at, self.on_segment)
-        if self.spans:
-            # A profile's `last_activity_at` counts as the core counts it (`last_activity`):
-            # a lead quiet since long before it arrives is swept at once.
-            recorded = as_instant(view.field("last_activity_at"))
-            if recorded is not None and recorded < at:
-                lead.last_activity = recorded
-            first = max(at, lead.last_activity + self.spans[0])
-            if first <= self.end:
-                self._push(first, SWEEP, lead)
-        return lead
-
-    def _enroll(self, lead: Lead, run: Campaign, at: datetime) -> None:
-        if lead.view.suppressed or not may_enter(run.graph, self._past(lead), at):
-            return
-        self.next_id += 1
-        enrollment = Enrollment(
-            self.next_id, lead, run, EnrollmentState.start(self.next_id, run.graph, at)
-        )
-        lead.active.append(enrollment)
-        run.counts.enrolled += 1
-        self._schedule(enrollment, at)
-
-    def _past(self, lead: Lead) -> list[PastEnrollment]:
-        return lead.past + [e.entered for e in lead.active]
-
-    def _triggers(
-        self, lead: Lead, happening: Happening, now: datetime, runs: Sequence[Campaign]
-    ) -> None:
-        """Enroll the lead where one of `runs`' triggers fires on `happening`."""
-        if not runs or lead.view.suppressed:
-            return
-        candidate = None
-        for run in runs:
-            if any(e.run is run for e in lead.active):
-                continue
-            if run.graph.reenter_after is None and any(p.campaign == run.name for p in lead.past):
-                continue
-            if candidate is None:
-                self.scores.refresh(lead, now)
-                candidate = Candidate(lead.view, lead.events, self._past(lead))
-            if should_enroll(run.graph, candidate, happening, now, self.segments):
-                self._enroll(lead, run, now)
-                candidate = None
-
-    def _nudge(
-        self,
-        lead: Lead,
-        mask: int,
-        now: datetime,
-        but: Enrollment | None = None,
-        delivery: DeliveryKey | None = None,
-    ) -> None:
-        """Wake, at `now`, the lead's enrollments whose exit rule or waiting branch may care.
-
-        A suppression (`mask` ANY) wakes every enrollment: each must exit.
-        """
-        for enrollment in lead.active:
-            if enrollment is but or enrollment.nudged or enrollment.stuck:
-                continue
-            run, waiting = enrollment.run, enrollment.state.waiting_for
-            cares = run.exit_mask | (run.branch_masks.get(waiting.node, 0) if waiting else 0)
-            cares = ANY if mask == ANY else cares
-            hit = cares & mask
-            if not hit or (
-                hit == ENGAGE and delivery is not None and delivery.enrollment != enrollment.id
-            ):
-                continue
-            enrollment.nudged = True
-            self._push(now, NUDGE, enrollment)
-
-    # ---------------------------------------------------------------- decisions
-
-    def _decide(self, enrollment: Enrollment, now: datetime) -> None:
-        lead, run = enrollment.lead, enrollment.run
-        if enrollment.state.cursor in run.score_cursors:
-            self.scores.refresh(lead, now)
-        trace = self.trace
-        trace.clear()
-        decision = decide(
-            enrollment.state,
-            lead.view,
-            lead.events,
-            run.graph,
-            now,
-            lead.history,
-            self.settings.global_cap,
-            observer=trace,
-        )
-        self.tally.decisions += 1
-        ran = trace.visits
-        resumed = enrollment.resume
-        if ran:
-            self.tally.steps += len(ran)
-            steps = run.counts.steps
-            for node_id in ran[1:] if ran[0] == resumed else ran:
-                counts = steps.get(node_id)
-                if counts is not None:  # None only for a step missing from the graph
-                    counts.entered += 1
-            forks = run.forks
-            if forks:
-                took = run.counts.took
-                for i in range(len(ran) - 1):
-                    if ran[i] in forks:
-                        took[ran[i], ran[i + 1]] += 1
-        state = enrollment.state = decision.state
-        if decision.actions:
-            self._perform(enrollment, decision.actions, now, resumed)
-        if ran:
-            parked = state.state == WAITING and ran[-1] == state.cursor
-            enrollment.resume = state.cursor if parked else None
-        if state.state in ENDED:
-            self._finish(enrollment, now)
-        elif state.next_run_at is None or state.next_run_at <= now:
-            enrollment.stuck = True
-        elif state.next_run_at != enrollment.due:
-            self._schedule(enrollment, state.next_run_at)
-
-    def _perform(
-        self, enrollment: Enrollment, actions: Sequence[Any], now: datetime, resumed: str | None
-    ) -> None:
-        lead, run = enrollment.lead, enrollment.run
-        steps, changed = run.counts.steps, 0
-        for action in actions:
-            kind = type(action)
-            if kind is Send:
-                self._send(enrollment, action, now)
-            elif kind is Deferred:
-                if action.node_id != resumed:
-                    steps[action.node_id].deferred += 1
-                    steps[action.node_id].deferred_by[action.why] += 1
-            elif kind is Tag:
-                if action.tag not in lead.view.tags:
-                    lead.view = with_tags(lead.view, lead.view.tags | {action.tag})
-                    changed |= TAGS
-                    runs = [*self.on_tag.get(action.tag, ()), *self.on_segment]
-                    self._triggers(lead, TagAdded(action.tag, now), now, runs)
-            elif kind is Untag:
-                if action.tag in lead.view.tags:
-                    lead.view = with_tags(lead.view, lead.view.tags - {action.tag})
-                    changed |= TAGS
-            elif kind is Score:
-                lead.view = with_score_delta(lead.view, lead.view.score_delta + action.delta)
-                changed |= SCORES
-            elif kind is EmitMql:
-                self._become_mql(lead, now, action.cause, run)
-                changed |= STAGE
-            elif kind is EnrollInto:
-                target = self.campaigns.get(action.campaign)
-                if target is not None:
-                    self._enroll(lead, target, now)
-            elif kind is NotifySales:
-                self.tally.notifications[action.template] += 1
-            elif kind is Suppressed:
-                steps[action.node_id].suppressed += 1
-            elif kind is Exit:
-                run.counts.exits[action.reason] += 1
-                visits = self.trace.visits
-                where = steps.get(visits[-1] if visits else enrollment.state.cursor)
-                if where is not None:
-                    where.exits += 1
-        self.scores.changed(lead, changed)
-        if changed & (TAGS | SCORES):
-            self._check_mql(lead, now)
-        if changed:
-            # A score, stage or tag change may bring the lead into a segment: production's
-            # sweep (`sweep_segments`) would find it there, so check segment triggers now.
-            self._triggers(lead, Sweep(now), now, self.on_segment)
-            if self.drift.active:  # a tag, score or stage time does not change may open one
-                self._plan_drift(lead, now)
-            self._nudge(lead, changed, now, but=enrollment)
-
-    def _send(self, enrollment: Enrollment, send: Send, now: datetime) -> None:
-        lead, run = enrollment.lead, enrollment.run
-        counts = run.counts.steps[send.node_id]
-        counts.sent += 1
-        lead.touches += 1
-        history = lead.history
-        history.append(_new_touch(now, run.name))
-        cutoff, week = now - self.keep, now - WEEK
-        old = 0
-        while history[old].at <= cutoff:
-            old += 1
-        if old:
-            del history[:old]
-        total = mine = 0
-        for touch in reversed(history):
-            if touch.at <= week:
-                break
-            total += 1
-            mine += touch.campaign == run.name
-        self.tally.max_touches_7d = max(self.tally.max_touches_7d, total)
-        run.counts.max_touches_7d = max(run.counts.max_touches_7d, mine)
-        key = _new_key(enrollment.id, send.node_id, send.iteration)
-        traits = run.traits[send.node_id]
-        for event in self.behaviour.react(send, key, now, traits):
-            if event.at <= self.end:
-                self._push(event.at, EVENT, lead, (event, counts, traits.channel))
-
-    def _finish(self, enrollment: Enrollment, now: datetime) -> None:
-        lead, state = enrollment.lead, enrollment.state
-        lead.active.remove(enrollment)
-        lead.past.append(PastEnrollment(enrollment.run.name, state.entered_at, state.ended_at))
-        if state.state == DONE:
-            enrollment.run.counts.completed += 1
-        if enrollment.run.name in self.drift.reentry:  # the lead may enter it again, some day
-            self._plan_drift(lead, now)
-
-    # ---------------------------------------------------------------- events, scores, MQL
-
-    def _event(
-        self,
-        lead: Lead,
-        event: Event,
-        counts: StepCounts,
-        channel: str = "email",
-        *,
-        now: datetime,
-    ) -> None:
-        lead.events.append(event)
-        name = event.name
-        self.tally.events[name] += 1
-        mask = CUSTOM
-        if event.delivery is not None:
-            mask = ENGAGE
-            if name == "opened":
-                counts.opened += 1
-            elif name == "clicked":
-                counts.clicked += 1
-            elif name == "replied":
-                counts.replied += 1
-        if name not in NOT_ACTIVITY:
-            lead.last_activity = now
-        if name == UNSUBSCRIBED and not lead.view.suppressed:
-            lead.view = with_suppressed(lead.view, UNSUBSCRIBED)
-            mask = ANY
-            self.scores.changed(lead, mask)
-        elif name == BOUNCED_HARD and channel not in lead.view.closed:
-            # that channel alone is closed for the lead; its campaigns go on
-            closed = {**lead.view.closed, channel: f"bounced_hard on {channel}"}
-            lead.view = with_closed(lead.view, closed)
-        self._check_mql(lead, now)
-        runs = [*self.on_event.get(name, ()), *self.on_segment]
-        self._triggers(lead, EventOccurred(event), now, runs)
-        if self.drift.active and (at := self.drift.after_event(lead, event, now, self.end)):
-            self._wake_drift(lead, at)
-        self._nudge(lead, mask if mask == ANY else mask | SCORES, now, delivery=event.delivery)
-
-    def _check_mql(self, lead: Lead, now: datetime) -> None:
-        if self.scores.mql_due(lead, now):
-            self._become_mql(lead, now, "scoring rule")
-            if self.drift.active:
-                self._plan_drift(lead, now)
-            self._nudge(lead, STAGE, now)
-
-    def _become_mql(
-        self, lead: Lead, now: datetime, cause: str, step_of: Campaign | None = None
-    ) -> None:
-        """Make the lead an MQL; the first time, count it, for the run and for campaigns.
-
-        An `mql` step's MQL (`step_of` its campaign) is that campaign's; the scoring
-        rule's belongs to every campaign the lead is enrolled in at that moment.
-        """
-        lead.view = with_stage(lead.view, "mql")
-        self.scores.changed(lead, STAGE)
-        if lead.mql_at is None:
-            lead.mql_at = now
-            self.tally.mql_days.append((now - lead.created).total_seconds() / 86400)
-            self.tally.mql_causes[cause] += 1
-            runs = [step_of] if step_of is not None else [e.run for e in lead.active]
-            for run in dict.fromkeys(runs):
-                run.counts.mql_by[cause] += 1
-            if self.desk is not None:
-                self.scores.refresh(lead, now)
-                owner = lead.view.field("account_owner")
-                self.desk.note(lead.view, lead.events, now, cause, str(owner) if owner else None)
-
-    def _sweep(self, lead: Lead, now: datetime) -> None:
-        """Check `inactive for` (and segment) triggers once the lead has been quiet long enough."""
-        quiet = lead.last_activity + self.spans[0]
-        if quiet <= now:
-            self._triggers(lead, Sweep(now), now, self.on_sweep)
-        later = [lead.last_activity + s for s in self.spans if lead.last_activity + s > now]
-        following = min([*later, now + self.spans[0]])
-        if following <= self.end:
-            self._push(following, SWEEP, lead)
-
-    # ---------------------------------------------------------------- segments by time alone
-
-    def _plan_drift(self, lead: Lead, now: datetime) -> None:
-        """Wake the lead when time alone may next bring it into a segment (`drift`)."""
-        at = self.drift.next_moment(lead, now)
-        if at is not None:
-            self._wake_drift(lead, at)
-
-    def _wake_drift(self, lead: Lead, at: datetime) -> None:
-        """Wake the lead at `at` unless it is already woken earlier (that wake-up plans on)."""
-        if at <= self.end and (lead.drift is None or at < lead.drift):
-            lead.drift = at
-            self._push(at, DRIFT, lead)
-
-    def _drift(self, lead: Lead, now: datetime) -> None:
-        """Check segment triggers, as production's periodic sweep would, then plan the next."""
-        lead.drift = None
-        self._triggers(lead, Sweep(now), now, self.on_segment)
-        self._plan_drift(lead, now)
 
     # ---------------------------------------------------------------- the report
 

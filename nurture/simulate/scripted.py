@@ -39,12 +39,13 @@ from nurture.engine.calendar import lead_zone
 from nurture.engine.state import DONE, with_stage
 from nurture.engine.triggers import Returned, Sweep
 from nurture.handoff.route import Choice
+from nurture.simulate.agenda import EVENT
 from nurture.simulate.graphs import ANY, STAGE
 from nurture.simulate.handoff import SalesDesk, _Mql
 from nurture.simulate.leads import Profile
 from nurture.simulate.model import Enrollment, Lead, Settings
 from nurture.simulate.report import LeadTotals, StepCounts
-from nurture.simulate.run import EVENT, Simulation
+from nurture.simulate.run import Simulation
 
 DAY = timedelta(days=1)
 

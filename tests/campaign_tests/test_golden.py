@@ -75,7 +75,9 @@ def test_golden_output(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_every_test_file_diagnostic_has_a_golden_fixture() -> None:
-    source = "".join((ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testcheck.py"))
+    source = "".join(
+        (ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testsyntax.py", "testcheck.py")
+    )
     codes = set(re.findall(r'"(test-[a-z-]+)"', source))
     covered: dict[str, list[Path]] = {}
     for path in fixtures():

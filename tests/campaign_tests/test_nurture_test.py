@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import shutil
@@ -56,6 +57,54 @@ def test_a_failing_expectation_names_its_line_and_shows_the_path(folder: Path) -
     assert suite is not None and suite.get("failures") == "1"
 
 
+def test_junit_is_well_formed_whatever_the_names_hold(folder: Path) -> None:
+    # Given tests named with markup, quotes, CJK and control characters, and a file that
+    # does not read
+    (folder / "a.nurture-test").write_text(
+        'test "fails <&> \\"q\\" ]]> 华"\n  lead persona = "cxo"\n'
+        '  expect send email "welcome/cxo" on day 3\n\n'
+        'test "ctl \x01\x1b[31m\x0b"\n  lead persona = "c\x0bxo"\n'
+        '  expect no send email "welcome/cxo"\n',
+        encoding="utf-8",
+    )
+    (folder / "b.nurture-test").write_text('test "broken"\n  expect mql on\n')
+    junit = folder / "out.xml"
+
+    # When they run with --junit
+    result = runner.invoke(app, ["test", str(folder), "--junit", str(junit)])
+
+    # Then the file parses, each suite counts its tests and failures, and the names read
+    assert result.exit_code == 1
+    root = ET.parse(junit).getroot()
+    suites = {Path(str(s.get("name"))).name: s for s in root.iter("testsuite")}
+    assert {n: (s.get("tests"), s.get("failures")) for n, s in suites.items()} == {
+        "a.nurture-test": ("2", "1"),
+        "b.nurture-test": ("1", "1"),
+    }
+    cases = [c.get("name") for c in suites["a.nurture-test"].iter("testcase")]
+    assert cases == ['fails <&> "q" ]]> 华', "ctl \\x01\\x1b[31m\\x0b"]
+    [failure] = suites["a.nurture-test"].iter("failure")
+    assert "expected send email 'welcome/cxo' on day 3" in str(failure.get("message"))
+    assert "path:\nday 0 09:00  send email 'welcome/cxo' [Welcome]" in str(failure.text)
+    [broken] = suites["b.nurture-test"].iter("failure")
+    assert "[test-syntax]" in str(broken.get("message")) and "path:" not in str(broken.text)
+
+
+@pytest.mark.parametrize("where", ["missing/out.xml", "."])
+def test_a_junit_file_that_cannot_be_written_is_said_before_anything_runs(
+    folder: Path, where: str
+) -> None:
+    (folder / "a.nurture-test").write_text('test "x"\n  expect no mql\n')
+    target = folder / where
+
+    result = runner.invoke(app, ["test", str(folder), "--junit", str(target)])
+
+    assert not isinstance(result.exception, OSError), result.exception
+    assert result.exit_code == 2, result.output
+    assert f"--junit {target}: not a file in an existing folder" in result.output
+    assert "PASS" not in result.output and "Traceback" not in result.output
+
+
 def test_json_format_gives_each_leads_path_in_a_test_with_several(folder: Path) -> None:
     (folder / "a.nurture-test").write_text(
         'test "two"\n  lead "ana" persona = "cxo"\n  lead "bo" persona = "marketer"\n'
@@ -75,10 +124,46 @@ def test_json_format_lists_each_test(folder: Path) -> None:
     (folder / "a.nurture-test").write_text(
         'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
     )
+    (folder / "b.nurture-test").write_text('test "broken"\n  expect mql on\n')
     result = runner.invoke(app, ["test", str(folder), "--format", "json"])
-    assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["test", str(folder), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert again.output == result.output  # stable: the same bytes for the same files
     data = json.loads(result.output)
-    assert data["passed"] == 1 and data["tests"][0]["path"][0].startswith("day 0")
+    assert list(data) == ["passed", "failed", "tests"]
+    assert (data["passed"], data["failed"]) == (1, 1)
+    ok, broken = data["tests"]
+    keys = ["file", "line", "test", "passed", "failures", "path", "leads"]
+    assert list(ok) == keys and list(broken) == keys
+    assert (ok["test"], ok["line"], ok["passed"], ok["failures"], ok["leads"]) == (
+        "ok",
+        1,
+        True,
+        [],
+        {},
+    )
+    assert ok["path"][0] == "day 0 09:00  send email 'welcome/cxo' [Welcome]"
+    assert (broken["test"], broken["passed"], broken["path"]) == ("b.nurture-test", False, [])
+    assert broken["failures"][0].startswith(f"{folder / 'b.nurture-test'}:2:")
+    assert "[test-syntax]" in broken["failures"][0]
+
+
+def test_a_bom_in_a_test_file_or_a_campaign_is_read_past(folder: Path) -> None:
+    # Given a test file and a campaign saved with a UTF-8 BOM (as `nurture check` and
+    # `nurture deploy` read campaigns)
+    welcome = folder.parent / "welcome.nurture"
+    welcome.write_bytes(codecs.BOM_UTF8 + welcome.read_bytes())
+    (folder / "a.nurture-test").write_bytes(
+        codecs.BOM_UTF8
+        + b'test "ok"\n  lead persona = "cxo"\n  expect send email "welcome/cxo" on day 0\n'
+    )
+
+    # When they run
+    result = runner.invoke(app, ["test", str(folder)])
+
+    # Then they read as without it
+    assert result.exit_code == 0, result.output
+    assert "1 passed, 0 failed" in result.output
 
 
 def test_an_unknown_message_is_a_located_diagnostic(folder: Path) -> None:
@@ -113,6 +198,11 @@ WORDS = st.sampled_from(
         "\n  cap 2 per 400 days\n",
         "\n  start 2026-02-30\n",
         "\n  sales accept after 2 fortnights\n",
+        "\n  sales accept after 99999999999999 hours\n",
+        "\n  start 9999-12-31\n",
+        "\n  start 0001-01-01\n",
+        "\n  expect stage banana on day 2\n",
+        "nonsense",
         "\n  run 5 days\n",
         '"ana" ',
         '"bo" ',
@@ -204,7 +294,9 @@ def test_the_docs_examples_say_what_nurture_test_does(
 
 
 def test_every_test_file_diagnostic_is_documented() -> None:
-    source = "".join((ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testcheck.py"))
+    source = "".join(
+        (ROOT / "dsl" / f).read_text() for f in ("testfile.py", "testsyntax.py", "testcheck.py")
+    )
     codes = set(re.findall(r'"(test-[a-z-]+)"', source))
     documented = {
         words.split("expect=")[1].split()[0]

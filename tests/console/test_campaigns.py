@@ -11,6 +11,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -79,13 +80,112 @@ async def test_sales_have_no_campaigns_and_unknown_ones_are_404(
     deployed: tuple[World, int],
 ) -> None:
     world, campaign = deployed
+    pages = [
+        "/console/campaigns",
+        f"/console/campaigns/{campaign}",
+        f"/console/campaigns/{campaign}/versions/1.svg",
+    ]
     async with await client_of(world) as client:
+        signed_out = [await client.get(page) for page in pages]
         await sign_in(client, world.owner("ada@corp.com"))
-        assert (await client.get("/console/campaigns")).status_code == 403
-        assert (await client.get(f"/console/campaigns/{campaign}")).status_code == 403
+        for page in pages:
+            sales = await client.get(page)
+            assert sales.status_code == 403, page
+            assert "<svg" not in sales.text and "Hello" not in sales.text
+        assert all(r.status_code == 303 for r in signed_out)
+        assert [r.headers["location"] for r in signed_out] == [
+            f"/console/sign-in?next={page}" for page in pages
+        ]
         client.cookies.clear()
         await sign_in(client, "admin@t.io")
         assert (await client.get("/console/campaigns/999")).status_code == 404
+
+
+EVIL = """campaign "<script>alert('x')</script> \\"Q\\""
+  enroll when tagged "ab"
+  send email "t/hello"
+  split:
+    50% "<b onmouseover=alert(1)>s</b>":
+      send email "t/hello"
+    50% "l\\"ong & <x>":
+      send email "t/hello"
+"""
+
+
+@pytest.fixture
+def evil(world: World, tmp_path: Path) -> tuple[World, int]:
+    """A campaign whose name and arm labels are markup and quotes."""
+    (tmp_path / "templates" / "t").mkdir(parents=True)
+    (tmp_path / "templates" / "t" / "hello.email.j2").write_text(
+        "{% block subject %}Hi{% endblock %}{% block text %}Hello{% endblock %}"
+    )
+    deploy_sources(world.sessions, {str(tmp_path / "evil.nurture"): EVIL}, T)
+    with world.sessions() as session:
+        return world, session.scalars(select(Campaign.id)).one()
+
+
+async def test_markup_in_names_and_labels_is_text_on_the_page_and_in_the_picture(
+    evil: tuple[World, int],
+) -> None:
+    world, campaign = evil
+    async with await client_of(world) as client:
+        await sign_in(client, "mia@t.io")
+        listing = (await client.get("/console/campaigns")).text
+        page = (await client.get(f"/console/campaigns/{campaign}")).text
+        simulated = await _simulate(client, campaign, leads="20", days="3", seed="0")
+        picture = await client.get(f"/console/campaigns/{campaign}/versions/1.svg")
+
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &#34;Q&#34;"
+    assert f'">{escaped}</a>' in listing and "<script>alert" not in listing
+    for shown in (page, simulated.text):
+        assert f"<h1>{escaped}</h1>" in shown
+        assert "<script>alert" not in shown and "<b onmouseover" not in shown
+        assert 'alt="The flow of &lt;script&gt;' in shown
+    assert "<tr><td>&lt;b onmouseover=alert(1)&gt;s&lt;/b&gt;</td>" in page  # the A/B arm
+    if shutil.which("dot") is None:
+        return
+    svgs = [picture.content]
+    found = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', simulated.text)
+    assert found is not None
+    svgs.append(base64.b64decode(found.group(1)))
+    for svg in svgs:
+        tree = ElementTree.fromstring(svg)  # well-formed: the labels' markup is text in it
+        tags = {element.tag.rsplit("}", 1)[-1] for element in tree.iter()}
+        texts = "".join(tree.itertext())
+        assert not tags & {"script", "b", "x", "foreignObject"}, tags
+        assert "<script>alert('x')</script> \"Q\"" in texts
+        assert "50% <b onmouseover=alert(1)>s</b>" in texts and '50% l"ong & <x>' in texts
+    assert picture.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_numbers_past_any_id_are_not_found(deployed: tuple[World, int]) -> None:
+    world, campaign = deployed
+    huge = 10**30
+    async with await client_of(world) as client:
+        await sign_in(client, "mia@t.io")
+        page = (await client.get(f"/console/campaigns/{campaign}")).text
+        answers = [
+            await client.get(url)
+            for url in (
+                f"/console/campaigns/{huge}",
+                f"/console/campaigns/{campaign}/versions/{huge}.svg",
+                f"/console/campaigns/{campaign}?version={huge}",
+                f"/console/leads/{huge}",
+                f"/console/campaigns/{2**31}",
+            )
+        ]
+        simulated = await form(
+            client,
+            page,
+            f"/console/campaigns/{campaign}/simulate?version={huge}",
+            leads="5",
+            days="3",
+            seed="0",
+        )
+
+    assert [a.status_code for a in answers] == [404] * 5, [a.text[:80] for a in answers]
+    assert simulated.status_code == 404, simulated.text[:200]
+    assert f"Hello has no version {huge}." in simulated.text
 
 
 # ---------------------------------------------------------------- live numbers, versions, A/B
@@ -289,7 +389,8 @@ async def test_simulate_shows_the_projected_picture_and_table(split: Split) -> N
         assert session.scalar(select(func.count()).select_from(Lead)) == 2 + 12
 
     def projected(text: str) -> str:  # the table and the picture: the same for one seed
-        return text[text.index('<figure class="card" id="projection">') : text.index("</table>")]
+        shown = text[text.index('<figure class="card" id="projection">') : text.index("</table>")]
+        return re.sub(r"ran in [\d.]+ s", "ran in … s", shown)
 
     assert projected(again.text) == projected(page)
 
@@ -359,6 +460,38 @@ async def test_a_run_past_its_time_limit_is_stopped(split: Split) -> None:
 
     assert refused.value.status == 422
     assert projection.project(program, graph, projection.Asked(5, 3, 0)).asked.leads == 5
+
+
+LOOPING = """campaign "Looping"
+  enroll when tagged "go"
+  repeat 1000000 times:
+    wait 1 minute
+    tag "x"
+"""
+
+
+async def test_the_time_limit_holds_when_one_lead_takes_seconds(
+    world: World, tmp_path: Path
+) -> None:
+    # Given a campaign that loops every minute: a lead's year is some 500,000 decisions, and
+    # the simulator tells its progress only every 256 leads
+    deploy_sources(world.sessions, {str(tmp_path / "looping.nurture"): LOOPING}, T)
+    with world.sessions() as session:
+        version = session.scalars(
+            select(CampaignVersion).join(Campaign).where(Campaign.name == "Looping")
+        ).one()
+        program, graph = projection.program_of(session, version)
+
+    # When five leads are simulated over a year with a limit of one second
+    started = time.monotonic()
+    with pytest.raises(projection.Refused, match="took longer than 1 seconds") as refused:
+        projection.project(program, graph, projection.Asked(5, 365, 0), seconds=1.0)
+    took = time.monotonic() - started
+
+    # Then the run is stopped at the limit (with a process's start-up), not minutes later
+    assert refused.value.status == 422
+    assert took < 15, took
+    assert not projection.RUNNING.locked()
 
 
 async def test_the_campaign_page_and_picture_take_the_same_queries_for_more_leads(

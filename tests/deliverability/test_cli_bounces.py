@@ -51,6 +51,9 @@ def test_the_listener_records_a_dsn_and_logs_what_it_did(sqlite_url: str, tmp_pa
     assert f"recorded hard bounced of delivery {delivery_id} (5.1.1 ada@corp.com" in text
     assert "ignored a message from ada@corp.com: an auto-reply" in text
     assert "Traceback" not in text
+    # one line a message, none for each SMTP command
+    lines = [line for line in text.splitlines() if " INFO " in line]
+    assert len(lines) == 2, text
 
 
 def test_without_a_bounce_domain_it_says_what_to_set(sqlite_url: str) -> None:

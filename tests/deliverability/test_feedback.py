@@ -3,12 +3,15 @@ the lead, per channel, and that a replay records nothing twice."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from nurture import db
 from nurture.deliverability.feedback import BouncePolicy, Feedback, FeedbackError, record
 from nurture.models import Event, FeedbackReceipt, Lead
 from nurture.store.suppressions import closed_channels
@@ -58,17 +61,19 @@ def test_a_replay_records_nothing_twice(session: Session) -> None:
 
 
 def test_soft_bounces_count_and_the_nth_within_the_window_is_hard(session: Session) -> None:
-    delivery = make_delivery(session)
+    # Given four messages to one address (a delivery each)
+    first = make_delivery(session)
+    old, a, b, c = [first] + [make_delivery(session, step=f"s{i}") for i in range(3)]
     policy = BouncePolicy(soft_limit=3, window=timedelta(days=7))
-    lead = session.get(Lead, delivery.lead_id)
+    lead = session.get(Lead, first.lead_id)
     assert lead is not None
 
     # a soft bounce long ago falls out of the window
-    record(session, bounce(delivery.id, "old", False, T - timedelta(days=30)), policy)
-    record(session, bounce(delivery.id, "a", False, T), policy)
-    record(session, bounce(delivery.id, "b", False, T + timedelta(days=1)), policy)
+    record(session, bounce(old.id, "old", False, T - timedelta(days=30)), policy)
+    record(session, bounce(a.id, "a", False, T), policy)
+    record(session, bounce(b.id, "b", False, T + timedelta(days=1)), policy)
     assert closed_channels(session, [lead]) == {}
-    assert record(session, bounce(delivery.id, "c", False, T + timedelta(days=2)), policy)
+    assert record(session, bounce(c.id, "c", False, T + timedelta(days=2)), policy)
 
     assert [t for t, _ in events(session, lead.id)] == [
         "bounced_soft",
@@ -79,6 +84,51 @@ def test_soft_bounces_count_and_the_nth_within_the_window_is_hard(session: Sessi
     assert set(closed_channels(session, [lead])[lead.id]) == {"email"}
     last = session.scalars(select(Event).order_by(Event.id.desc())).first()
     assert last is not None and last.data["soft_bounces"] == 3
+
+
+def test_reports_about_one_message_are_one_soft_bounce(session: Session) -> None:
+    # Given one message that three reports say soft-bounced (relays, retries, ISPs' own DSNs)
+    delivery = make_delivery(session)
+    policy = BouncePolicy(soft_limit=2)
+    for hour in range(3):
+        at = T + timedelta(hours=hour)
+        assert record(session, bounce(delivery.id, f"r{hour}", False, at), policy)
+
+    # Then the address has one soft bounce: still open
+    lead = session.get(Lead, delivery.lead_id)
+    assert lead is not None
+    assert [t for t, _ in events(session, lead.id)] == ["bounced_soft"] * 3
+    assert closed_channels(session, [lead]) == {}
+
+
+@pytest.mark.parametrize(
+    ("apart", "last"),
+    [
+        (timedelta(days=7), "bounced_hard"),  # exactly the window: within it
+        (timedelta(days=7, seconds=1), "bounced_soft"),  # a second more: outside
+    ],
+)
+def test_the_window_includes_both_its_ends(session: Session, apart: timedelta, last: str) -> None:
+    first, second = make_delivery(session), make_delivery(session, step="two")
+    policy = BouncePolicy(soft_limit=2, window=timedelta(days=7))
+    record(session, bounce(first.id, "a", False, T), policy)
+    record(session, bounce(second.id, "b", False, T + apart), policy)
+    assert [t for t, _ in events(session, first.lead_id)] == ["bounced_soft", last]
+
+
+def test_soft_bounces_reported_out_of_order_still_add_up(session: Session) -> None:
+    # Given three messages that soft-bounced on days 0, 1 and 2, reported days 2, 0, then 1
+    # (a webhook retried late): the last report completes three within the window
+    a, b, c = (make_delivery(session, step=f"s{i}") for i in range(3))
+    policy = BouncePolicy(soft_limit=3, window=timedelta(days=7))
+    record(session, bounce(c.id, "c", False, T + timedelta(days=2)), policy)
+    record(session, bounce(a.id, "a", False, T), policy)
+    record(session, bounce(b.id, "b", False, T + timedelta(days=1)), policy)
+
+    kinds = [t for t, _ in events(session, a.lead_id)]
+    assert kinds == ["bounced_soft", "bounced_soft", "bounced_hard"]
+    lead = session.get(Lead, a.lead_id)
+    assert lead is not None and set(closed_channels(session, [lead])[lead.id]) == {"email"}
 
 
 def test_soft_bounces_are_counted_per_address(session: Session) -> None:
@@ -140,3 +190,40 @@ def test_feedback_on_an_unknown_delivery_confirms_it_was_sent(session: Session) 
     assert delivery.status == "sent" and delivery.sent_at == T
     assert "confirmed delivered by dsn feedback (bounced)" in (delivery.error or "")
     assert woken == [delivery.enrollment_id]
+
+
+def test_two_transactions_recording_one_feedback_at_once_record_it_once(
+    pg_url: str,
+) -> None:
+    # Given two sessions on PostgreSQL, the first having recorded an open but not committed
+    db.upgrade(pg_url)
+    engine = db.make_engine(pg_url)
+    sessions = db.session_factory(engine)
+    try:
+        with sessions() as setup, setup.begin():
+            delivery_id = make_delivery(setup).id
+        feedback = Feedback(delivery_id, "opened", T, "sendgrid", "evt-race")
+        first = sessions()
+        first.begin()
+        assert record(first, feedback)
+
+        # When the second records the same feedback (it waits on the first's unique key)
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(_record_in_own_transaction, sessions, feedback)
+            time.sleep(0.5)
+            assert not second.done()  # really waiting on the first transaction
+            first.commit()
+            first.close()
+
+            # Then it finds it recorded: False, and nothing twice
+            assert second.result(timeout=10) is False
+        with sessions() as check:
+            assert check.scalar(select(func.count()).select_from(FeedbackReceipt)) == 1
+            assert check.scalar(select(func.count()).select_from(Event)) == 1
+    finally:
+        engine.dispose()
+
+
+def _record_in_own_transaction(sessions: sessionmaker[Session], feedback: Feedback) -> bool:
+    with sessions() as session, session.begin():
+        return record(session, feedback)

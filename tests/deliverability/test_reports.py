@@ -19,12 +19,38 @@ def test_a_failed_5xx_dsn_is_a_hard_bounce_with_its_original_message_id() -> Non
     assert report.detail.startswith("5.1.1 ada@corp.com smtp; 550 5.1.1")
 
 
-@pytest.mark.parametrize(
-    ("action", "status"), [("failed", "4.2.2"), ("delayed", "4.4.1"), ("delayed", "5.0.0")]
-)
-def test_a_4xx_failure_or_a_delay_is_a_soft_bounce(action: str, status: str) -> None:
-    report = read_report(dsn(TO, action=action, status=status))
+def test_a_4xx_failure_is_a_soft_bounce() -> None:
+    report = read_report(dsn(TO, status="4.2.2"))
     assert (report.kind, report.hard) == ("bounced", False)
+
+
+@pytest.mark.parametrize("status", ["4.4.1", "5.0.0"])
+def test_a_delay_warning_is_no_bounce(status: str) -> None:
+    # the sending server is still trying; it reports again (failed or nothing) when it is done
+    report = read_report(dsn(TO, action="delayed", status=status))
+    assert report.kind == "ignored"
+    assert report.detail.startswith(f"a delay warning ({status} ada@corp.com")
+
+
+def test_a_dsn_says_what_its_worst_recipient_block_says() -> None:
+    # one recipient delayed, the other failed for good: the failure is what counts
+    two = dsn(TO, action="delayed", status="4.4.1").replace(
+        b"Action: delayed\r\nStatus: 4.4.1\r\n",
+        b"Action: delayed\r\nStatus: 4.4.1\r\n\r\n"
+        b"Final-Recipient: rfc822;bo@corp.com\r\nAction: failed\r\nStatus: 5.1.1\r\n",
+    )
+    assert b"bo@corp.com" in two
+    report = read_report(two)
+    assert (report.kind, report.hard) == ("bounced", True)
+    assert "bo@corp.com" in report.detail
+
+
+@pytest.mark.parametrize("subject", ["Out of Office: Hello Ada", "自动回复: 退信", "On vacation"])
+def test_a_dsn_whose_subject_reads_like_an_auto_reply_is_still_a_bounce(subject: str) -> None:
+    report = read_report(
+        dsn(TO).replace(b"Subject: Returned mail: User unknown", f"Subject: {subject}".encode())
+    )
+    assert (report.kind, report.hard) == ("bounced", True)
 
 
 def test_a_success_dsn_is_a_delivery() -> None:

@@ -32,6 +32,9 @@ def test_an_older_key_still_verifies_after_a_rotation() -> None:
         ("bounce+42.{sig}@other.test", "is not at the bounce domain bounces.acme.test"),
         ("bounce+42@bounces.acme.test", "is not a return path of ours"),
         ("postmaster", "is not an email address"),
+        # digits that only look like 42 (fullwidth, Arabic-Indic): int() reads them as 42
+        ("bounce+\uff14\uff12.{sig}@bounces.acme.test", "is not a return path of ours"),
+        ("bounce+\u0664\u0662.{sig}@bounces.acme.test", "is not a return path of ours"),
     ],
 )
 def test_forged_or_foreign_addresses_are_refused_saying_why(address: str, why: str) -> None:

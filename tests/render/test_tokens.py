@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 
 from nurture.tokens import (
+    INVITE_MAX_AGE,
     PURPOSES,
     TRACKING_MAX_AGE,
     BadToken,
@@ -44,6 +45,7 @@ def _tokens(signer: TokenSigner) -> dict[Purpose, str]:
         "click": signer.click_token(41, 2),
         "unsubscribe": signer.unsubscribe_token(7, 41),
         "answer": signer.answer_token(41),
+        "invite": signer.invite_token(41, "nonce"),
     }
 
 
@@ -246,3 +248,21 @@ def test_an_answer_token_names_its_assignment_and_expires_after_14_days() -> Non
     clock.now = NOW + timedelta(days=15)
     with pytest.raises(ExpiredToken):
         signer.read_answer(token)
+
+
+def test_an_invite_token_names_its_user_and_nonce_and_expires_when_told() -> None:
+    token = SIGNER.invite_token(7, "n0nce")
+    assert SIGNER.read_invite(token) == (7, "n0nce")
+    later = TokenSigner(SECRET, clock=lambda: NOW + INVITE_MAX_AGE + timedelta(seconds=1))
+    with pytest.raises(ExpiredToken):
+        later.read_invite(token)
+    assert later.read_invite(token, 2 * INVITE_MAX_AGE) == (7, "n0nce")
+    # signed by a machine whose clock is a little ahead: read; far ahead: refused
+    ahead = TokenSigner(SECRET, clock=lambda: NOW + timedelta(minutes=4))
+    assert SIGNER.read_invite(ahead.invite_token(7, "n0nce")) == (7, "n0nce")
+    far = TokenSigner(SECRET, clock=lambda: NOW + timedelta(minutes=6))
+    with pytest.raises(BadToken, match="in the future"):
+        SIGNER.read_invite(far.invite_token(7, "n0nce"))
+    for shape in ([7], [7, ""], ["7", "n0nce"], [7, "x" * 65]):
+        with pytest.raises(BadToken, match="invite token holds"):
+            SIGNER.read_invite(SIGNER._dumps("invite", shape))

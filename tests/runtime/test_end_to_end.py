@@ -150,7 +150,7 @@ def test_welcome_open_branch_and_unsubscribe(stack: Stack, http: httpx.Client) -
     with stack.runtime.sessions() as session:
         first = session.scalars(select(Delivery)).one()
     key = Key(first.enrollment_id, first.step_id, first.iteration)
-    assert email["Message-ID"] == first.message_id == message_id(key, "acme.test")
+    assert email["Message-ID"] == first.message_id == message_id(key, "acme.test", SECRET)
     header = str(email["List-Unsubscribe"]).strip()
     unsubscribe = re.fullmatch(r"<(http://127\.0\.0\.1:\d+/u/[^>]+)>", header)
     assert unsubscribe is not None, header

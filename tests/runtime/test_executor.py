@@ -22,7 +22,7 @@ from nurture.runtime.process import Runtime
 from nurture.store.scoring import record_event
 from nurture.store.suppressions import address_hash
 from nurture.store.wake import wake_waiting
-from tests.runtime.conftest import CHANNELS, add_lead
+from tests.runtime.conftest import CHANNELS, SECRET, add_lead
 from tests.runtime.helpers import Driver, ProcessDied, deliveries, dies_on_the_wire, enrollments
 
 
@@ -45,7 +45,8 @@ def test_a_new_lead_gets_the_first_touch_once_with_its_message_id(
     [message] = channel.messages
     [row] = deliveries(runtime.sessions)
     assert row.status == "sent" and row.lead_id == lead and row.attempts == 1
-    expected = message_id(Key(row.enrollment_id, row.step_id, row.iteration), "acme.test")
+    key = Key(row.enrollment_id, row.step_id, row.iteration)
+    expected = message_id(key, "acme.test", SECRET)
     assert message.message_id == row.message_id == expected
     assert message.to == "ada@client.example" and message.subject == "Hello Ada"
     assert message.unsubscribe_url is not None and "/u/" in message.unsubscribe_url

@@ -8,13 +8,15 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from channels.base import OutboundMessage, Receipt
+from channels.outbox import RecordingChannel
 from nurture.cli import app
 from nurture.engine.clock import VirtualClock
-from nurture.models import CampaignVersion, Delivery, StepEdge, Tag
+from nurture.models import CampaignVersion, Delivery, Enrollment, StepEdge, Tag
 from nurture.runtime.deploying import deploy_sources
 from nurture.runtime.edges import add_ways
 from nurture.runtime.process import Runtime
@@ -71,6 +73,51 @@ def test_the_ways_out_of_a_split_are_counted_and_drawn(
     assert drawn.exit_code == 0, drawn.output
     for (a, b), n in edges.items():
         assert f'{a} -->|"' in drawn.stdout and f' · {n}"| {b}' in drawn.stdout, drawn.stdout
+
+
+def test_a_batch_whose_lease_ran_out_counts_no_way_and_the_rerun_counts_each_once(
+    runtime: Runtime,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    clock: VirtualClock,
+    channel: RecordingChannel,
+) -> None:
+    # Given 40 leads at the split, and a batch whose lease runs out while it sends: another
+    # job claims its enrollments before it records
+    _ab(sessions, tmp_path, clock)
+    stolen: list[int] = []
+
+    def lease_runs_out(message: OutboundMessage) -> Receipt:
+        if not stolen:
+            with sessions() as session, session.begin():
+                taken = session.execute(
+                    update(Enrollment)
+                    .where(Enrollment.claimed_by.is_not(None))
+                    .values(claimed_by="worker:another")
+                )
+                stolen.append(int(getattr(taken, "rowcount", 0)))
+        return Receipt.sent(f"recorded-{len(channel.messages)}")
+
+    channel._respond = lease_runs_out
+    driver = Driver(runtime)
+
+    # When that batch records, and later the enrollments run again (the other job's lease
+    # ran out too), as often as there is anything to do
+    driver.tick()
+    with sessions() as session:
+        after_lost = session.scalar(select(func.count()).select_from(StepEdge))
+    clock.advance(timedelta(hours=1))
+    for _ in range(3):
+        driver.tick()
+
+    # Then the lost batch counted nothing, and each lead's way is counted once: 40 in all
+    with sessions() as session:
+        counted = session.scalar(select(func.sum(StepEdge.count)))
+        states = set(session.scalars(select(Enrollment.state)))
+    assert stolen and stolen[0] > 0
+    assert after_lost == 0
+    assert counted == 40
+    assert states == {"done"}
 
 
 def test_a_wait_at_a_branch_counts_the_way_once_it_is_taken(

@@ -334,3 +334,40 @@ def test_bad_settings_are_refused_before_anything_runs() -> None:
         run(prog, rates=Rates(open=1.5))
     with pytest.raises(ValueError, match="no campaign named 'Nope'"):
         run(prog, entry=("Nope",))
+
+
+INTERLEAVED = """\
+campaign "Three"
+  send email "t/one"
+  wait 1 day
+  send email "t/two"
+  wait 1 day
+  send email "t/three"
+
+campaign "Two"
+  wait 12 hours
+  send email "w/one"
+  wait 1 day
+  send email "w/two"
+
+campaign "Late"
+  wait 12 days
+  send email "l/one"
+"""
+
+
+def test_the_most_touches_in_7_days_are_counted_per_campaign_and_for_the_run() -> None:
+    # Given two campaigns whose sends interleave over the first three days, and a third
+    # that sends once, alone, twelve days later
+    prog = program(INTERLEAVED)
+
+    # When leads run through all three for 20 days
+    report = run(prog, leads=30, days=20)
+
+    # Then a lead's busiest 7 days hold 5 touches, 3 of them from the first campaign and
+    # 2 from the second; the late one's single send counts 1, though the lead's busiest
+    # week was busier
+    assert report["max_touches_7d"] == 5
+    assert campaign(report, "Three")["max_touches_7d"] == 3
+    assert campaign(report, "Two")["max_touches_7d"] == 2
+    assert campaign(report, "Late")["max_touches_7d"] == 1

@@ -10,11 +10,10 @@ Message-ID). The tracking service resolves the delivery and records them
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 DELIVERY_ARG: Final = "nurture_delivery"
@@ -57,13 +56,22 @@ class Report:
 
 
 def load_json(body: bytes, where: str = "$") -> Any:
-    """The body as JSON, or a 400 naming why it is not."""
+    """The body as JSON, or a 400 naming why it is not; the API's bounds on nesting and
+    digits hold here too (a signed body is still not a trusted one)."""
+    # imported here: the tracking package imports its ESP routes, which import this module
+    from nurture.tracking import schema
+
     try:
-        return json.loads(body.decode("utf-8"))
+        value = schema.load_json(body.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise EspError(400, where, f"the body is not UTF-8 text (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise EspError(400, where, f"the body is not JSON: {e}") from e
+    except schema.NotJson as e:
+        at = f" at line {e.line} column {e.column}" if e.line else ""
+        raise EspError(400, where, f"the body is not JSON: {e}{at}") from e
+    problem = next(schema.text_problems(value, where), None)  # "\u0000": PostgreSQL refuses it
+    if problem is not None:
+        raise EspError(400, problem.path, problem.message)
+    return value
 
 
 def obj(value: Any, where: str) -> dict[str, Any]:
@@ -99,13 +107,28 @@ def iso_time(data: Mapping[str, Any], name: str, where: str) -> datetime:
 
 def unix_time(data: Mapping[str, Any], name: str, where: str) -> datetime:
     """A Unix time in seconds (an integer or a float, or either as a string)."""
-    raw = data.get(name)
+    return _seconds(data.get(name), f"{where}.{name}")
+
+
+def _seconds(raw: Any, where: str) -> datetime:
     try:
         seconds = float(raw) if isinstance(raw, int | float | str) else float("nan")
         at = datetime.fromtimestamp(seconds, UTC)
     except (ValueError, OverflowError, OSError):
-        raise EspError(400, f"{where}.{name}", f"{raw!r} is not a Unix time") from None
+        raise EspError(400, where, f"{raw!r} is not a Unix time") from None
     return at
+
+
+MAX_AGE: Final = timedelta(minutes=15)
+"""How far a signed timestamp may be from now, either way (SendGrid's and Mailgun's): a
+captured request is refused after it."""
+
+
+def fresh(value: Any, where: str, now: datetime, status: int) -> None:
+    """Raises `EspError` (`status`; 400 for no time at all) unless the signed Unix time
+    `value` is within `MAX_AGE` of `now`."""
+    if abs(now - _seconds(value, where)) > MAX_AGE:
+        raise EspError(status, where, f"the timestamp {value} is more than {MAX_AGE} away")
 
 
 def delivery_id(value: Any) -> int | None:

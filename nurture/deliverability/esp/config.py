@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from nurture.config import Settings
     from nurture.deliverability.feedback import BouncePolicy
 
-TOPIC_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
+TOPIC_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}")
 
 
 @dataclass(frozen=True)

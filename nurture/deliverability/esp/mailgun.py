@@ -3,10 +3,14 @@
 Each POST is ``{"signature": {"timestamp", "token", "signature"}, "event-data":
 {...}}``; the signature is the hex HMAC-SHA256 of timestamp + token under the
 webhook signing key (Mailgun, "Securing webhooks"). A timestamp more than
-`MAX_AGE` away is refused, and so is a token already used within that time
-(`Tokens`, per process: a replay that reaches another process still records
-nothing twice, as recording is idempotent by the event id). Refusals are 406,
-which Mailgun documents as "rejected, do not retry"; a bad signature is 403.
+`MAX_AGE` away is refused, and so is a token already used within that time.
+Mailgun signs the timestamp and token, not the event: a captured signature
+can carry any event data, so the token check is what stops a forged event,
+not the idempotency of recording. `Tokens` keeps them per process, which
+``nurture serve`` (one process) and the embedded default are; a service run
+as several processes behind one URL, or restarted, would take a captured
+token once more in each within those minutes. Refusals are 406, which
+Mailgun documents as "rejected, do not retry"; a bad signature is 403.
 
 Events: ``delivered``; ``failed`` with ``severity`` ``permanent`` (hard) or
 ``temporary`` (soft: Mailgun is still retrying, so one message counts as one
@@ -23,14 +27,16 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from nurture.deliverability.esp.common import (
     DELIVERY_ARG,
+    MAX_AGE,
     EspError,
     Report,
     delivery_id,
+    fresh,
     message_id,
     obj,
     optional_text,
@@ -39,7 +45,6 @@ from nurture.deliverability.esp.common import (
 )
 
 SOURCE: Final = "mailgun"
-MAX_AGE: Final = timedelta(minutes=15)
 MAX_TOKENS: Final = 100_000
 """Tokens remembered at most; beyond that the oldest go first (they are stale by then)."""
 
@@ -81,12 +86,10 @@ def verify(
     expected = hmac.new(
         signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, given.strip().lower()):
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a 403)
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
         raise EspError(403, "$.signature.signature", "the signature does not match")
-    at = unix_time(signed, "timestamp", "$.signature")
-    if abs(now - at) > MAX_AGE:
-        where = "$.signature.timestamp"
-        raise EspError(406, where, f"the timestamp {timestamp} is more than {MAX_AGE} away")
+    fresh(timestamp, "$.signature.timestamp", now, 406)
     if not tokens.use(token, now):
         raise EspError(406, "$.signature.token", "this token was used already: a replay")
     return obj(envelope.get("event-data"), "$.event-data"), token

@@ -8,7 +8,11 @@ turned on (base64 DER, or PEM). A timestamp older than `MAX_AGE` is refused.
 The body is a list of events. Read: ``delivered``; ``bounce`` (``type``
 ``bounce`` is hard, ``blocked`` soft); ``dropped`` (SendGrid did not send:
 "Bounced Address" is hard, "Spam Reporting Address" a complaint,
-"Unsubscribed Address" an unsubscribe, any other reason a soft bounce);
+"Unsubscribed Address" an unsubscribe; "Invalid", an address that cannot be one,
+hard; other reasons, such as "Spam Content" or "Recipient List over Package
+Quota", are about our message or account, not the address, and are ignored:
+counted as soft bounces, three campaigns caught by the spam checker would
+close email to every lead they went to);
 ``spamreport``; ``open``; ``click``; ``unsubscribe`` and
 ``group_unsubscribe``. ``processed``, ``deferred`` (SendGrid is still trying)
 and ``group_resubscribe`` are ignored, as are events SendGrid may add later.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
@@ -32,6 +36,7 @@ from nurture.deliverability.esp.common import (
     EspError,
     Report,
     delivery_id,
+    fresh,
     load_json,
     message_id,
     obj,
@@ -43,8 +48,6 @@ from nurture.deliverability.esp.common import (
 SOURCE: Final = "sendgrid"
 SIGNATURE: Final = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP: Final = "X-Twilio-Email-Event-Webhook-Timestamp"
-MAX_AGE: Final = timedelta(minutes=15)
-"""How old (or how far ahead) a signed timestamp may be: replays outside it are refused."""
 IGNORED: Final = ("processed", "deferred", "group_resubscribe")
 
 
@@ -78,9 +81,7 @@ def verify(
         key.verify(der, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
         raise EspError(403, SIGNATURE, "the signature does not match the body") from None
-    at = unix_time({"t": timestamp}, "t", TIMESTAMP)
-    if abs(now - at) > MAX_AGE:
-        raise EspError(403, TIMESTAMP, f"the timestamp {timestamp} is more than {MAX_AGE} away")
+    fresh(timestamp, TIMESTAMP, now, 403)
 
 
 def parse(body: bytes) -> list[Report]:
@@ -112,13 +113,14 @@ def _event(event: dict[str, Any], where: str) -> Report | None:
         hard = event.get("type", "bounce") != "blocked"
         return Report("bounced", at, key, *ours, hard=hard, detail=detail)
     if name == "dropped":
-        if "bounced address" in reason.lower():
+        said = reason.lower()
+        if "bounced address" in said or said == "invalid":
             return Report("bounced", at, key, *ours, hard=True, detail=f"dropped: {reason}")
-        if "spam reporting" in reason.lower():
+        if "spam reporting" in said:
             return Report("complained", at, key, *ours, detail=f"dropped: {reason}")
-        if "unsubscribed" in reason.lower():
+        if "unsubscribed" in said:
             return Report("unsubscribed", at, key, *ours, detail=f"dropped: {reason}")
-        return Report("bounced", at, key, *ours, hard=False, detail=f"dropped: {reason}")
+        return None  # our content or account (Spam Content, over quota): not the address's
     if name == "spamreport":
         return Report("complained", at, key, *ours, detail="spamreport")
     if name == "open":

@@ -25,7 +25,6 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
@@ -38,7 +37,8 @@ from nurture.deliverability.esp.common import EspError, optional_text, text
 logger = logging.getLogger("nurture.deliverability.esp")
 
 AWS_HOSTS: Final = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
-"""Hosts allowed to serve signing certificates and subscription confirmations."""
+"""Hosts allowed to serve signing certificates and subscription confirmations (matched
+against the host, or ``host:port`` when a URL names a port other than 443)."""
 TYPES: Final = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
 SIGNED: Final = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -142,10 +142,24 @@ class SnsVerifier:
         return key
 
     def _allowed(self, url: str, where: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not self.cert_host.fullmatch(parts.hostname or ""):
-            raise EspError(403, where, f"{url} is not an https URL of Amazon SNS; refused")
-        return url
+        """`url` as httpx will fetch it, when that is https at `cert_host` on its default
+        port with no user name; else 403. Read by httpx's own parser, so what is checked is
+        what is fetched (``evil.com\\@sns...``, ``sns...:8443``, ``u:p@sns...`` are refused)."""
+        refused = EspError(403, where, f"{url!r} is not an https URL of Amazon SNS; refused")
+        try:
+            parsed = httpx.URL(url)
+            host = parsed.raw_host.decode("ascii")  # as sent: xn-- names stay undecoded
+        except (httpx.InvalidURL, TypeError, ValueError):  # IDNA errors are ValueErrors
+            raise refused from None
+        authority = host if parsed.port is None else f"{host}:{parsed.port}"
+        if (
+            parsed.scheme != "https"
+            or parsed.userinfo
+            or parsed.fragment
+            or not self.cert_host.fullmatch(authority)
+        ):
+            raise refused
+        return str(parsed)
 
 
 def canonical(message: Mapping[str, str]) -> bytes:

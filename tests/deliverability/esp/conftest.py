@@ -141,7 +141,7 @@ class Aws:
         return f"{self.url}/SimpleNotificationService-test.pem"
 
     def config(self, topics: frozenset[str] = frozenset({TOPIC})) -> EspConfig:
-        host = re.compile(re.escape("127.0.0.1"))
+        host = re.compile(re.escape(self.url.removeprefix("https://")))  # 127.0.0.1:port
         return EspConfig(ses_topics=topics, sns_cert_host=host, sns_tls=self.tls)
 
     def sign(self, message: dict[str, Any], version: str = "1") -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -155,3 +157,94 @@ def test_events_about_other_messages_are_200_and_recorded_nowhere(
 
     assert response.json() == {"recorded": 0, "duplicates": 0, "unmatched": 9}
     assert esp.nothing_recorded()
+
+
+def test_the_same_batch_posted_six_times_at_once_records_each_event_once(
+    esp: Esp, seed: Seed, clock: VirtualClock, key: ec.EllipticCurvePrivateKey
+) -> None:
+    # Given SendGrid's sample batch about one delivery, signed once
+    touch = seed.touch()
+    body = json.dumps(_batch(esp.message_id(touch.delivery_id), touch.delivery_id)).encode()
+    headers = _signed(key, body, str(int(clock.now().timestamp())))
+    start = threading.Barrier(6)
+
+    def post(url: str) -> httpx.Response:
+        start.wait()
+        return _post(url, body, headers)
+
+    # When six deliveries of it (a retry storm) arrive together, each on its own connection
+    with esp.serve(_config(key)) as url, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(post, [url] * 6))
+
+    # Then every answer is 200, and between them each event was recorded exactly once
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    counts = [a.json() for a in answers]
+    assert sum(c["recorded"] for c in counts) == 9, counts
+    assert all(c["recorded"] + c["duplicates"] == 9 for c in counts), counts
+    assert len(esp.receipts()) == 9
+    assert len(esp.events()) == 9
+
+
+@pytest.mark.parametrize(
+    ("offset", "status"),
+    [
+        (timedelta(minutes=-15), 200),  # exactly as old as allowed
+        (timedelta(minutes=-15, seconds=-1), 403),
+        (timedelta(minutes=15), 200),  # a sender's clock ahead of ours, as far as allowed
+        (timedelta(minutes=15, seconds=1), 403),
+    ],
+)
+def test_the_signed_timestamp_may_be_15_minutes_off_and_no_more(
+    esp: Esp,
+    seed: Seed,
+    clock: VirtualClock,
+    key: ec.EllipticCurvePrivateKey,
+    offset: timedelta,
+    status: int,
+) -> None:
+    touch = seed.touch()
+    body = json.dumps(_batch(esp.message_id(touch.delivery_id), touch.delivery_id)).encode()
+    headers = _signed(key, body, str(int((clock.now() + offset).timestamp())))
+
+    with esp.serve(_config(key)) as url:
+        response = _post(url, body, headers)
+
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["errors"][0]["path"] == TIMESTAMP
+        assert "more than 0:15:00 away" in response.json()["errors"][0]["message"]
+        assert esp.nothing_recorded()
+    else:
+        assert response.json()["recorded"] == 9
+
+
+@pytest.mark.parametrize(
+    ("reason", "kinds"),
+    [
+        ("Spam Content (if Spam Checker app is enabled)", []),
+        ("Invalid SMTPAPI header", []),
+        ("Recipient List over Package Quota", []),
+        ("Invalid", [("bounced", True)]),
+        ("Unsubscribed Address", [("unsubscribed", None)]),
+    ],
+)
+def test_a_drop_for_our_content_or_account_is_no_bounce_of_the_address(
+    esp: Esp,
+    seed: Seed,
+    clock: VirtualClock,
+    key: ec.EllipticCurvePrivateKey,
+    reason: str,
+    kinds: list[tuple[str, bool | None]],
+) -> None:
+    # Given SendGrid's dropped event about our delivery, for a reason of its own
+    touch = seed.touch()
+    [dropped] = [e for e in sample("sendgrid_events.json") if e["event"] == "dropped"]
+    dropped.update(reason=reason, nurture_delivery=str(touch.delivery_id))
+    body = json.dumps([dropped]).encode()
+
+    with esp.serve(_config(key)) as url:
+        response = _post(url, body, _signed(key, body, str(int(clock.now().timestamp()))))
+
+    # Then only a reason about the address itself is recorded
+    assert response.status_code == 200, response.text
+    assert [(kind, hard) for _s, _k, _d, kind, hard in esp.receipts()] == kinds

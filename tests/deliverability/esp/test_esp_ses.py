@@ -118,7 +118,8 @@ def test_a_forged_notification_is_refused_and_records_nothing(
     if forgery == "altered message":
         signed["Message"] = signed["Message"].replace("abuse", "fraud")
     elif forgery == "altered signature":
-        signed["Signature"] = "A" + signed["Signature"][1:]
+        first = signed["Signature"][0]  # changed for sure: 1 signature in 64 starts with "A"
+        signed["Signature"] = ("B" if first == "A" else "A") + signed["Signature"][1:]
     else:
         signed["SignatureVersion"] = "3"
 
@@ -224,3 +225,66 @@ def test_our_x_nurture_delivery_header_finds_the_delivery(
 
     assert response.json()["recorded"] == 1, response.text
     assert esp.events() == [("bounced_hard", touch.delivery_id)]
+
+
+HOSTILE = [
+    "https://evil.example@sns.us-east-1.amazonaws.com/cert.pem",
+    "https://evil.example\\@sns.us-east-1.amazonaws.com/cert.pem",
+    "https://sns.us-east-1.amazonaws.com@evil.example/cert.pem",
+    "https://sns.us-east-1.amazonaws.com:8443/cert.pem",
+    "https://sns.us-east-1.amazonaws.com:abc/cert.pem",
+    "https://sns.us-east-1.amazonaws.com\t/cert.pem",
+    "http://sns.us-east-1.amazonaws.com/cert.pem",
+    "https://sns.evil.com.amazonaws.com.attacker.net/cert.pem",
+    "https://sns.us-east-1.amazonaws.com./cert.pem",
+    "https://sns.ｕs-east-1.amazonaws.com/cert.pem",
+    "https://xn--sns-gz3b.us-east-1.amazonaws.com/cert.pem",
+]
+
+
+@pytest.mark.parametrize("cert_url", HOSTILE)
+def test_a_certificate_url_that_only_looks_like_amazons_is_403_and_not_fetched(
+    fresh_aws: Aws, esp: Esp, seed: Seed, cert_url: str
+) -> None:
+    # Given the production host rule, and a notification naming a certificate URL that a
+    # loose check (a host found anywhere in it, any port, http) would take for SNS's
+    touch = seed.touch()
+    event = _ours(sample("ses_bounce.json"), esp.message_id(touch.delivery_id))
+    envelope = fresh_aws.notification(event, "hostile-1")
+    envelope["SigningCertURL"] = cert_url
+    config = EspConfig(ses_topics=frozenset({TOPIC}), sns_tls=fresh_aws.tls)
+
+    with esp.serve(config) as url:
+        response = _post(url, envelope)
+
+    # Then it is 403 naming the certificate URL; nothing fetched, nothing recorded
+    assert response.status_code == 403, response.text
+    assert response.json()["errors"][0]["path"] == "$.SigningCertURL"
+    assert fresh_aws.requests == []
+    assert esp.nothing_recorded()
+
+
+@pytest.mark.parametrize("name", ["SigningCertURL", "SubscribeURL"])
+def test_a_url_with_a_user_name_before_our_sns_host_is_refused(
+    fresh_aws: Aws, esp: Esp, seed: Seed, name: str
+) -> None:
+    # Given a genuinely signed confirmation whose URL puts a user name before the allowed host
+    # (the stand-in's, which would answer it)
+    message = sample("sns_subscription_confirmation.json")
+    query = message["SubscribeURL"].partition("?")[2]
+    message["SubscribeURL"] = f"{fresh_aws.url}/?{query}"
+    signed = fresh_aws.sign(message)
+    signed[name] = signed[name].replace("https://", "https://attacker@")
+    if name == "SubscribeURL":
+        signed = fresh_aws.sign({**signed, "SigningCertURL": fresh_aws.cert_url})
+
+    with esp.serve(fresh_aws.config()) as url:
+        response = _post(url, signed)
+
+    # Then it is 403 naming that URL, and the URL was never visited
+    assert response.status_code == 403, response.text
+    assert response.json()["errors"][0]["path"] == f"$.{name}"
+    assert not any("Action=ConfirmSubscription" in r for r in fresh_aws.requests)
+    if name == "SigningCertURL":
+        assert fresh_aws.requests == []
+    assert esp.nothing_recorded()
