@@ -39,6 +39,8 @@ SOURCES: Final = ("touch", "event", "stage", "accepted", "note", "assignment")
 """The kinds of entry, in the order entries at the same time follow each other."""
 RANK: Final = {kind: rank for rank, kind in enumerate(SOURCES)}
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ROW: Final = 2**31 - 1
+"""The largest id a row has (INTEGER): a place past it names none, and would not fit."""
 Source = tuple[Any, Any, Any]
 """A source's query, and its time and id columns."""
 _CURSOR: Final = re.compile(r"(-?\d{1,18})-([0-5])-(\d{1,18})")
@@ -66,6 +68,8 @@ class Cursor:
                 "(one looks like 1772445600000000-1-42)"
             )
         micros, rank, row = (int(part) for part in found.groups())
+        if row > MAX_ROW:
+            raise ValueError(f"{text[:40]!r} is not a place in the timeline (no such row)")
         try:
             return cls(EPOCH + timedelta(microseconds=micros), rank, row)
         except OverflowError:

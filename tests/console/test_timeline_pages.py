@@ -106,7 +106,15 @@ async def test_the_place_in_the_url_opens_no_other_reps_lead(
 
 
 @pytest.mark.parametrize(
-    "before", ["nonsense", "1-9-1", "99999999999999999999-1-1", "999999999999999999-1-1", ""]
+    "before",
+    [
+        "nonsense",
+        "1-9-1",  # no such kind
+        "99999999999999999999-1-1",
+        "999999999999999999-1-1",  # past the year 9999
+        "1-1-99999999999",  # past any row id
+        "",
+    ],
 )
 async def test_a_wrong_place_is_a_400_saying_what(
     client: httpx.AsyncClient, world: World, before: str
