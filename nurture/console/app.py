@@ -5,7 +5,8 @@
                                      (only a path of the console; anything else: the inbox)
     POST /console/sign-out           ends the session
     GET  /console/inbox              open MQLs with their SLA clocks, accepted leads by stage
-    GET  /console/leads/<id>         the lead's 360 view
+    GET  /console/leads/<id>[?before=PLACE]  the lead's 360 view, the newest timeline
+                                     entries (before PLACE: "Show older" pages back)
     GET  /console/leads/<id>/touches/<delivery>  one touch's message, rendered again
     POST /console/leads/<id>/note    write a note (the owner, marketers, admins)
     POST /console/leads/<id>/accept  accept the MQL (the owner alone)
@@ -68,6 +69,7 @@ from nurture.console.permissions import Forbidden, Who
 from nurture.console.users import Lockout
 from nurture.engine.clock import Clock, SystemClock
 from nurture.handoff.notes import MAX_NOTE
+from nurture.handoff.reasons import SIZE, Explanations
 from nurture.render import Renderer
 from nurture.tokens import INVITE_MAX_AGE, TokenSigner
 from nurture.tracking.bodies import MAX_FORM, Reject, read_body
@@ -115,6 +117,7 @@ class Console:
         lockout: Lockout,
         renderer: Renderer | None,
         mailer: Mailer | None = None,
+        kept: int = SIZE,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
@@ -122,6 +125,8 @@ class Console:
         self.invite_age = mailer.max_age if mailer else INVITE_MAX_AGE
         self.signer = TokenSigner(list(secret_keys), clock=clock.now)
         self.pictures = Pictures()
+        self.explanations = Explanations(kept)
+        """The leads' points explained, kept between views (`nurture.handoff.reasons`)."""
         self.cookies = cookies.Cookies(secret_keys)
         self.clock = clock
         self.lockout = lockout
@@ -218,6 +223,7 @@ def create_console(
     lockout: Lockout | None = None,
     renderer: Renderer | None = None,
     mailer: Mailer | None = None,
+    kept: int = SIZE,
 ) -> Starlette:
     """The console app, to mount at ``/console``; see the module docstring for its pages.
 
@@ -225,10 +231,12 @@ def create_console(
     `clock` tells the SLA countdowns' and answers' time; `lockout` says when
     wrong passwords lock a user; `renderer` renders a touch's message again for the lead
     page (the workers' templates; None: messages are not shown); `mailer` sends invitations
-    (None: only ``nurture users invite`` does, and links last `INVITE_MAX_AGE`).
+    (None: only ``nurture users invite`` does, and links last `INVITE_MAX_AGE`); `kept` is
+    how many leads' points explained the lead page keeps between views (0: read afresh on
+    every view).
     """
-    clock = clock or SystemClock()
-    console = Console(sessions, secret_keys, clock, lockout or Lockout(), renderer, mailer)
+    clock, lockout = clock or SystemClock(), lockout or Lockout()
+    console = Console(sessions, secret_keys, clock, lockout, renderer, mailer, kept)
     r = console.route
     routes = [
         Route("/", r(views.home), methods=["GET"]),

@@ -24,6 +24,7 @@ from nurture.handoff.answers import FEEDBACK, AnswerError, NotFound, accept, giv
 from nurture.handoff.notes import MAX_NOTE, NoteError, add_note
 from nurture.handoff.route import members
 from nurture.handoff.story import story
+from nurture.handoff.timeline import Cursor
 from nurture.models import ROLES, Account, Lead, User
 from nurture.reports import funnel
 from nurture.runtime.operations import ReleaseError, release
@@ -38,8 +39,8 @@ INBOX: Final = f"{PATH}/inbox"
 MAX_REASON: Final = 500
 """Characters a return or lost reason may have."""
 MAX_FIELD: Final = 320
-TIMELINE: Final = 200
-"""Timeline entries the lead page shows, newest first, unless asked for all of them."""
+TIMELINE: Final = 100
+"""Timeline entries a page of the lead page shows, newest first; "Show older" pages back."""
 MAX_ID: Final = 2**31 - 1
 """The largest id or version a row can hold (INTEGER on SQLite and PostgreSQL): a URL's
 number past it names nothing, and is answered so before it reaches the database (where it
@@ -113,29 +114,40 @@ def inbox_page(ctx: Context, session: Session) -> Response:
 def lead_page(ctx: Context, session: Session) -> Response:
     user = _user(ctx)
     lead = _lead(ctx, session)
-    data = story(session, lead, ctx.console.clock.now())
+    try:
+        before = _cursor(ctx.request.query_params.get("before"))
+    except ValueError as e:
+        words = f"The address's ?before= {e}: the lead's newest entries are without it."
+        return ctx.render("error.html", 400, title="Not a place in the timeline", words=words)
+    now = ctx.console.clock.now()
+    data = story(session, lead, now, limit=TIMELINE, before=before, kept=ctx.console.explanations)
     account = session.get(Account, lead.account_id) if lead.account_id is not None else None
     latest = data["mqls"][-1] if data["mqls"] else None
     waiting = latest is not None and latest["returned_at"] is None
-    newest = data["timeline"][::-1]
-    everything = ctx.request.query_params.get("timeline") == "all"
+    answers = can.may_answer(user, lead) and waiting
     return ctx.render(
         "lead.html",
-        timeline=newest if everything else newest[:TIMELINE],
-        entries=len(newest),
+        timeline=data["timeline"][::-1],
+        older=data["older"],
+        paged=before is not None,
         lead=lead,
         name=lead_name(lead),
         story=data,
         account=account,
         mql=latest if waiting else None,
-        answers=can.may_answer(user, lead) and waiting,
+        answers=answers,
         notes=can.may_note(user, lead),
         note=ctx.form.get("text", "") if ctx.problem else "",
         max_note=MAX_NOTE,
-        reasons=_reasons(session),
+        reasons=_reasons(session) if answers else [],  # the return form's, for its owner
         stages=FEEDBACK,
         touches=touches(session, lead),
     )
+
+
+def _cursor(text: str | None) -> Cursor | None:
+    """The ``?before=`` place in the timeline, if any; `ValueError` saying why it is none."""
+    return None if text is None else Cursor.parse(text)
 
 
 def touch_page(ctx: Context, session: Session) -> Response:

@@ -146,25 +146,3 @@ async def test_the_lead_page_of_a_returned_lead_shows_the_return(
     assert "returned by" in after  # the stage change in the timeline
     with world.sessions() as session:
         assert session.scalars(select(Lead.stage).where(Lead.email == ADA)).one() == "returned"
-
-
-async def test_a_long_timeline_shows_the_newest_entries_and_all_on_asking(
-    client: httpx.AsyncClient, world: World
-) -> None:
-    from nurture.console.views import TIMELINE
-
-    lead_id = world.leads[ADA].id
-    with world.sessions() as session:
-        for i in range(TIMELINE + 5):
-            record_event(session, lead_id, "custom", f"page_{i}", T + timedelta(minutes=i))
-        session.commit()
-    await sign_in(client, "mia@t.io")
-
-    page = (await client.get(path(world, ADA))).text
-    everything = (await client.get(path(world, ADA), params={"timeline": "all"})).text
-
-    newest, oldest = f"&#34;page_{TIMELINE + 4}&#34;", "&#34;page_0&#34;"
-    assert newest in page and oldest not in page
-    assert f"The newest {TIMELINE} of " in page and "?timeline=all" in page
-    assert newest in everything and oldest in everything
-    assert "The newest" not in everything
