@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels import OutboundMessage, Receipt
@@ -84,3 +84,24 @@ def deliveries(sessions: sessionmaker[Session]) -> list[Delivery]:
 def enrollments(sessions: sessionmaker[Session]) -> list[Enrollment]:
     with sessions() as session:
         return list(session.scalars(select(Enrollment).order_by(Enrollment.id)))
+
+
+def lease_runs_out_while_sending(
+    sessions: sessionmaker[Session], sent: Sequence[OutboundMessage]
+) -> tuple[Callable[[OutboundMessage], Receipt], list[int]]:
+    """A channel's answer that, at the batch's first send, lets another job claim every
+    enrollment claimed now (as when the lease runs out mid-send), and the count it took."""
+    stolen: list[int] = []
+
+    def respond(message: OutboundMessage) -> Receipt:
+        if not stolen:
+            with sessions() as session, session.begin():
+                taken = session.execute(
+                    update(Enrollment)
+                    .where(Enrollment.claimed_by.is_not(None))
+                    .values(claimed_by="worker:another")
+                )
+                stolen.append(int(getattr(taken, "rowcount", 0)))
+        return Receipt.sent(f"recorded-{len(sent)}")
+
+    return respond, stolen

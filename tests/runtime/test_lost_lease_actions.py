@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from channels.base import OutboundMessage, Receipt
 from channels.outbox import RecordingChannel
 from nurture.engine.clock import VirtualClock
 from nurture.models import Enrollment, Lead, Tag
@@ -18,7 +17,7 @@ from nurture.runtime.process import Runtime
 from nurture.store.scoring import manual_score
 from tests.runtime.campaign import write_campaign
 from tests.runtime.conftest import MONDAY, add_lead
-from tests.runtime.helpers import Driver
+from tests.runtime.helpers import Driver, lease_runs_out_while_sending
 
 SCORED = """\
 campaign "Scored"
@@ -46,20 +45,7 @@ def test_a_batch_that_lost_its_lease_leaves_the_actions_to_the_job_that_holds_th
         )
         with sessions() as session, session.begin():
             session.add(Tag(lead_id=lead, tag="go", tagged_at=clock.now()))
-    stolen: list[int] = []
-
-    def lease_runs_out(message: OutboundMessage) -> Receipt:
-        if not stolen:
-            with sessions() as session, session.begin():
-                taken = session.execute(
-                    update(Enrollment)
-                    .where(Enrollment.claimed_by.is_not(None))
-                    .values(claimed_by="worker:another")
-                )
-                stolen.append(int(getattr(taken, "rowcount", 0)))
-        return Receipt.sent(f"recorded-{len(channel.messages)}")
-
-    channel._respond = lease_runs_out
+    channel._respond, stolen = lease_runs_out_while_sending(sessions, channel.messages)
     driver = Driver(runtime)
 
     # When that batch records, and the enrollments run again once the other job's lease ran

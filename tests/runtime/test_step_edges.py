@@ -8,11 +8,10 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from channels.base import OutboundMessage, Receipt
 from channels.outbox import RecordingChannel
 from nurture.cli import app
 from nurture.engine.clock import VirtualClock
@@ -22,7 +21,7 @@ from nurture.runtime.edges import add_ways
 from nurture.runtime.process import Runtime
 from tests.runtime.campaign import write_campaign
 from tests.runtime.conftest import MONDAY, add_lead
-from tests.runtime.helpers import Driver
+from tests.runtime.helpers import Driver, lease_runs_out_while_sending
 from tests.runtime.test_split_report import AB
 
 runner = CliRunner()
@@ -85,20 +84,7 @@ def test_a_batch_whose_lease_ran_out_counts_no_way_and_the_rerun_counts_each_onc
     # Given 40 leads at the split, and a batch whose lease runs out while it sends: another
     # job claims its enrollments before it records
     _ab(sessions, tmp_path, clock)
-    stolen: list[int] = []
-
-    def lease_runs_out(message: OutboundMessage) -> Receipt:
-        if not stolen:
-            with sessions() as session, session.begin():
-                taken = session.execute(
-                    update(Enrollment)
-                    .where(Enrollment.claimed_by.is_not(None))
-                    .values(claimed_by="worker:another")
-                )
-                stolen.append(int(getattr(taken, "rowcount", 0)))
-        return Receipt.sent(f"recorded-{len(channel.messages)}")
-
-    channel._respond = lease_runs_out
+    channel._respond, stolen = lease_runs_out_while_sending(sessions, channel.messages)
     driver = Driver(runtime)
 
     # When that batch records, and later the enrollments run again (the other job's lease
