@@ -92,12 +92,14 @@ class Recorder:
         held = _still_held(session, plans, me)
         for plan in plans:
             retry = self._outcomes(plan, now, statuses, bounces, throttled, report)
+            if plan.item.id not in held:
+                continue  # another job holds it now, and decides it again: not a row to touch
             if plan.decision is None:
                 hold = span(self.clock, self.settings.lease_seconds)
                 later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + hold})
             elif retry is not None:
                 later.append({"b_id": plan.item.id, "b_me": me, "b_next": now + retry})
-            elif plan.item.id in held:
+            else:
                 self._perform(session, plan, now, report, rules)
                 advance.append({"b_id": plan.item.id, "b_me": me, **_prefixed(plan.decision)})
                 moved.append(plan)
